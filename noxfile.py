@@ -1,0 +1,139 @@
+"""Every lint, type-check, test and benchmark session of the Pump monorepo.
+
+Run through the bootstrap script (it needs nothing but Python 3.11+ and pip):
+
+    python3 dev.py test                    # nox -s lint typecheck tests_all
+    python3 dev.py test -- -k retry -x     # extra arguments go to pytest
+
+or, with nox and uv on PATH:
+
+    nox -l                                 # list the sessions
+    nox -s "tests(package='core')"         # one package alone: core + that package
+    nox -s tests_all -- -k retry           # every package together, posargs go to pytest
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+
+nox.needs_version = ">=2024.10"
+nox.options.default_venv_backend = "uv"
+nox.options.reuse_venv = "yes"
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["lint", "typecheck", "tests_all"]
+
+RUFF = "ruff>=0.6"
+MYPY = "mypy>=1.10"
+# Stubs for the typed-elsewhere dependencies of pump-core (and of its [test] extra).
+TYPE_STUBS = ["types-PyYAML", "types-croniter", "types-psutil"]
+
+# Folders ruff checks, when they exist.
+LINT_PATHS = ["packages", "tests", "bench", "examples", "dev.py", "noxfile.py"]
+
+
+def _packages() -> list[str]:
+    """Folder names of the workspace members: packages/<name>/pyproject.toml."""
+    return sorted(p.parent.name for p in ROOT.glob("packages/*/pyproject.toml"))
+
+
+PACKAGES = _packages()
+
+
+def _pump_env() -> dict[str, str]:
+    """PUMP_* variables (e.g. PUMP_REQUIRE_SERVICES, PUMP_KAFKA_BOOTSTRAP), passed on explicitly.
+
+    nox already hands the whole environment to the commands it runs; this only makes
+    the contract visible and keeps it if that default ever changes.
+    """
+    return {k: v for k, v in os.environ.items() if k.startswith("PUMP_")}
+
+
+def _editable(package: str, extra: str | None = None) -> list[str]:
+    path = f"packages/{package}"
+    return ["-e", f"{path}[{extra}]" if extra else path]
+
+
+def _dependencies(package: str, extra: str | None = None) -> list[str]:
+    """The requirements a package declares (and those of one of its extras)."""
+    with (ROOT / "packages" / package / "pyproject.toml").open("rb") as f:
+        project = tomllib.load(f)["project"]
+    requirements = list(project.get("dependencies", []))
+    if extra:
+        requirements += project.get("optional-dependencies", {}).get(extra, [])
+    return requirements
+
+
+def _install_packages(session: nox.Session, packages: list[str], extra: str | None) -> None:
+    """Install pump-core and the given packages editable, in one resolve.
+
+    pump-core always comes from the working tree, so a connector never pulls it from PyPI.
+    """
+    args: list[str] = []
+    if "core" not in packages:
+        args += _editable("core")
+    for package in packages:
+        args += _editable(package, extra)
+    session.install(*args)
+
+
+def _pytest(session: nox.Session, paths: list[str]) -> None:
+    """Run pytest with the posargs appended.
+
+    Any non-zero exit fails the session, including 5 ("no tests collected"): CI must not
+    pass on a run that tested nothing.
+    """
+    session.run("pytest", *paths, *session.posargs, env=_pump_env())
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check (lint rules only; formatting is not enforced)."""
+    session.install(RUFF)
+    paths = [p for p in LINT_PATHS if (ROOT / p).exists()]
+    session.run("ruff", "check", *paths)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the pump package (config in the root pyproject.toml)."""
+    # pump-core's dependencies, but not pump-core itself: mypy reads `pump` from the source
+    # tree (mypy_path), and a module missing there must not be looked up in site-packages.
+    session.install(MYPY, *TYPE_STUBS, *_dependencies("core", "test"))
+    session.run("mypy", "packages/core/src/pump")
+
+
+@nox.session
+@nox.parametrize("package", PACKAGES)
+def tests(session: nox.Session, package: str) -> None:
+    """One package alone (pump-core + that package with its [test] extra)."""
+    _install_packages(session, [package], "test")
+    _pytest(session, [f"packages/{package}/tests"])
+
+
+@nox.session
+def tests_all(session: nox.Session) -> None:
+    """Every package together in one venv, plus the cross-package tests/."""
+    _install_packages(session, PACKAGES, "test")
+    paths = [f"packages/{p}/tests" for p in PACKAGES if (ROOT / "packages" / p / "tests").is_dir()]
+    if (ROOT / "tests").is_dir():
+        paths.append("tests")
+    if not paths:
+        session.error("no test folders found (packages/*/tests, tests/)")
+    _pytest(session, paths)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Every bench/*.py script, with all packages installed; each prints its own ratios."""
+    _install_packages(session, PACKAGES, None)
+    scripts = sorted((ROOT / "bench").glob("*.py"))
+    if not scripts:
+        session.skip("no bench/*.py scripts")
+    for script in scripts:
+        session.run("python", str(script.relative_to(ROOT)), *session.posargs, env=_pump_env())
