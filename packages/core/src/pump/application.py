@@ -1,0 +1,211 @@
+"""Application: the registry of connections, lookups and pipelines, and their lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Mapping
+from typing import Any
+
+from pump.component import Component
+from pump.connection import Connection
+from pump.errors import BuildError
+from pump.pipeline import Pipeline
+from pump.pubsub import PubSub
+
+L = logging.getLogger(__name__)
+
+
+class Application:
+    """Owns connections, lookups and pipelines; starts them in that order and stops in reverse.
+
+    `run()` returns when every pipeline is finished (its sources ended and every event is done)
+    or on SIGTERM/SIGINT, after a graceful drain; the return value is the process exit code.
+    """
+
+    def __init__(
+        self,
+        config: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        exit_when_finished: bool = True,
+    ) -> None:
+        self.config: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (config or {}).items()}
+        self.Connections: dict[str, Connection] = {}
+        self.Lookups: dict[str, Component] = {}
+        self.Pipelines: dict[str, Pipeline] = {}
+        self.PubSub = PubSub()
+        self.exit_when_finished = exit_when_finished
+        self.failed: list[Pipeline] = []
+        self._stop_requested: asyncio.Event | None = None
+        self._started = False
+
+    def config_section(self, name: str) -> Mapping[str, Any] | None:
+        """The config file section `name` (e.g. `pipeline:P:Source`), if there is one."""
+        return self.config.get(name)
+
+    # -- registry -----------------------------------------------------------------------------
+
+    def add_connection(self, connection: Connection) -> Connection:
+        """Register a connection under its id."""
+        self._register(self.Connections, connection, "connection")
+        return connection
+
+    def add_lookup(self, lookup: Component) -> Component:
+        """Register a lookup under its id."""
+        self._register(self.Lookups, lookup, "lookup")
+        return lookup
+
+    def add_pipeline(self, pipeline: Pipeline) -> Pipeline:
+        """Register a pipeline under its id."""
+        self._register(self.Pipelines, pipeline, "pipeline")
+        return pipeline
+
+    def add_pipelines(self, *pipelines: Pipeline) -> None:
+        """Register several pipelines."""
+        for p in pipelines:
+            self.add_pipeline(p)
+
+    @staticmethod
+    def _register(registry: dict[str, Any], item: Any, kind: str) -> None:
+        if item.Id in registry and registry[item.Id] is not item:
+            raise BuildError(f"a {kind} with id '{item.Id}' is already registered")
+        registry[item.Id] = item
+
+    def locate_connection(self, connection_id: Any) -> Connection:
+        """The connection with this id (or the connection itself)."""
+        if isinstance(connection_id, Connection):
+            return connection_id
+        return self._locate(self.Connections, connection_id, "connection")
+
+    def locate_lookup(self, lookup_id: Any) -> Any:
+        """The lookup with this id (or the lookup itself)."""
+        if isinstance(lookup_id, Component):
+            return lookup_id
+        return self._locate(self.Lookups, lookup_id, "lookup")
+
+    def locate_pipeline(self, pipeline_id: str) -> Pipeline:
+        """The pipeline with this id."""
+        return self._locate(self.Pipelines, pipeline_id, "pipeline")
+
+    @staticmethod
+    def _locate(registry: dict[str, Any], id: Any, kind: str) -> Any:
+        try:
+            return registry[id]
+        except KeyError:
+            known = ", ".join(sorted(registry)) or "none"
+            raise BuildError(f"unknown {kind} '{id}' (known: {known})") from None
+
+    def locate(self, address: str) -> Any:
+        """BSPump addresses: `pipeline`, `pipeline.ProcessorId`, `pipeline.*SourceId`."""
+        pipeline_id, _, rest = address.partition(".")
+        pipeline = self.locate_pipeline(pipeline_id)
+        if not rest:
+            return pipeline
+        if rest.startswith("*"):
+            return pipeline.locate_source(rest[1:])
+        return pipeline.locate_processor(rest)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start connections, then lookups, then pipelines."""
+        for connection in self.Connections.values():
+            await connection.start()
+        for lookup in self.Lookups.values():
+            await lookup.start()
+        for pipeline in self.Pipelines.values():
+            await pipeline.start()
+        self._started = True
+        self.PubSub.publish("Application.run!")
+
+    async def stop(self, timeout: float | None = None) -> int:
+        """Stop fetching everywhere, drain every pipeline, stop all in reverse; exit code."""
+        pipelines = list(self.Pipelines.values())
+        # External sources stop first; internal ones keep carrying routed events while the
+        # pipelines upstream of them drain.
+        for p in pipelines:
+            await p.stop_sources(internal=False)
+        drained = await asyncio.gather(
+            *(p.drain(p.Config.drain_timeout if timeout is None else timeout) for p in pipelines)
+        )
+        for p in reversed(pipelines):
+            await p.stop(timeout=0.01 if not all(drained) else None)
+        for lookup in reversed(list(self.Lookups.values())):
+            await _stop_quietly(lookup)
+        for connection in reversed(list(self.Connections.values())):
+            await _stop_quietly(connection)
+        self._started = False
+        self.PubSub.publish("Application.stop!")
+        return 0 if all(drained) and not self.failed else 1
+
+    def pipeline_failed(self, pipeline: Pipeline) -> None:
+        """Called by a pipeline that stopped on an error."""
+        if pipeline not in self.failed:
+            self.failed.append(pipeline)
+
+    def request_stop(self) -> None:
+        """Ask `run()` to stop gracefully (what SIGTERM/SIGINT do)."""
+        if self._stop_requested is not None:
+            self._stop_requested.set()
+
+    def finished(self) -> bool:
+        """True when every pipeline's sources ended and its events are done, or it failed."""
+        return bool(self.Pipelines) and all(
+            p.is_finished() or p.is_error() for p in self.Pipelines.values()
+        )
+
+    async def main(self) -> int:
+        """Start, run until finished or asked to stop, stop; returns the exit code."""
+        self._stop_requested = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGTERM, signal.SIGINT)
+        for sig in signals:
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+            except (NotImplementedError, RuntimeError):  # not the main thread / platform
+                pass
+        tick = 0
+        try:
+            await self.start()
+            while not self._stop_requested.is_set():
+                if self.exit_when_finished and self.finished():
+                    break
+                try:
+                    await asyncio.wait_for(self._stop_requested.wait(), 0.1)
+                except asyncio.TimeoutError:
+                    pass
+                tick += 1
+                if tick % 10 == 0:
+                    self.PubSub.publish("Application.tick!")
+            return await self.stop()
+        finally:
+            for sig in signals:
+                try:
+                    loop.remove_signal_handler(sig)
+                except (NotImplementedError, RuntimeError):
+                    pass
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if self._stop_requested is not None and self._stop_requested.is_set():
+            L.warning("second %s: exiting without draining", sig.name)
+            raise SystemExit(130)
+        L.info("%s: stopping gracefully (send it again to exit at once)", sig.name)
+        self.request_stop()
+
+    def run(self) -> int:
+        """Run the application in a new event loop; returns the exit code."""
+        return asyncio.run(self.main())
+
+    # -- observability ------------------------------------------------------------------------
+
+    def metrics(self) -> dict[str, Any]:
+        """A snapshot of every pipeline's counters (see `pump.metrics.render_prometheus`)."""
+        return {"pipelines": {pid: p.metrics() for pid, p in self.Pipelines.items()}}
+
+
+async def _stop_quietly(component: Component) -> None:
+    try:
+        await component.stop()
+    except Exception:
+        L.exception("%s: stop failed", component.location())

@@ -1,0 +1,118 @@
+"""Typed component configuration: class defaults < app config section < constructor `config=`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, create_model
+
+from pump.errors import ConfigError
+
+SECRET_MASK = "*****"
+
+
+class ComponentConfig(BaseModel):
+    """Base of every component's config model; unknown keys are errors, values are typed."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, arbitrary_types_allowed=True)
+
+    def __getitem__(self, key: str) -> Any:
+        """BSPump-style `self.Config["key"]` access."""
+        if key not in type(self).model_fields:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return a key's value, or `default` if the key is not declared."""
+        return getattr(self, key) if key in type(self).model_fields else default
+
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]
+        return iter(type(self).model_fields)
+
+    def keys(self) -> list[str]:
+        """Declared keys."""
+        return list(type(self).model_fields)
+
+    def masked(self) -> dict[str, Any]:
+        """The config as a dict with every secret replaced by a mask (safe to log)."""
+        out: dict[str, Any] = {}
+        for key in type(self).model_fields:
+            value = getattr(self, key)
+            out[key] = SECRET_MASK if is_secret(type(self), key) and value else value
+        return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.masked()!r})"
+
+    __str__ = __repr__
+
+
+def is_secret(model: type[BaseModel], key: str) -> bool:
+    """True when a field holds a secret (typed SecretStr or marked `json_schema_extra={'secret': True}`)."""
+    field = model.model_fields[key]
+    if field.annotation is SecretStr:
+        return True
+    extra = field.json_schema_extra
+    return isinstance(extra, dict) and bool(extra.get("secret"))
+
+
+def model_from_defaults(
+    name: str, base: type[ComponentConfig], defaults: Mapping[str, Any]
+) -> type[ComponentConfig]:
+    """Build a config model from a BSPump-style `ConfigDefaults` dict; types come from the defaults."""
+    fields: dict[str, Any] = {}
+    for key, value in defaults.items():
+        if key in base.model_fields:
+            annotation = base.model_fields[key].annotation
+        else:
+            annotation = Any if value is None else type(value)
+        fields[key] = (annotation, value)
+    model: type[ComponentConfig] = create_model(name, __base__=base, **fields)
+    return model
+
+
+def build_config(
+    model: type[ComponentConfig], where: str, *layers: Mapping[str, Any] | None
+) -> ComponentConfig:
+    """Validate the merged layers against `model`; raise ConfigError listing every problem."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        if layer:
+            merged.update(layer)
+    try:
+        return model.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(where, describe_validation_error(exc, model)) from None
+
+
+def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> list[str]:
+    """Turn pydantic errors into one line per problem, never echoing a secret value."""
+    problems = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(config)"
+        top = str(err["loc"][0]) if err["loc"] else ""
+        if err["type"] == "extra_forbidden":
+            known = ", ".join(model.model_fields) or "none"
+            problems.append(f"key '{key}': unknown key (known keys: {known})")
+            continue
+        value = err.get("input")
+        if top in model.model_fields and is_secret(model, top):
+            value = SECRET_MASK
+        problems.append(f"key '{key}': {err['msg']} (got {value!r})")
+    return problems
+
+
+class Configurable:
+    """Mixin giving a class a typed `ConfigModel`, extendable BSPump-style via `ConfigDefaults`."""
+
+    ConfigModel: ClassVar[type[ComponentConfig]] = ComponentConfig
+    ConfigDefaults: ClassVar[Mapping[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        defaults = cls.__dict__.get("ConfigDefaults")
+        if defaults:
+            cls.ConfigModel = model_from_defaults(
+                f"{cls.__name__}Config", cls.ConfigModel, defaults
+            )

@@ -1,0 +1,117 @@
+"""Completion tracking: a Batch counts outstanding work; a CommitTracker gives commit positions."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Hashable
+from typing import Any
+
+
+class Batch:
+    """Events handed over together by a source; done when every one of them is done.
+
+    `pending` counts outstanding units of work (sink writes, dead-letter writes, generator
+    runs, holds) rather than events, so completion costs a few integer operations per batch.
+    """
+
+    __slots__ = ("_on_complete", "failed", "pending", "size", "source", "token")
+
+    def __init__(
+        self,
+        size: int,
+        on_complete: Callable[[Batch], None],
+        source: Any = None,
+        token: Any = None,
+    ) -> None:
+        self.size = size
+        self.source = source
+        self.token = token
+        self.failed = False
+        self.pending = 1  # the dispatch itself; released once dispatching is over
+        self._on_complete = on_complete
+
+    def hold(self) -> Batch:
+        """Keep the batch open until a matching `done()`; returns the batch."""
+        self.pending += 1
+        return self
+
+    def done(self) -> None:
+        """One unit of outstanding work finished."""
+        self.pending -= 1
+        if self.pending == 0:
+            self._on_complete(self)
+
+    def fail(self) -> None:
+        """Mark the batch as not acknowledgeable (an event of it failed and was not handled)."""
+        self.failed = True
+
+    def __repr__(self) -> str:
+        return f"<Batch size={self.size} pending={self.pending} failed={self.failed}>"
+
+
+def release_parents(parents: list[Batch]) -> Callable[[Batch], None]:
+    """Completion callback for a derived batch (an aggregate, a routed copy): finish its parents."""
+
+    def complete(batch: Batch) -> None:
+        for parent in parents:
+            if batch.failed:
+                parent.failed = True
+            parent.done()
+
+    return complete
+
+
+class CommitTracker:
+    """Per partition, the position up to which every handed-out range is done.
+
+    Ranges are registered in the order they are handed out (`begin`) and marked done in any
+    order (`end`); `committable()` returns, per partition, one past the last offset of the
+    longest done prefix — never past a range still in flight (Kafka's commit semantics).
+    """
+
+    def __init__(self) -> None:
+        self._ranges: dict[Hashable, deque[list[Any]]] = {}
+        self._positions: dict[Hashable, int] = {}
+        self._dirty: set[Hashable] = set()
+
+    def begin(self, partition: Hashable, first: int, last: int) -> list[Any]:
+        """Register offsets first..last (inclusive) as in flight; returns a handle for `end`."""
+        handle = [partition, last, False]
+        self._ranges.setdefault(partition, deque()).append(handle)
+        return handle
+
+    def end(self, handle: list[Any]) -> None:
+        """Mark a range done and advance its partition's position over the done prefix."""
+        handle[2] = True
+        partition = handle[0]
+        ranges = self._ranges.get(partition)
+        if not ranges:
+            return
+        advanced = False
+        while ranges and ranges[0][2]:
+            self._positions[partition] = ranges.popleft()[1] + 1
+            advanced = True
+        if advanced:
+            self._dirty.add(partition)
+
+    def committable(self) -> dict[Hashable, int]:
+        """Positions that advanced since the last call (next offset to read, per partition)."""
+        out = {p: self._positions[p] for p in self._dirty}
+        self._dirty.clear()
+        return out
+
+    def position(self, partition: Hashable) -> int | None:
+        """The current commit position of a partition, if any range of it is done."""
+        return self._positions.get(partition)
+
+    def in_flight(self, partition: Hashable | None = None) -> int:
+        """Ranges not yet done (of one partition, or all)."""
+        if partition is not None:
+            return sum(1 for r in self._ranges.get(partition, ()) if not r[2])
+        return sum(1 for rs in self._ranges.values() for r in rs if not r[2])
+
+    def forget(self, partition: Hashable) -> None:
+        """Drop a partition (revoked): its ranges will never be committed by this tracker."""
+        self._ranges.pop(partition, None)
+        self._positions.pop(partition, None)
+        self._dirty.discard(partition)

@@ -1,0 +1,36 @@
+"""Exceptions raised by Pump, each naming the component at fault."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class PumpError(Exception):
+    """Base of every error Pump raises on purpose."""
+
+
+class ConfigError(PumpError):
+    """A component, pipeline or file is configured wrongly; lists every problem at once."""
+
+    def __init__(self, where: str, problems: list[str]) -> None:
+        self.where = where
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid configuration of {where}:\n{lines}")
+
+
+class BuildError(PumpError):
+    """A pipeline was assembled wrongly (sink in the middle, unknown connection, ...)."""
+
+
+class PartialWriteError(PumpError):
+    """A sink wrote some events of a batch and failed others; `errors` maps index to error."""
+
+    def __init__(self, errors: Mapping[int, BaseException]) -> None:
+        self.errors = dict(errors)
+        first = next(iter(self.errors.values()), None)
+        super().__init__(f"{len(self.errors)} event(s) of the batch failed; first: {first!r}")
+
+
+class ContextWriteError(PumpError):
+    """A processor wrote to a context shared by a whole batch."""

@@ -1,0 +1,781 @@
+"""Pipeline: sources → processors → sink, with end-to-end acknowledgement and backpressure."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
+
+from pump.chain import Segment
+from pump.config import ComponentConfig, Configurable, build_config
+from pump.context import SharedContext
+from pump.delivery import Batch, release_parents
+from pump.errors import BuildError, ContextWriteError, PartialWriteError
+from pump.metrics import Counters, RateMeter
+from pump.processor import Generator, Processor
+from pump.sink import Sink
+from pump.source import Source
+
+if TYPE_CHECKING:
+    from pump.application import Application
+    from pump.component import Component
+
+L = logging.getLogger(__name__)
+
+ErrorPolicy = Literal["stop", "skip", "dead_letter"]
+
+
+class PipelineConfig(ComponentConfig):
+    """Settings every pipeline has."""
+
+    max_in_flight: int = Field(10_000, gt=0, description="Source events not yet done before sources wait")
+    on_error: ErrorPolicy = Field("stop", description="What a failed event does: stop, skip or dead_letter")
+    sink_retries: int = Field(
+        -1, ge=-1, description="Retries of a failed sink write before on_error applies (-1: forever)"
+    )
+    retry_backoff: float = Field(0.1, gt=0, description="First retry delay, seconds (doubles)")
+    retry_backoff_max: float = Field(10.0, gt=0, description="Longest retry delay, seconds")
+    drain_timeout: float = Field(30.0, gt=0, description="Seconds to finish in-flight events on stop")
+    profile_every: int = Field(64, ge=0, description="Time processors on one batch in N (0: never)")
+
+
+class PipelineError:
+    """An error the pipeline saw: where, what, when."""
+
+    __slots__ = ("component", "error", "event", "time")
+
+    def __init__(self, component: str, error: BaseException, event: Any) -> None:
+        self.component = component
+        self.error = error
+        self.event = event
+        self.time = time.time()
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly view (the event is shown as its repr, truncated)."""
+        return {
+            "component": self.component,
+            "error": f"{type(self.error).__name__}: {self.error}",
+            "event": repr(self.event)[:500],
+            "time": self.time,
+        }
+
+
+class _Injected:
+    """Children collected from a Generator run, dispatched as batches rather than one by one."""
+
+    __slots__ = ("batch", "by_depth", "pipeline")
+
+    def __init__(self, pipeline: Pipeline, batch: Batch) -> None:
+        self.pipeline = pipeline
+        self.batch = batch
+        self.by_depth: dict[int, tuple[list[dict[str, Any]], list[Any]]] = {}
+
+
+_INJECTED: contextvars.ContextVar[_Injected | None] = contextvars.ContextVar(
+    "pump_injected", default=None
+)
+
+INJECT_BATCH = 1024
+
+
+class Pipeline(Configurable):
+    """Moves events from its sources through its processors into its sink, losing none.
+
+    Build it with `build(source_or_sources, *processors, sink)`. Every batch a source hands over
+    is tracked until each of its events is done — written by the sink, dropped on purpose, or
+    handled by the error policy — and only then acknowledged to the source.
+    """
+
+    ConfigModel = PipelineConfig
+
+    def __init__(
+        self, app: Application, id: str | None = None, config: Mapping[str, Any] | None = None
+    ) -> None:
+        self.Id = id or type(self).__name__
+        self.App = app
+        self.Config = build_config(
+            type(self).ConfigModel,
+            f"pipeline '{self.Id}'",
+            app.config_section(f"pipeline:{self.Id}") if app is not None else None,
+            config,
+        )
+        self.Sources: list[Source] = []
+        self.Processors: list[Processor | Sink] = []
+        self.dead_letter: Sink | None = None
+        self.counters = Counters()
+        self.dead_lettered = 0
+        self.in_flight = 0
+        self.errors: deque[PipelineError] = deque(maxlen=50)
+        self.error: PipelineError | None = None
+        self._max_in_flight = self.Config.max_in_flight
+        self._throttles: set[Any] = set()
+        self._linked: set[Pipeline] = set()
+        self._ready = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._started = False
+        self._stopping = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._segments: dict[int, Segment] = {}
+        self._current: Batch | None = None
+        self._error_batch: Batch | None = None
+        self._error_component: Component | None = None
+        self._own_contexts = False
+        self._rate = RateMeter()
+        self._last_skip_log = 0.0
+        self._skips_unlogged = 0
+
+    # -- building -------------------------------------------------------------------------
+
+    def build(self, source: Source | Sequence[Source], *processors: Processor | Sink) -> None:
+        """Set the source(s) and the processors; the last one must be the sink."""
+        sources = [source] if isinstance(source, Source) else list(source)
+        if not sources:
+            raise BuildError(f"pipeline '{self.Id}': build() needs at least one source")
+        for s in sources:
+            self.append_source(s)
+        if not processors or not isinstance(processors[-1], Sink):
+            last = processors[-1] if processors else None
+            raise BuildError(
+                f"pipeline '{self.Id}': the last component must be a Sink, got {last!r}"
+            )
+        for p in processors:
+            self.append_processor(p)
+
+    def append_source(self, source: Source) -> None:
+        """Add a source (a pipeline may have several)."""
+        if not isinstance(source, Source):
+            raise BuildError(
+                f"pipeline '{self.Id}': {source!r} is not a Source and cannot be used as one"
+            )
+        self.Sources.append(source)
+
+    def set_source(self, source: Source | Sequence[Source]) -> None:
+        """Replace the sources (BSPump's name)."""
+        self.Sources = []
+        for s in [source] if isinstance(source, Source) else source:
+            self.append_source(s)
+
+    def append_processor(self, processor: Processor | Sink) -> None:
+        """Add a processor, or the sink as the last one."""
+        self._check_insertable(processor, len(self.Processors))
+        self.Processors.append(processor)
+        self._changed()
+
+    def insert_before(self, id: str, processor: Processor) -> None:
+        """Insert a processor before the one called `id`."""
+        index = self._index_of(id)
+        self._check_insertable(processor, index)
+        self.Processors.insert(index, processor)
+        self._changed()
+
+    def insert_after(self, id: str, processor: Processor) -> None:
+        """Insert a processor after the one called `id`."""
+        index = self._index_of(id) + 1
+        self._check_insertable(processor, index)
+        self.Processors.insert(index, processor)
+        self._changed()
+
+    def remove_processor(self, id: str) -> Processor | Sink:
+        """Remove and return the processor called `id`."""
+        removed = self.Processors.pop(self._index_of(id))
+        self._changed()
+        return removed
+
+    def iter_processors(self) -> Iterator[Processor | Sink]:
+        """Processors in order, the sink last."""
+        return iter(self.Processors)
+
+    def set_dead_letter(self, sink: Sink) -> None:
+        """Where events go under `on_error: dead_letter` (with their context and error)."""
+        if not isinstance(sink, Sink):
+            raise BuildError(f"pipeline '{self.Id}': dead-letter target {sink!r} is not a Sink")
+        self.dead_letter = sink
+
+    def _check_insertable(self, processor: Any, index: int) -> None:
+        if not isinstance(processor, (Processor, Sink)):
+            raise BuildError(
+                f"pipeline '{self.Id}': {processor!r} is neither a Processor nor a Sink"
+                + (" (sources go first in build())" if isinstance(processor, Source) else "")
+            )
+        has_sink = bool(self.Processors) and isinstance(self.Processors[-1], Sink)
+        if isinstance(processor, Sink):
+            if index != len(self.Processors) or has_sink:
+                raise BuildError(
+                    f"pipeline '{self.Id}': sink '{processor.Id}' must be the last component; "
+                    f"a pipeline has exactly one sink, at the end"
+                )
+        elif has_sink and index >= len(self.Processors):
+            raise BuildError(
+                f"pipeline '{self.Id}': processor '{processor.Id}' comes after the sink "
+                f"'{self.Processors[-1].Id}'; the sink must be last"
+            )
+
+    def _index_of(self, id: str) -> int:
+        for i, p in enumerate(self.Processors):
+            if p.Id == id:
+                return i
+        raise KeyError(f"pipeline '{self.Id}' has no processor '{id}'")
+
+    def _changed(self) -> None:
+        self._segments.clear()
+        self._own_contexts = any(
+            isinstance(p, Processor) and p.writes_context for p in self.Processors
+        )
+
+    @property
+    def sink(self) -> Sink:
+        """The pipeline's sink."""
+        if not self.Processors or not isinstance(self.Processors[-1], Sink):
+            raise BuildError(f"pipeline '{self.Id}' has no sink; build() it first")
+        return self.Processors[-1]
+
+    def locate_source(self, id: str) -> Source:
+        """The source called `id`."""
+        for s in self.Sources:
+            if s.Id == id:
+                return s
+        raise KeyError(f"pipeline '{self.Id}' has no source '{id}'")
+
+    def locate_processor(self, id: str) -> Processor | Sink:
+        """The processor (or sink) called `id`."""
+        return self.Processors[self._index_of(id)]
+
+    def locate_connection(self, app: Application, connection_id: Any) -> Any:
+        """BSPump's helper: the application's connection called `connection_id`."""
+        return app.locate_connection(connection_id)
+
+    def components(self) -> Iterator[Component]:
+        """Sources, processors, sink and dead-letter sink."""
+        yield from self.Sources
+        yield from self.Processors
+        if self.dead_letter is not None:
+            yield self.dead_letter
+
+    # -- flow control -----------------------------------------------------------------------
+
+    async def ready(self) -> None:
+        """Wait until the pipeline can take more events (started, not throttled, below the bound)."""
+        if not self._ready.is_set():
+            await self._ready.wait()
+
+    def is_ready(self) -> bool:
+        """True when sources may hand over events now."""
+        return self._ready.is_set()
+
+    def throttle(self, who: Any, enable: bool = True) -> None:
+        """Pause (`enable`) or resume sources on behalf of `who`; linked pipelines follow."""
+        if enable:
+            self._throttles.add(who)
+        else:
+            self._throttles.discard(who)
+        for other in self._linked:
+            other.throttle(who, enable)
+        self._update_ready()
+
+    def link(self, other: Pipeline) -> None:
+        """Throttling this pipeline throttles `other` too (`other` feeds this one)."""
+        self._linked.add(other)
+
+    def unlink(self, other: Pipeline) -> None:
+        """Undo `link`."""
+        self._linked.discard(other)
+
+    def _update_ready(self) -> None:
+        if (
+            self._started
+            and not self._stopping
+            and not self._throttles
+            and self.error is None
+            and self.in_flight < self._max_in_flight
+        ):
+            self._ready.set()
+        else:
+            self._ready.clear()
+
+    # -- the event path -------------------------------------------------------------------
+
+    def process_batch(
+        self,
+        events: list[Any],
+        context: Mapping[str, Any] | None = None,
+        contexts: list[dict[str, Any]] | None = None,
+        source: Source | None = None,
+        token: Any = None,
+        depth: int = 0,
+    ) -> Batch | None:
+        """Run a batch from `source` through the pipeline; it is acknowledged once done."""
+        n = len(events)
+        if n == 0:
+            return None
+        batch = Batch(n, self._complete, source, token)
+        if source is not None:
+            source.counters.events_out += n
+        self.in_flight += n
+        self.counters.events_in += n
+        if self.in_flight >= self._max_in_flight:
+            self._ready.clear()
+        self._idle.clear()
+        if contexts is None:
+            if self._own_contexts:
+                base = dict(context) if context else {}
+                self._run(batch, depth, None, [base.copy() for _ in events], events)
+            else:
+                shared = context if type(context) is SharedContext else SharedContext(context or {})
+                self._run(batch, depth, shared, None, events)
+        else:
+            self._run(batch, depth, None, contexts, events)
+        batch.done()
+        return batch
+
+    def process(self, event: Any, context: dict[str, Any] | None = None) -> None:
+        """Run one event through the pipeline now (BSPump's synchronous entry)."""
+        self.process_batch([event], contexts=[context if context is not None else {}])
+
+    def inject(self, context: dict[str, Any], event: Any, depth: int) -> None:
+        """Send `event` on from processor index `depth` (used by Generators)."""
+        injected = _INJECTED.get()
+        if injected is not None and injected.pipeline is self:
+            contexts, events = injected.by_depth.setdefault(depth, ([], []))
+            contexts.append(context)
+            events.append(event)
+            if len(events) >= INJECT_BATCH:
+                self._flush_injected(injected)
+        elif self._current is not None:
+            self._run(self._current, depth, None, [context], [event])
+        else:
+            self.process_batch([event], contexts=[context], depth=depth)
+
+    @property
+    def current_batch(self) -> Batch | None:
+        """The batch being processed right now (for processors that hold events)."""
+        injected = _INJECTED.get()
+        if injected is not None and injected.pipeline is self:
+            return injected.batch
+        return self._current
+
+    def inject_batch(
+        self,
+        events: list[Any],
+        contexts: list[dict[str, Any]],
+        depth: int,
+        parents: list[Batch],
+    ) -> None:
+        """Send events made from held ones (an aggregate) on from `depth`; done → parents done."""
+        batch = Batch(0, release_parents(parents))
+        self._idle.clear()
+        self._run(batch, depth, None, contexts, events)
+        batch.done()
+
+    def _run(
+        self,
+        batch: Batch,
+        depth: int,
+        context: SharedContext | None,
+        contexts: list[dict[str, Any]] | None,
+        events: list[Any],
+    ) -> None:
+        processors = self.Processors
+        if depth >= len(processors) - 1:
+            self._write(batch, self.sink, events, contexts or [context or {}] * len(events))
+            return
+        segment = self._segments.get(depth)
+        if segment is None:
+            segment = self._segment(depth)
+        shared = contexts is None
+        every = self.Config.profile_every
+        profiled = every > 0 and segment.batches % every == 0
+        segment.batches += 1
+        run, _ = segment.function(shared, profiled)
+        out_events: list[Any] = []
+        out_contexts: list[dict[str, Any]] = []
+        previous, self._current = self._current, batch
+        try:
+            run(
+                context if shared else contexts,
+                events,
+                out_events,
+                out_contexts,
+                segment.drops,
+                segment.times,
+                lambda stage, ctx, ev, exc: self._fail(segment, stage, batch, ctx, ev, exc),
+            )
+        finally:
+            self._current = previous
+        n_in, n_out = len(events), len(out_events)
+        segment.account(n_in, n_out)
+        if profiled:
+            segment.account_times(n_in)
+        if n_out != n_in:
+            self.counters.dropped += n_in - n_out - sum(segment.errors)
+            segment.errors[:] = [0] * len(segment.errors)
+        if not out_events:
+            return
+        if shared:
+            out_contexts = [context] * n_out  # type: ignore[list-item]
+        end = depth + len(segment.processors)
+        target = processors[end]
+        if isinstance(target, Sink):
+            self._write(batch, target, out_events, out_contexts)
+        else:
+            assert isinstance(target, Generator)
+            batch.hold()
+            self._spawn(self._generate(batch, end, target, out_contexts, out_events))
+
+    def _segment(self, depth: int) -> Segment:
+        processors = self.Processors
+        end = depth
+        while end < len(processors) - 1 and not isinstance(processors[end], Generator):
+            end += 1
+        segment = Segment([p for p in processors[depth:end] if isinstance(p, Processor)], depth)
+        self._segments[depth] = segment
+        return segment
+
+    def _fail(
+        self,
+        segment: Segment,
+        stage: int,
+        batch: Batch,
+        context: Any,
+        event: Any,
+        exc: BaseException,
+    ) -> bool:
+        segment.errors[stage] += 1
+        processor = segment.processors[stage]
+        processor.counters.errors += 1
+        if isinstance(exc, ContextWriteError):
+            exc = ContextWriteError(f"{processor.location()}: {exc}")
+        return not self._event_failed(batch, processor, context, event, exc)
+
+    async def _generate(
+        self,
+        batch: Batch,
+        index: int,
+        generator: Generator,
+        contexts: list[dict[str, Any]],
+        events: list[Any],
+    ) -> None:
+        injected = _Injected(self, batch)
+        token = _INJECTED.set(injected)
+        counters = generator.counters
+        try:
+            for context, event in zip(contexts, events):
+                counters.events_in += 1
+                try:
+                    await generator.generate(context, event, index + 1)
+                except Exception as exc:
+                    counters.errors += 1
+                    if not self._event_failed(batch, generator, context, event, exc):
+                        break
+                self._flush_injected(injected)
+        finally:
+            _INJECTED.reset(token)
+            batch.done()
+
+    def _flush_injected(self, injected: _Injected) -> None:
+        by_depth, injected.by_depth = injected.by_depth, {}
+        for depth, (contexts, events) in by_depth.items():
+            self.Processors[depth - 1].counters.events_out += len(events)
+            self._run(injected.batch, depth, None, contexts, events)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def _write(
+        self, batch: Batch, sink: Sink, events: list[Any], contexts: list[dict[str, Any]]
+    ) -> None:
+        batch.hold()
+        sink.counters.events_in += len(events)
+        try:
+            pending = sink.write(events, contexts)
+        except Exception as exc:
+            self._spawn(self._retry(batch, sink, events, contexts, exc))
+            return
+        if pending is None:
+            self._written(batch, sink, len(events))
+        else:
+            self._spawn(self._await_write(batch, sink, events, contexts, pending))
+
+    async def _await_write(
+        self,
+        batch: Batch,
+        sink: Sink,
+        events: list[Any],
+        contexts: list[dict[str, Any]],
+        pending: Any,
+    ) -> None:
+        try:
+            await pending
+        except Exception as exc:
+            await self._retry(batch, sink, events, contexts, exc)
+        else:
+            self._written(batch, sink, len(events))
+
+    async def _retry(
+        self,
+        batch: Batch,
+        sink: Sink,
+        events: list[Any],
+        contexts: list[dict[str, Any]],
+        exc: BaseException,
+    ) -> None:
+        """Write the failed events again with backoff; when retries run out, apply on_error."""
+        attempt = 0
+        retries = self.Config.sink_retries
+        while True:
+            if isinstance(exc, PartialWriteError):
+                failed = sorted(i for i in exc.errors if 0 <= i < len(events))
+                self._written(batch, sink, len(events) - len(failed), release=False)
+                events = [events[i] for i in failed]
+                contexts = [contexts[i] for i in failed]
+                exc = exc.errors[failed[0]] if failed else exc
+            if not events:
+                break
+            sink.counters.errors += len(events)
+            attempt += 1
+            if 0 <= retries < attempt:
+                for context, event in zip(contexts, events):
+                    if not self._event_failed(batch, sink, context, event, exc):
+                        break
+                break
+            delay = min(
+                self.Config.retry_backoff * 2 ** (attempt - 1), self.Config.retry_backoff_max
+            )
+            L.warning(
+                "%s: write of %d event(s) failed (%s: %s); retry %d in %.2fs",
+                sink.location(), len(events), type(exc).__name__, exc, attempt, delay,
+            )
+            await asyncio.sleep(delay)
+            try:
+                pending = sink.write(events, contexts)
+                if pending is not None:
+                    await pending
+            except Exception as again:
+                exc = again
+                continue
+            self._written(batch, sink, len(events), release=False)
+            break
+        batch.done()
+
+    def _written(self, batch: Batch, sink: Sink, n: int, release: bool = True) -> None:
+        sink.counters.events_out += n
+        if sink is self.dead_letter:
+            self.dead_lettered += n
+        else:
+            self.counters.events_out += n
+        if release:
+            batch.done()
+
+    # -- errors -----------------------------------------------------------------------------
+
+    def _event_failed(
+        self, batch: Batch, component: Component, context: Any, event: Any, exc: BaseException
+    ) -> bool:
+        """Apply the error policy to one event; False means the pipeline stopped on it."""
+        self.counters.errors += 1
+        self.errors.append(PipelineError(component.Id, exc, event))
+        self._error_batch, self._error_component = batch, component
+        try:
+            handled = self.handle_error(exc, context, event)
+        finally:
+            self._error_batch = self._error_component = None
+        if not handled:
+            batch.fail()
+            self.set_error(context, event, exc, component)
+        return handled
+
+    def handle_error(self, exception: BaseException, context: Any, event: Any) -> bool:
+        """Decide what a failed event does; True = handled (processing goes on), False = stop."""
+        policy = self.Config.on_error
+        component = self._error_component
+        if policy == "skip":
+            self._log_skip(component, exception)
+            return True
+        if policy == "dead_letter" and self.dead_letter is not None:
+            if component is self.dead_letter:
+                return False  # the dead-letter sink itself failed: nowhere left to put it
+            batch = self._error_batch
+            record = {
+                "pipeline": self.Id,
+                "component": component.Id if component is not None else None,
+                "error": f"{type(exception).__name__}: {exception}",
+                "event": event,
+                "context": dict(context) if context else {},
+                "timestamp": time.time(),
+            }
+            if batch is not None:
+                self._write(batch, self.dead_letter, [record], [dict(context) if context else {}])
+            return True
+        return False
+
+    def _log_skip(self, component: Component | None, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._last_skip_log < 1.0:
+            self._skips_unlogged += 1
+            return
+        suppressed = f" ({self._skips_unlogged} more since the last message)" if self._skips_unlogged else ""
+        self._last_skip_log, self._skips_unlogged = now, 0
+        where = component.location() if component is not None else f"pipeline '{self.Id}'"
+        L.warning("%s: event skipped: %s: %s%s", where, type(exc).__name__, exc, suppressed)
+
+    def set_error(
+        self,
+        context: Any,
+        event: Any,
+        exc: BaseException | None,
+        component: Component | None = None,
+    ) -> None:
+        """Put the pipeline in error (sources pause) or, with `exc=None`, clear the error."""
+        if exc is None:
+            self.error = None
+        else:
+            where = component.location() if component is not None else f"pipeline '{self.Id}'"
+            self.error = PipelineError(component.Id if component else self.Id, exc, event)
+            L.error("%s: %s: %s — pipeline stopped", where, type(exc).__name__, exc)
+            self.App.pipeline_failed(self)
+        self._update_ready()
+
+    def is_error(self) -> bool:
+        """True when the pipeline stopped on an error."""
+        return self.error is not None
+
+    # -- completion ----------------------------------------------------------------------------
+
+    def _complete(self, batch: Batch) -> None:
+        self.in_flight -= batch.size
+        source = batch.source
+        if source is not None:
+            try:
+                if batch.failed:
+                    source.reject(batch)
+                else:
+                    source.acknowledge(batch)
+            except Exception:
+                L.exception("%s: acknowledging a batch failed", source.location())
+        if not self._ready.is_set():
+            self._update_ready()
+        if self.in_flight == 0 and not self._tasks:
+            self._idle.set()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            L.error("pipeline '%s': internal task failed", self.Id, exc_info=task.exception())
+        if self.in_flight == 0 and not self._tasks:
+            self._idle.set()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start components, then the sources' `main()` tasks."""
+        self.sink  # noqa: B018 - fails early when the pipeline was never built
+        for component in self.components():
+            await component.start()
+        self._started = True
+        self._update_ready()
+        loop = asyncio.get_running_loop()
+        for source in self.Sources:
+            source.task = loop.create_task(self._run_source(source))
+
+    async def _run_source(self, source: Source) -> None:
+        try:
+            await source.main()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            source.counters.errors += 1
+            self.counters.errors += 1
+            self.errors.append(PipelineError(source.Id, exc, None))
+            self.set_error(None, None, exc, source)
+
+    def sources_finished(self) -> bool:
+        """True when every source's `main()` has returned."""
+        return all(s.task is not None and s.task.done() for s in self.Sources)
+
+    def is_finished(self) -> bool:
+        """Sources exhausted and every event done."""
+        return self.sources_finished() and self.in_flight == 0 and not self._tasks
+
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Wait until no event is in flight; False if `timeout` passed first."""
+        for component in self.Processors:
+            if isinstance(component, Sink):
+                await component.flush()
+        if self.dead_letter is not None:
+            await self.dead_letter.flush()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    async def stop_sources(self, internal: bool = True) -> None:
+        """Stop fetching: cancel the sources' `main()` (internal ones too unless told not to)."""
+        tasks = [
+            s.task
+            for s in self.Sources
+            if s.task is not None and not s.task.done() and (internal or not s.internal)
+        ]
+        if internal:
+            self._stopping = True
+            self._update_ready()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+    async def stop(self, timeout: float | None = None) -> bool:
+        """Graceful stop: stop sources, drain in-flight events, stop components. True if drained."""
+        await self.stop_sources()
+        drained = await self.drain(self.Config.drain_timeout if timeout is None else timeout)
+        if not drained:
+            L.warning(
+                "pipeline '%s': %d event(s) still in flight after the drain timeout; "
+                "they were not acknowledged and will be delivered again",
+                self.Id, self.in_flight,
+            )
+        for task in list(self._tasks):
+            task.cancel()
+        for component in reversed(list(self.components())):
+            try:
+                await component.stop()
+            except Exception:
+                L.exception("%s: stop failed", component.location())
+        self._started = False
+        return drained
+
+    # -- observability -----------------------------------------------------------------------
+
+    def metrics(self) -> dict[str, Any]:
+        """A snapshot of the pipeline's and its components' counters."""
+        c = self.counters
+        return {
+            "events_in": c.events_in,
+            "events_out": c.events_out,
+            "dropped": c.dropped,
+            "errors": c.errors,
+            "warnings": c.warnings,
+            "dead_lettered": self.dead_lettered,
+            "in_flight": self.in_flight,
+            "eps": self._rate.update(c.events_in),
+            "ready": self.is_ready(),
+            "throttled_by": [repr(t) for t in self._throttles],
+            "error": self.error.as_dict() if self.error else None,
+            "components": {comp.Id: comp.counters.snapshot() for comp in self.components()},
+        }
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.Id!r}>"

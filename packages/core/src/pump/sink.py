@@ -1,0 +1,45 @@
+"""Sink: the end of a pipeline. It reports an event done only once the event is durable."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+from pump.component import Component
+from pump.errors import PartialWriteError
+
+
+class Sink(Component):
+    """Writes events out.
+
+    Implement `process(context, event)` for a synchronous per-event write (BSPump's shape), or
+    override `write(events, contexts)` to write a whole batch: return None when the batch is
+    written, or an awaitable that completes when the batch is durable. Raise to fail the whole
+    batch, or raise `PartialWriteError` naming the indexes that failed. Failed events are retried
+    by the pipeline and then handed to its `on_error` policy; nothing is acknowledged before the
+    write succeeded.
+    """
+
+    def process(self, context: dict[str, Any], event: Any) -> None:
+        """Write one event synchronously."""
+        raise NotImplementedError(f"{self.location()} implements neither process() nor write()")
+
+    def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> Awaitable[None] | None:
+        """Write a batch; None means written, an awaitable means written when it completes."""
+        process = self.process
+        errors: dict[int, BaseException] | None = None
+        for i, (context, event) in enumerate(zip(contexts, events)):
+            try:
+                process(context, event)
+            except Exception as exc:
+                if errors is None:
+                    errors = {}
+                errors[i] = exc
+        if errors:
+            if len(errors) == len(events):
+                raise errors[0]
+            raise PartialWriteError(errors)
+        return None
+
+    async def flush(self) -> None:
+        """Write out anything buffered now (called when the pipeline drains)."""

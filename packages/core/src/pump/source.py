@@ -1,0 +1,69 @@
+"""Source: where events enter a pipeline. It waits for `ready()`, so memory stays bounded."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pump.component import Component
+
+if TYPE_CHECKING:
+    from pump.application import Application
+    from pump.delivery import Batch
+    from pump.pipeline import Pipeline
+
+
+class Source(Component):
+    """Produces events in `main()`; calls `emit`/`process`, which wait for the pipeline.
+
+    A source that can acknowledge (a broker, a file position) overrides `acknowledge(batch)`,
+    called once every event of the batch is done, and `reject(batch)`, called when an event of
+    it failed and the pipeline stopped; the batch's `token` is whatever the source passed to
+    `emit`.
+    """
+
+    Pipeline: Pipeline
+    #: True for sources fed by other pipelines; they keep running while those drain.
+    internal: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        app: Application,
+        pipeline: Pipeline,
+        id: str | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(app, pipeline, id, config)
+        self.task: asyncio.Task[None] | None = None
+
+    async def main(self) -> None:
+        """Produce events until there are no more (return) or the source is stopped (cancel)."""
+        raise NotImplementedError(f"{self.location()} does not implement main()")
+
+    async def emit(
+        self,
+        events: list[Any],
+        context: Mapping[str, Any] | None = None,
+        *,
+        contexts: list[dict[str, Any]] | None = None,
+        token: Any = None,
+    ) -> Batch | None:
+        """Hand a batch over: one shared `context`, or one dict per event in `contexts`."""
+        await self.Pipeline.ready()
+        return self.Pipeline.process_batch(
+            events, context=context, contexts=contexts, source=self, token=token
+        )
+
+    async def process(self, event: Any, context: dict[str, Any] | None = None) -> None:
+        """Hand over one event (BSPump's shape); `emit` is faster for many."""
+        await self.Pipeline.ready()
+        self.Pipeline.process_batch(
+            [event], contexts=[context if context is not None else {}], source=self
+        )
+
+    def acknowledge(self, batch: Batch) -> None:
+        """Every event of `batch` is done: commit or ack it."""
+
+    def reject(self, batch: Batch) -> None:
+        """An event of `batch` failed and was not handled: never acknowledge it."""
