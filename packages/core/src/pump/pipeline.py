@@ -135,7 +135,7 @@ class Pipeline(Configurable):
 
     def build(self, source: Source | Sequence[Source], *processors: Processor | Sink) -> None:
         """Set the source(s) and the processors; the last one must be the sink."""
-        sources = [source] if isinstance(source, Source) else list(source)
+        sources = list(source) if isinstance(source, (list, tuple)) else [source]
         if not sources:
             raise BuildError(f"pipeline '{self.Id}': build() needs at least one source")
         for s in sources:
@@ -145,6 +145,12 @@ class Pipeline(Configurable):
             raise BuildError(
                 f"pipeline '{self.Id}': the last component must be a Sink, got {last!r}"
             )
+        for p in processors[:-1]:
+            if isinstance(p, Sink):
+                raise BuildError(
+                    f"pipeline '{self.Id}': sink '{p.Id}' must be the last component; "
+                    f"a pipeline has exactly one sink, at the end"
+                )
         for p in processors:
             self.append_processor(p)
 
@@ -322,6 +328,8 @@ class Pipeline(Configurable):
         if self.in_flight >= self._max_in_flight:
             self._ready.clear()
         self._idle.clear()
+        if contexts is not None and self._own_contexts:
+            contexts = [c if type(c) is dict else dict(c) for c in contexts]
         if contexts is None:
             if self._own_contexts:
                 base = dict(context) if context else {}
@@ -491,11 +499,14 @@ class Pipeline(Configurable):
     ) -> None:
         batch.hold()
         sink.counters.events_in += len(events)
+        previous, self._current = self._current, batch
         try:
             pending = sink.write(events, contexts)
         except Exception as exc:
             self._spawn(self._retry(batch, sink, events, contexts, exc))
             return
+        finally:
+            self._current = previous
         if pending is None:
             self._written(batch, sink, len(events))
         else:
@@ -551,8 +562,15 @@ class Pipeline(Configurable):
                 sink.location(), len(events), type(exc).__name__, exc, attempt, delay,
             )
             await asyncio.sleep(delay)
+            previous, self._current = self._current, batch
             try:
                 pending = sink.write(events, contexts)
+            except Exception as again:
+                exc = again
+                continue
+            finally:
+                self._current = previous
+            try:
                 if pending is not None:
                     await pending
             except Exception as again:
@@ -709,8 +727,7 @@ class Pipeline(Configurable):
     async def drain(self, timeout: float | None = None) -> bool:
         """Wait until no event is in flight; False if `timeout` passed first."""
         for component in self.Processors:
-            if isinstance(component, Sink):
-                await component.flush()
+            await component.flush()
         if self.dead_letter is not None:
             await self.dead_letter.flush()
         try:

@@ -17,6 +17,9 @@ class Processor(Component):
         """Return the (possibly new) event, or None to drop it."""
         return event
 
+    async def flush(self) -> None:
+        """Emit anything held (called when the pipeline drains, before it waits for in-flight)."""
+
 
 class Generator(Processor):
     """Turns one event into zero or more: `generate` calls `self.Pipeline.inject(...)` per child."""

@@ -1,0 +1,217 @@
+"""Routing between pipelines: InternalSource, RouterSink, TeeProcessor — with backpressure.
+
+A routed event stays part of the upstream batch that carried it: the upstream batch is
+acknowledged only when the downstream pipeline has finished the routed copy. A downstream
+queue above its bound throttles the pipelines feeding it instead of raising QueueFull.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections import deque
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import Field
+
+from pump.delivery import Batch
+from pump.errors import BuildError
+from pump.processor import Processor
+from pump.sink import Sink
+from pump.source import Source
+
+if TYPE_CHECKING:
+    from pump.application import Application
+    from pump.pipeline import Pipeline
+
+
+class InternalSource(Source):
+    """Receives events from other pipelines (their RouterSink or TeeProcessor)."""
+
+    internal: ClassVar[bool] = True
+
+    class ConfigModel(Source.ConfigModel):
+        queue_max_size: int = Field(
+            1000, gt=0, description="Queued events above which upstream pipelines are throttled"
+        )
+
+    def __init__(
+        self,
+        app: Application,
+        pipeline: Pipeline,
+        id: str | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(app, pipeline, id, config)
+        self._queue: deque[tuple[list[Any], list[dict[str, Any]], Batch | None]] = deque()
+        self._queued = 0
+        self._wakeup = asyncio.Event()
+        self._upstreams: set[Pipeline] = set()
+        self._throttling = False
+
+    def register_upstream(self, pipeline: Pipeline) -> None:
+        """Declare that `pipeline` feeds this source (the source ends after its upstreams end)."""
+        self._upstreams.add(pipeline)
+        self.Pipeline.link(pipeline)
+
+    def put_batch(
+        self, events: list[Any], contexts: list[dict[str, Any]], parent: Batch | None = None
+    ) -> None:
+        """Queue events; `parent` (held by the caller) is finished when they are done here."""
+        self._queue.append((events, contexts, parent))
+        self._queued += len(events)
+        self._wakeup.set()
+        if not self._throttling and self._queued >= self.Config.queue_max_size:
+            self._throttling = True
+            for upstream in self._upstreams:
+                upstream.throttle(self, True)
+
+    def put(self, context: dict[str, Any], event: Any, copy_context: bool = False) -> None:
+        """BSPump's shape: queue one event (never raises QueueFull; upstreams are throttled)."""
+        upstream_batch = None
+        for upstream in self._upstreams:
+            upstream_batch = upstream.current_batch
+            if upstream_batch is not None:
+                upstream_batch.hold()
+                break
+        self.put_batch([event], [dict(context) if copy_context else context], upstream_batch)
+
+    async def main(self) -> None:
+        while True:
+            while self._queue:
+                events, contexts, parent = self._queue.popleft()
+                self._queued -= len(events)
+                if self._throttling and self._queued < self.Config.queue_max_size // 2:
+                    self._throttling = False
+                    for upstream in self._upstreams:
+                        upstream.throttle(self, False)
+                await self.emit(events, contexts=contexts, token=parent)
+            if self._upstreams_finished():
+                return
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), 0.05)
+            except asyncio.TimeoutError:
+                pass
+
+    def _upstreams_finished(self) -> bool:
+        return bool(self._upstreams) and all(
+            (p.sources_finished() and p.in_flight == 0) or p.is_error() for p in self._upstreams
+        )
+
+    def acknowledge(self, batch: Batch) -> None:
+        if batch.token is not None:
+            batch.token.done()
+
+    def reject(self, batch: Batch) -> None:
+        if batch.token is not None:
+            batch.token.fail()
+            batch.token.done()
+
+
+def _resolve_target(app: Application, address: str, who: str) -> InternalSource:
+    """`pipeline.*SourceId`, or `pipeline` meaning its only InternalSource."""
+    if ".*" in address:
+        source = app.locate(address)
+    else:
+        internal = [s for s in app.locate_pipeline(address).Sources if isinstance(s, InternalSource)]
+        if len(internal) != 1:
+            raise BuildError(
+                f"{who}: pipeline '{address}' has {len(internal)} InternalSources; "
+                f"name one as '{address}.*SourceId'"
+            )
+        source = internal[0]
+    if not isinstance(source, InternalSource):
+        raise BuildError(f"{who}: target '{address}' is not an InternalSource")
+    return source
+
+
+class RouterSink(Sink):
+    """Sends each event to another pipeline; override `route()` to choose per event.
+
+    The event is done when the target pipeline is done with it. `route` returns a target
+    address, a list of them (each gets a copy), or None to drop the event.
+    """
+
+    class ConfigModel(Sink.ConfigModel):
+        target: str = Field("", description="Default target: 'pipeline' or 'pipeline.*SourceId'")
+
+    def __init__(
+        self,
+        app: Application,
+        pipeline: Pipeline,
+        id: str | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(app, pipeline, id, config)
+        self._targets: dict[str, InternalSource] = {}
+
+    async def start(self) -> None:
+        if self.Config.target:
+            self._target(self.Config.target)
+
+    def route(self, context: dict[str, Any], event: Any) -> str | list[str] | None:
+        """The target address(es) for this event; the default is the configured `target`."""
+        return self.Config.target or None
+
+    def _target(self, address: str) -> InternalSource:
+        source = self._targets.get(address)
+        if source is None:
+            assert self.Pipeline is not None
+            source = _resolve_target(self.App, address, self.location())
+            source.register_upstream(self.Pipeline)
+            self._targets[address] = source
+        return source
+
+    def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> None:
+        assert self.Pipeline is not None
+        batch = self.Pipeline.current_batch
+        groups: dict[str, tuple[list[Any], list[dict[str, Any]]]] = {}
+        for context, event in zip(contexts, events, strict=True):
+            targets = self.route(context, event)
+            if targets is None:
+                continue
+            if isinstance(targets, str):
+                group = groups.setdefault(targets, ([], []))
+                group[0].append(event)
+                group[1].append(context)
+                continue
+            for i, target in enumerate(targets):
+                group = groups.setdefault(target, ([], []))
+                group[0].append(event if i == 0 else copy.deepcopy(event))
+                group[1].append(dict(context))
+        for address, (evs, ctxs) in groups.items():
+            self._target(address).put_batch(evs, ctxs, batch.hold() if batch else None)
+
+
+class TeeProcessor(Processor):
+    """Sends a copy of each event to another pipeline and passes the event on."""
+
+    class ConfigModel(Processor.ConfigModel):
+        target: str = Field(..., description="'pipeline' or 'pipeline.*SourceId'")
+        deep_copy: bool = Field(True, description="Copy the event deeply (else shallow)")
+
+    def __init__(
+        self,
+        app: Application,
+        pipeline: Pipeline,
+        id: str | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(app, pipeline, id, config)
+        self._source: InternalSource | None = None
+        self._copy = copy.deepcopy if self.Config.deep_copy else copy.copy
+
+    async def start(self) -> None:
+        assert self.Pipeline is not None
+        self._source = _resolve_target(self.App, self.Config.target, self.location())
+        self._source.register_upstream(self.Pipeline)
+
+    def process(self, context: dict[str, Any], event: Any) -> Any:
+        assert self._source is not None and self.Pipeline is not None
+        batch = self.Pipeline.current_batch
+        self._source.put_batch(
+            [self._copy(event)], [dict(context)], batch.hold() if batch else None
+        )
+        return event

@@ -1,0 +1,184 @@
+"""End-to-end acknowledgement: nothing is acknowledged before it is done, nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import pump
+
+
+class FlakySink(pump.Sink):
+    """Fails every `every`-th write call, whole; records what it wrote."""
+
+    def __init__(self, app, pipeline, every=7):
+        super().__init__(app, pipeline)
+        self.every = every
+        self.calls = 0
+        self.failed_events: list[int] = []
+        self.written: list[int] = []
+
+    async def _write(self, events):
+        await asyncio.sleep(0)
+        self.calls += 1
+        if self.calls % self.every == 0:
+            self.failed_events.extend(e["seq"] for e in events)
+            raise OSError(f"write {self.calls} failed")
+        self.written.extend(e["seq"] for e in events)
+
+    def write(self, events, contexts):
+        return self._write(events)
+
+
+async def test_sink_failing_every_7th_write_loses_nothing(kit):
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p", config={"retry_backoff": 0.001})
+    events = [{"seq": i} for i in range(2000)]
+    source = kit.RecordingSource(app, pipeline, events, batch_size=13)
+    sink = FlakySink(app, pipeline, every=7)
+    pipeline.build(source, kit.Identity(app, pipeline), sink)
+    app.add_pipeline(pipeline)
+
+    assert await kit.run_app(app) == 0
+
+    assert sink.failed_events, "the sink should have failed some writes"
+    assert sorted(set(sink.written)) == list(range(2000))  # every event arrived
+    assert set(sink.failed_events) <= set(sink.written)  # each failed event came again
+    assert source.acknowledged_count() == 2000
+    assert source.rejected == []
+    assert pipeline.metrics()["events_out"] == len(sink.written)
+
+
+async def test_batch_acknowledged_only_after_sink_confirms(kit):
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p")
+    source = kit.RecordingSource(app, pipeline, [{"seq": i} for i in range(30)], batch_size=10)
+    sink = kit.GateSink(app, pipeline)
+    pipeline.build(source, sink)
+    app.add_pipeline(pipeline)
+    await app.start()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert source.emitted == 30
+    assert source.acknowledged == []  # the sink has not confirmed anything yet
+    assert pipeline.in_flight == 30
+    sink.gate.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert sorted(source.acknowledged) == [(0, 10), (10, 20), (20, 30)]
+    assert pipeline.in_flight == 0
+    assert await app.stop() == 0
+
+
+async def test_dropped_events_are_acknowledged(kit):
+    class DropOdd(pump.Processor):
+        def process(self, context, event):
+            return event if event["seq"] % 2 == 0 else None
+
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p")
+    source = kit.RecordingSource(app, pipeline, [{"seq": i} for i in range(100)])
+    sink = kit.CollectSink(app, pipeline)
+    drop = DropOdd(app, pipeline, "drop")
+    pipeline.build(source, drop, sink)
+    app.add_pipeline(pipeline)
+    assert await kit.run_app(app) == 0
+    assert [e["seq"] for e in sink.events] == list(range(0, 100, 2))
+    assert source.acknowledged_count() == 100
+    m = pipeline.metrics()
+    assert m["dropped"] == 50 and m["events_out"] == 50
+    assert m["components"]["drop"]["dropped"] == 50
+    assert m["components"]["drop"]["events_in"] == 100
+
+
+async def test_fan_out_done_when_all_children_done(kit):
+    class Split(pump.Generator):
+        async def generate(self, context, event, depth):
+            for part in event["parts"]:
+                await asyncio.sleep(0)
+                self.Pipeline.inject(context, {"part": part}, depth)
+
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p")
+    source = kit.RecordingSource(
+        app, pipeline, [{"parts": [1, 2, 3]}, {"parts": [4]}, {"parts": []}], batch_size=3
+    )
+    sink = kit.GateSink(app, pipeline)
+    pipeline.build(source, Split(app, pipeline, "split"), kit.Identity(app, pipeline), sink)
+    app.add_pipeline(pipeline)
+    await app.start()
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert source.acknowledged == []  # children are not written yet
+    sink.gate.set()
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert sorted(e["part"] for e in sink.events) == [1, 2, 3, 4]
+    assert source.acknowledged == [(0, 3)]
+    assert pipeline.metrics()["components"]["split"]["events_out"] == 4
+    assert await app.stop() == 0
+
+
+async def test_partial_write_retries_only_failed_events(kit):
+    class HalfFails(pump.Sink):
+        def __init__(self, app, pipeline):
+            super().__init__(app, pipeline)
+            self.written: list[int] = []
+            self.attempts = 0
+
+        def write(self, events, contexts):
+            self.attempts += 1
+            errors = {}
+            for i, e in enumerate(events):
+                if e["seq"] % 2 and self.attempts == 1:
+                    errors[i] = ValueError("odd rejected once")
+                else:
+                    self.written.append(e["seq"])
+            if errors:
+                raise pump.PartialWriteError(errors)
+
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p", config={"retry_backoff": 0.001})
+    source = kit.RecordingSource(app, pipeline, [{"seq": i} for i in range(10)], batch_size=10)
+    sink = HalfFails(app, pipeline)
+    pipeline.build(source, sink)
+    app.add_pipeline(pipeline)
+    assert await kit.run_app(app) == 0
+    assert sorted(sink.written) == list(range(10))  # no duplicates: only failed ones retried
+    assert sink.attempts == 2
+    assert source.acknowledged == [(0, 10)]
+
+
+def test_commit_tracker_commits_highest_contiguous_done_offset():
+    t = pump.CommitTracker()
+    a = t.begin("p0", 0, 9)
+    b = t.begin("p0", 10, 19)
+    c = t.begin("p0", 20, 29)
+    d = t.begin("p1", 5, 5)
+    t.end(b)  # done out of order: nothing committable yet on p0
+    assert t.committable() == {}
+    t.end(d)
+    assert t.committable() == {"p1": 6}
+    t.end(a)  # a and b done → position past b, never past c
+    assert t.committable() == {"p0": 20}
+    assert t.in_flight("p0") == 1
+    t.end(c)
+    assert t.committable() == {"p0": 30}
+    assert t.committable() == {}  # only changes are reported
+    t.forget("p0")
+    assert t.position("p0") is None
+
+
+@pytest.mark.parametrize("batch_size", [1, 7])
+async def test_per_event_contexts_reach_the_sink(kit, batch_size):
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p")
+    source = kit.RecordingSource(
+        app, pipeline, [{"seq": i} for i in range(20)], batch_size, per_event_context=True
+    )
+    sink = kit.CollectSink(app, pipeline)
+    pipeline.build(source, kit.Identity(app, pipeline), sink)
+    app.add_pipeline(pipeline)
+    assert await kit.run_app(app) == 0
+    assert [c["index"] for c in sink.contexts] == list(range(20))
