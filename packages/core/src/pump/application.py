@@ -20,8 +20,10 @@ L = logging.getLogger(__name__)
 class Application:
     """Owns connections, lookups and pipelines; starts them in that order and stops in reverse.
 
-    `run()` returns when every pipeline is finished (its sources ended and every event is done)
-    or on SIGTERM/SIGINT, after a graceful drain; the return value is the process exit code.
+    `run()` returns when every pipeline is finished (its sources ended and every event is done),
+    when a pipeline failed (unless `stop_on_failure=False`: it then stays paused, its error
+    visible, as in BSPump), or on SIGTERM/SIGINT, after a graceful drain. The return value is
+    the process exit code: 0, or 1 if a pipeline failed or did not drain in time.
     """
 
     def __init__(
@@ -29,6 +31,7 @@ class Application:
         config: Mapping[str, Mapping[str, Any]] | None = None,
         *,
         exit_when_finished: bool = True,
+        stop_on_failure: bool = True,
     ) -> None:
         self.config: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (config or {}).items()}
         self.Connections: dict[str, Connection] = {}
@@ -36,6 +39,7 @@ class Application:
         self.Pipelines: dict[str, Pipeline] = {}
         self.PubSub = PubSub()
         self.exit_when_finished = exit_when_finished
+        self.stop_on_failure = stop_on_failure
         self.failed: list[Pipeline] = []
         self._stop_requested: asyncio.Event | None = None
         self._started = False
@@ -121,7 +125,12 @@ class Application:
 
     async def stop(self, timeout: float | None = None) -> int:
         """Stop fetching everywhere, drain every pipeline, stop all in reverse; exit code."""
-        pipelines = list(self.Pipelines.values())
+        pipelines = [p for p in self.Pipelines.values() if not p.is_error()]
+        # A failed pipeline cannot finish its events: reject them now, which releases the
+        # pipelines upstream of it instead of letting them wait for the drain timeout.
+        for p in self.Pipelines.values():
+            if p.is_error():
+                await p.stop(timeout=0)
         # External sources stop first; internal ones keep carrying routed events while the
         # pipelines upstream of them drain.
         for p in pipelines:
@@ -170,6 +179,8 @@ class Application:
             await self.start()
             while not self._stop_requested.is_set():
                 if self.exit_when_finished and self.finished():
+                    break
+                if self.stop_on_failure and self.failed:
                     break
                 try:
                     await asyncio.wait_for(self._stop_requested.wait(), 0.1)

@@ -122,6 +122,7 @@ class Pipeline(Configurable):
         self._started = False
         self._stopping = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._live: set[Batch] = set()  # source batches not yet done
         self._segments: dict[int, Segment] = {}
         self._current: Batch | None = None
         self._error_batch: Batch | None = None
@@ -321,6 +322,7 @@ class Pipeline(Configurable):
         if n == 0:
             return None
         batch = Batch(n, self._complete, source, token)
+        self._live.add(batch)
         if source is not None:
             source.counters.events_out += n
         self.in_flight += n
@@ -665,6 +667,7 @@ class Pipeline(Configurable):
     # -- completion ----------------------------------------------------------------------------
 
     def _complete(self, batch: Batch) -> None:
+        self._live.discard(batch)
         self.in_flight -= batch.size
         source = batch.source
         if source is not None:
@@ -730,6 +733,8 @@ class Pipeline(Configurable):
             await component.flush()
         if self.dead_letter is not None:
             await self.dead_letter.flush()
+        if self._idle.is_set():
+            return True
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
         except asyncio.TimeoutError:
@@ -766,6 +771,7 @@ class Pipeline(Configurable):
             )
         for task in list(self._tasks):
             task.cancel()
+        self.abandon()
         for component in reversed(list(self.components())):
             try:
                 await component.stop()
@@ -773,6 +779,17 @@ class Pipeline(Configurable):
                 L.exception("%s: stop failed", component.location())
         self._started = False
         return drained
+
+    def abandon(self) -> int:
+        """Reject every batch still in flight (never acknowledged: the source delivers it again)."""
+        live = list(self._live)
+        for batch in live:
+            batch.failed = True
+            batch.pending = 0
+            self._complete(batch)
+        if live:
+            L.warning("pipeline '%s': %d unfinished batch(es) rejected", self.Id, len(live))
+        return len(live)
 
     # -- observability -----------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ class InternalSource(Source):
         self._wakeup = asyncio.Event()
         self._upstreams: set[Pipeline] = set()
         self._throttling = False
+        self._closed = False
 
     def register_upstream(self, pipeline: Pipeline) -> None:
         """Declare that `pipeline` feeds this source (the source ends after its upstreams end)."""
@@ -59,6 +60,11 @@ class InternalSource(Source):
         self, events: list[Any], contexts: list[dict[str, Any]], parent: Batch | None = None
     ) -> None:
         """Queue events; `parent` (held by the caller) is finished when they are done here."""
+        if self._closed:
+            if parent is not None:
+                parent.fail()
+                parent.done()
+            return
         self._queue.append((events, contexts, parent))
         self._queued += len(events)
         self._wakeup.set()
@@ -80,13 +86,16 @@ class InternalSource(Source):
     async def main(self) -> None:
         while True:
             while self._queue:
+                await self.Pipeline.ready()
+                # nothing awaits between taking an item and handing it over, so a cancel can
+                # never lose it: it is either still queued (rejected on stop) or in the pipeline
                 events, contexts, parent = self._queue.popleft()
                 self._queued -= len(events)
                 if self._throttling and self._queued < self.Config.queue_max_size // 2:
                     self._throttling = False
                     for upstream in self._upstreams:
                         upstream.throttle(self, False)
-                await self.emit(events, contexts=contexts, token=parent)
+                self.Pipeline.process_batch(events, contexts=contexts, source=self, token=parent)
             if self._upstreams_finished():
                 return
             self._wakeup.clear()
@@ -99,6 +108,16 @@ class InternalSource(Source):
         return bool(self._upstreams) and all(
             (p.sources_finished() and p.in_flight == 0) or p.is_error() for p in self._upstreams
         )
+
+    async def stop(self) -> None:
+        self._closed = True
+        while self._queue:
+            _, _, parent = self._queue.popleft()
+            if parent is not None:
+                parent.fail()
+                parent.done()
+        for upstream in self._upstreams:
+            upstream.throttle(self, False)
 
     def acknowledge(self, batch: Batch) -> None:
         if batch.token is not None:

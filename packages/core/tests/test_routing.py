@@ -1,0 +1,135 @@
+"""Routing between pipelines keeps end-to-end delivery and backpressure."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pump
+from pump.routing import InternalSource, RouterSink, TeeProcessor
+
+
+class ByParity(RouterSink):
+    def route(self, context, event):
+        return "even" if event["seq"] % 2 == 0 else "odd"
+
+
+def downstream(app, kit, pid, sink=None, config=None):
+    pipeline = pump.Pipeline(app, pid, config=config)
+    sink = sink or kit.CollectSink(app, pipeline)
+    pipeline.build(InternalSource(app, pipeline, "in"), sink)
+    app.add_pipeline(pipeline)
+    return pipeline, sink
+
+
+async def test_router_splits_and_upstream_acks_after_downstream_done(kit):
+    app = pump.Application()
+    up = pump.Pipeline(app, "up")
+    source = kit.RecordingSource(app, up, [{"seq": i} for i in range(20)], batch_size=10)
+    up.build(source, ByParity(app, up, "router"))
+    app.add_pipeline(up)
+    even_pipeline = pump.Pipeline(app, "even")
+    gate = kit.GateSink(app, even_pipeline)
+    even_pipeline.build(InternalSource(app, even_pipeline, "in"), gate)
+    app.add_pipeline(even_pipeline)
+    _, odd = downstream(app, kit, "odd")
+
+    await app.start()
+    for _ in range(100):
+        await asyncio.sleep(0.001)
+    assert [e["seq"] for e in odd.events] == list(range(1, 20, 2))
+    assert source.acknowledged == []  # even events are still waiting in the gated sink
+    gate.gate.set()
+    for _ in range(100):
+        await asyncio.sleep(0.001)
+    assert sorted(e["seq"] for e in gate.events) == list(range(0, 20, 2))
+    assert sorted(source.acknowledged) == [(0, 10), (10, 20)]
+    assert await app.stop() == 0
+
+
+async def test_chain_of_pipelines_finishes_by_itself(kit):
+    app = pump.Application()
+    up = pump.Pipeline(app, "up")
+    source = kit.RecordingSource(app, up, [{"seq": i} for i in range(100)], batch_size=7)
+    up.build(source, RouterSink(app, up, "to-mid", config={"target": "mid"}))
+    app.add_pipeline(up)
+    mid = pump.Pipeline(app, "mid")
+    mid.build(InternalSource(app, mid, "in"), RouterSink(app, mid, config={"target": "end.*in"}))
+    app.add_pipeline(mid)
+    _, sink = downstream(app, kit, "end")
+    assert await kit.run_app(app) == 0
+    assert sorted(e["seq"] for e in sink.events) == list(range(100))
+    assert source.acknowledged_count() == 100
+
+
+async def test_full_internal_queue_throttles_upstream_without_queue_full(kit):
+    app = pump.Application()
+    up = pump.Pipeline(app, "up", config={"max_in_flight": 100_000})
+    source = kit.RecordingSource(app, up, [{"seq": i} for i in range(5_000)], batch_size=50)
+    up.build(source, RouterSink(app, up, config={"target": "down"}))
+    app.add_pipeline(up)
+    down = pump.Pipeline(app, "down", config={"max_in_flight": 100})
+    gate = kit.GateSink(app, down)
+    down.build(InternalSource(app, down, "in", config={"queue_max_size": 200}), gate)
+    app.add_pipeline(down)
+
+    await app.start()
+    for _ in range(50):
+        await asyncio.sleep(0.001)
+    # downstream is stuck at its bound; its queue filled to its limit and throttled upstream
+    assert not up.is_ready()
+    assert source.emitted <= 100 + 200 + 2 * 50
+    gate.gate.set()
+    await asyncio.wait_for(_until(lambda: source.acknowledged_count() == 5_000), 10)
+    assert sorted(e["seq"] for e in gate.events) == list(range(5_000))
+    assert await app.stop() == 0
+
+
+async def test_downstream_failure_rejects_upstream_batch(kit):
+    class Fails(pump.Processor):
+        def process(self, context, event):
+            if event["seq"] == 3:
+                raise ValueError("bad seq")
+            return event
+
+    app = pump.Application()
+    up = pump.Pipeline(app, "up")
+    source = kit.RecordingSource(app, up, [{"seq": i} for i in range(10)], batch_size=5)
+    up.build(source, RouterSink(app, up, config={"target": "down"}))
+    app.add_pipeline(up)
+    down = pump.Pipeline(app, "down")
+    down.build(InternalSource(app, down, "in"), Fails(app, down), kit.CollectSink(app, down))
+    app.add_pipeline(down)
+    assert await kit.run_app(app) == 1
+    assert (0, 5) in source.rejected and (0, 5) not in source.acknowledged
+
+
+async def test_tee_copies_and_waits_for_both(kit):
+    app = pump.Application()
+    up = pump.Pipeline(app, "up")
+    source = kit.RecordingSource(app, up, [{"seq": i} for i in range(10)], batch_size=10)
+    main_sink = kit.CollectSink(app, up)
+
+    class Mark(pump.Processor):
+        def process(self, context, event):
+            event["main"] = True
+            return event
+
+    up.build(source, TeeProcessor(app, up, config={"target": "copy"}), Mark(app, up), main_sink)
+    app.add_pipeline(up)
+    copy_pipeline = pump.Pipeline(app, "copy")
+    gate = kit.GateSink(app, copy_pipeline)
+    copy_pipeline.build(InternalSource(app, copy_pipeline), gate)
+    app.add_pipeline(copy_pipeline)
+    await app.start()
+    for _ in range(50):
+        await asyncio.sleep(0.001)
+    assert len(main_sink.events) == 10 and source.acknowledged == []
+    gate.gate.set()
+    await asyncio.wait_for(_until(lambda: source.acknowledged == [(0, 10)]), 5)
+    assert all("main" not in e for e in gate.events)  # deep copies, unaffected downstream
+    assert await app.stop() == 0
+
+
+async def _until(predicate):
+    while not predicate():
+        await asyncio.sleep(0.001)
