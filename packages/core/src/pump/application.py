@@ -42,6 +42,7 @@ class Application:
         self.stop_on_failure = stop_on_failure
         self.failed: list[Pipeline] = []
         self._stop_requested: asyncio.Event | None = None
+        self._wakeup: asyncio.Event | None = None
         self._started = False
 
     def config_section(self, name: str) -> Mapping[str, Any] | None:
@@ -152,11 +153,18 @@ class Application:
         """Called by a pipeline that stopped on an error."""
         if pipeline not in self.failed:
             self.failed.append(pipeline)
+        self.wake()
+
+    def wake(self) -> None:
+        """Something changed that may end the run (a source ended, a pipeline idled or failed)."""
+        if self._wakeup is not None:
+            self._wakeup.set()
 
     def request_stop(self) -> None:
         """Ask `run()` to stop gracefully (what SIGTERM/SIGINT do)."""
         if self._stop_requested is not None:
             self._stop_requested.set()
+        self.wake()
 
     def finished(self) -> bool:
         """True when every pipeline's sources ended and its events are done, or it failed."""
@@ -167,6 +175,7 @@ class Application:
     async def main(self) -> int:
         """Start, run until finished or asked to stop, stop; returns the exit code."""
         self._stop_requested = asyncio.Event()
+        self._wakeup = asyncio.Event()
         loop = asyncio.get_running_loop()
         signals = (signal.SIGTERM, signal.SIGINT)
         for sig in signals:
@@ -174,20 +183,21 @@ class Application:
                 loop.add_signal_handler(sig, self._on_signal, sig)
             except (NotImplementedError, RuntimeError):  # not the main thread / platform
                 pass
-        tick = 0
         try:
             await self.start()
+            next_tick = loop.time() + 1.0
             while not self._stop_requested.is_set():
                 if self.exit_when_finished and self.finished():
                     break
                 if self.stop_on_failure and self.failed:
                     break
+                self._wakeup.clear()
                 try:
-                    await asyncio.wait_for(self._stop_requested.wait(), 0.1)
+                    await asyncio.wait_for(self._wakeup.wait(), max(0.0, next_tick - loop.time()))
                 except asyncio.TimeoutError:
                     pass
-                tick += 1
-                if tick % 10 == 0:
+                if loop.time() >= next_tick:
+                    next_tick += 1.0
                     self.PubSub.publish("Application.tick!")
             return await self.stop()
         finally:

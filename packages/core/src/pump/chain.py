@@ -72,14 +72,11 @@ def _compile(
     if shared:
         lines = [
             "def run(context, events, out_events, out_contexts, drops, times, fail):",
-            "    append = out_events.append",
             "    for event in events:",
         ]
     else:
         lines = [
             "def run(contexts, events, out_events, out_contexts, drops, times, fail):",
-            "    append = out_events.append",
-            "    append_context = out_contexts.append",
             "    for context, event in zip(contexts, events):",
         ]
     lines.append("        try:")
@@ -95,9 +92,11 @@ def _compile(
         lines.append("            if event is None:")
         lines.append(f"                drops[{i}] += 1")
         lines.append("                continue")
-    lines.append("            append(event)")
+    # `out.append(x)` written as a method call is specialised by CPython 3.11+, unlike a
+    # cached bound method
+    lines.append("            out_events.append(event)")
     if not shared:
-        lines.append("            append_context(context)")
+        lines.append("            out_contexts.append(context)")
     lines.append("        except Exception as exc:")
     lines.append("            if fail(stage_of(exc), context, event, exc):")
     lines.append("                break")

@@ -42,7 +42,7 @@ class PipelineConfig(ComponentConfig):
     retry_backoff: float = Field(0.1, gt=0, description="First retry delay, seconds (doubles)")
     retry_backoff_max: float = Field(10.0, gt=0, description="Longest retry delay, seconds")
     drain_timeout: float = Field(30.0, gt=0, description="Seconds to finish in-flight events on stop")
-    profile_every: int = Field(64, ge=0, description="Time processors on one batch in N (0: never)")
+    profile_every: int = Field(256, ge=0, description="Time processors on one batch in N (0: never)")
 
 
 class PipelineError:
@@ -681,7 +681,12 @@ class Pipeline(Configurable):
         if not self._ready.is_set():
             self._update_ready()
         if self.in_flight == 0 and not self._tasks:
-            self._idle.set()
+            self._became_idle()
+
+    def _became_idle(self) -> None:
+        self._idle.set()
+        if self.sources_finished():
+            self.App.wake()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -693,7 +698,7 @@ class Pipeline(Configurable):
         if not task.cancelled() and task.exception() is not None:
             L.error("pipeline '%s': internal task failed", self.Id, exc_info=task.exception())
         if self.in_flight == 0 and not self._tasks:
-            self._idle.set()
+            self._became_idle()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -718,6 +723,8 @@ class Pipeline(Configurable):
             self.counters.errors += 1
             self.errors.append(PipelineError(source.Id, exc, None))
             self.set_error(None, None, exc, source)
+        finally:
+            self.App.wake()
 
     def sources_finished(self) -> bool:
         """True when every source's `main()` has returned."""
