@@ -211,3 +211,14 @@ async def test_a_generator_enriches_events_with_an_async_lookup(kit):
     )
     users = app.locate_lookup("users")
     assert sorted(users.fetched) == [1, 2, 3]
+
+
+async def test_stop_cancels_fetches_in_flight():
+    lookup = RemoteStore(pump.Application(), data={"a": 1}, delay=10)
+    await lookup.start()
+    pending = asyncio.create_task(lookup.get("a"))
+    await asyncio.sleep(0.01)
+    await lookup.stop()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(pending, 1)
+    assert lookup.cached() == 0

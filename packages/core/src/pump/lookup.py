@@ -435,6 +435,13 @@ class AsyncLookupMixin(Lookup):
         else:
             self._cache.pop(key, None)
 
+    async def stop(self) -> None:
+        """Cancel fetches still in flight, then stop as every lookup does."""
+        for task in list(self._fetching.values()):
+            task.cancel()
+        self._fetching.clear()
+        await super().stop()
+
     async def reload(self) -> bool:
         """Empty the cache, so entries are fetched again; notifies the change."""
         self.invalidate()
