@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
 
+from pump.config import ComponentConfig
 from pump.processor import Processor
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def known_error_handler(value: str) -> str:
     return value
 
 
-class EncodingConfig(Processor.ConfigModel):
+class EncodingConfig(ComponentConfig):
     """Settings of the text encoding processors."""
 
     encoding: str = Field("utf-8", description="Text encoding")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from pump.common.callables import as_event_function, import_callable
+from pump.config import ComponentConfig
 from pump.errors import BuildError
 from pump.processor import Processor
 
@@ -24,7 +25,7 @@ class FilterProcessor(Processor):
     reversed: the events the predicate accepts are the ones dropped.
     """
 
-    class ConfigModel(Processor.ConfigModel):
+    class ConfigModel(ComponentConfig):
         predicate: str = Field("", description="'module:function' deciding (when none is passed)")
         inclusive: bool = Field(
             True, description="true: keep events the predicate accepts; false: drop them"

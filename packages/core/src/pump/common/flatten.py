@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
+from pump.config import ComponentConfig
 from pump.processor import Processor
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def flatten(
 class FlattenDictProcessor(Processor):
     """Flattens nested dict events: `{"person": {"name": "X"}}` → `{"person.name": "X"}`."""
 
-    class ConfigModel(Processor.ConfigModel):
+    class ConfigModel(ComponentConfig):
         separator: str = Field(".", description="Joins the keys of nested dicts")
         flatten_lists: bool = Field(
             False, description="Also flatten lists, into keys ending with the item index"

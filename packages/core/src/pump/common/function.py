@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from pump.common.callables import as_event_function, import_callable
+from pump.config import ComponentConfig
 from pump.errors import BuildError
 from pump.processor import Processor
 
@@ -24,7 +25,7 @@ class FunctionProcessor(Processor):
     signature once, here, not per event.
     """
 
-    class ConfigModel(Processor.ConfigModel):
+    class ConfigModel(ComponentConfig):
         function: str = Field("", description="'module:function' to run (when none is passed)")
         writes_context: bool = Field(
             False, description="The function writes into its context (each event gets its own)"
@@ -50,7 +51,7 @@ class FunctionProcessor(Processor):
             self.writes_context = True  # type: ignore[misc]  # per instance, read by the pipeline
         if type(self).process is FunctionProcessor.process:
             # The pipeline's compiled loop then calls the function itself: no extra frame.
-            self.process = self._call  # type: ignore[method-assign]
+            self.process = self._call  # type: ignore[method-assign,assignment]
 
     def process(self, context: dict[str, Any], event: Any) -> Any:
         """Return the function's result for the event."""

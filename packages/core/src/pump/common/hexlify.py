@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
+from pump.config import ComponentConfig
 from pump.processor import Processor
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 class HexlifyProcessor(Processor):
     """Turns bytes events into their hexadecimal str: `b"\\x01\\xff"` → `"01ff"`."""
 
-    class ConfigModel(Processor.ConfigModel):
+    class ConfigModel(ComponentConfig):
         separator: str = Field("", max_length=1, description="Put between bytes, e.g. ':' or ' '")
 
     def __init__(

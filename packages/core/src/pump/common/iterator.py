@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
+from pump.config import ComponentConfig
 from pump.context import SharedContext
 from pump.errors import BuildError
 from pump.source import Source
@@ -41,7 +43,7 @@ class IteratorSource(Source):
     arrived while the previous one was being handed over, up to `batch_size`.
     """
 
-    class ConfigModel(Source.ConfigModel):
+    class ConfigModel(ComponentConfig):
         batch_size: int = Field(1024, gt=0, description="Most events handed over at once")
 
     def __init__(
@@ -100,10 +102,8 @@ class IteratorSource(Source):
                 raise end.error
         finally:
             reader.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
-            except (asyncio.CancelledError, Exception):
-                pass
 
     @staticmethod
     async def _read(it: AsyncIterator[Any], queue: asyncio.Queue[Any]) -> None:

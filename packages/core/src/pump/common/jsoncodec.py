@@ -10,6 +10,7 @@ import orjson
 from pydantic import Field, field_validator
 
 from pump.common.encoding import known_encoding
+from pump.config import ComponentConfig
 from pump.processor import Processor
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 class JsonParser(Processor):
     """Parses a JSON document (bytes or str) into Python objects (dict, list, ...)."""
 
-    class ConfigModel(Processor.ConfigModel):
+    class ConfigModel(ComponentConfig):
         encoding: str = Field(
             "utf-8", description="Encoding of bytes events (orjson reads UTF-8 directly)"
         )
@@ -61,13 +62,14 @@ class JsonParser(Processor):
 class JsonSerializer(Processor):
     """Serialises an event (dict, list, dataclass, datetime, ...) to a JSON document (bytes)."""
 
-    class ConfigModel(Processor.ConfigModel):
+    class ConfigModel(ComponentConfig):
         sort_keys: bool = Field(False, description="Write object keys in sorted order")
         indent: Literal[0, 2] = Field(0, description="0: compact; 2: pretty, two spaces")
         output: Literal["bytes", "str"] = Field("bytes", description="Produce bytes or str")
         append_newline: bool = Field(False, description="End each document with a newline (JSONL)")
         non_str_keys: bool = Field(
-            False, description="Allow int, float, bool, enum, date... dict keys (written as strings)"
+            False,
+            description="Allow int, float, bool, enum, date... dict keys (written as strings)",
         )
 
     def __init__(

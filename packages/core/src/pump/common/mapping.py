@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from pump.common.callables import import_callable
+from pump.config import ComponentConfig
 from pump.errors import BuildError
 from pump.processor import Generator, Processor
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from pump.pipeline import Pipeline
 
 
-class MappingFunctionConfig(Processor.ConfigModel):
+class MappingFunctionConfig(ComponentConfig):
     """Settings of the mapping processors."""
 
     function: str = Field(
