@@ -6,15 +6,18 @@ import asyncio
 import logging
 import signal
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from pump.component import Component
 from pump.connection import Connection
 from pump.errors import BuildError
 from pump.pipeline import Pipeline
 from pump.pubsub import PubSub
+from pump.tuning import tune_runtime
 
 L = logging.getLogger(__name__)
+
+LookupT = TypeVar("LookupT", bound=Component)
 
 
 class Application:
@@ -32,6 +35,7 @@ class Application:
         *,
         exit_when_finished: bool = True,
         stop_on_failure: bool = True,
+        tune_runtime: bool = True,
     ) -> None:
         self.config: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (config or {}).items()}
         self.Connections: dict[str, Connection] = {}
@@ -40,6 +44,7 @@ class Application:
         self.PubSub = PubSub()
         self.exit_when_finished = exit_when_finished
         self.stop_on_failure = stop_on_failure
+        self.tune_runtime = tune_runtime
         self.failed: list[Pipeline] = []
         self._stop_requested: asyncio.Event | None = None
         self._wakeup: asyncio.Event | None = None
@@ -56,7 +61,7 @@ class Application:
         self._register(self.Connections, connection, "connection")
         return connection
 
-    def add_lookup(self, lookup: Component) -> Component:
+    def add_lookup(self, lookup: LookupT) -> LookupT:
         """Register a lookup under its id."""
         self._register(self.Lookups, lookup, "lookup")
         return lookup
@@ -114,13 +119,22 @@ class Application:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start connections, then lookups, then pipelines."""
-        for connection in self.Connections.values():
-            await connection.start()
-        for lookup in self.Lookups.values():
-            await lookup.start()
-        for pipeline in self.Pipelines.values():
-            await pipeline.start()
+        """Start connections, then lookups, then pipelines; on failure stop what started."""
+        started: list[Component | Pipeline] = []
+        try:
+            for item in [*self.Connections.values(), *self.Lookups.values()]:
+                await item.start()
+                started.append(item)
+            for pipeline in self.Pipelines.values():
+                started.append(pipeline)
+                await pipeline.start()
+        except BaseException:
+            for item in reversed(started):
+                if isinstance(item, Pipeline):
+                    await item.stop(timeout=0)
+                else:
+                    await _stop_quietly(item)
+            raise
         self._started = True
         self.PubSub.publish("Application.run!")
 
@@ -174,6 +188,8 @@ class Application:
 
     async def main(self) -> int:
         """Start, run until finished or asked to stop, stop; returns the exit code."""
+        if self.tune_runtime:
+            tune_runtime()
         self._stop_requested = asyncio.Event()
         self._wakeup = asyncio.Event()
         loop = asyncio.get_running_loop()
