@@ -13,8 +13,9 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import pump
 from _common import best_rate, report
+
+import pump
 from pump.common import CountingSink, IteratorSource, JsonParser, JsonSerializer
 
 

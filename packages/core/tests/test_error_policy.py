@@ -68,7 +68,7 @@ async def test_dead_letter_gets_event_context_and_error_and_acks_after_it_confir
             super().__init__(app, pipeline, id="dead")
             dead["sink"] = self
 
-    app, pipeline, source, sink = build(kit, "dead_letter", sample(), dead_letter=DeadLetters)
+    app, pipeline, source, _sink = build(kit, "dead_letter", sample(), dead_letter=DeadLetters)
     await app.start()
     for _ in range(50):
         await asyncio.sleep(0)
@@ -81,7 +81,7 @@ async def test_dead_letter_gets_event_context_and_error_and_acks_after_it_confir
     [record] = dead["sink"].events
     assert record["event"] == {"seq": 7, "poison": True}
     assert record["component"] == "poison" and record["pipeline"] == "p"
-    assert "ValueError: field 'poison' is set" == record["error"]
+    assert record["error"] == "ValueError: field 'poison' is set"
     assert record["context"] == {"source": source.Id}
     assert pipeline.metrics()["dead_lettered"] == 1
     assert await app.stop() == 0
@@ -92,7 +92,7 @@ async def test_failing_dead_letter_sink_stops_the_pipeline(kit):
         def process(self, context, event):
             raise OSError("disk full")
 
-    app, pipeline, source, sink = build(kit, "dead_letter", sample(), BrokenDeadLetter)
+    app, pipeline, source, _sink = build(kit, "dead_letter", sample(), BrokenDeadLetter)
     pipeline.Config.sink_retries = 2
     pipeline.Config.retry_backoff = 0.001
     assert await kit.run_app(app) == 1

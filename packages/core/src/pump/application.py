@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Mapping
@@ -86,7 +87,8 @@ class Application:
         """The connection with this id (or the connection itself)."""
         if isinstance(connection_id, Connection):
             return connection_id
-        return self._locate(self.Connections, connection_id, "connection")
+        connection: Connection = self._locate(self.Connections, connection_id, "connection")
+        return connection
 
     def locate_lookup(self, lookup_id: Any) -> Any:
         """The lookup with this id (or the lookup itself)."""
@@ -96,7 +98,8 @@ class Application:
 
     def locate_pipeline(self, pipeline_id: str) -> Pipeline:
         """The pipeline with this id."""
-        return self._locate(self.Pipelines, pipeline_id, "pipeline")
+        pipeline: Pipeline = self._locate(self.Pipelines, pipeline_id, "pipeline")
+        return pipeline
 
     @staticmethod
     def _locate(registry: dict[str, Any], id: Any, kind: str) -> Any:
@@ -120,20 +123,20 @@ class Application:
 
     async def start(self) -> None:
         """Start connections, then lookups, then pipelines; on failure stop what started."""
-        started: list[Component | Pipeline] = []
+        components: list[Component] = []
+        pipelines: list[Pipeline] = []
         try:
-            for item in [*self.Connections.values(), *self.Lookups.values()]:
-                await item.start()
-                started.append(item)
+            for component in [*self.Connections.values(), *self.Lookups.values()]:
+                await component.start()
+                components.append(component)
             for pipeline in self.Pipelines.values():
-                started.append(pipeline)
+                pipelines.append(pipeline)
                 await pipeline.start()
         except BaseException:
-            for item in reversed(started):
-                if isinstance(item, Pipeline):
-                    await item.stop(timeout=0)
-                else:
-                    await _stop_quietly(item)
+            for pipeline in reversed(pipelines):
+                await pipeline.stop(timeout=0)
+            for component in reversed(components):
+                await _stop_quietly(component)
             raise
         self._started = True
         self.PubSub.publish("Application.run!")
@@ -195,10 +198,9 @@ class Application:
         loop = asyncio.get_running_loop()
         signals = (signal.SIGTERM, signal.SIGINT)
         for sig in signals:
-            try:
+            # not possible outside the main thread or on some platforms: run without them
+            with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self._on_signal, sig)
-            except (NotImplementedError, RuntimeError):  # not the main thread / platform
-                pass
         try:
             await self.start()
             next_tick = loop.time() + 1.0
@@ -208,20 +210,16 @@ class Application:
                 if self.stop_on_failure and self.failed:
                     break
                 self._wakeup.clear()
-                try:
+                with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), max(0.0, next_tick - loop.time()))
-                except asyncio.TimeoutError:
-                    pass
                 if loop.time() >= next_tick:
                     next_tick += 1.0
                     self.PubSub.publish("Application.tick!")
             return await self.stop()
         finally:
             for sig in signals:
-                try:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
-                except (NotImplementedError, RuntimeError):
-                    pass
 
     def _on_signal(self, sig: signal.Signals) -> None:
         if self._stop_requested is not None and self._stop_requested.is_set():

@@ -10,7 +10,7 @@ from pump.metrics import Counters
 
 if TYPE_CHECKING:
     from pump.application import Application
-    from pump.pipeline import Pipeline
+    from pump.pipeline import Pipeline as _Pipeline
 
 
 class Component(Configurable):
@@ -18,13 +18,13 @@ class Component(Configurable):
 
     Id: str
     App: Application
-    Pipeline: Pipeline | None
+    Pipeline: _Pipeline | None
     Config: ComponentConfig
 
     def __init__(
         self,
         app: Application,
-        pipeline: Pipeline | None = None,
+        pipeline: _Pipeline | None = None,
         id: str | None = None,
         config: Mapping[str, Any] | None = None,
     ) -> None:

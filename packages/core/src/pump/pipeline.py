@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import time
@@ -93,13 +94,14 @@ class Pipeline(Configurable):
     """
 
     ConfigModel = PipelineConfig
+    Config: PipelineConfig
 
     def __init__(
         self, app: Application, id: str | None = None, config: Mapping[str, Any] | None = None
     ) -> None:
         self.Id = id or type(self).__name__
         self.App = app
-        self.Config = build_config(
+        self.Config = build_config(  # type: ignore[assignment]  # validated by ConfigModel
             type(self).ConfigModel,
             f"pipeline '{self.Id}'",
             app.config_section(f"pipeline:{self.Id}") if app is not None else None,
@@ -136,7 +138,7 @@ class Pipeline(Configurable):
 
     def build(self, source: Source | Sequence[Source], *processors: Processor | Sink) -> None:
         """Set the source(s) and the processors; the last one must be the sink."""
-        sources = list(source) if isinstance(source, (list, tuple)) else [source]
+        sources: list[Source] = list(source) if isinstance(source, (list, tuple)) else [source]  # type: ignore[list-item]
         if not sources:
             raise BuildError(f"pipeline '{self.Id}': build() needs at least one source")
         for s in sources:
@@ -475,7 +477,7 @@ class Pipeline(Configurable):
         token = _INJECTED.set(injected)
         counters = generator.counters
         try:
-            for context, event in zip(contexts, events):
+            for context, event in zip(contexts, events, strict=False):
                 counters.events_in += 1
                 try:
                     await generator.generate(context, event, index + 1)
@@ -552,7 +554,7 @@ class Pipeline(Configurable):
             sink.counters.errors += len(events)
             attempt += 1
             if 0 <= retries < attempt:
-                for context, event in zip(contexts, events):
+                for context, event in zip(contexts, events, strict=False):
                     if not self._event_failed(batch, sink, context, event, exc):
                         break
                 break
@@ -744,7 +746,7 @@ class Pipeline(Configurable):
             return True
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 
@@ -761,10 +763,8 @@ class Pipeline(Configurable):
         for task in tasks:
             task.cancel()
         for task in tasks:
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-            except (asyncio.CancelledError, Exception):
-                pass
 
     async def stop(self, timeout: float | None = None) -> bool:
         """Graceful stop: stop sources, drain in-flight events, stop components. True if drained."""

@@ -8,6 +8,7 @@ queue above its bound throttles the pipelines feeding it instead of raising Queu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 from collections import deque
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
+from pump.config import ComponentConfig
 from pump.delivery import Batch
 from pump.errors import BuildError
 from pump.processor import Processor
@@ -26,15 +28,20 @@ if TYPE_CHECKING:
     from pump.pipeline import Pipeline
 
 
+class InternalSourceConfig(ComponentConfig):
+    """InternalSource settings."""
+
+    queue_max_size: int = Field(
+        1000, gt=0, description="Queued events above which upstream pipelines are throttled"
+    )
+
+
 class InternalSource(Source):
     """Receives events from other pipelines (their RouterSink or TeeProcessor)."""
 
     internal: ClassVar[bool] = True
-
-    class ConfigModel(Source.ConfigModel):
-        queue_max_size: int = Field(
-            1000, gt=0, description="Queued events above which upstream pipelines are throttled"
-        )
+    ConfigModel = InternalSourceConfig
+    Config: InternalSourceConfig
 
     def __init__(
         self,
@@ -99,10 +106,8 @@ class InternalSource(Source):
             if self._upstreams_finished():
                 return
             self._wakeup.clear()
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), 0.05)
-            except asyncio.TimeoutError:
-                pass
 
     def _upstreams_finished(self) -> bool:
         return bool(self._upstreams) and all(
@@ -146,6 +151,12 @@ def _resolve_target(app: Application, address: str, who: str) -> InternalSource:
     return source
 
 
+class RouterSinkConfig(ComponentConfig):
+    """RouterSink settings."""
+
+    target: str = Field("", description="Default target: 'pipeline' or 'pipeline.*SourceId'")
+
+
 class RouterSink(Sink):
     """Sends each event to another pipeline; override `route()` to choose per event.
 
@@ -153,8 +164,8 @@ class RouterSink(Sink):
     address, a list of them (each gets a copy), or None to drop the event.
     """
 
-    class ConfigModel(Sink.ConfigModel):
-        target: str = Field("", description="Default target: 'pipeline' or 'pipeline.*SourceId'")
+    ConfigModel = RouterSinkConfig
+    Config: RouterSinkConfig
 
     def __init__(
         self,
@@ -204,12 +215,18 @@ class RouterSink(Sink):
             self._target(address).put_batch(evs, ctxs, batch.hold() if batch else None)
 
 
+class TeeProcessorConfig(ComponentConfig):
+    """TeeProcessor settings."""
+
+    target: str = Field(..., description="'pipeline' or 'pipeline.*SourceId'")
+    deep_copy: bool = Field(True, description="Copy the event deeply (else shallow)")
+
+
 class TeeProcessor(Processor):
     """Sends a copy of each event to another pipeline and passes the event on."""
 
-    class ConfigModel(Processor.ConfigModel):
-        target: str = Field(..., description="'pipeline' or 'pipeline.*SourceId'")
-        deep_copy: bool = Field(True, description="Copy the event deeply (else shallow)")
+    ConfigModel = TeeProcessorConfig
+    Config: TeeProcessorConfig
 
     def __init__(
         self,

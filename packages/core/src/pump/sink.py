@@ -28,7 +28,7 @@ class Sink(Component):
         """Write a batch; None means written, an awaitable means written when it completes."""
         process = self.process
         errors: dict[int, BaseException] | None = None
-        for i, (context, event) in enumerate(zip(contexts, events)):
+        for i, (context, event) in enumerate(zip(contexts, events, strict=False)):
             try:
                 process(context, event)
             except Exception as exc:

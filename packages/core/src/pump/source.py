@@ -11,7 +11,7 @@ from pump.component import Component
 if TYPE_CHECKING:
     from pump.application import Application
     from pump.delivery import Batch
-    from pump.pipeline import Pipeline
+    from pump.pipeline import Pipeline as _Pipeline
 
 
 class Source(Component):
@@ -23,14 +23,14 @@ class Source(Component):
     `emit`.
     """
 
-    Pipeline: Pipeline
+    Pipeline: _Pipeline  # a source always has one
     #: True for sources fed by other pipelines; they keep running while those drain.
     internal: ClassVar[bool] = False
 
     def __init__(
         self,
         app: Application,
-        pipeline: Pipeline,
+        pipeline: _Pipeline,
         id: str | None = None,
         config: Mapping[str, Any] | None = None,
     ) -> None:
