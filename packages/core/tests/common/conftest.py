@@ -40,18 +40,22 @@ async def run_pipeline(
     source: Factory | None = None,
     pipeline_config: Mapping[str, Any] | None = None,
     source_config: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
+    dead_letter: Factory | None = None,
     timeout: float = 5.0,
 ) -> Run:
     """Build app + pipeline (IteratorSource → factories → sink), run until finished, stop."""
     app = Application()
     pipeline = Pipeline(app, "test", config=pipeline_config)
     if source is None:
-        src = IteratorSource(app, pipeline, events, config=source_config)
+        src = IteratorSource(app, pipeline, events, config=source_config, context=context)
     else:
         src = source(app, pipeline)
     components = [f(app, pipeline) for f in factories]
     the_sink = sink(app, pipeline)
     pipeline.build(src, *components, the_sink)
+    if dead_letter is not None:
+        pipeline.set_dead_letter(dead_letter(app, pipeline))
     app.add_pipeline(pipeline)
     await app.start()
     try:

@@ -50,13 +50,14 @@ class JsonParser(Processor):
                 event = event.decode(self._decode_as)
             return orjson.loads(event)
         except orjson.JSONDecodeError as exc:
+            if not isinstance(event, (bytes, bytearray, memoryview, str)):
+                raise TypeError(
+                    f"{self.location()}: cannot parse {type(event).__name__} as JSON; "
+                    "expected bytes or str"
+                ) from None
             raise ValueError(f"{self.location()}: invalid JSON: {exc}") from exc
         except UnicodeDecodeError as exc:
             raise ValueError(f"{self.location()}: invalid JSON: {exc}") from exc
-        except TypeError as exc:
-            raise TypeError(
-                f"{self.location()}: cannot parse {type(event).__name__} as JSON: {exc}"
-            ) from exc
 
 
 class JsonSerializer(Processor):
