@@ -421,12 +421,11 @@ class Pipeline(Configurable):
         finally:
             self._current = previous
         n_in, n_out = len(events), len(out_events)
+        if n_out != n_in:
+            self.counters.dropped += sum(segment.drops)
         segment.account(n_in, n_out)
         if profiled:
             segment.account_times(n_in)
-        if n_out != n_in:
-            self.counters.dropped += n_in - n_out - sum(segment.errors)
-            segment.errors[:] = [0] * len(segment.errors)
         if not out_events:
             return
         if shared:
