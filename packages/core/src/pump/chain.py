@@ -40,6 +40,16 @@ class Segment:
             self._variants[key] = _compile(self.processors, shared, profiled)
         return self._variants[key]
 
+    def dropped(self) -> tuple[int, int]:
+        """This batch's (dropped, aggregated) counts, before `account` resets them."""
+        dropped = aggregated = 0
+        for i, p in enumerate(self.processors):
+            if p.consumes_events:
+                aggregated += self.drops[i]
+            else:
+                dropped += self.drops[i]
+        return dropped, aggregated
+
     def account(self, n_in: int, n_out: int) -> None:
         """Move this batch's per-stage drops and errors into the processors' counters."""
         if n_in == n_out:
@@ -53,7 +63,10 @@ class Segment:
             c = p.counters
             c.events_in += count
             count -= drops[i] + errors[i]
-            c.dropped += drops[i]
+            if p.consumes_events:
+                c.aggregated += drops[i]
+            else:
+                c.dropped += drops[i]
             c.events_out += count
             drops[i] = errors[i] = 0
 

@@ -9,12 +9,22 @@ from typing import Any
 class Counters:
     """Plain integer counters of one component; updated per batch, never per event."""
 
-    __slots__ = ("dropped", "errors", "events_in", "events_out", "time_ns", "timed", "warnings")
+    __slots__ = (
+        "aggregated",
+        "dropped",
+        "errors",
+        "events_in",
+        "events_out",
+        "time_ns",
+        "timed",
+        "warnings",
+    )
 
     def __init__(self) -> None:
         self.events_in = 0
         self.events_out = 0
         self.dropped = 0
+        self.aggregated = 0  # taken into aggregates (processors with consumes_events)
         self.errors = 0
         self.warnings = 0
         self.time_ns = 0  # processing time of the sampled events
@@ -26,6 +36,7 @@ class Counters:
             "events_in": self.events_in,
             "events_out": self.events_out,
             "dropped": self.dropped,
+            "aggregated": self.aggregated,
             "errors": self.errors,
             "warnings": self.warnings,
             "time_per_event_us": (self.time_ns / self.timed / 1000) if self.timed else None,
@@ -62,6 +73,7 @@ _PIPELINE_METRICS = {
     "events_in": ("counter", "Events accepted from sources"),
     "events_out": ("counter", "Events confirmed by the sink"),
     "dropped": ("counter", "Events dropped on purpose by processors"),
+    "aggregated": ("counter", "Events taken into aggregates"),
     "errors": ("counter", "Events that failed"),
     "warnings": ("counter", "Warnings"),
     "dead_lettered": ("counter", "Events written to the dead-letter sink"),
@@ -72,6 +84,7 @@ _COMPONENT_METRICS = {
     "events_in": ("counter", "Events that entered the component"),
     "events_out": ("counter", "Events the component passed on"),
     "dropped": ("counter", "Events the component dropped"),
+    "aggregated": ("counter", "Events the component took into aggregates"),
     "errors": ("counter", "Events that failed in the component"),
     "warnings": ("counter", "Warnings of the component"),
     "time_per_event_us": ("gauge", "Mean processing time per event, microseconds (sampled)"),

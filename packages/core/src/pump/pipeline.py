@@ -422,7 +422,9 @@ class Pipeline(Configurable):
             self._current = previous
         n_in, n_out = len(events), len(out_events)
         if n_out != n_in:
-            self.counters.dropped += sum(segment.drops)
+            dropped, aggregated = segment.dropped()
+            self.counters.dropped += dropped
+            self.counters.aggregated += aggregated
         segment.account(n_in, n_out)
         if profiled:
             segment.account_times(n_in)
@@ -806,6 +808,7 @@ class Pipeline(Configurable):
             "events_in": c.events_in,
             "events_out": c.events_out,
             "dropped": c.dropped,
+            "aggregated": c.aggregated,
             "errors": c.errors,
             "warnings": c.warnings,
             "dead_lettered": self.dead_lettered,

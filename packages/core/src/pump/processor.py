@@ -12,6 +12,8 @@ class Processor(Component):
 
     #: True when `process` writes into `context`: each event then gets its own context dict.
     writes_context: ClassVar[bool] = False
+    #: True when returning None means "taken into an aggregate", not "dropped" (metrics only).
+    consumes_events: ClassVar[bool] = False
 
     def process(self, context: dict[str, Any], event: Any) -> Any:
         """Return the (possibly new) event, or None to drop it."""
