@@ -50,6 +50,7 @@ class Aggregator(Processor):
     """
 
     Pipeline: _Pipeline
+    consumes_events = True
 
     class ConfigModel(ComponentConfig):
         completion_size: int = Field(10, gt=0, description="Emit when this many events are held")
