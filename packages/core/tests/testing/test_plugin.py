@@ -92,7 +92,7 @@ def test_service_address_probes_the_default(monkeypatch):
         port = server.getsockname()[1]
         address = f"http://127.0.0.1:{port}/path"
         assert service_address("thing", "PUMP_TEST_ADDRESS", address) == address
-    with pytest.raises(pytest.skip.Exception, match="nothing answers at 127.0.0.1:"):
+    with pytest.raises(pytest.skip.Exception, match=r"nothing answers at 127\.0\.0\.1:"):
         service_address("thing", "PUMP_TEST_ADDRESS", f"127.0.0.1:{port}")
     with pytest.raises(pytest.skip.Exception, match="set PUMP_TEST_ADDRESS"):
         service_address("thing", "PUMP_TEST_ADDRESS")
