@@ -1,39 +1,100 @@
-"""Pump: a real-time event-stream processor for asyncio (BSPump's model, without data loss)."""
+"""Pump: a real-time event-stream processor for asyncio (BSPump's model, without data loss).
 
-from pump.application import Application
-from pump.component import Component
-from pump.config import ComponentConfig
-from pump.connection import Connection
-from pump.context import SharedContext
-from pump.delivery import Batch, CommitTracker
-from pump.errors import BuildError, ConfigError, ContextWriteError, PartialWriteError, PumpError
-from pump.lookup import (
-    AsyncLookup,
-    AsyncLookupMixin,
-    CallableLookupProvider,
-    DictionaryLookup,
-    Lookup,
-    LookupLoadError,
-    LookupProvider,
-    MappingLookup,
-    MemoryLookupProvider,
-)
-from pump.pipeline import Pipeline, PipelineConfig
-from pump.processor import Generator, Processor
-from pump.pubsub import PubSub
-from pump.sink import Sink
-from pump.routing import InternalSource, RouterSink, TeeProcessor
-from pump.source import Source
-from pump.trigger import (
-    CronTrigger,
-    PeriodicTrigger,
-    PubSubTrigger,
-    RunOnceTrigger,
-    Trigger,
-    TriggerSource,
-)
+The names below are imported on first use (PEP 562), so `import pump` — and the `pump` command
+line, which lives in this package — starts fast; `from pump import Pipeline` works as usual.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pump.application import Application
+    from pump.component import Component
+    from pump.config import ComponentConfig
+    from pump.connection import Connection
+    from pump.context import SharedContext
+    from pump.delivery import Batch, CommitTracker
+    from pump.errors import (
+        BuildError,
+        ConfigError,
+        ContextWriteError,
+        PartialWriteError,
+        PumpError,
+    )
+    from pump.lookup import (
+        AsyncLookup,
+        AsyncLookupMixin,
+        CallableLookupProvider,
+        DictionaryLookup,
+        Lookup,
+        LookupLoadError,
+        LookupProvider,
+        MappingLookup,
+        MemoryLookupProvider,
+    )
+    from pump.pipeline import Pipeline, PipelineConfig
+    from pump.processor import Generator, Processor
+    from pump.pubsub import PubSub
+    from pump.routing import (
+        InternalSource,
+        RouterSink,
+        TeeProcessor,
+    )
+    from pump.sink import Sink
+    from pump.source import Source
+    from pump.trigger import (
+        CronTrigger,
+        PeriodicTrigger,
+        PubSubTrigger,
+        RunOnceTrigger,
+        Trigger,
+        TriggerSource,
+    )
 
 __version__ = "0.1.0"
+
+#: Public name → the module that defines it.
+_EXPORTS: dict[str, str] = {
+    "Application": "pump.application",
+    "Component": "pump.component",
+    "ComponentConfig": "pump.config",
+    "Connection": "pump.connection",
+    "SharedContext": "pump.context",
+    "Batch": "pump.delivery",
+    "CommitTracker": "pump.delivery",
+    "BuildError": "pump.errors",
+    "ConfigError": "pump.errors",
+    "ContextWriteError": "pump.errors",
+    "PartialWriteError": "pump.errors",
+    "PumpError": "pump.errors",
+    "AsyncLookup": "pump.lookup",
+    "AsyncLookupMixin": "pump.lookup",
+    "CallableLookupProvider": "pump.lookup",
+    "DictionaryLookup": "pump.lookup",
+    "Lookup": "pump.lookup",
+    "LookupLoadError": "pump.lookup",
+    "LookupProvider": "pump.lookup",
+    "MappingLookup": "pump.lookup",
+    "MemoryLookupProvider": "pump.lookup",
+    "Pipeline": "pump.pipeline",
+    "PipelineConfig": "pump.pipeline",
+    "Generator": "pump.processor",
+    "Processor": "pump.processor",
+    "PubSub": "pump.pubsub",
+    "InternalSource": "pump.routing",
+    "RouterSink": "pump.routing",
+    "TeeProcessor": "pump.routing",
+    "Sink": "pump.sink",
+    "Source": "pump.source",
+    "CronTrigger": "pump.trigger",
+    "PeriodicTrigger": "pump.trigger",
+    "PubSubTrigger": "pump.trigger",
+    "RunOnceTrigger": "pump.trigger",
+    "Trigger": "pump.trigger",
+    "TriggerSource": "pump.trigger",
+}
 
 __all__ = [
     "Application",
@@ -74,3 +135,16 @@ __all__ = [
     "Trigger",
     "TriggerSource",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pump' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
