@@ -9,7 +9,7 @@ from pump.common.aggregation import (
 )
 from pump.common.aggregator import Aggregator
 from pump.common.encoding import BytesToStringParser, StringToBytesParser
-from pump.common.filter import FilterProcessor
+from pump.common.filtering import FilterProcessor
 from pump.common.flatten import FlattenDictProcessor, flatten
 from pump.common.function import FunctionProcessor
 from pump.common.hexlify import HexlifyProcessor
@@ -30,7 +30,7 @@ from pump.common.mapping import (
     MappingValuesProcessor,
 )
 from pump.common.null import CountingSink, NullSink
-from pump.common.print import (
+from pump.common.printing import (
     PPrintContextProcessor,
     PPrintProcessor,
     PPrintSink,
