@@ -47,7 +47,10 @@ async def test_sink_failing_every_7th_write_loses_nothing(kit):
     assert set(sink.failed_events) <= set(sink.written)  # each failed event came again
     assert source.acknowledged_count() == 2000
     assert source.rejected == []
-    assert pipeline.metrics()["events_out"] == len(sink.written)
+    m = pipeline.metrics()
+    assert m["events_out"] == len(sink.written)
+    failed_writes = sink.calls // 7
+    assert m["warnings"] == failed_writes == m["components"][sink.Id]["warnings"]
 
 
 async def test_batch_acknowledged_only_after_sink_confirms(kit):

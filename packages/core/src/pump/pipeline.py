@@ -562,6 +562,8 @@ class Pipeline(Configurable):
             delay = min(
                 self.Config.retry_backoff * 2 ** (attempt - 1), self.Config.retry_backoff_max
             )
+            sink.counters.warnings += 1
+            self.counters.warnings += 1
             L.warning(
                 "%s: write of %d event(s) failed (%s: %s); retry %d in %.2fs",
                 sink.location(), len(events), type(exc).__name__, exc, attempt, delay,
