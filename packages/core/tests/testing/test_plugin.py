@@ -39,23 +39,32 @@ def test_marked_and_running():
 """
 
 
-def test_service_marker_is_registered(pytester):
-    result = pytester.runpytest("--markers")
+@pytest.fixture
+def inner(pytester):
+    """A pytester run configured like the project (asyncio auto mode)."""
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    return pytester
+
+
+def test_service_marker_is_registered(inner):
+    result = inner.runpytest("--markers")
     result.stdout.fnmatch_lines(["@pytest.mark.service:*PUMP_REQUIRE_SERVICES*"])
 
 
-def test_missing_services_skip_by_default(pytester, monkeypatch):
+def test_missing_services_skip_by_default(inner, monkeypatch):
     monkeypatch.delenv("PUMP_REQUIRE_SERVICES", raising=False)
-    pytester.makepyfile(SERVICE_TESTS)
-    result = pytester.runpytest("-rs")
+    inner.makepyfile(SERVICE_TESTS)
+    result = inner.runpytest("-rs")
     result.assert_outcomes(passed=1, skipped=3, xfailed=1)
     result.stdout.fnmatch_lines(["*service 'kafka' is not available: nothing at localhost:1*"])
 
 
-def test_missing_services_fail_when_required(pytester, monkeypatch):
+def test_missing_services_fail_when_required(inner, monkeypatch):
     monkeypatch.setenv("PUMP_REQUIRE_SERVICES", "1")
-    pytester.makepyfile(SERVICE_TESTS)
-    result = pytester.runpytest()
+    inner.makepyfile(SERVICE_TESTS)
+    result = inner.runpytest()
     # The fixture's require_service errors the test; the marked skip becomes a failure;
     # xfail and unmarked skips are left alone.
     result.assert_outcomes(passed=1, failed=1, errors=1, skipped=1, xfailed=1)

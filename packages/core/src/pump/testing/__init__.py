@@ -1,8 +1,19 @@
 """pump.testing: run processors and pipelines on given events, and contract suites for connectors.
 
+    result = run_processor(MyProcessor, [{"a": 1}], config={"key": 5})
+    assert result.events == [...] and result.acknowledged == [0]
+
+    result = run_pipeline(lambda app: MyPipeline(app, "p"), [(context, event), ...])
+    result.outputs, result.acknowledged, result.rejected, result.metrics, result.errors
+
+    class TestMySink(SinkContract): ...       # make_sink(), read_back(), ...
+    class TestMySource(SourceContract): ...   # make_source(), produce(), ...
+    class TestMyLookup(LookupContract): ...   # make_lookup(), expected, ...
+
 The harness (`run_processor`, `run_pipeline`, `Harness`, `PipelineTestCase`) needs nothing but
 pump; the contract suites and `require_service` need pytest, and are imported on first use.
-The pytest plugin (`pump.testing.plugin`) is registered through the `pytest11` entry point.
+The pytest plugin (`pump.testing.plugin`: fixtures `pump_app`, `pump_harness`; the `service`
+marker) is registered through the `pytest11` entry point.
 """
 
 from __future__ import annotations

@@ -180,7 +180,7 @@ class CollectingSink(Sink):
     def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> Any:
         self.writes += 1
         if self.fail_with is not None:
-            raise self.fail_with
+            raise self.fail_with.with_traceback(None)  # a fresh traceback per failed write
         if self._gate is None and self.delay <= 0:
             self._keep(events, contexts)
             return None
@@ -194,7 +194,7 @@ class CollectingSink(Sink):
         if self.delay > 0:
             await asyncio.sleep(self.delay)
         if self.fail_with is not None:
-            raise self.fail_with
+            raise self.fail_with.with_traceback(None)
         self._keep(events, contexts)
 
     def _keep(self, events: list[Any], contexts: list[dict[str, Any]]) -> None:

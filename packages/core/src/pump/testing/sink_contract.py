@@ -102,7 +102,11 @@ class SinkContract:
     def make_sink(
         self, app: Application, pipeline: Pipeline, config: Mapping[str, Any] | None = None
     ) -> Sink | Awaitable[Sink]:
-        """The sink under test, with `config` merged over a working configuration."""
+        """The sink under test, with `config` merged over a working configuration.
+
+        Register any connection it needs with `app.add_connection(...)`: the contract starts
+        and stops the application.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement make_sink()")
 
     def read_back(self) -> Sequence[Any] | Awaitable[Sequence[Any]]:

@@ -87,7 +87,11 @@ class SourceContract:
     def make_source(
         self, app: Application, pipeline: Pipeline, config: Mapping[str, Any] | None = None
     ) -> Source | Awaitable[Source]:
-        """The source under test, reading the test's origin, with `config` merged over a working one."""
+        """The source under test, reading the test's origin, with `config` merged over a working one.
+
+        Register any connection it needs with `app.add_connection(...)`: the contract starts
+        and stops the application.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement make_source()")
 
     def produce(self, events: list[Any]) -> Awaitable[None] | None:
@@ -267,7 +271,9 @@ class SourceContract:
         twice = [h for h in recorder.handovers if len(h.acknowledged) > 1 or h.rejected]
         assert not twice, f"{len(twice)} batches were acknowledged twice or also rejected"
         assert not recorder.stray, f"unknown batches were acknowledged: {recorder.stray[:3]!r}"
-        assert all(t > released for h in recorder.handovers for t in h.acknowledged)
+        assert all(t > released for h in recorder.handovers for t in h.acknowledged), (
+            "a batch was acknowledged before the sink was released"
+        )
         if self.supports_redelivery:
             again = await self._restart([], "after a restart")
             redelivered = set(self._received(again)) & self._keys(events)
