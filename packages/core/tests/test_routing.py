@@ -133,3 +133,22 @@ async def test_tee_copies_and_waits_for_both(kit):
 async def _until(predicate):
     while not predicate():
         await asyncio.sleep(0.001)
+
+
+async def test_size_only_aggregator_behind_routing_lets_a_finite_run_end(kit):
+    from pump.common import Aggregator
+
+    app = pump.Application()
+    up = pump.Pipeline(app, "up")
+    source = kit.RecordingSource(app, up, [{"seq": i} for i in range(10)], batch_size=3)
+    up.build(source, RouterSink(app, up, config={"target": "down"}))
+    app.add_pipeline(up)
+    down = pump.Pipeline(app, "down")
+    sink = kit.CollectSink(app, down)
+    aggregator = Aggregator(app, down, config={"completion_size": 1000})
+    down.build(InternalSource(app, down, "in"), aggregator, sink)
+    app.add_pipeline(down)
+    assert await kit.run_app(app, timeout=5) == 0
+    assert [[e["seq"] for e in agg] for agg in sink.events] == [list(range(10))]
+    assert source.acknowledged_count() == 10
+    assert down.metrics()["aggregated"] == 10 and down.metrics()["dropped"] == 0

@@ -123,6 +123,8 @@ class Pipeline(Configurable):
         self._idle.set()
         self._started = False
         self._stopping = False
+        #: True while the pipeline finishes its in-flight events; holders must not hold.
+        self.draining = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._live: set[Batch] = set()  # source batches not yet done
         self._segments: dict[int, Segment] = {}
@@ -271,7 +273,8 @@ class Pipeline(Configurable):
 
     async def ready(self) -> None:
         """Wait until the pipeline can take more events (started, not throttled, below the bound)."""
-        if not self._ready.is_set():
+        # loop: several sources (or tasks of one) wake together; each re-checks the bound
+        while not self._ready.is_set():
             await self._ready.wait()
 
     def is_ready(self) -> bool:
@@ -713,6 +716,8 @@ class Pipeline(Configurable):
         for component in self.components():
             await component.start()
         self._started = True
+        self._stopping = False
+        self.draining = False
         self._update_ready()
         loop = asyncio.get_running_loop()
         for source in self.Sources:
@@ -731,6 +736,10 @@ class Pipeline(Configurable):
         finally:
             self.App.wake()
 
+    def sources_exhausted(self) -> bool:
+        """True when no source will hand over anything more (looking through routing)."""
+        return all(s.exhausted() for s in self.Sources)
+
     def sources_finished(self) -> bool:
         """True when every source's `main()` has returned."""
         return all(s.task is not None and s.task.done() for s in self.Sources)
@@ -741,6 +750,7 @@ class Pipeline(Configurable):
 
     async def drain(self, timeout: float | None = None) -> bool:
         """Wait until no event is in flight; False if `timeout` passed first."""
+        self.draining = True
         for component in self.Processors:
             await component.flush()
         if self.dead_letter is not None:

@@ -109,6 +109,12 @@ class InternalSource(Source):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), 0.05)
 
+    def exhausted(self) -> bool:
+        """True once every pipeline feeding this one has exhausted its own sources."""
+        if self.task is not None and self.task.done():
+            return True
+        return bool(self._upstreams) and all(p.sources_exhausted() for p in self._upstreams)
+
     def _upstreams_finished(self) -> bool:
         return bool(self._upstreams) and all(
             (p.sources_finished() and p.in_flight == 0) or p.is_error() for p in self._upstreams

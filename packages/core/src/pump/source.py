@@ -62,6 +62,10 @@ class Source(Component):
             [event], contexts=[context if context is not None else {}], source=self
         )
 
+    def exhausted(self) -> bool:
+        """True when this source will hand over nothing more (its `main()` has returned)."""
+        return self.task is not None and self.task.done()
+
     def acknowledge(self, batch: Batch) -> None:
         """Every event of `batch` is done: commit or ack it."""
 

@@ -119,9 +119,10 @@ class Aggregator(Processor):
                 self._timeout = self._event_loop().call_later(
                     self.CompletionTimeout, self._on_timer
                 )
-            if self._sources_finished and self._emit_soon is None:
-                # Sources are done but events still come (from a generator upstream):
-                # emit them within this loop iteration rather than hold them.
+            if (self._sources_finished or self.Pipeline.draining) and self._emit_soon is None:
+                # Sources are done (or the pipeline drains) but events still come, from a
+                # generator or another pipeline upstream: emit them within this loop
+                # iteration rather than hold them.
                 self._emit_soon = self._event_loop().call_soon(self._on_timer)
         if self.CurrentSize >= self.CompletionSize:
             self._emit()
@@ -200,6 +201,7 @@ class Aggregator(Processor):
             )
         # The pipeline starts its components before it creates the source tasks.
         self._watch = loop.call_soon(self._watch_sources)
+        self.App.PubSub.subscribe("Application.tick!", self._check_exhausted)
 
     def _watch_sources(self) -> None:
         self._watch = None
@@ -215,12 +217,18 @@ class Aggregator(Processor):
 
     def _source_finished(self, task: asyncio.Task[None]) -> None:
         self._sources_left -= 1
-        if self._sources_left <= 0 and not self._sources_finished:
+        self._check_exhausted()
+
+    def _check_exhausted(self, *_args: Any) -> None:
+        # Sources fed by other pipelines end only after those pipelines finished their events,
+        # which may wait for this aggregate: look through them (on every tick) instead.
+        if not self._sources_finished and self.Pipeline.sources_exhausted():
             self._sources_finished = True
             self._on_timer()
 
     async def stop(self) -> None:
         """Stop the timers; emit anything still held (normally the drain already did)."""
+        self.App.PubSub.unsubscribe("Application.tick!", self._check_exhausted)
         for handle in (self._interval, self._watch):
             if handle is not None:
                 handle.cancel()

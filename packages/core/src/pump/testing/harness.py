@@ -329,11 +329,7 @@ class HarnessRig:
 
 
 def _prepare_restart(pipeline: Pipeline) -> None:
-    """Let a pipeline that ran (and stopped) before run again."""
-    # Pipeline.stop() leaves `_stopping` set and nothing public resets it; until start()
-    # does that itself, the harness resets it so one set-up can execute several times.
-    if getattr(pipeline, "_stopping", False):
-        pipeline._stopping = False
+    """Let a pipeline that ran (and failed) before run again."""
     if pipeline.is_error():
         pipeline.set_error(None, None, None)
     if pipeline in pipeline.App.failed:
