@@ -13,6 +13,9 @@ from pump.common.encoding import known_encoding
 from pump.config import ComponentConfig
 from pump.processor import Processor
 
+_loads = orjson.loads
+_dumps = orjson.dumps
+
 if TYPE_CHECKING:
     from pump.application import Application
     from pump.pipeline import Pipeline
@@ -42,22 +45,31 @@ class JsonParser(Processor):
         encoding: str = self.Config["encoding"]
         # orjson parses UTF-8 bytes without decoding; other encodings are decoded first.
         self._decode_as = None if codecs.lookup(encoding).name == "utf-8" else encoding
+        if self._decode_as is None:
+            self.process = self._parse_utf8  # type: ignore[method-assign]  # no per-event branch
+
+    def _parse_utf8(self, context: dict[str, Any], event: Any) -> Any:
+        try:
+            return _loads(event)
+        except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise self._error(exc, event) from exc
 
     def process(self, context: dict[str, Any], event: Any) -> Any:
         """Return the parsed document."""
         try:
-            if self._decode_as is not None and isinstance(event, (bytes, bytearray)):
-                event = event.decode(self._decode_as)
-            return orjson.loads(event)
-        except orjson.JSONDecodeError as exc:
-            if not isinstance(event, (bytes, bytearray, memoryview, str)):
-                raise TypeError(
-                    f"{self.location()}: cannot parse {type(event).__name__} as JSON; "
-                    "expected bytes or str"
-                ) from None
-            raise ValueError(f"{self.location()}: invalid JSON: {exc}") from exc
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"{self.location()}: invalid JSON: {exc}") from exc
+            if isinstance(event, (bytes, bytearray)):
+                event = event.decode(self._decode_as or "utf-8")
+            return _loads(event)
+        except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise self._error(exc, event) from exc
+
+    def _error(self, exc: ValueError, event: Any) -> Exception:
+        if not isinstance(event, (bytes, bytearray, memoryview, str)):
+            return TypeError(
+                f"{self.location()}: cannot parse {type(event).__name__} as JSON; "
+                "expected bytes or str"
+            )
+        return ValueError(f"{self.location()}: invalid JSON: {exc}")
 
 
 class JsonSerializer(Processor):
@@ -93,10 +105,19 @@ class JsonSerializer(Processor):
         self._option = option
         self._as_str = self.Config["output"] == "str"
 
+        if not self._as_str:
+            self.process = self._dump_bytes  # type: ignore[method-assign]  # no per-event branch
+
+    def _dump_bytes(self, context: dict[str, Any], event: Any) -> bytes:
+        try:
+            return _dumps(event, option=self._option)
+        except orjson.JSONEncodeError as exc:
+            raise TypeError(f"{self.location()}: event is not JSON-serializable: {exc}") from exc
+
     def process(self, context: dict[str, Any], event: Any) -> bytes | str:
         """Return the event as a JSON document."""
         try:
-            data = orjson.dumps(event, option=self._option)
+            data = _dumps(event, option=self._option)
         except orjson.JSONEncodeError as exc:
             raise TypeError(f"{self.location()}: event is not JSON-serializable: {exc}") from exc
         return data.decode() if self._as_str else data
