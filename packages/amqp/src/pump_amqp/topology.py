@@ -1,0 +1,128 @@
+"""Declaring queues, exchanges and bindings, or checking that they exist, with clear errors.
+
+Every operation runs on a throwaway channel: the broker closes a channel on a failed
+declaration (a missing entity, different arguments), and the channels that consume or publish
+must not go down with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import aiormq
+
+from pump_amqp.errors import AMQPTopologyError
+
+if TYPE_CHECKING:
+    from aiormq.abc import AbstractChannel
+
+    from pump_amqp.connection import AMQPConnection
+
+
+class Topology:
+    """What a component needs on the broker: exchanges to declare or check, a queue, bindings."""
+
+    def __init__(self, connection: AMQPConnection, where: str, timeout: float) -> None:
+        self.connection = connection
+        self.where = where
+        self.timeout = timeout
+        self.exchanges: list[tuple[str, str, bool, dict[str, Any]]] = []
+        self.queue: tuple[str, bool, bool, bool, dict[str, Any]] | None = None
+        self.bindings: list[tuple[str, str, str]] = []
+        self.check_queues: list[str] = []
+        self.check_exchanges: list[str] = []
+
+    def declare_exchange(
+        self, name: str, type: str, durable: bool, arguments: Mapping[str, Any] | None = None
+    ) -> None:
+        """Declare an exchange (no-op for the default exchange "")."""
+        if name:
+            self.exchanges.append((name, type, durable, dict(arguments or {})))
+
+    def declare_queue(
+        self,
+        name: str,
+        durable: bool,
+        exclusive: bool = False,
+        auto_delete: bool = False,
+        arguments: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Declare the queue."""
+        self.queue = (name, durable, exclusive, auto_delete, dict(arguments or {}))
+
+    def bind(self, queue: str, exchange: str, routing_key: str) -> None:
+        """Bind `queue` to `exchange` with `routing_key`."""
+        self.bindings.append((queue, exchange, routing_key))
+
+    def require_queue(self, name: str) -> None:
+        """Check that the queue exists (passively; it is not created)."""
+        self.check_queues.append(name)
+
+    def require_exchange(self, name: str) -> None:
+        """Check that the exchange exists (passively; it is not created)."""
+        if name:
+            self.check_exchanges.append(name)
+
+    async def apply(self) -> None:
+        """Declare and check everything; AMQPTopologyError naming what is missing or different."""
+        steps: list[tuple[str, Callable[[AbstractChannel], Awaitable[Any]]]] = []
+        for name, type_, durable, arguments in self.exchanges:
+            steps.append((
+                f"declaring exchange '{name}' ({type_}, durable={durable})",
+                lambda ch, n=name, t=type_, d=durable, a=arguments: ch.exchange_declare(
+                    n, exchange_type=t, durable=d, arguments=a or None, timeout=self.timeout
+                ),
+            ))
+        for name in self.check_exchanges:
+            steps.append((
+                f"exchange '{name}'",
+                lambda ch, n=name: ch.exchange_declare(n, passive=True, timeout=self.timeout),
+            ))
+        if self.queue is not None:
+            qname, durable, exclusive, auto_delete, arguments = self.queue
+            steps.append((
+                f"declaring queue '{qname}' (durable={durable}, arguments={arguments})",
+                lambda ch: ch.queue_declare(
+                    qname, durable=durable, exclusive=exclusive, auto_delete=auto_delete,
+                    arguments=arguments or None, timeout=self.timeout,
+                ),
+            ))
+        for name in self.check_queues:
+            steps.append((
+                f"queue '{name}'",
+                lambda ch, n=name: ch.queue_declare(n, passive=True, timeout=self.timeout),
+            ))
+        for queue, exchange, key in self.bindings:
+            steps.append((
+                f"binding queue '{queue}' to exchange '{exchange}' with routing key '{key}'",
+                lambda ch, q=queue, x=exchange, k=key: ch.queue_bind(q, x, routing_key=k, timeout=self.timeout),
+            ))
+        channel: AbstractChannel | None = None
+        try:
+            for what, step in steps:
+                if channel is None or channel.is_closed:
+                    channel = await self.connection.open_channel(timeout=self.timeout)
+                try:
+                    await step(channel)
+                except aiormq.exceptions.ChannelNotFoundEntity as exc:
+                    raise AMQPTopologyError(
+                        f"{self.where}: {what} does not exist on {self.connection.masked_url} "
+                        f"({_reply(exc)}); create it, or set `declare: true`"
+                        if not what.startswith(("declaring", "binding"))
+                        else f"{self.where}: {what} failed: {_reply(exc)}"
+                    ) from None
+                except aiormq.exceptions.ChannelClosed as exc:
+                    raise AMQPTopologyError(f"{self.where}: {what} failed: {_reply(exc)}") from None
+        finally:
+            if channel is not None and not channel.is_closed:
+                # The connection may be going away; nothing is lost if this fails.
+                with contextlib.suppress(Exception):
+                    await channel.close()
+
+
+def _reply(exc: BaseException) -> str:
+    args: Sequence[Any] = getattr(exc, "args", ())
+    texts = [a for a in args if isinstance(a, str)]
+    return texts[-1] if texts else str(exc) or type(exc).__name__
