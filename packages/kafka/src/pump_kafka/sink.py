@@ -1,0 +1,425 @@
+"""KafkaSink: produces events in large record batches; a batch is done when the broker acked it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+from aiokafka.errors import KafkaError, ProducerClosed, UnknownError
+from aiokafka.partitioner import DefaultPartitioner
+from pydantic import Field
+
+import pump
+from pump_kafka.connection import KafkaConnection, locate_kafka_connection, split_connection
+from pump_kafka.errors import BrokerUnavailable, IdempotenceUnsupported, TopicMissing
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.producer.message_accumulator import BatchBuilder
+
+    from pump import Application, Pipeline
+
+L = logging.getLogger(__name__)
+
+#: Events built into record batches in one pass, across queued writes.
+PASS_EVENTS = 50_000
+#: Keys whose partition is remembered (murmur2 in pure Python is slow), per sink.
+KEY_CACHE = 65_536
+
+
+class KafkaSinkConfig(pump.Sink.ConfigModel):
+    """Settings of a KafkaSink."""
+
+    topic: str = Field("", description="Output topic ('': every event names its own in the context)")
+    topic_context_key: str = Field(
+        "kafka_sink_topic", description="Context key that overrides the output topic of one event ('': none)"
+    )
+    key_context_key: str = Field(
+        "kafka_key", description="Context key holding the record key (bytes or str; '': no keys)"
+    )
+    headers_context_key: str = Field(
+        "kafka_headers", description="Context key holding the record headers ([(name, bytes)] or a dict; '': none)"
+    )
+    acks: Literal["all", 1] = Field("all", description="'all' (every in-sync replica) or 1 (the leader only)")
+    enable_idempotence: bool = Field(
+        True, description="No duplicates from producer retries (needs broker support; Tansu has none)"
+    )
+    compression_type: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        "none", description="Record batch compression"
+    )
+    batch_bytes: int = Field(
+        524288, gt=0, description="Size of one record batch per partition, bytes (broker limit: message.max.bytes)"
+    )
+    linger_ms: int = Field(0, ge=0, description="How long a record batch may wait for more records")
+    check_topics: bool = Field(
+        True, description="Refuse to write to topics that do not exist (else the broker may auto-create them)"
+    )
+    stop_timeout: float = Field(10.0, gt=0, description="Seconds stop() waits for unsent batches")
+
+
+class _Write:
+    """One `write()` call: its events, and the future the pipeline awaits."""
+
+    __slots__ = ("contexts", "events", "failures", "future", "pending")
+
+    def __init__(self, events: list[Any], contexts: list[dict[str, Any]], future: asyncio.Future[None]) -> None:
+        self.events = events
+        self.contexts = contexts
+        self.future = future
+        self.failures: dict[int, BaseException] = {}
+        self.pending = 1  # released once every record batch holding its events was submitted
+
+    def fail(self, indexes: list[int], exc: BaseException) -> None:
+        for i in indexes:
+            self.failures.setdefault(i, exc)
+
+    def release(self) -> None:
+        self.pending -= 1
+        if self.pending or self.future.done():
+            return
+        failures = self.failures
+        if not failures:
+            self.future.set_result(None)
+        elif len(failures) == len(self.events):
+            self.future.set_exception(next(iter(failures.values())))
+        else:
+            self.future.set_exception(pump.PartialWriteError(failures))
+
+
+class _OpenBatch:
+    """A record batch being filled for one partition, and which events of which writes it holds."""
+
+    __slots__ = ("builder", "owners", "partition", "topic")
+
+    def __init__(self, builder: BatchBuilder, topic: str, partition: int) -> None:
+        self.builder = builder
+        self.topic = topic
+        self.partition = partition
+        self.owners: list[tuple[_Write, list[int]]] = []
+
+
+class KafkaSink(pump.Sink):
+    """Writes events to Kafka; each write is done when the broker acknowledged all its records.
+
+    Events may be bytes, str (UTF-8) or anything orjson serializes (dicts, lists, ...). The
+    output topic is `topic`, or per event `context["kafka_sink_topic"]`; the record key and
+    headers come from `context["kafka_key"]` and `context["kafka_headers"]` — so a record read
+    by KafkaSource keeps its key and headers unless a processor changes them. Writes are built
+    into record batches of up to `batch_bytes` per partition, in order, by one task.
+    """
+
+    ConfigModel = KafkaSinkConfig
+    Config: KafkaSinkConfig
+
+    def __init__(
+        self,
+        app: Application,
+        pipeline: Pipeline,
+        connection: KafkaConnection | str,
+        id: str | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(app, pipeline, id, config)
+        self.Connection = locate_kafka_connection(app, connection, self.location())
+        self.producer: AIOKafkaProducer | None = None
+        self._writes: deque[_Write] = deque()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._feeder: asyncio.Task[None] | None = None
+        self._known_topics: set[str] = set()
+        self._sticky: dict[str, int] = {}
+        self._key_partitions: dict[tuple[str, bytes], int] = {}
+        self._partitioner = DefaultPartitioner()
+
+    @classmethod
+    def from_config(
+        cls,
+        app: Application,
+        pipeline: Pipeline,
+        id: str | None,
+        config: Mapping[str, Any] | None,
+    ) -> KafkaSink:
+        """Build from a declarative config: `connection` names the KafkaConnection."""
+        connection, rest = split_connection(config, cls.__name__, id)
+        return cls(app, pipeline, connection, id=id, config=rest)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.producer = await self._open_producer()
+        topic = self.Config.topic
+        if topic and self.Config.check_topics:
+            try:
+                await self._check_topic(self.producer, topic)
+            except BaseException:
+                await self._close_producer()
+                raise
+        self._feeder = asyncio.get_running_loop().create_task(self._feed())
+
+    async def _open_producer(self) -> AIOKafkaProducer:
+        cfg = self.Config
+        producer = self.Connection.create_producer(
+            acks=cfg.acks,
+            enable_idempotence=cfg.enable_idempotence,
+            compression_type=None if cfg.compression_type == "none" else cfg.compression_type,
+            max_batch_size=cfg.batch_bytes,
+            max_request_size=max(cfg.batch_bytes, 1048576),
+            linger_ms=cfg.linger_ms,
+        )
+        try:
+            await producer.start()
+        except UnknownError as exc:
+            await producer.stop()
+            if cfg.enable_idempotence:
+                raise IdempotenceUnsupported(
+                    f"{self.location()}: the broker refused to give the producer an id ({exc!r}), "
+                    "which enable_idempotence needs; set enable_idempotence: false for brokers "
+                    "without idempotent producing (Tansu, for one)"
+                ) from exc
+            raise
+        except KafkaError as exc:
+            await producer.stop()
+            raise BrokerUnavailable(
+                f"{self.location()}: cannot start the producer on "
+                f"{','.join(self.Connection.bootstrap_servers)}: {exc}"
+            ) from exc
+        return producer
+
+    async def _close_producer(self) -> None:
+        producer, self.producer = self.producer, None
+        if producer is None:
+            return
+        try:
+            await asyncio.wait_for(producer.stop(), self.Config.stop_timeout)
+        except Exception as exc:
+            L.warning("%s: closing the producer failed: %s: %s", self.location(), type(exc).__name__, exc)
+
+    async def stop(self) -> None:
+        """Send what is queued (bounded by stop_timeout), then close the producer."""
+        feeder, self._feeder = self._feeder, None
+        if feeder is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), self.Config.stop_timeout)
+            feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feeder
+        stopped = ProducerClosed(f"{self.location()} stopped before the write was sent")
+        while self._writes:
+            write = self._writes.popleft()
+            write.fail(list(range(len(write.events))), stopped)
+            write.release()
+        await self._close_producer()
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> Awaitable[None]:
+        """Queue a batch; the returned future completes when the broker acked all of it."""
+        if self._feeder is None:
+            raise ProducerClosed(f"{self.location()} is not started")
+        write = _Write(events, contexts, asyncio.get_running_loop().create_future())
+        self._writes.append(write)
+        self._idle.clear()
+        self._wake.set()
+        return write.future
+
+    async def _feed(self) -> None:
+        """Turn queued writes into record batches and submit them, in the order written."""
+        while True:
+            if not self._writes:
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            writes = [self._writes.popleft()]
+            size = len(writes[0].events)
+            while self._writes and size < PASS_EVENTS:
+                size += len(self._writes[0].events)
+                writes.append(self._writes.popleft())
+            try:
+                await self._send(writes)
+            except Exception as exc:  # not expected: _send fails events, not itself
+                L.exception("%s: sending failed", self.location())
+                for write in writes:
+                    write.fail(list(range(len(write.events))), exc)
+            finally:
+                for write in writes:
+                    write.release()
+
+    async def _send(self, writes: list[_Write]) -> None:
+        producer = await self._usable_producer()
+        if producer is None:
+            error = BrokerUnavailable(f"{self.location()}: no producer (the broker is unreachable)")
+            for write in writes:
+                write.fail(list(range(len(write.events))), error)
+            return
+        batches = await self._build(producer, writes)
+        for batch in batches:
+            for write, _ in batch.owners:
+                write.pending += 1
+            try:
+                delivered = await producer.send_batch(batch.builder, batch.topic, partition=batch.partition)
+            except Exception as exc:
+                self._delivered(batch.owners, exc)
+                continue
+            delivered.add_done_callback(lambda f, owners=batch.owners: self._delivered(owners, f))
+
+    @staticmethod
+    def _delivered(owners: list[tuple[_Write, list[int]]], outcome: Any) -> None:
+        if isinstance(outcome, BaseException):
+            exc: BaseException | None = outcome
+        elif outcome.cancelled():
+            exc = asyncio.CancelledError("the record batch was cancelled")
+        else:
+            exc = outcome.exception()
+        for write, indexes in owners:
+            if exc is not None:
+                write.fail(indexes, exc)
+            write.release()
+
+    async def _build(self, producer: AIOKafkaProducer, writes: list[_Write]) -> list[_OpenBatch]:
+        """Record batches holding the writes' events, in order; failed events are marked."""
+        cfg = self.Config
+        default_topic = cfg.topic
+        tkey, kkey, hkey = cfg.topic_context_key, cfg.key_context_key, cfg.headers_context_key
+        cluster = producer.client.cluster
+        sealed: list[_OpenBatch] = []
+        open_batches: dict[tuple[str, int], _OpenBatch] = {}
+        partitions_of: dict[str, list[int] | BaseException] = {}
+        sticky = self._sticky
+        dumps = orjson.dumps
+        for write in writes:
+            events, contexts = write.events, write.contexts
+            for topic in list(sticky):
+                sticky[topic] += 1  # each write starts on the next partition: spreads small writes
+            for i, event in enumerate(events):
+                context = contexts[i]
+                topic = (context.get(tkey) if tkey else None) or default_topic
+                parts = partitions_of.get(topic)
+                if parts is None:
+                    parts = partitions_of[topic] = await self._partitions(producer, cluster, topic)
+                if not isinstance(parts, list):
+                    write.failures.setdefault(i, parts)
+                    continue
+                key = context.get(kkey) if kkey else None
+                headers = context.get(hkey) if hkey else None
+                try:
+                    if type(event) is bytes:
+                        value = event
+                    elif type(event) is str:
+                        value = event.encode()
+                    elif event is None or isinstance(event, (bytearray, memoryview)):
+                        value = None if event is None else bytes(event)
+                    else:
+                        value = dumps(event)
+                    if key is not None and type(key) is not bytes:
+                        key = key.encode() if type(key) is str else bytes(key)
+                    if headers:
+                        headers = _headers(headers)
+                    if key is None:
+                        partition = parts[sticky.setdefault(topic, 0) % len(parts)]
+                    else:
+                        partition = self._key_partition(topic, key, parts)
+                    while True:
+                        batch = open_batches.get((topic, partition))
+                        if batch is None:
+                            batch = open_batches[topic, partition] = _OpenBatch(
+                                producer.create_batch(), topic, partition
+                            )
+                        if batch.builder.append(
+                            timestamp=None, key=key, value=value, headers=headers or []
+                        ) is not None:
+                            break
+                        # Full (a fresh batch always takes its first record): seal it; keyless
+                        # events move on to the next partition (Kafka's sticky partitioning).
+                        sealed.append(batch)
+                        del open_batches[topic, partition]
+                        if key is None:
+                            sticky[topic] += 1
+                            partition = parts[sticky[topic] % len(parts)]
+                except Exception as exc:
+                    write.failures.setdefault(i, exc)
+                    continue
+                owners = batch.owners
+                if owners and owners[-1][0] is write:
+                    owners[-1][1].append(i)
+                else:
+                    owners.append((write, [i]))
+        sealed.extend(batch for batch in open_batches.values() if batch.owners)
+        return sealed
+
+    async def _partitions(self, producer: AIOKafkaProducer, cluster: Any, topic: str) -> list[int] | BaseException:
+        """The topic's partitions, or the error that makes writing to it impossible."""
+        if not topic:
+            return TopicMissing(
+                f"{self.location()}: the event names no output topic: set `topic`, or "
+                f"context[{self.Config.topic_context_key!r}] in a processor (writes_context = True)"
+            )
+        try:
+            if self.Config.check_topics and topic not in self._known_topics:
+                await self._check_topic(producer, topic)
+            parts = cluster.partitions_for_topic(topic)
+            if not parts:
+                parts = await producer.partitions_for(topic)
+            available = cluster.available_partitions_for_topic(topic)
+            return sorted(available or parts)
+        except Exception as exc:
+            return exc
+
+    async def _check_topic(self, producer: AIOKafkaProducer, topic: str) -> None:
+        metadata = await producer.client.fetch_all_metadata()
+        if topic not in metadata.topics():
+            raise TopicMissing(
+                f"{self.location()}: topic {topic!r} does not exist on "
+                f"{','.join(self.Connection.bootstrap_servers)}; create it, or add a "
+                "kafka.topic_initializer (or set check_topics: false to let the broker decide)"
+            )
+        self._known_topics.add(topic)
+
+    def _key_partition(self, topic: str, key: bytes, parts: list[int]) -> int:
+        cache = self._key_partitions
+        partition = cache.get((topic, key))
+        if partition is None or partition not in parts:
+            if len(cache) >= KEY_CACHE:
+                cache.clear()
+            partition = cache[topic, key] = self._partitioner(key, parts, parts)
+        return partition
+
+    async def _usable_producer(self) -> AIOKafkaProducer | None:
+        """The producer, replaced first if a fatal error left it unable to send."""
+        producer = self.producer
+        if producer is not None and not _broken(producer):
+            return producer
+        if producer is not None:
+            L.warning("%s: the producer failed for good; starting a new one", self.location())
+            await self._close_producer()
+        try:
+            self.producer = await self._open_producer()
+        except Exception as exc:
+            L.warning("%s: cannot start a producer: %s", self.location(), exc)
+            return None
+        return self.producer
+
+
+def _broken(producer: AIOKafkaProducer) -> bool:
+    """True when the producer cannot send any more (its sender died or a fatal error hit it)."""
+    sender_task = getattr(producer._sender, "sender_task", None)
+    if sender_task is not None and sender_task.done():
+        return True
+    return getattr(producer._message_accumulator, "_exception", None) is not None
+
+
+def _headers(headers: Any) -> list[tuple[str, bytes]] | Any:
+    """Record headers from a dict or pairs; values become bytes (str as UTF-8)."""
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    out = []
+    for name, value in items:
+        if type(value) is not bytes:
+            value = value.encode() if isinstance(value, str) else bytes(value)
+        out.append((name, value))
+    return out

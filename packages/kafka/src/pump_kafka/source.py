@@ -1,0 +1,424 @@
+"""KafkaSource: consumes topics in a consumer group and commits only what the pipeline finished."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import ConsumerStoppedError, IllegalStateError, KafkaError
+from pydantic import Field, model_validator
+
+import pump
+from pump.pipeline import PipelineError
+from pump_kafka.connection import KafkaConnection, locate_kafka_connection, split_connection
+from pump_kafka.errors import BrokerUnavailable, TopicMissing
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.structs import ConsumerRecord
+
+    from pump import Application, Batch, Pipeline
+
+L = logging.getLogger(__name__)
+
+#: Seconds between two log lines about the same recurring problem.
+REPORT_EVERY = 10.0
+
+
+class KafkaSourceConfig(pump.Source.ConfigModel):
+    """Settings of a KafkaSource."""
+
+    topic: str | list[str] = Field(
+        "", description="Topic(s) to consume: a name, 'a,b,c' or a list (or use topic_pattern)"
+    )
+    topic_pattern: str = Field("", description="Regular expression of topics to consume instead of `topic`")
+    group_id: str = Field(..., min_length=1, description="Consumer group; commits are kept per group")
+    auto_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest", description="Where a group without a committed offset starts"
+    )
+    max_batch: int = Field(5000, gt=0, description="Most records handed to the pipeline per fetch (one batch)")
+    fetch_max_wait_ms: int = Field(500, ge=0, description="How long the broker may hold a fetch waiting for data")
+    fetch_max_bytes: int = Field(52428800, gt=0, description="Most bytes one fetch returns")
+    max_partition_fetch_bytes: int = Field(1048576, gt=0, description="Most bytes one fetch returns per partition")
+    commit_interval: float = Field(0.5, gt=0, description="Seconds between two commits of the done positions")
+    session_timeout_ms: int = Field(10000, gt=0, description="The group drops a member silent this long")
+    heartbeat_interval_ms: int = Field(3000, gt=0, description="Heartbeat period (below a third of the session timeout)")
+    rebalance_timeout_ms: int = Field(0, ge=0, description="How long a rebalance waits for members (0: the session timeout)")
+    max_poll_interval_ms: int = Field(300000, gt=0, description="A member that fetches nothing this long leaves the group")
+    revoke_timeout: float = Field(
+        5.0, ge=0, description="Seconds a rebalance waits for in-flight events of revoked partitions before committing"
+    )
+    pause_after: float = Field(
+        0.2, ge=0, description="Seconds of backpressure after which fetching is paused"
+    )
+    retry_backoff: float = Field(1.0, gt=0, description="Pause after a failed fetch, seconds")
+    isolation_level: Literal["read_uncommitted", "read_committed"] = Field(
+        "read_uncommitted", description="read_committed skips records of aborted transactions"
+    )
+    check_topics: bool = Field(True, description="Fail at start when a configured topic does not exist")
+
+    @model_validator(mode="after")
+    def _one_subscription(self) -> KafkaSourceConfig:
+        if bool(topic_list(self.topic)) == bool(self.topic_pattern):
+            raise ValueError("set exactly one of topic and topic_pattern")
+        return self
+
+
+def topic_list(value: str | list[str]) -> list[str]:
+    """Topic names from 'a,b' or a list."""
+    items = value.split(",") if isinstance(value, str) else value
+    return [t.strip() for t in items if t.strip()]
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Relays the group's rebalance callbacks to the source."""
+
+    def __init__(self, source: KafkaSource) -> None:
+        self.source = source
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self.source.partitions_revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.source.partitions_assigned(set(assigned))
+
+
+class KafkaSource(pump.Source):
+    """Reads topics as a member of a consumer group; never auto-commits.
+
+    Each fetch of a partition becomes one pipeline batch whose events are the record values
+    (bytes) and whose contexts carry `kafka_topic`, `kafka_partition`, `kafka_offset`,
+    `kafka_key`, `kafka_headers` and `kafka_timestamp`. When a batch is done the source
+    advances the partition's commit position over the done prefix (never past a batch still in
+    flight or rejected) and commits it every `commit_interval`, on rebalance and on stop.
+    """
+
+    ConfigModel = KafkaSourceConfig
+    Config: KafkaSourceConfig
+
+    def __init__(
+        self,
+        app: Application,
+        pipeline: Pipeline,
+        connection: KafkaConnection | str,
+        id: str | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(app, pipeline, id, config)
+        self.Connection = locate_kafka_connection(app, connection, self.location())
+        self.topics = topic_list(self.Config.topic)
+        self.consumer: AIOKafkaConsumer | None = None
+        self.tracker = pump.CommitTracker()
+        self.commits = 0
+        self._open: dict[TopicPartition, dict[int, list[Any]]] = {}
+        self._pending: dict[TopicPartition, int] = {}
+        self._commit_lock = asyncio.Lock()
+        self._dirty = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._settling = False
+        self._last_report: dict[str, float] = {}
+
+    @classmethod
+    def from_config(
+        cls,
+        app: Application,
+        pipeline: Pipeline,
+        id: str | None,
+        config: Mapping[str, Any] | None,
+    ) -> KafkaSource:
+        """Build from a declarative config: `connection` names the KafkaConnection."""
+        connection, rest = split_connection(config, cls.__name__, id)
+        return cls(app, pipeline, connection, id=id, config=rest)
+
+    # -- consuming ----------------------------------------------------------------------------
+
+    async def main(self) -> None:
+        consumer = await self._open_consumer()
+        committer = asyncio.get_running_loop().create_task(self._commit_periodically())
+        try:
+            await self._consume(consumer)
+        finally:
+            committer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await committer
+
+    async def _open_consumer(self) -> AIOKafkaConsumer:
+        cfg = self.Config
+        consumer = self.Connection.create_consumer(
+            group_id=cfg.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=cfg.auto_offset_reset,
+            fetch_max_wait_ms=cfg.fetch_max_wait_ms,
+            fetch_max_bytes=cfg.fetch_max_bytes,
+            max_partition_fetch_bytes=cfg.max_partition_fetch_bytes,
+            session_timeout_ms=cfg.session_timeout_ms,
+            heartbeat_interval_ms=cfg.heartbeat_interval_ms,
+            rebalance_timeout_ms=cfg.rebalance_timeout_ms or None,
+            max_poll_interval_ms=cfg.max_poll_interval_ms,
+            isolation_level=cfg.isolation_level,
+        )
+        self.consumer = consumer
+        try:
+            await consumer.start()
+        except KafkaError as exc:
+            raise BrokerUnavailable(
+                f"{self.location()}: cannot start the consumer on "
+                f"{','.join(self.Connection.bootstrap_servers)}: {exc}"
+            ) from exc
+        listener = _Rebalance(self)
+        if self.topics:
+            if cfg.check_topics:
+                existing = await consumer.topics()
+                missing = [t for t in self.topics if t not in existing]
+                if missing:
+                    raise TopicMissing(
+                        f"{self.location()}: topic(s) {', '.join(missing)} do not exist on "
+                        f"{','.join(self.Connection.bootstrap_servers)}; create them, or add a "
+                        "kafka.topic_initializer to the pipeline (or set check_topics: false "
+                        "to wait for them)"
+                    )
+            consumer.subscribe(topics=self.topics, listener=listener)
+        else:
+            consumer.subscribe(pattern=cfg.topic_pattern, listener=listener)
+        return consumer
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        pipeline = self.Pipeline
+        max_records = self.Config.max_batch
+        while True:
+            if not pipeline.is_ready():
+                await self._wait_ready(consumer)
+            try:
+                fetched = await consumer.getmany(timeout_ms=1000, max_records=max_records)
+            except ConsumerStoppedError:
+                return
+            except KafkaError as exc:
+                self._report("fetch", exc)
+                await asyncio.sleep(self.Config.retry_backoff)
+                continue
+            if not fetched:
+                continue
+            # Where each partition stands now: records handed over later must still match it.
+            positions = {tp: await consumer.position(tp) for tp in fetched}
+            for tp, records in fetched.items():
+                if not records:
+                    continue
+                if not pipeline.is_ready():
+                    await self._wait_ready(consumer)
+                if not await self._still_current(consumer, tp, positions[tp]):
+                    # A rebalance reset the partition to its committed offset meanwhile: these
+                    # records come again from there, so handing them over now would only
+                    # duplicate them (or commit past records that were never done).
+                    continue
+                self._hand_over(tp, records)
+
+    @staticmethod
+    async def _still_current(consumer: AIOKafkaConsumer, tp: TopicPartition, position: int) -> bool:
+        if tp not in consumer.assignment():
+            return False
+        try:
+            return bool(await consumer.position(tp) == position)
+        except IllegalStateError:
+            return False
+
+    def _hand_over(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        topic, partition = tp.topic, tp.partition
+        events = [r.value for r in records]
+        contexts = [
+            {
+                "kafka_topic": topic,
+                "kafka_partition": partition,
+                "kafka_offset": r.offset,
+                "kafka_key": r.key,
+                "kafka_headers": r.headers,
+                "kafka_timestamp": r.timestamp,
+            }
+            for r in records
+        ]
+        handle = self.tracker.begin(tp, records[0].offset, records[-1].offset)
+        opened = self._open.get(tp)
+        if opened is None:
+            opened = self._open[tp] = {}
+        opened[id(handle)] = handle
+        # The pipeline is ready (checked just before, nothing awaited since): this hands over at
+        # once, and may acknowledge synchronously, which is why the range was begun first.
+        self.Pipeline.process_batch(events, contexts=contexts, source=self, token=handle)
+
+    async def _wait_ready(self, consumer: AIOKafkaConsumer) -> None:
+        """Wait for the pipeline; past `pause_after`, pause the partitions instead of fetching.
+
+        aiokafka prefetches at most one fetch per partition, so a short wait buffers little;
+        a longer one pauses every assigned partition and keeps polling (which returns nothing
+        for paused partitions) so the group still sees this member alive.
+        """
+        ready = asyncio.ensure_future(self.Pipeline.ready())
+        try:
+            await asyncio.wait({ready}, timeout=self.Config.pause_after)
+            if ready.done():
+                return
+            while not ready.done():
+                assigned = consumer.assignment()
+                if assigned:
+                    consumer.pause(*assigned)
+                try:
+                    unexpected = await consumer.getmany(timeout_ms=0)
+                except KafkaError as exc:
+                    self._report("fetch", exc)
+                    unexpected = {}
+                for tp, records in unexpected.items():
+                    # Partitions assigned during the pause are not paused yet; un-read what
+                    # they returned so it is fetched again once the pipeline takes more.
+                    if records and tp in consumer.assignment():
+                        consumer.seek(tp, records[0].offset)
+                await asyncio.wait({ready}, timeout=1.0)
+        finally:
+            if not ready.done():
+                ready.cancel()
+            paused = consumer.paused()
+            if paused:
+                consumer.resume(*paused)
+
+    # -- acknowledgement and commits ----------------------------------------------------------
+
+    def acknowledge(self, batch: Batch) -> None:
+        handle = batch.token
+        self.tracker.end(handle)
+        self._closed(handle)
+        self._dirty.set()
+
+    def reject(self, batch: Batch) -> None:
+        # The range stays open in the tracker: nothing at or after it is ever committed, and
+        # the broker delivers it again after a restart or to the partition's next owner.
+        self._closed(batch.token)
+
+    def _closed(self, handle: list[Any]) -> None:
+        opened = self._open.get(handle[0])
+        if opened is not None:
+            opened.pop(id(handle), None)
+            if self._settling:
+                self._progress.set()
+
+    async def _commit_periodically(self) -> None:
+        interval = self.Config.commit_interval
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            try:
+                await self.commit()
+            except Exception as exc:
+                self._report("commit", exc)
+                self._dirty.set()  # try again
+                await asyncio.sleep(max(interval, self.Config.retry_backoff))
+            await asyncio.sleep(interval)
+
+    async def commit(self, partitions: set[TopicPartition] | None = None) -> dict[TopicPartition, int]:
+        """Commit the done positions (of `partitions`, or of every assigned one); returns them."""
+        consumer = self.consumer
+        if consumer is None:
+            return {}
+        async with self._commit_lock:
+            self._pending.update(self.tracker.committable())
+            assigned = consumer.assignment()
+            offsets = {}
+            for tp, position in list(self._pending.items()):
+                if tp not in assigned:
+                    del self._pending[tp]  # not ours any more: its next owner redoes the rest
+                elif partitions is None or tp in partitions:
+                    offsets[tp] = position
+            if not offsets:
+                return {}
+            await consumer.commit(offsets)
+            self.commits += 1
+            for tp, position in offsets.items():
+                if self._pending.get(tp) == position:
+                    del self._pending[tp]
+            return offsets
+
+    # -- rebalancing --------------------------------------------------------------------------
+
+    async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Before a rebalance: let revoked partitions' in-flight events finish, commit, forget."""
+        if not revoked:
+            return
+        await self._settle(revoked, self.Config.revoke_timeout)
+        try:
+            await self.commit(revoked)
+        except Exception as exc:
+            self._report("commit", exc, "of revoked partitions; their next owner redoes the uncommitted events")
+        for tp in revoked:
+            self.tracker.forget(tp)
+            self._open.pop(tp, None)
+            self._pending.pop(tp, None)
+        L.info("%s: partitions revoked: %s", self.location(), _names(revoked))
+
+    def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        """After a rebalance: assigned partitions start afresh from their committed offsets."""
+        for tp in assigned:
+            self.tracker.forget(tp)
+            self._open.pop(tp, None)
+            self._pending.pop(tp, None)
+        L.info("%s: partitions assigned: %s", self.location(), _names(assigned))
+
+    async def _settle(self, partitions: set[TopicPartition], timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        self._settling = True
+        try:
+            while True:
+                left = sum(len(self._open.get(tp, ())) for tp in partitions)
+                remaining = deadline - loop.time()
+                if not left:
+                    return
+                if remaining <= 0:
+                    L.warning(
+                        "%s: %d batch(es) of revoked partitions still in flight after %.1fs; "
+                        "they are not committed and will be delivered again",
+                        self.location(), left, timeout,
+                    )
+                    return
+                self._progress.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._progress.wait(), remaining)
+        finally:
+            self._settling = False
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        """Commit what is done, then leave the group."""
+        consumer = self.consumer
+        if consumer is None:
+            return
+        try:
+            await asyncio.wait_for(self.commit(), self.Config.revoke_timeout or 5.0)
+        except Exception as exc:
+            L.warning(
+                "%s: final commit failed (%s: %s); uncommitted events will be delivered again",
+                self.location(), type(exc).__name__, exc,
+            )
+        self.consumer = None
+        try:
+            await consumer.stop()
+        except Exception as exc:
+            L.warning("%s: closing the consumer failed: %s", self.location(), exc)
+
+    def _report(self, what: str, exc: BaseException, detail: str = "") -> None:
+        """Count a recurring problem, keep it in the pipeline's recent errors, log it now and then."""
+        self.counters.errors += 1
+        self.Pipeline.errors.append(PipelineError(self.Id, exc, None))
+        now = time.monotonic()
+        if now - self._last_report.get(what, 0.0) >= REPORT_EVERY:
+            self._last_report[what] = now
+            L.error(
+                "%s: %s failed: %s: %s%s (retrying)",
+                self.location(), what, type(exc).__name__, exc, f" ({detail})" if detail else "",
+            )
+
+
+def _names(partitions: set[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(partitions)) or "none"
