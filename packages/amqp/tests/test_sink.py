@@ -1,0 +1,150 @@
+"""AMQPSink against a real RabbitMQ: confirms, unroutable messages, per-event routing, bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+import pump
+from pump_amqp import AMQPPublishError, AMQPSink, AMQPTopologyError
+
+pytestmark = pytest.mark.service
+
+
+async def started_sink(app: pump.Application, config: dict[str, Any]) -> AMQPSink:
+    pipeline = pump.Pipeline(app, "p")
+    sink = AMQPSink(app, pipeline, "amqp", config=config)
+    for connection in app.Connections.values():
+        await connection.start()
+    await sink.start()
+    return sink
+
+
+async def test_write_completes_when_confirmed_and_messages_are_persistent(broker: Any, amqp_app: pump.Application) -> None:
+    exchange = await broker.exchange()
+    queue = await broker.queue()
+    await broker.bind(queue, exchange, "k")
+    sink = await started_sink(amqp_app, {"exchange": exchange, "routing_key": "k", "headers": {"origin": "pump"}})
+    pending = sink.write([b"raw", "text", {"json": 1}], [{}, {}, {}])
+    assert pending is not None
+    await pending
+    messages = await broker.take(queue)
+    assert [m.body for m in messages] == [b"raw", b"text", b'{"json":1}']
+    assert [m.content_type for m in messages] == [None, "text/plain", "application/json"]
+    assert {m.delivery_mode for m in messages} == {2}
+    assert all(m.headers == {"origin": "pump"} for m in messages)
+    assert all(m.message_id for m in messages)
+    await sink.stop()
+
+
+async def test_unroutable_messages_fail_their_events_only(broker: Any, amqp_app: pump.Application) -> None:
+    exchange = await broker.exchange()
+    queue = await broker.queue()
+    await broker.bind(queue, exchange, "bound")
+    sink = await started_sink(amqp_app, {"exchange": exchange, "routing_key": "bound"})
+    contexts = [{}, {"amqp_sink_routing_key": "nowhere"}, {}, {"amqp_sink_routing_key": "nowhere"}]
+    pending = sink.write([b"0", b"1", b"2", b"3"], contexts)
+    assert pending is not None
+    with pytest.raises(pump.PartialWriteError) as caught:
+        await pending
+    assert sorted(caught.value.errors) == [1, 3]
+    error = caught.value.errors[1]
+    assert isinstance(error, AMQPPublishError)
+    assert "routing key 'nowhere'" in str(error) and exchange in str(error)
+    assert [m.body for m in await broker.take(queue)] == [b"0", b"2"]
+    await sink.stop()
+
+
+async def test_a_missing_per_event_exchange_fails_only_its_events(broker: Any, amqp_app: pump.Application) -> None:
+    exchange = await broker.exchange()
+    queue = await broker.queue()
+    await broker.bind(queue, exchange, "k")
+    sink = await started_sink(amqp_app, {"exchange": exchange, "routing_key": "k"})
+    missing = broker.name("no-such-exchange")
+    pending = sink.write([b"a", b"b", b"c"], [{}, {"amqp_sink_exchange": missing}, {}])
+    assert pending is not None
+    with pytest.raises(pump.PartialWriteError) as caught:
+        await pending
+    assert list(caught.value.errors) == [1]
+    assert isinstance(caught.value.errors[1], AMQPTopologyError)
+    assert f"exchange '{missing}' does not exist" in str(caught.value.errors[1])
+    assert [m.body for m in await broker.take(queue)] == [b"a", b"c"]
+    # the publishing channel survived: the next write works on it
+    pending = sink.write([b"d"], [{}])
+    assert pending is not None
+    await pending
+    assert sink.channels_opened == 1
+    await sink.stop()
+
+
+async def test_context_overrides_exchange_routing_key_headers_and_properties(
+    broker: Any, amqp_app: pump.Application, wait: Any
+) -> None:
+    default_exchange = await broker.exchange()
+    other_exchange = await broker.exchange(type="topic")
+    default_queue, routed_queue, source_queue = await broker.queue(), await broker.queue(), await broker.queue()
+    await broker.bind(default_queue, default_exchange, "default")
+    await broker.bind(routed_queue, other_exchange, "route.#")
+    await broker.publish([{"n": 1, "route": True}, {"n": 2, "route": False}], queue=source_queue)
+
+    class Route(pump.Processor):
+        writes_context = True
+
+        def process(self, context: dict[str, Any], event: Any) -> Any:
+            event = orjson.loads(event)
+            if event["route"]:
+                context["amqp_sink_exchange"] = other_exchange
+                context["amqp_sink_routing_key"] = f"route.{event['n']}"
+                context["amqp_sink_headers"] = {"n": event["n"]}
+                context["amqp_sink_properties"] = {"correlation_id": "corr", "priority": 3, "type": "routed"}
+            return event
+
+    from pump_amqp import AMQPSource
+
+    pipeline = pump.Pipeline(amqp_app, "p")
+    source = AMQPSource(amqp_app, pipeline, "amqp", config={"queue": source_queue})
+    sink = AMQPSink(amqp_app, pipeline, "amqp", config={"exchange": default_exchange, "routing_key": "default", "headers": {"h": "x"}})
+    pipeline.build(source, Route(amqp_app, pipeline, "route"), sink)
+    amqp_app.add_pipeline(pipeline)
+    await amqp_app.start()
+    assert await wait(lambda: source.acknowledged == 2)
+    routed = await broker.take(routed_queue)
+    plain = await broker.take(default_queue)
+    assert [orjson.loads(m.body)["n"] for m in routed] == [1]
+    assert routed[0].routing_key == "route.1"
+    assert routed[0].headers == {"h": "x", "n": 1}
+    assert routed[0].correlation_id == "corr" and routed[0].priority == 3 and routed[0].type == "routed"
+    # the input's routing key (the source queue's name) is not echoed: the default applies
+    assert [orjson.loads(m.body)["n"] for m in plain] == [2]
+    assert plain[0].routing_key == "default" and plain[0].headers == {"h": "x"}
+
+
+async def test_missing_exchange_fails_the_start_and_declare_creates_it(broker: Any, amqp_app: pump.Application) -> None:
+    missing = broker.name("x")
+    with pytest.raises(AMQPTopologyError, match=f"exchange '{missing}' does not exist"):
+        await started_sink(amqp_app, {"exchange": missing})
+    broker.forget_later(exchange=missing)
+    sink = await started_sink(amqp_app, {"exchange": missing, "declare": True, "exchange_type": "fanout"})
+    queue = await broker.queue()
+    await broker.bind(queue, missing)
+    pending = sink.write([b"x"], [{}])
+    assert pending is not None
+    await pending
+    assert [m.body for m in await broker.take(queue)] == [b"x"]
+    await sink.stop()
+
+
+async def test_bad_property_fails_only_its_event(broker: Any, amqp_app: pump.Application) -> None:
+    exchange = await broker.exchange()
+    queue = await broker.queue()
+    await broker.bind(queue, exchange, "k")
+    sink = await started_sink(amqp_app, {"exchange": exchange, "routing_key": "k"})
+    pending = sink.write([b"ok", b"bad"], [{}, {"amqp_sink_properties": {"colour": "red"}}])
+    assert pending is not None
+    with pytest.raises(pump.PartialWriteError) as caught:
+        await pending
+    assert list(caught.value.errors) == [1] and "colour" in str(caught.value.errors[1])
+    assert [m.body for m in await broker.take(queue)] == [b"ok"]
+    await sink.stop()
