@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from pump.component import Component
+from pump.configfile import ConfigSection, read_config_file
 from pump.connection import Connection
 from pump.errors import BuildError
 from pump.pipeline import Pipeline
@@ -28,6 +31,14 @@ class Application:
     when a pipeline failed (unless `stop_on_failure=False`: it then stays paused, its error
     visible, as in BSPump), or on SIGTERM/SIGINT, after a graceful drain. The return value is
     the process exit code: 0, or 1 if a pipeline failed or did not drain in time.
+
+    Config sections (`pipeline:P:Component`, `connection:Id`, `lookup:Id`, ...) come from
+    `config=` and from a config file (INI as in BSPump, or YAML); the file's values win over
+    `config=`'s, and a component's own constructor `config=` wins over both. The file is
+    `config_file=`, else the `-c FILE` / `--config FILE` of `args`; when `args` is not given,
+    BSPump's `python mypump.py -c my.conf` works: `-c` is read from `sys.argv` — except when
+    pytest is loaded (its argv is not the app's; `pytest -c` even means something else) or
+    `PUMP_IGNORE_ARGV=1`. Pass `args=[]` to never read the command line.
     """
 
     def __init__(
@@ -37,8 +48,19 @@ class Application:
         exit_when_finished: bool = True,
         stop_on_failure: bool = True,
         tune_runtime: bool = True,
+        config_file: str | os.PathLike[str] | None = None,
+        args: Sequence[str] | None = None,
     ) -> None:
-        self.config: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (config or {}).items()}
+        self.config: dict[str, dict[str, Any]] = {
+            k: ConfigSection(v) for k, v in (config or {}).items()
+        }
+        #: The config file read (None when there is none).
+        self.config_file: str | None = (
+            os.fspath(config_file) if config_file is not None else config_file_from_args(args)
+        )
+        if self.config_file is not None:
+            for name, section in read_config_file(self.config_file).items():
+                self.config[name] = ConfigSection(self.config.get(name)).merged(section)
         self.Connections: dict[str, Connection] = {}
         self.Lookups: dict[str, Component] = {}
         self.Pipelines: dict[str, Pipeline] = {}
@@ -237,6 +259,31 @@ class Application:
     def metrics(self) -> dict[str, Any]:
         """A snapshot of every pipeline's counters (see `pump.metrics.render_prometheus`)."""
         return {"pipelines": {pid: p.metrics() for pid, p in self.Pipelines.items()}}
+
+
+def config_file_from_args(args: Sequence[str] | None) -> str | None:
+    """The FILE of `-c FILE`, `-cFILE`, `--config FILE` or `--config=FILE` (the last one wins).
+
+    `args=None` means `sys.argv[1:]`, unless pytest is loaded or `PUMP_IGNORE_ARGV=1`: then the
+    command line belongs to another program and nothing is read. Other arguments are ignored.
+    """
+    if args is None:
+        if "pytest" in sys.modules or os.environ.get("PUMP_IGNORE_ARGV") == "1":
+            return None
+        args = sys.argv[1:]
+    found: str | None = None
+    tokens = list(args)
+    for i, token in enumerate(tokens):
+        if token == "--":
+            break
+        if token in ("-c", "--config"):
+            if i + 1 < len(tokens):
+                found = tokens[i + 1]
+        elif token.startswith("--config="):
+            found = token.partition("=")[2]
+        elif token.startswith("-c") and not token.startswith("--"):
+            found = token[2:]
+    return found
 
 
 async def _stop_quietly(component: Component) -> None:

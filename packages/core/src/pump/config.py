@@ -83,24 +83,42 @@ def build_config(
     try:
         return model.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(where, describe_validation_error(exc, model)) from None
+        raise ConfigError(where, describe_validation_error(exc, model, layers)) from None
 
 
-def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> list[str]:
-    """Turn pydantic errors into one line per problem, never echoing a secret value."""
+def describe_validation_error(
+    exc: ValidationError,
+    model: type[BaseModel],
+    layers: tuple[Mapping[str, Any] | None, ...] = (),
+) -> list[str]:
+    """Turn pydantic errors into one line per problem, never echoing a secret value.
+
+    A key whose value came from a config file (a layer with `origins`, see
+    `pump.configfile.ConfigSection`) is followed by `(from FILE [section])`.
+    """
     problems = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(config)"
         top = str(err["loc"][0]) if err["loc"] else ""
+        origin = _origin(top, layers)
         if err["type"] == "extra_forbidden":
             known = ", ".join(model.model_fields) or "none"
-            problems.append(f"key '{key}': unknown key (known keys: {known})")
+            problems.append(f"key '{key}': unknown key (known keys: {known}){origin}")
             continue
         value = err.get("input")
         if top in model.model_fields and is_secret(model, top):
             value = SECRET_MASK
-        problems.append(f"key '{key}': {err['msg']} (got {value!r})")
+        problems.append(f"key '{key}': {err['msg']} (got {value!r}){origin}")
     return problems
+
+
+def _origin(key: str, layers: tuple[Mapping[str, Any] | None, ...]) -> str:
+    """` (from FILE [section])` when the layer that gave `key` its value was read from a file."""
+    for layer in reversed(layers):
+        if layer and key in layer:
+            origins: Mapping[str, str] = getattr(layer, "origins", None) or {}
+            return f" (from {origins[key]})" if key in origins else ""
+    return ""
 
 
 class Configurable:

@@ -1,0 +1,291 @@
+"""Progress of `pump run`: a live table in a terminal, periodic log lines otherwise, a summary.
+
+Everything here is written to stderr: stdout belongs to the pipelines (a `print` sink, a
+`pump run x.yaml | jq` pipe). Only counters are shown, never config, so no secret can appear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pump.application import Application
+    from pump.pipeline import Pipeline
+
+L = logging.getLogger("pump.run")
+
+
+@dataclass
+class PipelineStats:
+    """One pipeline's numbers at one moment."""
+
+    id: str
+    state: str
+    events_in: int
+    events_out: int
+    dropped: int
+    dead_lettered: int
+    errors: int
+    in_flight: int
+    rate: float  # events in per second since the previous sample
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly view."""
+        return dict(self.__dict__)
+
+
+def _state(pipeline: Pipeline) -> str:
+    if pipeline.is_error():
+        return "failed"
+    if pipeline.is_finished():
+        return "finished"
+    if not pipeline.is_ready():
+        return "waiting"
+    return "running"
+
+
+@dataclass
+class Sampler:
+    """Reads every pipeline's counters; rates come from the change since the previous read."""
+
+    app: Application
+    started: float = field(default_factory=time.monotonic)
+    _last: dict[str, tuple[float, int]] = field(default_factory=dict)
+
+    def sample(self) -> list[PipelineStats]:
+        now = time.monotonic()
+        rows = []
+        for pid, pipeline in self.app.Pipelines.items():
+            m = pipeline.metrics()
+            last_time, last_in = self._last.get(pid, (self.started, 0))
+            elapsed = now - last_time
+            rate = (m["events_in"] - last_in) / elapsed if elapsed > 0 else 0.0
+            self._last[pid] = (now, m["events_in"])
+            error = m.get("error")
+            rows.append(
+                PipelineStats(
+                    id=pid,
+                    state=_state(pipeline),
+                    events_in=m["events_in"],
+                    events_out=m["events_out"],
+                    dropped=m.get("dropped", 0),
+                    dead_lettered=m.get("dead_lettered", 0),
+                    errors=m.get("errors", 0),
+                    in_flight=m.get("in_flight", 0),
+                    rate=rate,
+                    error=f"{error['component']}: {error['error']}" if error else None,
+                )
+            )
+        return rows
+
+
+class View:
+    """Shows progress while the app runs: `start()` before `app.main()`, `await stop()` after."""
+
+    def __init__(self, app: Application, interval: float) -> None:
+        self.sampler = Sampler(app)
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.open()
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.close()
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            self.show(self.sampler.sample())
+
+    def open(self) -> None:
+        """Called once before the first `show`."""
+
+    def show(self, rows: list[PipelineStats]) -> None:
+        """Display one sample."""
+
+    def close(self) -> None:
+        """Called once at the end (after the last `show`)."""
+
+
+class QuietView(View):
+    """Shows nothing."""
+
+    def start(self) -> None:
+        pass
+
+
+class LogView(View):
+    """One log line per pipeline every `interval` seconds (for files, pipes, journald)."""
+
+    def show(self, rows: list[PipelineStats]) -> None:
+        for r in rows:
+            L.info(
+                "pipeline '%s' %s: in %d (%.0f/s), out %d, in flight %d, dropped %d, "
+                "errors %d, dead-lettered %d",
+                r.id, r.state, r.events_in, r.rate, r.events_out, r.in_flight, r.dropped,
+                r.errors, r.dead_lettered,
+            )
+
+
+class LiveView(View):
+    """A table redrawn in place (rich), with log messages printed above it."""
+
+    def __init__(
+        self, app: Application, interval: float, *, force_terminal: bool | None = None
+    ) -> None:
+        super().__init__(app, interval)
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console(file=sys.stderr, force_terminal=force_terminal)
+        # stdout is redirected above the table only when it is the same terminal; a piped stdout
+        # must keep the pipeline's output.
+        self.live = Live(
+            console=self.console,
+            auto_refresh=False,
+            redirect_stdout=sys.stdout.isatty(),
+            redirect_stderr=True,
+            transient=False,
+        )
+
+    def open(self) -> None:
+        self.live.start()
+        self.show(self.sampler.sample())
+
+    def show(self, rows: list[PipelineStats]) -> None:
+        self.live.update(self.table(rows), refresh=True)
+
+    def close(self) -> None:
+        self.show(self.sampler.sample())
+        self.live.stop()
+
+    def table(self, rows: list[PipelineStats]) -> Any:
+        from rich.table import Table
+
+        elapsed = time.monotonic() - self.sampler.started
+        table = Table(title=f"pump — {elapsed:.0f}s", title_justify="left", expand=False)
+        for column in ("pipeline", "state", "in", "out", "events/s", "in flight", "dropped",
+                       "errors", "dead-lettered"):
+            table.add_column(column, justify="left" if column in ("pipeline", "state") else "right")
+        styles = {"failed": "bold red", "finished": "green", "waiting": "yellow"}
+        for r in rows:
+            table.add_row(
+                r.id,
+                f"[{styles.get(r.state, 'cyan')}]{r.state}[/]",
+                f"{r.events_in:,}",
+                f"{r.events_out:,}",
+                f"{r.rate:,.0f}",
+                f"{r.in_flight:,}",
+                f"{r.dropped:,}",
+                f"[red]{r.errors:,}[/]" if r.errors else "0",
+                f"{r.dead_lettered:,}",
+            )
+        return table
+
+
+# -- the summary --------------------------------------------------------------------------------
+
+
+def summary(app: Application, duration: float, exit_code: int) -> dict[str, Any]:
+    """The run's totals, per pipeline and overall."""
+    rows = Sampler(app).sample()
+    totals = {
+        key: sum(getattr(r, key) for r in rows)
+        for key in ("events_in", "events_out", "dropped", "dead_lettered", "errors")
+    }
+    return {
+        "exit_code": exit_code,
+        "duration": duration,
+        "rate": totals["events_in"] / duration if duration > 0 else 0.0,
+        "totals": totals,
+        "pipelines": [
+            {**r.as_dict(), "rate": r.events_in / duration if duration > 0 else 0.0}
+            for r in rows
+        ],
+    }
+
+
+def render_summary(data: dict[str, Any]) -> str:
+    """The summary as text lines."""
+    outcome = {0: "success", 1: "a pipeline failed"}.get(data["exit_code"], "error")
+    lines = [f"pump: finished in {data['duration']:.2f}s — {outcome} (exit {data['exit_code']})"]
+    for p in data["pipelines"]:
+        lines.append(
+            f"  pipeline '{p['id']}' {p['state']}: read {p['events_in']}, "
+            f"written {p['events_out']}, dropped {p['dropped']}, "
+            f"dead-lettered {p['dead_lettered']}, errors {p['errors']}, "
+            f"{p['rate']:,.0f} events/s"
+        )
+        if p["error"]:
+            lines.append(f"    error: {p['error']}")
+    t = data["totals"]
+    if len(data["pipelines"]) > 1:
+        lines.append(
+            f"  total: read {t['events_in']}, written {t['events_out']}, dropped {t['dropped']}, "
+            f"dead-lettered {t['dead_lettered']}, errors {t['errors']}, "
+            f"{data['rate']:,.0f} events/s"
+        )
+    return "\n".join(lines)
+
+
+# -- logging ------------------------------------------------------------------------------------
+
+
+class StderrHandler(logging.Handler):
+    """Writes to whatever `sys.stderr` is at the time (the live view redirects it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            stream = sys.stderr
+            stream.write(self.format(record) + "\n")
+            stream.flush()
+        except Exception:
+            self.handleError(record)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message (and the exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        extra = getattr(record, "pump", None)
+        if extra is not None:
+            out.update(extra)
+        return json.dumps(out, default=str)
+
+
+def setup_logging(level: str, fmt: str) -> None:
+    """Log to stderr at `level`, as text or JSON lines."""
+    handler = StderrHandler()
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+        )
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
