@@ -101,6 +101,7 @@ class Broker:
         self.exchanges: list[str] = []
         self.prefix = f"pump-amqp-test-{uuid.uuid4().hex[:8]}"
         self._names = 0
+        self._peeking = asyncio.Lock()
 
     async def _channel(self) -> aio_pika.abc.AbstractChannel:
         # A fault test closes every connection: reconnect then.
@@ -185,18 +186,29 @@ class Broker:
         return self.connection
 
     async def take(self, queue: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
-        """Remove and return every message now in the queue."""
+        """Remove and return every message now in the queue.
+
+        Messages are acknowledged only once all were read: if the connection drops meanwhile
+        (fault tests), they stay in the queue and this raises; `retrying` calls it again.
+        """
         channel = await self._channel()
         q = await channel.get_queue(queue, ensure=False)
-        out = []
+        out: list[aio_pika.abc.AbstractIncomingMessage] = []
         while True:
-            message = await q.get(no_ack=True, fail=False)
+            message = await q.get(no_ack=False, fail=False)
             if message is None:
-                return out
+                break
             out.append(message)
+        if out:
+            await out[-1].ack(multiple=True)
+        return out
 
     async def peek(self, queue: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
         """Every message now in the queue, left in it (read unacknowledged, then given back)."""
+        async with self._peeking:  # concurrent peeks would hide messages from each other
+            return await self._peek(queue)
+
+    async def _peek(self, queue: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
         channel = await (await self._connection()).channel()
         try:
             q = await channel.get_queue(queue, ensure=False)
@@ -210,14 +222,30 @@ class Broker:
             await channel.close()  # gives every unacknowledged message back
 
     async def take_json(self, queue: str) -> list[Any]:
-        """Remove every message now in the queue; their bodies parsed as JSON."""
-        return [orjson.loads(m.body) for m in await self.take(queue)]
+        """Remove every message now in the queue; their bodies parsed as JSON (retried on a drop)."""
+        return [orjson.loads(m.body) for m in await self.retrying(self.take, queue)]
+
+    async def retrying(self, operation: Any, *args: Any, attempts: int = 20) -> Any:
+        """Run `operation(*args)`, reconnecting and retrying while the connection is dropped."""
+        for attempt in range(attempts):
+            try:
+                return await operation(*args)
+            except (aio_pika.exceptions.AMQPError, ConnectionError, RuntimeError, asyncio.CancelledError):
+                if attempt == attempts - 1:
+                    raise
+                self.channel = None
+                if self.connection is not None:
+                    with contextlib.suppress(Exception):
+                        await self.connection.close()
+                self.connection = None
+                await asyncio.sleep(0.1)
+        raise AssertionError("unreachable")
 
     async def wait_count(self, queue: str, at_least: int, timeout: float = 30.0) -> int:
         """Wait until the queue holds at least `at_least` ready messages; returns the count."""
         deadline = time.monotonic() + timeout
         while True:
-            n = await self.count(queue)
+            n = await self.retrying(self.count, queue)
             if n >= at_least or time.monotonic() > deadline:
                 return n
             await asyncio.sleep(0.05)

@@ -56,7 +56,7 @@ async def test_context_carries_routing_key_exchange_headers_and_properties(
         [b"hello"], exchange=exchange, routing_key="rk.one", headers={"h": "v", "n": 3},
         message_id="m-1", correlation_id="c-1", content_type="text/plain", timestamp=stamp, app_id="tester",
     )
-    pipeline, source = build(amqp_app, {"queue": queue}, recording_sink)
+    pipeline, _source = build(amqp_app, {"queue": queue}, recording_sink)
     await amqp_app.start()
     sink = pipeline.sink
     assert await wait(lambda: len(sink.outputs) == 1)
@@ -99,7 +99,7 @@ async def test_in_order_batches_are_acknowledged_with_one_multiple_ack_each(
 ) -> None:
     queue = await broker.queue()
     await broker.publish([{"i": i} for i in range(100)], queue=queue)
-    pipeline, source = build(amqp_app, {"queue": queue, "batch_size": 25}, recording_sink)
+    _pipeline, source = build(amqp_app, {"queue": queue, "batch_size": 25}, recording_sink)
     await amqp_app.start()
     assert await wait(lambda: source.acknowledged == 100)
     await amqp_app.stop()
@@ -211,7 +211,7 @@ async def test_declare_creates_queue_exchange_binding_and_dead_letter_exchange(
     queue, exchange, dlx = broker.name("q"), broker.name("x"), broker.name("dlx")
     broker.forget_later(queue=queue, exchange=exchange)
     broker.forget_later(exchange=dlx)
-    pipeline, source = build(
+    pipeline, _source = build(
         amqp_app,
         {
             "queue": queue, "declare": True, "exchange": exchange, "exchange_type": "topic",

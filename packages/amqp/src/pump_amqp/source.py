@@ -81,14 +81,16 @@ def failed_deliveries(headers: Mapping[str, Any] | None) -> int:
 class _Consumer:
     """The state of one consuming channel: deliveries waiting to be handed over, wake-ups."""
 
-    __slots__ = ("arrived", "buffer", "closed", "full", "settlement", "tag")
+    __slots__ = ("arrived", "buffer", "cancelled", "closed", "full", "settlement", "stopping", "tag")
 
     def __init__(self, settlement: ChannelSettlement) -> None:
         self.settlement = settlement
         self.buffer: list[DeliveredMessage] = []
         self.arrived = asyncio.Event()
         self.full = asyncio.Event()
-        self.closed = False
+        self.closed = False  # no more hand-overs (channel gone, or consumer being cancelled)
+        self.stopping = False  # the consumer is being cancelled
+        self.cancelled = False  # the broker confirmed the cancel: nothing more arrives
         self.tag: str | None = None
 
     def close(self) -> None:
@@ -124,7 +126,7 @@ class AMQPSource(pump.Source):
         on_reject: Literal["requeue", "dead_letter"] = Field("requeue", description="A failed batch: requeue its messages (up to delivery_limit) or reject them to the dead-letter exchange")
         redelivery: Literal["auto", "requeue", "republish"] = Field(
             "auto",
-            description="How a requeued message is counted for delivery_limit: requeue (the broker counts, quorum queues), republish (a copy with an x-pump-delivery-count header, classic queues), auto (requeue when the message carries x-delivery-count)",
+            description="How a requeued message is counted for delivery_limit: requeue (the broker counts: quorum queues), republish (a copy with an x-pump-delivery-count header: classic queues), auto (requeue for a quorum queue declared here or a message carrying x-delivery-count, else republish)",
         )
         consumer_tag: str = Field("", description="Consumer tag (empty: the broker picks one)")
         timeout: float = Field(30.0, gt=0, description="Seconds for broker operations (open a channel, declare) before they count as failed")
@@ -167,42 +169,60 @@ class AMQPSource(pump.Source):
     # -- consuming --------------------------------------------------------------------------
 
     async def main(self) -> None:
-        """Consume until stopped, on a new channel after every channel or connection loss."""
+        """Consume until stopped, on a new channel after every channel or connection loss.
+
+        While the pipeline is in error the source does not consume at all: a message the
+        broker sent meanwhile would only be returned, and a quorum queue counts every return
+        towards its delivery limit.
+        """
         delay = 0.0
+        settlement: ChannelSettlement | None = None
         while True:
             if delay:
                 await asyncio.sleep(delay)
+            await self.Pipeline.ready()
             try:
-                consumer = await self._consume()
+                consumer = await self._consume(settlement)
             except (TimeoutError, AMQPConnectionError, aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
                 delay = min(max(delay * 2, 0.2), 5.0)
+                settlement = None
                 L.warning("%s: cannot consume yet (%s); retrying in %.1fs", self.location(), exc, delay)
                 continue
             delay = 0.0
+            settlement = consumer.settlement
             try:
                 await self._hand_over(consumer)
             finally:
-                if not consumer.closed:  # cancelled (stopping): let the broker stop sending
+                if not consumer.stopping:  # cancelled (stopping), or the channel died
                     self._spawn(self._stop_consuming(consumer))
-            L.warning(
-                "%s: channel %d closed; consuming '%s' again on a new one",
-                self.location(), consumer.settlement.generation, self.Config.queue,
-            )
+            if not settlement.alive:
+                settlement = None
+                L.warning(
+                    "%s: channel %d closed; consuming '%s' again on a new one",
+                    self.location(), consumer.settlement.generation, self.Config.queue,
+                )
 
-    async def _consume(self) -> _Consumer:
-        """Set up the topology, open a channel and start consuming on it."""
+    async def _consume(self, settlement: ChannelSettlement | None = None) -> _Consumer:
+        """Start consuming: on the channel of `settlement` if it is still open, else on a new one."""
         config = self.Config
-        if not self._topology_checked:
-            await self._topology().apply()
-        self._topology_checked = False
-        channel = await self.Connection.open_channel(timeout=config.timeout)
-        self.generation += 1
-        settlement = ChannelSettlement(channel, self.generation, self.location())
-        self._settlements = [s for s in self._settlements if s.alive or not s.open]
-        self._settlements.append(settlement)
+        if settlement is None or not settlement.alive:
+            if not self._topology_checked:
+                await self._topology().apply()
+            self._topology_checked = False
+            channel = await self.Connection.open_channel(timeout=config.timeout)
+            self.generation += 1
+            settlement = ChannelSettlement(channel, self.generation, self.location())
+            self._settlements = [s for s in self._settlements if s.alive or not s.open]
+            self._settlements.append(settlement)
+        channel = settlement.channel
         consumer = _Consumer(settlement)
         channel.closing.add_done_callback(lambda _: consumer.close())
-        channel.on_consumer_cancel_callbacks.add(lambda _: consumer.close())  # type: ignore[attr-defined]
+
+        def on_cancel(frame: Any) -> None:
+            if frame.consumer_tag == consumer.tag:  # e.g. the queue was deleted
+                consumer.close()
+
+        channel.on_consumer_cancel_callbacks.add(on_cancel)  # type: ignore[attr-defined]
         try:
             await channel.basic_qos(prefetch_count=config.prefetch_count, timeout=config.timeout)  # type: ignore[attr-defined]
             ok = await channel.basic_consume(  # type: ignore[attr-defined]
@@ -231,8 +251,8 @@ class AMQPSource(pump.Source):
         batch_size = self.Config.batch_size
 
         async def on_delivery(message: DeliveredMessage) -> None:
-            if consumer.closed:
-                # Arrived after the source stopped consuming: give it back at once.
+            if consumer.cancelled:
+                # Arrived after the consumer was cancelled: give it back at once.
                 consumer.settlement.settle_tags([message.delivery.delivery_tag], None)  # type: ignore[union-attr]
                 return
             buffer.append(message)
@@ -333,17 +353,25 @@ class AMQPSource(pump.Source):
         settlement.settle_tags(tags, False)
 
     async def _stop_consuming(self, consumer: _Consumer) -> None:
-        """Cancel the consumer and give back what arrived but was not handed over."""
+        """Cancel the consumer, then give back what arrived but was not handed over.
+
+        Giving back only after the broker confirmed the cancel keeps a returned message from
+        being delivered straight back to this consumer.
+        """
+        if consumer.stopping:
+            return
+        consumer.stopping = True
         consumer.close()
         settlement = consumer.settlement
-        waiting = [m.delivery.delivery_tag for m in consumer.buffer]  # type: ignore[union-attr]
-        consumer.buffer.clear()
-        settlement.settle_tags(waiting, None)
         if consumer.tag is not None and settlement.alive:
             try:
                 await settlement.channel.basic_cancel(consumer.tag, timeout=self.Config.timeout)  # type: ignore[attr-defined]
             except Exception:
                 L.debug("%s: cancelling the consumer failed", self.location(), exc_info=True)
+        consumer.cancelled = True
+        waiting = [m.delivery.delivery_tag for m in consumer.buffer]  # type: ignore[union-attr]
+        consumer.buffer.clear()
+        settlement.settle_tags(waiting, None)
 
     # -- acknowledgement ----------------------------------------------------------------------
 
@@ -359,6 +387,25 @@ class AMQPSource(pump.Source):
         if token.settled or not settlement.alive:
             settlement.ack(token)  # counts it stale; sends nothing
             return
+        consumer = self._consumer
+        if (
+            self.Pipeline.is_error()
+            and consumer is not None
+            and consumer.settlement is settlement
+            and not consumer.stopping
+        ):
+            # The pipeline stopped on an error: stop consuming before requeueing, or the
+            # requeued messages would come straight back only to be returned again.
+            self._spawn(self._reject_after(self._stop_consuming(consumer), batch))
+            return
+        self._reject(token)
+
+    async def _reject_after(self, first: Any, batch: pump.Batch) -> None:
+        await first
+        self._reject(batch.token)
+
+    def _reject(self, token: Deliveries) -> None:
+        settlement = token.settlement
         config = self.Config
         limit = config.delivery_limit
         dead_letter = config.on_reject == "dead_letter"
@@ -394,10 +441,12 @@ class AMQPSource(pump.Source):
         self._spawn(self._republish_then_settle(token, verdicts, republish))
 
     def _republishes(self, headers: Mapping[str, Any] | None) -> bool:
-        mode = self.Config.redelivery
-        if mode == "auto":
-            return not (headers and BROKER_COUNT_HEADER in headers)
-        return mode == "republish"
+        config = self.Config
+        if config.redelivery == "auto":
+            # A quorum queue counts deliveries itself; its first delivery carries no header yet.
+            quorum = config.declare and config.queue_arguments.get("x-queue-type") == "quorum"
+            return not (quorum or (headers and BROKER_COUNT_HEADER in headers))
+        return config.redelivery == "republish"
 
     async def _republish_then_settle(
         self,
