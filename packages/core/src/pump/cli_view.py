@@ -141,6 +141,12 @@ class LogView(View):
             )
 
 
+#: The live table's columns (short enough for an 80-column terminal).
+COLUMNS = (
+    "pipeline", "state", "in", "out", "ev/s", "in-flight", "dropped", "errors", "dead-letter"
+)
+
+
 class LiveView(View):
     """A table redrawn in place (rich), with log messages printed above it."""
 
@@ -174,13 +180,21 @@ class LiveView(View):
         self.live.stop()
 
     def table(self, rows: list[PipelineStats]) -> Any:
+        from rich import box
         from rich.table import Table
 
         elapsed = time.monotonic() - self.sampler.started
-        table = Table(title=f"pump — {elapsed:.0f}s", title_justify="left", expand=False)
-        for column in ("pipeline", "state", "in", "out", "events/s", "in flight", "dropped",
-                       "errors", "dead-lettered"):
-            table.add_column(column, justify="left" if column in ("pipeline", "state") else "right")
+        table = Table(
+            title=f"pump — {elapsed:.0f}s", title_justify="left", box=box.SIMPLE_HEAD,
+            padding=(0, 1), collapse_padding=True, pad_edge=False,
+        )
+        for column in COLUMNS:
+            left = column in ("pipeline", "state")
+            # Numbers keep their width; a long pipeline id is what gets shortened.
+            table.add_column(
+                column, no_wrap=True, justify="left" if left else "right",
+                min_width=None if column == "pipeline" else len(column),
+            )
         styles = {"failed": "bold red", "finished": "green", "waiting": "yellow"}
         for r in rows:
             table.add_row(

@@ -105,6 +105,10 @@ def describe_validation_error(
             known = ", ".join(model.model_fields) or "none"
             problems.append(f"key '{key}': unknown key (known keys: {known}){origin}")
             continue
+        if err["type"] == "missing":
+            # The "input" of a missing key is the whole config, secrets included: never shown.
+            problems.append(f"key '{key}': required key is missing{origin}")
+            continue
         value = err.get("input")
         if top in model.model_fields and is_secret(model, top):
             value = SECRET_MASK

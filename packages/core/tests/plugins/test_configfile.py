@@ -165,3 +165,18 @@ def test_an_application_given_args_reads_its_config_file(tmp_path):
     app = pump.Application(args=["-c", str(path)])
     assert app.config_file == str(path)
     assert pump.Pipeline(app, "P").Config.max_in_flight == 11
+
+
+class NeedsSize(pump.Processor):
+    class ConfigModel(pump.Processor.ConfigModel):
+        size: int = Field(..., description="Required")
+        token: SecretStr = Field(SecretStr(""), description="A secret")
+        note: str = Field("", description="Not a secret")
+
+
+def test_a_missing_key_error_shows_no_other_value():
+    app = pump.Application(args=[])
+    with pytest.raises(pump.ConfigError) as caught:
+        NeedsSize(app, pump.Pipeline(app, "P"), config={"token": "tok-value", "note": "note-value"})
+    assert caught.value.problems == ["key 'size': required key is missing"]
+    assert "tok-value" not in str(caught.value) and "note-value" not in str(caught.value)

@@ -133,7 +133,7 @@ def test_every_config_problem_is_reported_at_once_with_file_line_pipeline_compon
         # wrong type
         (f"{path}:8: pipeline 'first' component 'test.add'", "key 'amount': Input should be a valid integer"),
         # missing required
-        (f"{path}:9: pipeline 'first' component 'failer'", "key 'when': Field required"),
+        (f"{path}:9: pipeline 'first' component 'failer'", "key 'when': required key is missing"),
         # bad env interpolation
         (f"{path}:10: pipeline 'first' sink 'test.jsonl'", "key 'path': environment variable OUT_DIR_NOT_SET is not set"),
         # unknown connection id
@@ -146,7 +146,7 @@ def test_every_config_problem_is_reported_at_once_with_file_line_pipeline_compon
         assert problem.startswith(where), (where, problem)
         assert what in problem, (what, problem)
     # An unset variable is reported once, not again as a missing required key.
-    assert not any("'path': Field required" in p for p in problems)
+    assert not any("'path': required key is missing" in p for p in problems)
     assert str(path) in str(caught.value)
 
 
