@@ -69,16 +69,33 @@ def _dependencies(package: str, extra: str | None = None) -> list[str]:
     return requirements
 
 
+def _fixture_distributions(packages: list[str]) -> list[str]:
+    """Test-only distributions of these packages (tests/**/fixture_dists/*/pyproject.toml).
+
+    pump-core's plugin tests need real installed distributions registering entry points
+    (one conflicting, one broken); the tests install them themselves when they are missing.
+    """
+    found: list[str] = []
+    for package in packages:
+        tests = ROOT / "packages" / package / "tests"
+        for pyproject in sorted(tests.glob("**/fixture_dists/*/pyproject.toml")):
+            found += ["-e", str(pyproject.parent.relative_to(ROOT))]
+    return found
+
+
 def _install_packages(session: nox.Session, packages: list[str], extra: str | None) -> None:
     """Install pump-core and the given packages editable, in one resolve.
 
     pump-core always comes from the working tree, so a connector never pulls it from PyPI.
+    With the [test] extra, the packages' fixture distributions are installed too.
     """
     args: list[str] = []
     if "core" not in packages:
         args += _editable("core")
     for package in packages:
         args += _editable(package, extra)
+    if extra == "test":
+        args += _fixture_distributions(packages)
     session.install(*args)
 
 
