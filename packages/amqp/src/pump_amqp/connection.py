@@ -69,7 +69,7 @@ class _BackoffConnection(aio_pika.RobustConnection):
         self._up = False
         super().__init__(url, **kwargs)
 
-    @property  # type: ignore[override]
+    @property
     def reconnect_interval(self) -> float:
         if self._lost_at is None:
             return self._base_delay
@@ -103,7 +103,7 @@ class AMQPConnection(pump.Connection):
     belongs to a connection that is gone.
     """
 
-    class ConfigModel(pump.Connection.ConfigModel):
+    class ConfigModel(pump.ComponentConfig):
         url: SecretStr = Field(
             SecretStr("amqp://guest:guest@localhost:5672/"),
             description="Broker URL, amqp://user:password@host:port/vhost or amqps://... (a secret: it may hold the password)",
@@ -119,6 +119,8 @@ class AMQPConnection(pump.Connection):
         key_file: str = Field("", description="TLS: private key of the client certificate (PEM); empty: in cert_file")
         verify_tls: bool = Field(True, description="TLS: verify the broker's certificate and host name")
         connection_name: str = Field("", description="Name shown by the broker (rabbitmqctl list_connections); empty: pump:<id>")
+
+    Config: ConfigModel
 
     def __init__(
         self,

@@ -26,6 +26,11 @@ from pamqp import commands as spec
 L = logging.getLogger(__name__)
 
 
+def delivery_tag(message: DeliveredMessage) -> int:
+    """The delivery tag of a message delivered to a consumer."""
+    return message.delivery.delivery_tag  # type: ignore[union-attr, return-value]
+
+
 class Deliveries:
     """The token of a batch handed to the pipeline: its messages and the channel they came on."""
 
@@ -34,7 +39,7 @@ class Deliveries:
     def __init__(self, settlement: ChannelSettlement, messages: list[DeliveredMessage]) -> None:
         self.settlement = settlement
         self.messages = messages
-        self.last_tag: int = messages[-1].delivery.delivery_tag  # type: ignore[union-attr]
+        self.last_tag = delivery_tag(messages[-1])
         self.settled = False
 
     @property
@@ -44,7 +49,7 @@ class Deliveries:
 
     def tags(self) -> list[int]:
         """The delivery tags, in order."""
-        return [m.delivery.delivery_tag for m in self.messages]  # type: ignore[union-attr]
+        return [delivery_tag(m) for m in self.messages]
 
     def __repr__(self) -> str:
         return (
@@ -99,7 +104,7 @@ class ChannelSettlement:
         if deliveries.settled or not self._usable(deliveries):
             return
         for message in deliveries.messages:
-            tag = message.delivery.delivery_tag  # type: ignore[union-attr]
+            tag = delivery_tag(message)
             verdict = decide(message)
             if verdict is True:
                 self._frames.append(spec.Basic.Ack(delivery_tag=tag))
@@ -164,7 +169,7 @@ class ChannelSettlement:
             self._writer = asyncio.get_running_loop().create_task(self._write())
 
     def _marshal(self, frames: list[Any]) -> ChannelFrame:
-        return ChannelFrame.marshall(channel_number=self.channel.number, frames=frames)  # type: ignore[attr-defined]
+        return ChannelFrame.marshall(channel_number=self.channel.number, frames=frames)
 
     async def _write(self) -> None:
         try:

@@ -32,7 +32,7 @@ import pump
 from pump_amqp.connection import AMQPConnection, locate_amqp_connection
 from pump_amqp.errors import AMQPError, AMQPPublishError, AMQPTopologyError
 from pump_amqp.publishing import Outgoing, check_routing_key, forget, new_message_id, publish
-from pump_amqp.source import _pop_connection
+from pump_amqp.source import _pop_connection, _require_pipeline
 from pump_amqp.topology import Topology
 
 L = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class AMQPSink(pump.Sink):
     The body is the event itself when it is bytes, UTF-8 when it is a str, and JSON otherwise.
     """
 
-    class ConfigModel(pump.Sink.ConfigModel):
+    class ConfigModel(pump.ComponentConfig):
         exchange: str = Field("amq.direct", description='Exchange to publish to ("" is the default exchange: routing key = queue name)')
         routing_key: str = Field("", description="Routing key of every message (per event: context amqp_sink_routing_key)")
         persistent: bool = Field(True, description="Persistent delivery mode (2): messages survive a broker restart in durable queues")
@@ -80,6 +80,8 @@ class AMQPSink(pump.Sink):
         durable: bool = Field(True, description="Declare the exchange durable")
         exchange_arguments: dict[str, Any] = Field(default_factory=dict, description="Arguments of the declared exchange")
         publish_timeout: float = Field(30.0, gt=0, description="Seconds for the broker to confirm a batch (and to reconnect) before its write fails")
+
+    Config: ConfigModel
 
     def __init__(
         self,
@@ -107,12 +109,12 @@ class AMQPSink(pump.Sink):
     def from_config(
         cls,
         app: pump.Application,
-        pipeline: pump.Pipeline,
-        id: str | None = None,
-        config: Mapping[str, Any] | None = None,
+        pipeline: pump.Pipeline | None,
+        id: str | None,
+        config: Mapping[str, Any],
     ) -> AMQPSink:
         """Build from a declarative (YAML) definition: `connection` names the AMQPConnection."""
-        return cls(app, pipeline, *_pop_connection(cls, pipeline, id, config))
+        return cls(app, _require_pipeline(cls, pipeline), *_pop_connection(cls, pipeline, id, config))
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -215,9 +217,9 @@ class AMQPSink(pump.Sink):
                 channel = await self._ready_channel(timeout)
                 futures = await publish(channel, messages)
             except Exception as exc:
-                failure = self._failure(exc, None)
+                refused = self._failure(exc, None)
                 for position in positions:
-                    errors[position] = failure
+                    errors[position] = refused
             else:
                 try:
                     _done, pending = await asyncio.wait(futures, timeout=timeout)
@@ -232,9 +234,9 @@ class AMQPSink(pump.Sink):
                         )
                     elif future.cancelled():
                         errors[position] = AMQPPublishError(f"{self.location()}: publish cancelled")
-                    elif (exc := future.exception()) is not None:
-                        errors[position] = self._failure(exc, message)
-                        if isinstance(exc, aiormq.exceptions.ChannelNotFoundEntity):
+                    elif (exception := future.exception()) is not None:
+                        errors[position] = self._failure(exception, message)
+                        if isinstance(exception, aiormq.exceptions.ChannelNotFoundEntity):
                             # An exchange was deleted: check it again before the next publish.
                             self._known_exchanges.discard(message[0])
                             self._known_exchanges.add("")

@@ -29,7 +29,7 @@ import pump
 from pump_amqp.connection import AMQPConnection, locate_amqp_connection
 from pump_amqp.errors import AMQPConnectionError, AMQPError, AMQPTopologyError
 from pump_amqp.publishing import new_message_id, publish
-from pump_amqp.settlement import ChannelSettlement, Deliveries
+from pump_amqp.settlement import ChannelSettlement, Deliveries, delivery_tag
 from pump_amqp.topology import Topology
 
 L = logging.getLogger(__name__)
@@ -93,6 +93,9 @@ class _Consumer:
         self.cancelled = False  # the broker confirmed the cancel: nothing more arrives
         self.tag: str | None = None
 
+    def is_open(self) -> bool:
+        return not self.closed
+
     def close(self) -> None:
         self.closed = True
         self.arrived.set()
@@ -107,7 +110,7 @@ class AMQPSource(pump.Source):
     `amqp_redelivered`, `amqp_delivery_tag`.
     """
 
-    class ConfigModel(pump.Source.ConfigModel):
+    class ConfigModel(pump.ComponentConfig):
         queue: str = Field(..., min_length=1, description="Queue to consume")
         prefetch_count: int = Field(1000, ge=1, description="Most messages unacknowledged at once (bounds memory; backpressure)")
         batch_size: int = Field(256, ge=1, description="Most messages handed to the pipeline in one batch")
@@ -130,6 +133,8 @@ class AMQPSource(pump.Source):
         )
         consumer_tag: str = Field("", description="Consumer tag (empty: the broker picks one)")
         timeout: float = Field(30.0, gt=0, description="Seconds for broker operations (open a channel, declare) before they count as failed")
+
+    Config: ConfigModel
 
     #: True: the event is the whole message as a dict (AMQPFullMessageSource).
     full_message: ClassVar[bool] = False
@@ -159,12 +164,12 @@ class AMQPSource(pump.Source):
     def from_config(
         cls,
         app: pump.Application,
-        pipeline: pump.Pipeline,
-        id: str | None = None,
-        config: Mapping[str, Any] | None = None,
+        pipeline: pump.Pipeline | None,
+        id: str | None,
+        config: Mapping[str, Any],
     ) -> AMQPSource:
         """Build from a declarative (YAML) definition: `connection` names the AMQPConnection."""
-        return cls(app, pipeline, *_pop_connection(cls, pipeline, id, config))
+        return cls(app, _require_pipeline(cls, pipeline), *_pop_connection(cls, pipeline, id, config))
 
     # -- consuming --------------------------------------------------------------------------
 
@@ -222,10 +227,10 @@ class AMQPSource(pump.Source):
             if frame.consumer_tag == consumer.tag:  # e.g. the queue was deleted
                 consumer.close()
 
-        channel.on_consumer_cancel_callbacks.add(on_cancel)  # type: ignore[attr-defined]
+        channel.on_consumer_cancel_callbacks.add(on_cancel)
         try:
-            await channel.basic_qos(prefetch_count=config.prefetch_count, timeout=config.timeout)  # type: ignore[attr-defined]
-            ok = await channel.basic_consume(  # type: ignore[attr-defined]
+            await channel.basic_qos(prefetch_count=config.prefetch_count, timeout=config.timeout)
+            ok = await channel.basic_consume(
                 config.queue,
                 self._on_delivery_of(consumer),
                 no_ack=False,
@@ -253,7 +258,7 @@ class AMQPSource(pump.Source):
         async def on_delivery(message: DeliveredMessage) -> None:
             if consumer.cancelled:
                 # Arrived after the consumer was cancelled: give it back at once.
-                consumer.settlement.settle_tags([message.delivery.delivery_tag], None)  # type: ignore[union-attr]
+                consumer.settlement.settle_tags([delivery_tag(message)], None)
                 return
             buffer.append(message)
             if not arrived.is_set():
@@ -285,7 +290,7 @@ class AMQPSource(pump.Source):
                 await full.wait()
                 timer.cancel()
             await ready()
-            if consumer.closed:
+            if not consumer.is_open():
                 break  # the channel died while waiting: those deliveries come again
             messages = buffer[:batch_size]
             del buffer[:batch_size]
@@ -365,11 +370,11 @@ class AMQPSource(pump.Source):
         settlement = consumer.settlement
         if consumer.tag is not None and settlement.alive:
             try:
-                await settlement.channel.basic_cancel(consumer.tag, timeout=self.Config.timeout)  # type: ignore[attr-defined]
+                await settlement.channel.basic_cancel(consumer.tag, timeout=self.Config.timeout)
             except Exception:
                 L.debug("%s: cancelling the consumer failed", self.location(), exc_info=True)
         consumer.cancelled = True
-        waiting = [m.delivery.delivery_tag for m in consumer.buffer]  # type: ignore[union-attr]
+        waiting = [delivery_tag(m) for m in consumer.buffer]
         consumer.buffer.clear()
         settlement.settle_tags(waiting, None)
 
@@ -434,9 +439,9 @@ class AMQPSource(pump.Source):
         if not limit or dead_letter:
             settlement.settle_each(token, decide)
             return
-        verdicts = {m.delivery.delivery_tag: decide(m) for m in token.messages}  # type: ignore[union-attr]
+        verdicts = {delivery_tag(m): decide(m) for m in token.messages}
         if not republish:
-            settlement.settle_each(token, lambda m: verdicts[m.delivery.delivery_tag])  # type: ignore[union-attr]
+            settlement.settle_each(token, lambda m: verdicts[delivery_tag(m)])
             return
         self._spawn(self._republish_then_settle(token, verdicts, republish))
 
@@ -461,10 +466,9 @@ class AMQPSource(pump.Source):
             old = message.header.properties
             headers = dict(old.headers or {})
             headers[PUMP_COUNT_HEADER] = failed_deliveries(old.headers) + 1
-            properties = spec.Basic.Properties(**{
-                attribute: getattr(old, attribute, None)
-                for attribute, _ in _PROPERTIES
-            })
+            properties = spec.Basic.Properties()
+            for attribute, _ in _PROPERTIES:
+                setattr(properties, attribute, getattr(old, attribute, None))
             properties.headers = headers
             if not properties.message_id:
                 properties.message_id = new_message_id()
@@ -482,15 +486,15 @@ class AMQPSource(pump.Source):
             )
             for message, result in zip(messages, results, strict=True):
                 if isinstance(result, BaseException):
-                    failed.add(message.delivery.delivery_tag)  # type: ignore[union-attr]
+                    failed.add(delivery_tag(message))
         except Exception as exc:
             L.warning("%s: republishing to count redeliveries failed (%s); requeueing instead", self.location(), exc)
-            failed = {m.delivery.delivery_tag for m in messages}  # type: ignore[union-attr]
+            failed = {delivery_tag(m) for m in messages}
         for tag in failed:
             verdicts[tag] = None
         self.republished += len(messages) - len(failed)
         self.requeued += len(messages)
-        token.settlement.settle_each(token, lambda m: verdicts[m.delivery.delivery_tag])  # type: ignore[union-attr]
+        token.settlement.settle_each(token, lambda m: verdicts[delivery_tag(m)])
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -556,6 +560,12 @@ class AMQPFullMessageSource(AMQPSource):
     """
 
     full_message = True
+
+
+def _require_pipeline(cls: type[pump.Component], pipeline: pump.Pipeline | None) -> pump.Pipeline:
+    if pipeline is None:
+        raise pump.BuildError(f"{cls.__name__} belongs in a pipeline")
+    return pipeline
 
 
 def _pop_connection(

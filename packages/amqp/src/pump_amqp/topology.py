@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import aiormq
@@ -67,37 +68,30 @@ class Topology:
 
     async def apply(self) -> None:
         """Declare and check everything; AMQPTopologyError naming what is missing or different."""
-        steps: list[tuple[str, Callable[[AbstractChannel], Awaitable[Any]]]] = []
+        timeout = self.timeout
+        steps: list[tuple[str, Callable[[Any], Awaitable[Any]]]] = []
         for name, type_, durable, arguments in self.exchanges:
             steps.append((
                 f"declaring exchange '{name}' ({type_}, durable={durable})",
-                lambda ch, n=name, t=type_, d=durable, a=arguments: ch.exchange_declare(
-                    n, exchange_type=t, durable=d, arguments=a or None, timeout=self.timeout
-                ),
+                partial(_declare_exchange, name=name, type=type_, durable=durable, arguments=arguments, timeout=timeout),
             ))
         for name in self.check_exchanges:
-            steps.append((
-                f"exchange '{name}'",
-                lambda ch, n=name: ch.exchange_declare(n, passive=True, timeout=self.timeout),
-            ))
+            steps.append((f"exchange '{name}'", partial(_check_exchange, name=name, timeout=timeout)))
         if self.queue is not None:
             qname, durable, exclusive, auto_delete, arguments = self.queue
             steps.append((
                 f"declaring queue '{qname}' (durable={durable}, arguments={arguments})",
-                lambda ch: ch.queue_declare(
-                    qname, durable=durable, exclusive=exclusive, auto_delete=auto_delete,
-                    arguments=arguments or None, timeout=self.timeout,
+                partial(
+                    _declare_queue, name=qname, durable=durable, exclusive=exclusive,
+                    auto_delete=auto_delete, arguments=arguments, timeout=timeout,
                 ),
             ))
         for name in self.check_queues:
-            steps.append((
-                f"queue '{name}'",
-                lambda ch, n=name: ch.queue_declare(n, passive=True, timeout=self.timeout),
-            ))
+            steps.append((f"queue '{name}'", partial(_check_queue, name=name, timeout=timeout)))
         for queue, exchange, key in self.bindings:
             steps.append((
                 f"binding queue '{queue}' to exchange '{exchange}' with routing key '{key}'",
-                lambda ch, q=queue, x=exchange, k=key: ch.queue_bind(q, x, routing_key=k, timeout=self.timeout),
+                partial(_bind, queue=queue, exchange=exchange, routing_key=key, timeout=timeout),
             ))
         channel: AbstractChannel | None = None
         try:
@@ -120,6 +114,42 @@ class Topology:
                 # The connection may be going away; nothing is lost if this fails.
                 with contextlib.suppress(Exception):
                     await channel.close()
+
+
+async def _declare_exchange(
+    channel: Any, *, name: str, type: str, durable: bool, arguments: dict[str, Any], timeout: float
+) -> None:
+    await channel.exchange_declare(
+        name, exchange_type=type, durable=durable, arguments=arguments or None, timeout=timeout
+    )
+
+
+async def _check_exchange(channel: Any, *, name: str, timeout: float) -> None:
+    await channel.exchange_declare(name, passive=True, timeout=timeout)
+
+
+async def _declare_queue(
+    channel: Any,
+    *,
+    name: str,
+    durable: bool,
+    exclusive: bool,
+    auto_delete: bool,
+    arguments: dict[str, Any],
+    timeout: float,
+) -> None:
+    await channel.queue_declare(
+        name, durable=durable, exclusive=exclusive, auto_delete=auto_delete,
+        arguments=arguments or None, timeout=timeout,
+    )
+
+
+async def _check_queue(channel: Any, *, name: str, timeout: float) -> None:
+    await channel.queue_declare(name, passive=True, timeout=timeout)
+
+
+async def _bind(channel: Any, *, queue: str, exchange: str, routing_key: str, timeout: float) -> None:
+    await channel.queue_bind(queue, exchange, routing_key=routing_key, timeout=timeout)
 
 
 def _reply(exc: BaseException) -> str:
