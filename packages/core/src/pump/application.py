@@ -77,6 +77,21 @@ class Application:
         """The config file section `name` (e.g. `pipeline:P:Source`), if there is one."""
         return self.config.get(name)
 
+    def unused_config_sections(self) -> list[str]:
+        """Sections of the config file naming a pipeline, component, connection or lookup that
+        is not registered: most likely a typo, since nothing reads them."""
+        used = {f"connection:{i}" for i in self.Connections}
+        used |= {f"lookup:{i}" for i in self.Lookups}
+        for pipeline in self.Pipelines.values():
+            used.add(f"pipeline:{pipeline.Id}")
+            used |= {c.config_section() for c in pipeline.components()}
+        kinds = ("pipeline:", "connection:", "lookup:")
+        return [
+            name
+            for name, section in self.config.items()
+            if name.startswith(kinds) and name not in used and getattr(section, "origins", None)
+        ]
+
     # -- registry -----------------------------------------------------------------------------
 
     def add_connection(self, connection: Connection) -> Connection:
@@ -145,6 +160,11 @@ class Application:
 
     async def start(self) -> None:
         """Start connections, then lookups, then pipelines; on failure stop what started."""
+        for name in self.unused_config_sections():
+            L.warning(
+                "config file %s: section [%s] matches no registered pipeline, component, "
+                "connection or lookup; it is ignored", self.config_file, name,
+            )
         components: list[Component] = []
         pipelines: list[Pipeline] = []
         try:

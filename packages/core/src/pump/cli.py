@@ -140,6 +140,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for pipeline in app.Pipelines.values():
         chain = " → ".join(c.Id for c in [*pipeline.Sources, *pipeline.Processors])
         print(f"  {pipeline.Id}: {chain}")
+    for name in app.unused_config_sections():
+        _error(f"pump: warning: {args.config}: section [{name}] matches nothing; it is ignored")
     return EXIT_OK
 
 
@@ -184,7 +186,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             await view.stop()
 
     started = time.monotonic()
-    code = asyncio.run(run())
+    try:
+        code = asyncio.run(run())
+    finally:
+        view.abort()
     duration = time.monotonic() - started
     if not args.quiet:
         data = cli_view.summary(app, duration, code)

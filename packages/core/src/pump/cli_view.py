@@ -120,6 +120,9 @@ class View:
     def close(self) -> None:
         """Called once at the end (after the last `show`)."""
 
+    def abort(self) -> None:
+        """Restore the terminal if the run ended without `stop()` (a second Ctrl-C)."""
+
 
 class QuietView(View):
     """Shows nothing."""
@@ -178,6 +181,10 @@ class LiveView(View):
     def close(self) -> None:
         self.show(self.sampler.sample())
         self.live.stop()
+
+    def abort(self) -> None:
+        if self.live.is_started:
+            self.live.stop()
 
     def table(self, rows: list[PipelineStats]) -> Any:
         from rich import box

@@ -258,12 +258,14 @@ class _Builder:
         settings, failed = self.interpolated(spec, where, skip=PIPELINE_STRUCTURE_KEYS)
         config = {k: v for k, v in settings.items() if k not in PIPELINE_STRUCTURE_KEYS}
         dead_letter_spec = self.on_error(spec, config, where)
+        ok = True
         try:
             pipeline = Pipeline(self.app, pid, config=config)
         except ConfigError as exc:
             self.config_problems(spec, exc, failed)
-            pipeline = Pipeline(self.app, pid)  # go on, to find the components' problems too
-        ok = True
+            # Go on with a stand-in (its own app: the config file's section may be the culprit),
+            # to find the components' problems too; it is never registered.
+            pipeline, ok = Pipeline(Application(args=[]), pid), False
         sources: list[Source] = []
         source_specs = self.source_specs(spec, where)
         ok &= source_specs is not None

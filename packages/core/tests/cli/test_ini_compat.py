@@ -122,3 +122,13 @@ def test_config_errors_name_the_file_section_component_and_key(tmp_path, conf, e
     for text in expected:
         assert text in result.stderr, result.stderr
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_section_that_matches_nothing_is_warned_about(tmp_path):
+    (tmp_path / "my.conf").write_text("[pipeline:MyPipeline:Multiplyer]\nfactor = 3\n")
+    result = run_script(tmp_path, "-c", "my.conf")
+    assert result.returncode == 0, result.stderr
+    assert (
+        "config file my.conf: section [pipeline:MyPipeline:Multiplyer] matches no registered "
+        "pipeline, component, connection or lookup; it is ignored" in result.stderr
+    )

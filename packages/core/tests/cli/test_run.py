@@ -247,3 +247,28 @@ def test_a_missing_file_exits_2(pump_cli):
     result = pump_cli("validate", "absent.yaml")
     assert result.returncode == 2
     assert "absent.yaml" in result.stderr and "cannot read it" in result.stderr
+
+
+def test_validate_with_an_ini_file_reports_its_bad_values_and_unused_sections(pump_cli, tmp_path):
+    write(
+        tmp_path,
+        """
+        pipelines:
+          p:
+            source: {type: test.numbers}
+            processors: [{type: test.add, id: add, amount: 1}]
+            sink: {type: "null"}
+        """,
+    )
+    (tmp_path / "bad.conf").write_text("[pipeline:p]\nmax_in_flight = lots\n[pipeline:p:add]\nfield = x\n")
+    bad = pump_cli("validate", "pipeline.yaml", "-c", "bad.conf")
+    assert bad.returncode == 2
+    assert (
+        "pipeline 'p': key 'max_in_flight': Input should be a valid integer, unable to parse "
+        "string as an integer (got 'lots') (from bad.conf [pipeline:p])" in bad.stderr
+    )
+    (tmp_path / "typo.conf").write_text("[pipeline:p:ad]\namount = 2\n[connection:nope]\nx = 1\n")
+    typo = pump_cli("validate", "pipeline.yaml", "-c", "typo.conf")
+    assert typo.returncode == 0, typo.stderr
+    assert "typo.conf: section [pipeline:p:ad] matches nothing" in typo.stderr
+    assert "typo.conf: section [connection:nope] matches nothing" in typo.stderr
