@@ -24,15 +24,27 @@ from pump_amqp import AMQPConnection, AMQPSink, AMQPSource
 
 pytestmark = pytest.mark.service
 
-WORKER = Path(__file__).with_name("amqp_worker.py")
+HERE = Path(__file__).resolve().parent
+WORKER = HERE / "amqp_worker.yaml"
 
 
 def start_worker(url: str, queue: str, exchange: str, name: str, *, delay: float = 0.0, prefetch: int = 100, batch_size: int = 20) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    """`pump run amqp_worker.yaml` in a process of its own."""
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        "PUMP_AMQP_URL": url,
+        "WORKER_QUEUE": queue,
+        "WORKER_EXCHANGE": exchange,
+        "WORKER_NAME": name,
+        "WORKER_DELAY": str(delay),
+        "WORKER_PREFETCH": str(prefetch),
+        "WORKER_BATCH_SIZE": str(batch_size),
+    }
+    pump_cli = [sys.executable, "-c", "import sys; from pump.cli import main; sys.exit(main())"]
     return subprocess.Popen(
-        [sys.executable, str(WORKER), "--url", url, "--queue", queue, "--exchange", exchange,
-         "--routing-key", "out", "--worker", name, "--delay", str(delay),
-         "--prefetch", str(prefetch), "--batch-size", str(batch_size)],
+        [*pump_cli, "run", str(WORKER), "--progress", "off"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
     )
 
