@@ -1,0 +1,198 @@
+"""FileCSVSource: one event per CSV record (a dict by header or given field names, or a list)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from pump_file.claims import FileClaim
+from pump_file.dialect import CSVDialectConfig, csv_options
+from pump_file.lines import LineReader
+from pump_file.source import Chunk, FileSource, FileSourceConfig, Opener, Reading
+
+
+class FileCSVSourceConfig(FileSourceConfig, CSVDialectConfig):
+    """Settings of the CSV source: the dialect, and where field names come from."""
+
+    header: bool = Field(True, description="The first record of a file is its header")
+    fieldnames: list[str] = Field(
+        [],
+        description="Field names (with header: true the file's header is skipped); none and no "
+        "header: events are lists",
+    )
+    rest_key: str = Field("_rest", description="Key of the extra values of a record longer than the header")
+    rest_value: str | None = Field(None, description="Value of the fields a shorter record lacks")
+
+    @model_validator(mode="after")
+    def _text(self) -> FileCSVSourceConfig:
+        if not self.encoding:
+            raise ValueError("encoding must be set: CSV is text")
+        return self
+
+
+class CSVReading(Reading):
+    """Parses records with `csv.reader`, over lines pulled on demand (records may span lines).
+
+    The csv reader counts the lines it pulled (`line_num`); the chunks of lines it was fed
+    remember their byte sizes, so the offset after any record is known exactly.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        opener: Opener,
+        offset: int,
+        line: int,
+        config: FileCSVSourceConfig,
+    ) -> None:
+        self.path = path
+        self.config = config
+        self.options = csv_options(config)
+        self.encoding = config.encoding
+        self.errors = config.encoding_errors
+        self.names: list[str] | None = list(config.fieldnames) or None
+        self.header_pending = config.header and offset == 0
+        self.final = True
+        if config.header and offset > 0 and self.names is None:
+            self.names = self._header(opener)
+        self.stream = self.source = opener(offset)
+        #: Position after the last batch handed out.
+        self.position = offset
+        self._restart(offset, line)
+
+    def _header(self, opener: Opener) -> list[str] | None:
+        """The header record, read from the start of the file (when resuming past it)."""
+        with opener(0) as stream:
+            self.lines = LineReader(stream, 0, 1, 1 << 16, self.config.max_line_length)
+            self._new_reader()
+            for row in self.reader:
+                if row:
+                    return row
+        return None
+
+    def _restart(self, offset: int, line: int) -> None:
+        """Parse from `offset` (a record boundary; the stream is there) with fresh readers."""
+        self.lines = LineReader(
+            self.source, offset, line, self.config.read_size, self.config.max_line_length
+        )
+        self._new_reader()
+
+    def _new_reader(self) -> None:
+        """A fresh csv reader over the line reader (which keeps what it buffered)."""
+        self.line_base = self.lines.line - 1  # the line before the csv reader's first one
+        # chunks of lines fed to the csv reader: (csv line count before it, offset, line sizes)
+        self.chunks: list[tuple[int, int, list[int]]] = [(0, self.lines.offset, [])]
+        self.exhausted = False
+        self.reader = csv.reader(self._text(), **self.options)
+
+    def _text(self) -> Iterator[str]:
+        """Lines (with their `\\n`) for the csv reader; notes each chunk's line sizes."""
+        lines = self.lines
+        while True:
+            got = lines.take(4096, self.final)
+            if got is None:
+                self.exhausted = True
+                return
+            raw = got.lines
+            text = b"\n".join(raw).decode(self.encoding, self.errors)
+            sizes = [len(r) + 1 for r in raw]
+            if got.terminated:
+                text += "\n"
+            else:
+                sizes[-1] -= 1
+            self.chunks.append((got.first - 1 - self.line_base, got.start, sizes))
+            yield from io.StringIO(text, newline="\n")
+
+    def _offset_after(self, consumed: int) -> int:
+        """Byte offset after the first `consumed` lines the csv reader pulled."""
+        for first, start, sizes in reversed(self.chunks):
+            if consumed >= first:
+                return start + sum(sizes[: consumed - first])
+        raise AssertionError(f"line {consumed} was pruned")  # pragma: no cover
+
+    def next_batch(self, limit: int, final: bool) -> Chunk | None:
+        if self.exhausted:
+            if final and self.final:
+                return None
+            self._new_reader()  # more may have been written since: parse on
+        self.final = final
+        reader = self.reader
+        rows: list[list[str]] = []
+        firsts: list[int] = []
+        before = reader.line_num
+        base = self.line_base
+        cut = False
+        try:
+            for row in reader:
+                if self.exhausted and not final:
+                    cut = True  # a record cut by the end of what is written so far
+                    break
+                if row:
+                    rows.append(row)
+                    firsts.append(base + before + 1)
+                before = reader.line_num
+                if len(rows) >= limit:
+                    break
+        except csv.Error:
+            if final or not self.exhausted:
+                raise
+            cut = True
+        end, line = self._offset_after(before), base + before + 1
+        if cut:
+            # read the record again, complete, once the rest of it is written
+            self.source.seek(end)
+            self._restart(end, line)
+        else:
+            self.chunks = [c for c in self.chunks if c[0] + len(c[2]) >= before]
+        if self.header_pending and rows:
+            header = rows.pop(0)
+            firsts.pop(0)
+            self.header_pending = False
+            if self.names is None:
+                self.names = header
+        if end == self.position:
+            return None
+        self.position = end
+        path = self.path
+        contexts = [{"file_path": path, "file_line": n} for n in firsts]
+        return Chunk(self._events(rows), contexts, end, line)
+
+    def _events(self, rows: list[list[str]]) -> list[Any]:
+        names = self.names
+        if names is None or not rows:
+            return rows
+        n = len(names)
+        if set(map(len, rows)) == {n}:
+            return [dict(zip(names, row, strict=True)) for row in rows]
+        rest_key, rest_value = self.config.rest_key, self.config.rest_value
+        events = []
+        for row in rows:
+            event: dict[str, Any] = dict(zip(names, row, strict=False))
+            if len(row) > n:
+                event[rest_key] = row[n:]
+            else:
+                for name in names[len(row) :]:
+                    event[name] = rest_value
+            events.append(event)
+        return events
+
+
+class FileCSVSource(FileSource):
+    """Reads CSV files: each record is an event, a dict keyed by the header's field names.
+
+    Every `csv` dialect option is honoured; quoted fields may span lines. With `fieldnames`
+    the names are given (and a header line, with `header: true`, is skipped); without a header
+    or names, events are lists of strings. Blank lines are skipped. Contexts carry `file_path`
+    and `file_line` (the line the record starts on).
+    """
+
+    ConfigModel = FileCSVSourceConfig
+    Config: FileCSVSourceConfig
+
+    def open_reading(self, claim: FileClaim, opener: Opener, offset: int, line: int) -> Reading:
+        return CSVReading(claim.path, opener, offset, line, self.Config)
+

@@ -1,0 +1,49 @@
+"""FileLineSource: one event per line of text files (BSPump's FileLineSource)."""
+
+from __future__ import annotations
+
+from typing import Any, BinaryIO
+
+from pump_file.claims import FileClaim
+from pump_file.lines import DecodeLines, LineReader, decoder
+from pump_file.source import Chunk, FileSource, FileSourceConfig, Opener, Reading, file_contexts
+
+
+class LineReading(Reading):
+    """Hands out decoded lines, `limit` at a time, with their line numbers."""
+
+    def __init__(
+        self,
+        path: str,
+        stream: BinaryIO,
+        offset: int,
+        line: int,
+        config: FileSourceConfig,
+        decode: DecodeLines,
+    ) -> None:
+        self.path = path
+        self.stream = stream
+        self.lines = LineReader(stream, offset, line, config.read_size, config.max_line_length)
+        self.decode = decode
+
+    def next_batch(self, limit: int, final: bool) -> Chunk | None:
+        got = self.lines.take(limit, final)
+        if got is None:
+            return None
+        events: list[Any] = self.decode(got.lines)
+        n = len(events)
+        return Chunk(events, file_contexts(self.path, got.first, n), got.end, got.first + n)
+
+
+class FileLineSource(FileSource):
+    """Reads text files line by line: each line is an event (str without its line end).
+
+    With `encoding: ""` the events are the raw bytes of each line. Contexts carry `file_path`
+    and `file_line`.
+    """
+
+    def open_reading(self, claim: FileClaim, opener: Opener, offset: int, line: int) -> Reading:
+        c = self.Config
+        return LineReading(
+            claim.path, opener(offset), offset, line, c, decoder(c.encoding or None, c.encoding_errors)
+        )

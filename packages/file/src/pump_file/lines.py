@@ -1,0 +1,156 @@
+"""Splitting a binary stream into lines, read in big chunks, with the byte offset after each take.
+
+The reader never hands out a line before its `\\n` has been read (unless told the stream is
+final), so a line cut by a chunk boundary, or still being written by another process, is
+completed by the next read. Every take reports the offset just after its last line: the
+position a source saves once those lines are done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, BinaryIO, NamedTuple
+
+#: Turns the raw lines of one take into events (str, or bytes without an encoding).
+DecodeLines = Callable[[list[bytes]], list[Any]]
+
+
+class LineTooLong(ValueError):
+    """A line exceeded the configured maximum length (a binary file, or a missing newline)."""
+
+
+class Lines(NamedTuple):
+    """Lines taken from the stream (without their line terminator) and where they were."""
+
+    lines: list[bytes]
+    #: Number of the first line (1-based).
+    first: int
+    #: Byte offset of the first line, and just after the last one.
+    start: int
+    end: int
+    #: False when the last line had no `\\n` (the end of a final stream).
+    terminated: bool
+
+
+class LineReader:
+    """Reads `read_size` bytes at a time and hands out up to `limit` complete lines per `take`."""
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        offset: int = 0,
+        line: int = 1,
+        read_size: int = 1 << 20,
+        max_line: int = 64 << 20,
+    ) -> None:
+        self.stream = stream
+        #: Byte offset just after the last line handed out.
+        self.offset = offset
+        #: Number of the next line to hand out.
+        self.line = line
+        self.read_size = read_size
+        self.max_line = max_line
+        self._lines: list[bytes] = []  # complete lines read but not handed out
+        self._next = 0
+        self._tail: list[bytes] = []  # pieces of the line after the last newline read
+        self._tail_size = 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes read from the stream but not handed out yet (complete lines and the tail)."""
+        rest = self._lines[self._next :]
+        return sum(map(len, rest)) + len(rest) + self._tail_size
+
+    def take(self, limit: int, final: bool = False) -> Lines | None:
+        """Up to `limit` lines; None when no complete line is available.
+
+        With `final`, the stream is over: a last line without `\\n` is handed out too.
+        """
+        if self._next >= len(self._lines) and not self._fill():
+            if not final or not self._tail_size:
+                return None
+            tail = b"".join(self._tail)
+            self._tail, self._tail_size = [], 0
+            start, first = self.offset, self.line
+            self.offset += len(tail)
+            self.line += 1
+            return Lines([tail], first, start, self.offset, False)
+        index = self._next
+        lines = self._lines[index : index + limit]
+        n = len(lines)
+        self._next = index + n
+        start, first = self.offset, self.line
+        self.offset += sum(map(len, lines)) + n
+        self.line += n
+        return Lines(lines, first, start, self.offset, True)
+
+    def _fill(self) -> bool:
+        """Read until at least one complete line is buffered; False when the stream has no more."""
+        read = self.stream.read
+        size = self.read_size
+        while True:
+            data = read(size)
+            if not data:
+                return False
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                self._tail.append(data)
+                self._tail_size += len(data)
+                if self._tail_size > self.max_line:
+                    raise LineTooLong(
+                        f"line {self.line} at byte {self.offset} is longer than {self.max_line} "
+                        "bytes (is this a text file?)"
+                    )
+                continue
+            if self._tail:
+                self._tail.append(data[:cut])
+                block = b"".join(self._tail)
+            else:
+                block = data[:cut]
+            rest = data[cut + 1 :]
+            self._tail = [rest] if rest else []
+            self._tail_size = len(rest)
+            self._lines = block.split(b"\n")
+            self._next = 0
+            return True
+
+
+def decoder(encoding: str | None, errors: str = "strict") -> DecodeLines:
+    """A function turning raw lines into str lines (or bytes lines when `encoding` is None).
+
+    Line terminators `\\r\\n` lose their `\\r`. The lines are decoded in one call per batch;
+    that splitting the decoded text on `\\n` gives the same lines is why encodings must keep
+    `\\n` a single byte (every ASCII-compatible encoding does).
+    """
+    if encoding is None:
+
+        def decode_bytes(lines: list[bytes]) -> list[bytes]:
+            if len(lines) == 1:
+                line = lines[0]
+                return [line[:-1] if line.endswith(b"\r") else line]
+            data = b"\n".join(lines)
+            if b"\r" in data:
+                data = data.replace(b"\r\n", b"\n")
+                if data.endswith(b"\r"):
+                    data = data[:-1]
+            return data.split(b"\n")
+
+        return decode_bytes
+
+    def decode_text(lines: list[bytes]) -> list[str]:
+        text = b"\n".join(lines).decode(encoding, errors)
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+            if text.endswith("\r"):
+                text = text[:-1]
+        return text.split("\n")
+
+    return decode_text
+
+
+def ascii_compatible(encoding: str) -> bool:
+    """True when `encoding` writes `\\n` and ASCII letters as single bytes (lines split on b'\\n')."""
+    try:
+        return "\n".encode(encoding) == b"\n" and "az,\r".encode(encoding) == b"az,\r"
+    except (LookupError, UnicodeError):
+        return False

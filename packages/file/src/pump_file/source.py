@@ -1,0 +1,691 @@
+"""FileSource: the base of every file source — finding, claiming, reading, positions, lifecycle.
+
+Subclasses only parse: `open_reading()` returns a `Reading` that turns the file's content into
+batches of events, in a worker thread. This module does the rest:
+
+- finds files (several glob patterns, `**`, include/exclude), claims each one (flock + rename
+  to `-locked`), resumes orphans a dead pump left locked;
+- hands batches over with a token (file, range) and tracks them with a CommitTracker, so the
+  saved position of a file only ever advances over batches that are done;
+- saves positions atomically every `position_interval` seconds and on stop;
+- when every batch of a file is done, post-processes it (rename to `-processed`, move, delete,
+  keep); a file that cannot be read is renamed `-failed`;
+- in `follow` mode, tails files instead, surviving rotation and truncation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Literal, NamedTuple, TypeVar
+
+from pydantic import Field, field_validator, model_validator
+
+from pump.common.encoding import known_encoding, known_error_handler
+from pump.config import ComponentConfig
+from pump.delivery import Batch, CommitTracker
+from pump.errors import ConfigError
+from pump.source import Source
+from pump_file import claims
+from pump_file.claims import FileClaim
+from pump_file.compression import Compression, ShorterThanPosition, compression_of, open_binary
+from pump_file.discovery import FileFinder, Order, as_list
+from pump_file.positions import Position, PositionStore
+
+if TYPE_CHECKING:
+    from pump.application import Application
+    from pump.pipeline import Pipeline
+
+L = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Opens the file being read at a position of its (decompressed) content.
+Opener = Callable[[int], BinaryIO]
+
+
+class FileSourceConfig(ComponentConfig):
+    """Settings every file source has."""
+
+    path: str | list[str] = Field(
+        "", description="Glob pattern(s) of the files to read; `**` matches any depth"
+    )
+    include: str | list[str] = Field(
+        [], description="Only files matching one of these patterns (name, or path if it has a /)"
+    )
+    exclude: str | list[str] = Field([], description="Skip files matching one of these patterns")
+    encoding: str = Field("utf-8", description="Text encoding of the files")
+    encoding_errors: str = Field(
+        "strict", description="Undecodable bytes: strict (the file fails), replace, ignore, ..."
+    )
+    compression: Compression = Field(
+        "auto", description="auto (.gz, .bz2, .xz by extension), none, gzip, bz2, xz"
+    )
+    batch_size: int = Field(1024, gt=0, description="Most events handed over at once")
+    read_size: int = Field(1 << 20, gt=0, description="Bytes read from a file at a time")
+    max_line_length: int = Field(
+        64 << 20, gt=0, description="Longest line accepted, bytes; a longer one fails the file"
+    )
+    order: Order = Field("name", description="Order files are read in: name or mtime")
+    scan_interval: float = Field(
+        0.0,
+        ge=0,
+        description="Seconds between scans for new files; 0: read what is there, then finish "
+        "(in follow mode: rescan every second)",
+    )
+    lock: bool = Field(
+        True, description="Rename a file with locked_suffix while it is read (BSPump's -locked)"
+    )
+    locked_suffix: str = Field("-locked", min_length=1, description="Suffix of a file being read")
+    processed_suffix: str = Field(
+        "-processed", min_length=1, description="Suffix of a done file (post_process: rename)"
+    )
+    failed_suffix: str = Field(
+        "-failed", min_length=1, description="Suffix of a file that could not be read"
+    )
+    post_process: Literal["rename", "keep", "move", "delete"] = Field(
+        "rename",
+        description="A done file is: rename (add processed_suffix), keep (left as it is, not "
+        "read again unless it changes), move (into move_to), delete",
+    )
+    move_to: str = Field("", description="Folder done files are moved into (post_process: move)")
+    on_reject: Literal["retry", "fail"] = Field(
+        "retry",
+        description="A file with a rejected batch is: retry (read again from its saved position "
+        "by the next run), fail (renamed with failed_suffix)",
+    )
+    position_dir: str = Field(
+        "", description="Folder of the saved read positions (default: next to each file)"
+    )
+    position_interval: float = Field(
+        1.0, gt=0, description="Seconds between saves of the read positions"
+    )
+    follow: bool = Field(
+        False, description="Tail the files (like tail -F): wait for more lines, follow rotation"
+    )
+    follow_interval: float = Field(
+        0.25, gt=0, description="Seconds between checks of a followed file for more data"
+    )
+    start_at: Literal["beginning", "end"] = Field(
+        "beginning",
+        description="In follow mode, where a file never seen before is read from",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _some_path(cls, value: str | list[str]) -> str | list[str]:
+        if not as_list(value):
+            raise ValueError("give the file(s) to read: a path or glob pattern, or a list of them")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        return known_encoding(value) if value else value
+
+    @field_validator("encoding_errors")
+    @classmethod
+    def _known_error_handler(cls, value: str) -> str:
+        return known_error_handler(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FileSourceConfig:
+        if self.post_process == "move" and not self.move_to:
+            raise ValueError("post_process 'move' needs move_to (the folder to move files into)")
+        suffixes = [self.locked_suffix, self.processed_suffix, self.failed_suffix]
+        if len(set(suffixes)) != 3:
+            raise ValueError(
+                "locked_suffix, processed_suffix and failed_suffix must differ, got "
+                f"{suffixes!r}"
+            )
+        return self
+
+
+class Chunk(NamedTuple):
+    """One batch parsed from a file."""
+
+    events: list[Any]
+    contexts: list[dict[str, Any]]
+    #: Position just after the batch (byte offset, or item count) and the line/item there.
+    end: int
+    line: int
+
+
+class Reading:
+    """Parses one file in a worker thread; `next_batch` returns the next batch or None."""
+
+    #: The stream read (follow mode checks it for truncation).
+    stream: BinaryIO | None = None
+
+    def next_batch(self, limit: int, final: bool) -> Chunk | None:
+        """Up to `limit` events; None when no complete event is available.
+
+        With `final` the file is over (not followed, or rotated away): hand out everything.
+        """
+        raise NotImplementedError
+
+    def flush(self) -> Chunk | None:
+        """Events held back for more input (a multi-line event), handed out now."""
+        return None
+
+    def rewind_point(self) -> int:
+        """Stream position the reading has consumed (for truncation checks)."""
+        return self.stream.tell() if self.stream is not None else 0
+
+    def close(self) -> None:
+        """Close the stream."""
+        if self.stream is not None:
+            self.stream.close()
+
+
+def file_contexts(path: str, first: int, n: int) -> list[dict[str, Any]]:
+    """One context per event: the file's path and the event's line number."""
+    return [{"file_path": path, "file_line": line} for line in range(first, first + n)]
+
+
+class FileSource(Source):
+    """Reads files matching `path`, hands their events over in batches, loses no line.
+
+    Every context carries `file_path` (the file's original path); line-based sources add
+    `file_line`. See the package README for the file lifecycle and the delivery guarantees.
+    """
+
+    ConfigModel = FileSourceConfig
+    Config: FileSourceConfig
+    #: Whether this kind of source can follow growing files (whole-file sources cannot).
+    can_follow: ClassVar[bool] = True
+    #: Whether events can be text in encodings that are not ASCII-compatible.
+    needs_ascii_compatible: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        app: Application,
+        pipeline: Pipeline,
+        id: str | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(app, pipeline, id, config)
+        c = self.Config
+        problems = []
+        if c.follow and not self.can_follow:
+            problems.append(f"key 'follow': {type(self).__name__} reads whole files and cannot follow them")
+        if self.needs_ascii_compatible and c.encoding:
+            from pump_file.lines import ascii_compatible
+
+            if not ascii_compatible(c.encoding):
+                problems.append(
+                    f"key 'encoding': '{c.encoding}' is not ASCII-compatible (lines are split on "
+                    "the byte \\n); convert the files to UTF-8 first"
+                )
+        if problems:
+            raise ConfigError(self.location(), problems)
+        self.Finder = FileFinder(
+            as_list(c.path),
+            as_list(c.include),
+            as_list(c.exclude),
+            (c.locked_suffix, c.processed_suffix, c.failed_suffix),
+            c.order,
+        )
+        self.Positions = PositionStore(f"{pipeline.Id}.{self.Id}", c.position_dir)
+        #: Files completely done and post-processed, and files set aside as failed, this run.
+        self.files_done = 0
+        self.files_failed = 0
+        self._tracker = CommitTracker()
+        self._claims: dict[int, FileClaim] = {}
+        self._finishing: set[asyncio.Task[None]] = set()
+        self._saver: asyncio.Task[None] | None = None
+        self._io_lock = asyncio.Lock()
+        self._settled = asyncio.Event()
+
+    # -- the parser hook ----------------------------------------------------------------------
+
+    def open_reading(self, claim: FileClaim, opener: Opener, offset: int, line: int) -> Reading:
+        """A Reading of `claim` from `offset` (line `line`); runs in a worker thread."""
+        raise NotImplementedError(f"{self.location()} does not implement open_reading()")
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._saver = asyncio.get_running_loop().create_task(self._save_periodically())
+
+    async def stop(self) -> None:
+        """Save the positions, finish post-processing, give back files not done."""
+        saver, self._saver = self._saver, None
+        if saver is not None:
+            saver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await saver
+        if self._finishing:
+            await asyncio.gather(*list(self._finishing), return_exceptions=True)
+        await self.save_positions()
+        unfinished = [c for c in self._claims.values() if not c.finished]
+        self._claims.clear()
+        if unfinished:
+            await self._thread(self._give_back, unfinished)
+
+    def _give_back(self, unfinished: list[FileClaim]) -> None:
+        for claim in unfinished:
+            if claim.fd is None:
+                continue
+            try:
+                claims.unlock_in_place(claim)
+            except OSError as exc:
+                L.warning("%s: %s: could not release: %s", self.location(), claim.current, exc)
+
+    async def main(self) -> None:
+        """Read every file found (until no new one appears), or keep watching/following."""
+        if self.Config.follow:
+            await self._follow_all()
+            return
+        interval = self.Config.scan_interval
+        while True:
+            claimed = 0
+            for path, orphan in await self._thread(self._candidates):
+                claim = await self._thread(self._claim, path, orphan)
+                if claim is None:
+                    continue
+                claimed += 1
+                await self._read(claim)
+            if interval > 0:
+                await asyncio.sleep(interval)
+            elif claimed == 0:
+                break
+        # Done means done: return only once every file read is acknowledged and post-processed.
+        while any(not (c.rejected and c.failure is None) for c in self._claims.values()):
+            self._settled.clear()
+            await self._settled.wait()
+
+    # -- finding and claiming (worker thread) -------------------------------------------------
+
+    def _candidates(self) -> list[tuple[str, bool]]:
+        c = self.Config
+        found: list[tuple[str, bool]] = []
+        if c.lock:
+            found += [(p, True) for p in self.Finder.find_suffixed(c.locked_suffix)]
+        for path in self.Finder.find():
+            if c.post_process == "keep" and self._kept_unchanged(path):
+                continue
+            found.append((path, False))
+        return found
+
+    def _kept_unchanged(self, path: str) -> bool:
+        position = self.Positions.load(path)
+        if position is None or not position.complete:
+            return False
+        try:
+            return position.unchanged(os.stat(path))
+        except FileNotFoundError:
+            return True
+
+    def _claim(self, path: str, orphan: bool) -> FileClaim | None:
+        c = self.Config
+        try:
+            if orphan:
+                claim = claims.claim_orphan(path, c.locked_suffix)
+            else:
+                claim = claims.claim(path, c.locked_suffix, rename=c.lock)
+        except OSError as exc:
+            L.error("%s: cannot claim %s: %s", self.location(), path, exc)
+            return None
+        if claim is None:
+            return None
+        position = self.Positions.load(claim.path)
+        if position is not None and position.ino == claim.ino and position.dev == claim.dev:
+            if position.complete and c.post_process == "keep":
+                st = os.stat(claim.current)
+                if position.unchanged(st):
+                    claims.unlock_in_place(claim)
+                    return None
+            claim.start_at(position.offset, position.line)
+            if orphan or position.offset:
+                L.info(
+                    "%s: resuming %s at position %d (line %d)",
+                    self.location(), claim.path, position.offset, position.line,
+                )
+        return claim
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _opener(self, claim: FileClaim) -> Opener:
+        codec = compression_of(claim.path, self.Config.compression)
+        return functools.partial(open_binary, claim.current, codec)
+
+    def _open(self, claim: FileClaim) -> Reading:
+        opener = self._opener(claim)
+        try:
+            return self.open_reading(claim, opener, claim.emitted, claim.emitted_line)
+        except ShorterThanPosition as exc:
+            L.warning("%s: %s; reading it again from the start", self.location(), exc)
+            claim.start_at(0, 1)
+            return self.open_reading(claim, opener, 0, 1)
+
+    async def _read(self, claim: FileClaim) -> None:
+        self._claims[claim.key] = claim
+        try:
+            reading = await self._thread(self._open, claim)
+            try:
+                await self._pump(claim, reading, final=True)
+            finally:
+                reading.close()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.counters.errors += 1
+            claim.failure = f"{type(exc).__name__}: {exc}"
+            L.error(
+                "%s: %s cannot be read past position %d: %s",
+                self.location(), claim.path, claim.emitted, claim.failure,
+            )
+        claim.reading_done = True
+        self._settle(claim)
+
+    async def _pump(self, claim: FileClaim, reading: Reading, final: bool) -> bool:
+        """Hand over batches until the reading has no more; False if nothing was available."""
+        limit = self.Config.batch_size
+        pipeline = self.Pipeline
+        any_data = False
+        while not claim.rejected:
+            chunk = await self._thread(reading.next_batch, limit, final)
+            if chunk is None:
+                break
+            any_data = True
+            await pipeline.ready()
+            self._hand_over(claim, chunk)
+        return any_data
+
+    def _hand_over(self, claim: FileClaim, chunk: Chunk) -> None:
+        """Register the batch's range, then hand it over (no await in between: no race)."""
+        events, contexts, end, line = chunk
+        handle = self._tracker.begin(claim.key, claim.emitted, end - 1)
+        claim.ends.append((end, line))
+        claim.emitted, claim.emitted_line = end, line
+        claim.in_flight += 1
+        token = (claim, handle)
+        if not events:  # e.g. only blank lines: nothing to wait for
+            self._done(claim, handle)
+            return
+        self.Pipeline.process_batch(events, contexts=contexts, source=self, token=token)
+
+    # -- acknowledgement ------------------------------------------------------------------------
+
+    def acknowledge(self, batch: Batch) -> None:
+        """Every event of the batch is done: the file's position may advance over it."""
+        claim, handle = batch.token
+        self._done(claim, handle)
+
+    def _done(self, claim: FileClaim, handle: list[Any]) -> None:
+        tracker = self._tracker
+        tracker.end(handle)
+        claim.in_flight -= 1
+        position = tracker.position(claim.key)
+        if position is not None and position > claim.acked:
+            ends = claim.ends
+            i = 0
+            while i < len(ends) and ends[i][0] <= position:
+                i += 1
+            claim.acked, claim.acked_line = position, ends[i - 1][1]
+            del ends[:i]
+            claim.dirty = True
+        self._settle(claim)
+
+    def reject(self, batch: Batch) -> None:
+        """A batch failed: the file's position never advances past it; see `on_reject`."""
+        claim, _ = batch.token
+        claim.in_flight -= 1
+        claim.rejected = True
+        pipeline = self.Pipeline
+        if self.Config.on_reject == "fail" and pipeline.is_error() and claim.failure is None:
+            error = pipeline.error.as_dict()["error"] if pipeline.error is not None else "an error"
+            claim.failure = f"a batch was rejected ({error})"
+        self._settle(claim)
+
+    def _settle(self, claim: FileClaim) -> None:
+        """Finish a file whose reading is over and whose batches are all settled."""
+        self._settled.set()
+        if claim.finished or not claim.reading_done or claim.in_flight:
+            return
+        if claim.extra.get("followed"):
+            if not claim.rejected and claim.acked >= claim.emitted:
+                self._claims.pop(claim.key, None)
+                self._tracker.forget(claim.key)
+            return
+        if claim.failure is None and claim.rejected:
+            return  # stays claimed; given back at stop and read again from its position
+        claim.finished = True
+        task = asyncio.get_running_loop().create_task(self._finish(claim))
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
+
+    async def _finish(self, claim: FileClaim) -> None:
+        async with self._io_lock:
+            try:
+                await self._thread(self._post_process, claim)
+            except Exception as exc:
+                L.error("%s: %s: post-processing failed: %s", self.location(), claim.current, exc)
+            finally:
+                claims.release(claim)
+        self._claims.pop(claim.key, None)
+        self._tracker.forget(claim.key)
+        self._settled.set()
+
+    def _post_process(self, claim: FileClaim) -> None:
+        c = self.Config
+        if claim.failure is not None:
+            # The position stays: a file renamed back after a fix resumes where it failed.
+            self.Positions.save(claim.path, self._position(claim))
+            target = claims.set_aside(claim, c.failed_suffix)
+            self.files_failed += 1
+            L.error("%s: %s set aside as %s: %s", self.location(), claim.path, target, claim.failure)
+            return
+        action = c.post_process
+        if action == "keep":
+            st = os.stat(claim.current)
+            position = self._position(claim)
+            position.size, position.mtime_ns, position.complete = st.st_size, st.st_mtime_ns, True
+            self.Positions.save(claim.path, position)
+            claims.unlock_in_place(claim)
+        elif action == "rename":
+            claims.set_aside(claim, c.processed_suffix)
+            self.Positions.remove(claim.path)
+        elif action == "move":
+            claims.move_to(claim, c.move_to)
+            self.Positions.remove(claim.path)
+        else:
+            # position first: were the file's inode reused by a new file of the same name, a
+            # stale position could otherwise skip the new file's beginning
+            self.Positions.remove(claim.path)
+            claims.delete(claim)
+        self.files_done += 1
+
+    # -- positions ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _position(claim: FileClaim) -> Position:
+        return Position(claim.acked, claim.acked_line, claim.ino, claim.dev)
+
+    async def _save_periodically(self) -> None:
+        interval = self.Config.position_interval
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.save_positions()
+            except Exception:
+                L.exception("%s: saving read positions failed", self.location())
+
+    async def save_positions(self) -> None:
+        """Write the positions that advanced since the last save."""
+        async with self._io_lock:
+            records = []
+            for claim in self._claims.values():
+                if not claim.dirty or claim.finished:
+                    continue
+                if claim.extra.get("followed") and claim.reading_done:
+                    continue  # rotated away: the path's position belongs to the new file now
+                claim.dirty = False
+                records.append((claim, self._position(claim)))
+            if records:
+                failed = await self._thread(self._save_all, records)
+                for claim in failed:
+                    claim.dirty = True
+
+    def _save_all(self, records: list[tuple[FileClaim, Position]]) -> list[FileClaim]:
+        failed = []
+        for claim, position in records:
+            try:
+                self.Positions.save(claim.path, position)
+            except OSError as exc:
+                failed.append(claim)
+                L.warning("%s: %s: cannot save the read position: %s", self.location(), claim.path, exc)
+        return failed
+
+    # -- follow mode ----------------------------------------------------------------------------
+
+    async def _follow_all(self) -> None:
+        loop = asyncio.get_running_loop()
+        tasks: dict[str, asyncio.Task[None]] = {}
+        interval = self.Config.scan_interval or 1.0
+        try:
+            while True:
+                for path in await self._thread(self.Finder.find):
+                    task = tasks.get(path)
+                    if task is None or task.done():
+                        tasks[path] = loop.create_task(self._follow_file(path))
+                await asyncio.sleep(interval)
+        finally:
+            for task in tasks.values():
+                task.cancel()
+            for task in tasks.values():
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _follow_file(self, path: str) -> None:
+        """Tail one path; across rotations and truncations until it disappears."""
+        restart = False
+        while True:
+            try:
+                opened = await self._thread(self._open_followed, path, restart)
+            except Exception as exc:
+                self.counters.errors += 1
+                L.error("%s: cannot follow %s: %s", self.location(), path, exc)
+                return
+            if opened is None:
+                return
+            claim, reading = opened
+            self._claims[claim.key] = claim
+            try:
+                again = await self._tail(claim, reading)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.counters.errors += 1
+                L.error("%s: following %s failed at %d: %s", self.location(), path, claim.emitted, exc)
+                again = False
+            finally:
+                reading.close()
+                claim.reading_done = True
+                self._settle(claim)
+            if not again:
+                return
+            restart = True
+
+    def _open_followed(self, path: str, restart: bool) -> tuple[FileClaim, Reading] | None:
+        """Open a followed file at its saved position (`restart`: from the start, it was
+        rotated or truncated)."""
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        claim = FileClaim(path, path, st.st_ino, st.st_dev, None)
+        claim.extra["followed"] = True
+        codec = compression_of(path, self.Config.compression)
+        position = None if restart else self.Positions.load(path)
+        if position is not None and position.same_file(st) and (codec or position.offset <= st.st_size):
+            claim.start_at(position.offset, position.line)
+        elif not restart and position is None and self.Config.start_at == "end" and codec is None:
+            claim.start_at(st.st_size, _count_lines(path, st.st_size) + 1)
+        reading = self._open(claim)
+        stream = reading.stream
+        if stream is not None and hasattr(stream, "fileno"):
+            now = os.fstat(stream.fileno())
+            if (now.st_ino, now.st_dev) != (claim.ino, claim.dev):
+                # rotated between stat and open: read the file now there instead
+                claim.ino, claim.dev = now.st_ino, now.st_dev
+                reading.close()
+                claim.start_at(0, 1)
+                reading = self._open(claim)
+        claim.extra["codec"] = codec
+        return claim, reading
+
+    async def _tail(self, claim: FileClaim, reading: Reading) -> bool:
+        """Hand over what the file gets; True when it was rotated or truncated (open it again)."""
+        interval = self.Config.follow_interval
+        flush_after = max(interval * 4, 1.0)
+        last_data = time.monotonic()
+        if claim.extra["codec"] is not None:
+            await self._pump(claim, reading, final=True)  # compressed files are read, not tailed
+            return False
+        while not claim.rejected:
+            if await self._pump(claim, reading, final=False):
+                last_data = time.monotonic()
+                continue
+            state = await self._thread(_followed_state, claim, reading)
+            if state == "rotated" or state == "gone":
+                await self._pump(claim, reading, final=True)
+                L.info("%s: %s was %s", self.location(), claim.path, state)
+                return state == "rotated"
+            if state == "truncated":
+                L.warning("%s: %s was truncated; reading it from the start", self.location(), claim.path)
+                return True
+            if time.monotonic() - last_data >= flush_after:
+                chunk = await self._thread(reading.flush)
+                if chunk is not None:
+                    await self.Pipeline.ready()
+                    self._hand_over(claim, chunk)
+            await asyncio.sleep(interval)
+        return False
+
+    # -- threads --------------------------------------------------------------------------------
+
+    @staticmethod
+    async def _thread(fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking file work in a worker thread; on cancellation, let it finish first."""
+        future = asyncio.get_running_loop().run_in_executor(None, fn, *args)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # the thread cannot be interrupted: wait, so nothing it uses is closed under it
+            with contextlib.suppress(BaseException):
+                await asyncio.wait([future])
+            raise
+
+
+def _followed_state(claim: FileClaim, reading: Reading) -> str:
+    """same, rotated (a new file at the path), truncated, or gone."""
+    try:
+        st = os.stat(claim.path)
+    except FileNotFoundError:
+        return "gone"
+    if (st.st_ino, st.st_dev) != (claim.ino, claim.dev):
+        return "rotated"
+    stream = reading.stream
+    if stream is not None and st.st_size < reading.rewind_point():
+        return "truncated"
+    return "same"
+
+
+def _count_lines(path: str, size: int) -> int:
+    count = 0
+    with open(path, "rb") as f:
+        remaining = size
+        while remaining > 0:
+            data = f.read(min(remaining, 1 << 20))
+            if not data:
+                break
+            remaining -= len(data)
+            count += data.count(b"\n")
+    return count
