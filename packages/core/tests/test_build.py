@@ -83,3 +83,12 @@ def test_insert_remove_locate(kit):
         app.locate("p.zzz")
     with pytest.raises(pump.BuildError, match="sink 'x' must be the last"):
         pipeline.insert_before("a", kit.CollectSink(app, pipeline, id="x"))
+
+
+def test_subpackages_are_reachable_from_a_plain_import():
+    import subprocess
+    import sys
+
+    code = "import pump; print(pump.common.JsonParser.__name__, pump.metrics.render_prometheus.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["JsonParser", "render_prometheus"]

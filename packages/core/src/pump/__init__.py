@@ -137,7 +137,13 @@ __all__ = [
 ]
 
 
+#: Subpackages reachable as attributes after a plain `import pump` (`pump.common.X`).
+_SUBPACKAGES = ("common", "testing", "metrics")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"pump.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'pump' has no attribute {name!r}")
@@ -147,4 +153,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    return sorted({*globals(), *_EXPORTS, *_SUBPACKAGES})
