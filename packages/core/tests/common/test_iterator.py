@@ -165,3 +165,10 @@ async def test_non_iterable_is_an_error_naming_the_source(run: Any) -> None:
     assert r.pipeline.error is not None
     assert "component 'IteratorSource'" in str(r.pipeline.error.error)
     assert "int is not iterable" in str(r.pipeline.error.error)
+
+
+async def test_a_string_names_the_callable_to_import(run: Any, tmp_path, monkeypatch) -> None:
+    (tmp_path / "events_module_for_test.py").write_text("def items():\n    return [1, 2, 3]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    r = await run("events_module_for_test:items")
+    assert r.events == [1, 2, 3]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
+from pump.common.callables import import_callable
 from pump.config import ComponentConfig
 from pump.context import SharedContext
 from pump.errors import BuildError
@@ -59,6 +60,10 @@ class IteratorSource(Source):
         super().__init__(app, pipeline, id, config)
         if iterator is None:
             raise BuildError(f"{self.location()}: pass the iterable of events")
+        if isinstance(iterator, str):
+            # from YAML: "module:function" names a callable returning the iterable; a string is
+            # never meant as an iterable of characters
+            iterator = import_callable(iterator, self.location())
         self.Iterator = iterator
         self.BatchSize: int = self.Config["batch_size"]
         #: The context every event gets (read-only, shared by the events of a batch).
