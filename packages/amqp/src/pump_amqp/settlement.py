@@ -58,15 +58,26 @@ class Deliveries:
         )
 
 
+class StaleCount:
+    """How many deliveries were not settled because their channel was gone (per source)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
 class ChannelSettlement:
     """Acks/nacks of one consuming channel: sent in order, several batches per write."""
 
-    def __init__(self, channel: AbstractChannel, generation: int, where: str) -> None:
+    def __init__(
+        self, channel: AbstractChannel, generation: int, where: str, stale: StaleCount | None = None
+    ) -> None:
         self.channel = channel
         self.generation = generation
         self.where = where
         self.open: deque[Deliveries] = deque()  # handed over, not settled, in tag order
-        self.stale = 0  # deliveries not settled because the channel was gone
+        self.stale = stale if stale is not None else StaleCount()
         self._frames: list[Any] = []
         self._writer: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
@@ -139,7 +150,7 @@ class ChannelSettlement:
             return True
         # A stale tag on a new channel would settle another message: never send it.
         deliveries.settled = True
-        self.stale += len(deliveries.messages)
+        self.stale.count += len(deliveries.messages)
         L.debug(
             "%s: %d deliveries of a closed channel not settled; the broker delivers them again",
             self.where, len(deliveries.messages),
@@ -176,8 +187,7 @@ class ChannelSettlement:
             while self._frames:
                 frames, self._frames = self._frames, []
                 if not self.alive:
-                    self.stale += len(frames)
-                    return
+                    return  # the channel died meanwhile: the broker delivers those again
                 await self.channel.write_queue.put(self._marshal(frames))  # type: ignore[attr-defined]
         except Exception:
             L.warning("%s: sending acknowledgements failed", self.where, exc_info=True)

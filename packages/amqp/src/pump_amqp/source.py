@@ -29,7 +29,7 @@ import pump
 from pump_amqp.connection import AMQPConnection, locate_amqp_connection
 from pump_amqp.errors import AMQPConnectionError, AMQPError, AMQPTopologyError
 from pump_amqp.publishing import new_message_id, publish
-from pump_amqp.settlement import ChannelSettlement, Deliveries, delivery_tag
+from pump_amqp.settlement import ChannelSettlement, Deliveries, StaleCount, delivery_tag
 from pump_amqp.topology import Topology
 
 L = logging.getLogger(__name__)
@@ -155,7 +155,8 @@ class AMQPSource(pump.Source):
         self.dead_lettered = 0
         self.republished = 0
         self._consumer: _Consumer | None = None
-        self._settlements: list[ChannelSettlement] = []
+        self._settlements: list[ChannelSettlement] = []  # of channels still open
+        self._stale = StaleCount()
         self._republish_channel: AbstractChannel | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._topology_checked = False  # by start(); checked again after every channel loss
@@ -216,8 +217,8 @@ class AMQPSource(pump.Source):
             self._topology_checked = False
             channel = await self.Connection.open_channel(timeout=config.timeout)
             self.generation += 1
-            settlement = ChannelSettlement(channel, self.generation, self.location())
-            self._settlements = [s for s in self._settlements if s.alive or not s.open]
+            settlement = ChannelSettlement(channel, self.generation, self.location(), self._stale)
+            self._settlements = [s for s in self._settlements if s.alive]
             self._settlements.append(settlement)
         channel = settlement.channel
         consumer = _Consumer(settlement)
@@ -469,6 +470,8 @@ class AMQPSource(pump.Source):
             properties = spec.Basic.Properties()
             for attribute, _ in _PROPERTIES:
                 setattr(properties, attribute, getattr(old, attribute, None))
+            # The broker checks user_id against the publishing user: the copy is ours.
+            properties.user_id = None
             properties.headers = headers
             if not properties.message_id:
                 properties.message_id = new_message_id()
@@ -549,7 +552,7 @@ class AMQPSource(pump.Source):
 
     def stale(self) -> int:
         """Deliveries not settled because their channel was gone (the broker redelivers them)."""
-        return sum(s.stale for s in self._settlements)
+        return self._stale.count
 
 
 class AMQPFullMessageSource(AMQPSource):
