@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -85,12 +86,16 @@ class CSVReading(Reading):
         """A fresh csv reader over the line reader (which keeps what it buffered)."""
         self.line_base = self.lines.line - 1  # the line before the csv reader's first one
         # chunks of lines fed to the csv reader: (csv line count before it, offset, line sizes)
-        self.chunks: list[tuple[int, int, list[int]]] = [(0, self.lines.offset, [])]
+        self.chunks: list[tuple[int, int, list[int], bool]] = [(0, self.lines.offset, [], True)]
         self.exhausted = False
         self.reader = csv.reader(self._text(), **self.options)
 
     def _text(self) -> Iterator[str]:
-        """Lines (with their `\\n`) for the csv reader; notes each chunk's line sizes."""
+        """Lines (with their `\\n`) for the csv reader: the chunks' lines, chained in C."""
+        return itertools.chain.from_iterable(self._chunks())
+
+    def _chunks(self) -> Iterator[io.StringIO]:
+        """Chunks of lines as text; notes each chunk's line sizes (for offsets)."""
         lines = self.lines
         while True:
             got = lines.take(4096, self.final)
@@ -99,19 +104,19 @@ class CSVReading(Reading):
                 return
             raw = got.lines
             text = b"\n".join(raw).decode(self.encoding, self.errors)
-            sizes = [len(r) + 1 for r in raw]
             if got.terminated:
                 text += "\n"
-            else:
-                sizes[-1] -= 1
-            self.chunks.append((got.first - 1 - self.line_base, got.start, sizes))
-            yield from io.StringIO(text, newline="\n")
+            # sizes without the \n; a chunk's last line lacks one only at the end of a file
+            self.chunks.append((got.first - 1 - self.line_base, got.start, list(map(len, raw)), got.terminated))
+            yield io.StringIO(text, newline="\n")
 
     def _offset_after(self, consumed: int) -> int:
         """Byte offset after the first `consumed` lines the csv reader pulled."""
-        for first, start, sizes in reversed(self.chunks):
+        for first, start, sizes, terminated in reversed(self.chunks):
             if consumed >= first:
-                return start + sum(sizes[: consumed - first])
+                k = consumed - first
+                newlines = k if terminated or k < len(sizes) else k - 1
+                return start + sum(sizes[:k]) + newlines
         raise AssertionError(f"line {consumed} was pruned")  # pragma: no cover
 
     def next_batch(self, limit: int, final: bool) -> Chunk | None:
@@ -121,26 +126,33 @@ class CSVReading(Reading):
             self._new_reader()  # more may have been written since: parse on
         self.final = final
         reader = self.reader
-        rows: list[list[str]] = []
-        firsts: list[int] = []
         before = reader.line_num
         base = self.line_base
         cut = False
-        try:
-            for row in reader:
-                if self.exhausted and not final:
-                    cut = True  # a record cut by the end of what is written so far
-                    break
-                if row:
-                    rows.append(row)
-                    firsts.append(base + before + 1)
-                before = reader.line_num
-                if len(rows) >= limit:
-                    break
-        except csv.Error:
-            if final or not self.exhausted:
-                raise
-            cut = True
+        if final:
+            # the whole file is there: parse a batch in C, work out line numbers after
+            rows = list(itertools.islice(reader, limit))
+            firsts = self._first_lines(rows, base + before + 1, reader.line_num - before)
+            if len(firsts) != len(rows):
+                rows = [row for row in rows if row]
+            before = reader.line_num
+        else:
+            rows, firsts = [], []
+            try:
+                for row in reader:
+                    if self.exhausted:
+                        cut = True  # a record cut by the end of what is written so far
+                        break
+                    if row:
+                        rows.append(row)
+                        firsts.append(base + before + 1)
+                    before = reader.line_num
+                    if len(rows) >= limit:
+                        break
+            except csv.Error:
+                if not self.exhausted:
+                    raise
+                cut = True
         end, line = self._offset_after(before), base + before + 1
         if cut:
             # read the record again, complete, once the rest of it is written
@@ -161,13 +173,29 @@ class CSVReading(Reading):
         contexts = [{"file_path": path, "file_line": n} for n in firsts]
         return Chunk(self._events(rows), contexts, end, line)
 
+    @staticmethod
+    def _first_lines(rows: list[list[str]], first: int, lines: int) -> list[int]:
+        """The line each non-blank record starts on, given that `rows` took `lines` lines."""
+        if lines == len(rows) and [] not in rows:
+            return list(range(first, first + lines))  # one line each: the usual case
+        firsts = []
+        line = first
+        for row in rows:
+            if row:
+                firsts.append(line)
+                # a record spans one line more per line break inside its fields
+                line += 1 + sum(field.count("\n") for field in row if isinstance(field, str))
+            else:
+                line += 1
+        return firsts
+
     def _events(self, rows: list[list[str]]) -> list[Any]:
         names = self.names
         if names is None or not rows:
             return rows
         n = len(names)
         if set(map(len, rows)) == {n}:
-            return [dict(zip(names, row, strict=True)) for row in rows]
+            return list(map(dict, map(zip, itertools.repeat(names), rows)))
         rest_key, rest_value = self.config.rest_key, self.config.rest_value
         events = []
         for row in rows:

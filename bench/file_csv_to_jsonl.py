@@ -1,0 +1,148 @@
+"""1,000,000 CSV rows (6 columns) → JSON Lines: pump-file against a bare loop and pandas.
+
+All three read the same CSV file and write one JSON object per row:
+- bare_loop: `csv.DictReader` + `orjson.dumps` + a buffered file write, nothing else;
+- pump: FileCSVSource → FileJSONLinesSink, with everything pump-file does on the way: saved
+  read positions, per-event contexts with line numbers, the -locked/-processed lifecycle,
+  acknowledgement only after the output is flushed (fsync policy as given, default `always`);
+- pandas: `read_csv` + `to_json(orient="records", lines=True)` (skipped if pandas is missing).
+
+    python bench/file_csv_to_jsonl.py [--rows N] [--rounds R] [--fsync always|on_rotate|never]
+
+The last line is a JSON summary; `ratio` is pump / bare_loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import report
+
+import orjson
+
+import pump
+from pump_file import FileCSVSource, FileJSONLinesSink
+
+COLUMNS = ["id", "ts", "user", "country", "amount", "status"]
+
+
+def make_csv(path: Path, rows: int) -> None:
+    rnd = random.Random(7)
+    countries = ["CZ", "DE", "US", "JP", "FR", "BR"]
+    statuses = ["ok", "failed", "pending", "refunded"]
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        for i in range(rows):
+            w.writerow(
+                [
+                    i,
+                    f"2024-05-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:{i % 59:02d}Z",
+                    f"user{rnd.randrange(100_000)}",
+                    rnd.choice(countries),
+                    f"{rnd.random() * 1000:.2f}",
+                    rnd.choice(statuses),
+                ]
+            )
+
+
+def count_lines(path: Path) -> int:
+    with path.open("rb") as f:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+
+
+def run_bare(source: Path, out: Path) -> float:
+    start = time.perf_counter()
+    dumps = orjson.dumps
+    with source.open(newline="") as f, out.open("wb") as o:
+        write = o.write
+        for row in csv.DictReader(f):
+            write(dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+    return time.perf_counter() - start
+
+
+def run_pump(source: Path, work: Path, fsync: str) -> tuple[float, Path]:
+    inbox = work / "in"
+    inbox.mkdir()
+    os.link(source, inbox / source.name)  # the source renames what it reads; keep the original
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "bench")
+    sink = FileJSONLinesSink(app, pipeline, "out", config={"path": str(work / "out.jsonl"), "fsync": fsync})
+    pipeline.build(FileCSVSource(app, pipeline, "csv", config={"path": str(inbox / "*.csv")}), sink)
+    app.add_pipeline(pipeline)
+    start = time.perf_counter()
+    assert app.run() == 0
+    elapsed = time.perf_counter() - start
+    assert pipeline.in_flight == 0
+    return elapsed, work / "out.jsonl"
+
+
+def run_pandas(source: Path, out: Path) -> float:
+    import pandas as pd
+
+    start = time.perf_counter()
+    frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+    frame.to_json(out, orient="records", lines=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--fsync", default="always", choices=["always", "on_rotate", "never"])
+    args = parser.parse_args()
+    try:
+        import pandas  # noqa: F401
+
+        have_pandas = True
+    except ImportError:
+        have_pandas = False
+        print("file_csv_to_jsonl: pandas is not installed; its line is skipped (pip install pandas)")
+    rows = args.rows
+    results = {"bare_loop": 0.0, "pump": 0.0}
+    if have_pandas:
+        results["pandas"] = 0.0
+    with tempfile.TemporaryDirectory(prefix="pump-bench-") as tmp:
+        root = Path(tmp)
+        source = root / "data.csv"
+        make_csv(source, rows)
+        for r in range(args.rounds):  # interleaved, so all see the same machine state
+            out = root / f"bare{r}.jsonl"
+            results["bare_loop"] = max(results["bare_loop"], rows / run_bare(source, out))
+            assert count_lines(out) == rows
+            out.unlink()
+            work = root / f"pump{r}"
+            work.mkdir()
+            elapsed, out = run_pump(source, work, args.fsync)
+            results["pump"] = max(results["pump"], rows / elapsed)
+            assert count_lines(out) == rows, "pump lost or duplicated rows"
+            shutil.rmtree(work)
+            if have_pandas:
+                out = root / f"pandas{r}.jsonl"
+                results["pandas"] = max(results["pandas"], rows / run_pandas(source, out))
+                assert count_lines(out) == rows
+                out.unlink()
+    report(
+        "file_csv_to_jsonl",
+        results,
+        reference="bare_loop",
+        subject="pump",
+        rows=rows,
+        fsync=args.fsync,
+        pandas=have_pandas,
+    )
+
+
+if __name__ == "__main__":
+    main()
