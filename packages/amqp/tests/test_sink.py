@@ -148,3 +148,22 @@ async def test_bad_property_fails_only_its_event(broker: Any, amqp_app: pump.App
     assert list(caught.value.errors) == [1] and "colour" in str(caught.value.errors[1])
     assert [m.body for m in await broker.take(queue)] == [b"ok"]
     await sink.stop()
+
+
+async def test_without_aiormq_internals_messages_are_published_one_by_one(
+    broker: Any, amqp_app: pump.Application, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pump_amqp import publishing
+
+    monkeypatch.setattr(publishing, "batch_write_supported", lambda channel: False)
+    exchange = await broker.exchange()
+    queue = await broker.queue()
+    await broker.bind(queue, exchange, "k")
+    sink = await started_sink(amqp_app, {"exchange": exchange, "routing_key": "k"})
+    pending = sink.write([b"1", b"2", b"3"], [{}, {"amqp_sink_routing_key": "nowhere"}, {}])
+    assert pending is not None
+    with pytest.raises(pump.PartialWriteError) as caught:
+        await pending
+    assert list(caught.value.errors) == [1] and isinstance(caught.value.errors[1], AMQPPublishError)
+    assert [m.body for m in await broker.take(queue)] == [b"1", b"3"]
+    await sink.stop()

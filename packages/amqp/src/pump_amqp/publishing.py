@@ -32,6 +32,15 @@ def new_message_id() -> str:
     return f"{_RUN}-{next(_COUNTER)}"
 
 
+#: What `publish` needs of an aiormq channel to write a batch at once.
+_CHANNEL_INTERNALS = ("confirmations", "message_id_delivery_tag", "delivery_tag", "write_queue", "max_content_size", "lock")
+
+
+def batch_write_supported(channel: AbstractChannel) -> bool:
+    """True when the channel has the aiormq internals `publish` registers confirmations in."""
+    return all(hasattr(channel, name) for name in _CHANNEL_INTERNALS)
+
+
 def check_routing_key(routing_key: str) -> None:
     """Raise ValueError for a routing key the protocol cannot carry."""
     if len(routing_key.encode()) > 255:
@@ -43,8 +52,17 @@ async def publish(channel: AbstractChannel, messages: Sequence[Outgoing]) -> lis
 
     Each future resolves to the broker's Basic.Ack, or fails with aiormq's DeliveryError
     (nacked), PublishError (returned: unroutable with mandatory) or the channel's close reason.
-    The channel must have publisher confirms on (and `on_return_raises`).
+    The channel must have publisher confirms on (and `on_return_raises`). With an aiormq
+    that lacks the internals used here, messages go one by one through `basic_publish`.
     """
+    if not batch_write_supported(channel):
+        return [
+            asyncio.ensure_future(channel.basic_publish(
+                body, exchange=exchange, routing_key=routing_key, properties=properties,
+                mandatory=mandatory,
+            ))
+            for exchange, routing_key, body, properties, mandatory in messages
+        ]
     ch: Any = channel
     confirmations = ch.confirmations
     by_message_id = ch.message_id_delivery_tag

@@ -228,7 +228,10 @@ class AMQPSource(pump.Source):
             if frame.consumer_tag == consumer.tag:  # e.g. the queue was deleted
                 consumer.close()
 
-        channel.on_consumer_cancel_callbacks.add(on_cancel)
+        # (older aiormq versions do not report a cancel by the broker)
+        cancel_callbacks = getattr(channel, "on_consumer_cancel_callbacks", None)
+        if cancel_callbacks is not None:
+            cancel_callbacks.add(on_cancel)
         try:
             await channel.basic_qos(prefetch_count=config.prefetch_count, timeout=config.timeout)
             ok = await channel.basic_consume(
