@@ -66,23 +66,29 @@ class LineReader:
 
         With `final`, the stream is over: a last line without `\\n` is handed out too.
         """
-        if self._next >= len(self._lines) and not self._fill():
-            if not final or not self._tail_size:
-                return None
-            tail = b"".join(self._tail)
+        lines: list[bytes] = []
+        while len(lines) < limit:
+            if self._next >= len(self._lines) and not self._fill():
+                break
+            index = self._next
+            more = self._lines[index : index + limit - len(lines)]
+            self._next = index + len(more)
+            if lines:
+                lines += more
+            else:
+                lines = more
+        terminated = True
+        newlines = len(lines)
+        if len(lines) < limit and final and self._tail_size:
+            lines.append(b"".join(self._tail))
             self._tail, self._tail_size = [], 0
-            start, first = self.offset, self.line
-            self.offset += len(tail)
-            self.line += 1
-            return Lines([tail], first, start, self.offset, False)
-        index = self._next
-        lines = self._lines[index : index + limit]
-        n = len(lines)
-        self._next = index + n
+            terminated = False
+        if not lines:
+            return None
         start, first = self.offset, self.line
-        self.offset += sum(map(len, lines)) + n
-        self.line += n
-        return Lines(lines, first, start, self.offset, True)
+        self.offset += sum(map(len, lines)) + newlines
+        self.line += len(lines)
+        return Lines(lines, first, start, self.offset, terminated)
 
     def _fill(self) -> bool:
         """Read until at least one complete line is buffered; False when the stream has no more."""

@@ -269,11 +269,16 @@ class FileSource(Source):
             await self._thread(self._give_back, unfinished)
 
     def _give_back(self, unfinished: list[FileClaim]) -> None:
+        """At stop: set failed files aside; give the others back for the next run."""
         for claim in unfinished:
             if claim.fd is None:
                 continue
             try:
-                claims.unlock_in_place(claim)
+                if claim.failure is not None:
+                    self._post_process(claim)
+                    claims.release(claim)
+                else:
+                    claims.unlock_in_place(claim)
             except OSError as exc:
                 L.warning("%s: %s: could not release: %s", self.location(), claim.current, exc)
 
