@@ -172,11 +172,17 @@ class Broker:
 
     async def count(self, queue: str) -> int:
         """Messages ready in the queue (not counting unacknowledged ones)."""
-        # A fresh channel: the robust cache of declarations would answer from memory.
+        return (await self._declare_ok(queue)).message_count or 0
+
+    async def consumers(self, queue: str) -> int:
+        """Consumers of the queue."""
+        return (await self._declare_ok(queue)).consumer_count or 0
+
+    async def _declare_ok(self, queue: str) -> Any:
         channel = await (await self._connection()).channel()
         try:
             declared = await channel.declare_queue(queue, passive=True)
-            return int(declared.declaration_result.message_count or 0)
+            return declared.declaration_result
         finally:
             await channel.close()
 
@@ -283,28 +289,23 @@ def _recording_sink_class() -> Any:
     import pump
 
     class _RecordingSink(pump.Sink):
-        """Keeps (context, event) of every write; writes can wait for a gate, or be delayed."""
+        """Keeps (context, event) of every write; with a `gate`, writes wait until it is set."""
 
         def __init__(self, app: Any, pipeline: Any, id: str | None = None) -> None:
             super().__init__(app, pipeline, id)
             self.outputs: list[tuple[dict[str, Any], Any]] = []
             self.writes = 0
             self.gate: asyncio.Event | None = None
-            self.delays: list[float] = []  # delay of the n-th write (then 0)
 
         def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> Any:
             self.writes += 1
-            delay = self.delays.pop(0) if self.delays else 0.0
-            if self.gate is None and not delay:
+            if self.gate is None:
                 self.outputs.extend(zip((dict(c) for c in contexts), events, strict=True))
                 return None
-            return self._later(list(events), [dict(c) for c in contexts], delay)
+            return self._later(list(events), [dict(c) for c in contexts], self.gate)
 
-        async def _later(self, events: list[Any], contexts: list[dict[str, Any]], delay: float) -> None:
-            if self.gate is not None:
-                await self.gate.wait()
-            if delay:
-                await asyncio.sleep(delay)
+        async def _later(self, events: list[Any], contexts: list[dict[str, Any]], gate: asyncio.Event) -> None:
+            await gate.wait()
             self.outputs.extend(zip(contexts, events, strict=True))
 
         @property
@@ -316,7 +317,7 @@ def _recording_sink_class() -> Any:
 
 @pytest.fixture
 def recording_sink() -> Any:
-    """The class of a sink that records what it writes (`gate`, `delays` to hold writes)."""
+    """The class of a sink that records what it writes (set `gate` to hold writes)."""
     return _recording_sink_class()
 
 

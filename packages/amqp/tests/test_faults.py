@@ -68,13 +68,14 @@ def output_of(process: subprocess.Popen[bytes]) -> str:
     return process.stdout.read().decode(errors="replace")[-3000:]
 
 
-async def pipeline_setup(broker: Any, n: int) -> tuple[str, str, str, list[int]]:
+async def pipeline_setup(broker: Any, n: int, publish: bool = True) -> tuple[str, str, str, list[int]]:
     source_queue = await broker.queue()
     exchange = await broker.exchange()
     output = await broker.queue()
     await broker.bind(output, exchange, "out")
     ids = list(range(n))
-    await broker.publish([{"id": i} for i in ids], queue=source_queue)
+    if publish:
+        await broker.publish([{"id": i} for i in ids], queue=source_queue)
     return source_queue, exchange, output, ids
 
 
@@ -116,14 +117,26 @@ async def test_sigkill_mid_stream_loses_nothing(broker: Any) -> None:
     assert await broker.count(source_queue) == 0
 
 
+async def wait_at_least(count: Any, at_least: int, timeout: float) -> bool:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await count() < at_least:
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
 async def test_two_workers_on_one_queue_share_the_work_and_output_everything(broker: Any) -> None:
-    source_queue, exchange, output, ids = await pipeline_setup(broker, 1000)
+    source_queue, exchange, output, ids = await pipeline_setup(broker, 1000, publish=False)
     workers = [
         start_worker(broker.url, source_queue, exchange, name, delay=0.001, prefetch=20, batch_size=10)
         for name in ("a", "b")
     ]
     received: list[dict[str, Any]] = []
     try:
+        # both consume before the work arrives, so neither gets a head start
+        assert await wait_at_least(lambda: broker.consumers(source_queue), 2, timeout=30), [output_of(w) for w in workers]
+        await broker.publish([{"id": i} for i in ids], queue=source_queue)
         done = await wait_all_ids(broker, output, ids, received, timeout=60, alive=lambda: all(w.poll() is None for w in workers))
     finally:
         codes = [await stop_worker(w) for w in workers]
@@ -185,8 +198,13 @@ class Poison(pump.Processor):
         return event
 
 
-async def run_until_poison_fails(broker: Any, source_config: dict[str, Any], output: str, wait: Any) -> tuple[bool, AMQPSource]:
-    """One pump run; True if the pipeline stopped on the poison message."""
+async def run_until_poison_fails(
+    broker: Any, source_config: dict[str, Any], output: str, wait: Any, expect: int | None = 0
+) -> tuple[bool, AMQPSource]:
+    """One pump run until it stops on the poison message (True) or wrote `expect` events (False).
+
+    `expect=None`: stop right after the start (which declares the queue).
+    """
     app = pump.Application(exit_when_finished=False, tune_runtime=False)
     app.add_connection(AMQPConnection(app, "amqp", config={"url": broker.url}))
     pipeline = pump.Pipeline(app, "p", config={"on_error": "stop"})
@@ -195,7 +213,10 @@ async def run_until_poison_fails(broker: Any, source_config: dict[str, Any], out
     app.add_pipeline(pipeline)
     await app.start()
     try:
-        failed = await wait(lambda: pipeline.is_error(), timeout=1.5)
+        if expect is not None:
+            await wait(lambda: pipeline.is_error() or 0 < expect <= pipeline.counters.events_out, timeout=10)
+            await asyncio.sleep(0.05)  # a failure right after the last write would show now
+        failed = pipeline.is_error()
     finally:
         await app.stop(timeout=1)
     return failed, source
@@ -214,7 +235,7 @@ async def test_a_poison_message_reaches_the_dead_letter_exchange_after_the_limit
         "queue": queue, "declare": True, "dead_letter_exchange": dlx, "delivery_limit": limit,
         "queue_arguments": {"x-queue-type": queue_type},
     }
-    await run_until_poison_fails(broker, config, output, wait)  # declares the queue and the DLX
+    await run_until_poison_fails(broker, config, output, wait, expect=None)  # declares the queue and the DLX
     await broker.bind(dead, dlx)
     await broker.publish([{"poison": True}], queue=queue)
     failures = republished = 0
@@ -231,7 +252,7 @@ async def test_a_poison_message_reaches_the_dead_letter_exchange_after_the_limit
     assert [orjson.loads(m.body) for m in dead_messages] == [{"poison": True}]
     # nothing loops any more: the next run processes new messages without failing
     await broker.publish([{"good": 1}, {"good": 2}], queue=queue)
-    failed, _ = await run_until_poison_fails(broker, config, output, wait)
+    failed, _ = await run_until_poison_fails(broker, config, output, wait, expect=2)
     assert not failed
     assert sorted(e["good"] for e in await broker.take_json(output)) == [1, 2]
     assert await broker.count(queue) == 0

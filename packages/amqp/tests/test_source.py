@@ -111,23 +111,39 @@ async def test_in_order_batches_are_acknowledged_with_one_multiple_ack_each(
 
 
 async def test_batches_done_out_of_order_are_acknowledged_one_by_one_without_acking_earlier_ones(
-    broker: Any, amqp_app: pump.Application, recording_sink: Any, wait: Any, sent_frames: list[Any]
+    broker: Any, amqp_app: pump.Application, wait: Any, sent_frames: list[Any]
 ) -> None:
     queue = await broker.queue()
     await broker.publish([{"i": i} for i in range(60)], queue=queue)
-    pipeline, source = build(amqp_app, {"queue": queue, "batch_size": 20, "batch_linger": 0.05}, recording_sink)
-    pipeline.sink.delays = [0.5]  # the first batch finishes last
+
+    class FirstWriteWaits(pump.Sink):
+        """The first batch is written only when the test opens the gate; later ones at once."""
+
+        def __init__(self, app: Any, pipeline: Any, id: str) -> None:
+            super().__init__(app, pipeline, id)
+            self.gate = asyncio.Event()
+            self.first_tags: list[int] | None = None
+
+        def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> Any:
+            if self.first_tags is None:
+                self.first_tags = [c["amqp_delivery_tag"] for c in contexts]
+                return self.gate.wait()
+            return None
+
+    pipeline, source = build(amqp_app, {"queue": queue, "batch_size": 20}, FirstWriteWaits)
+    sink = pipeline.sink
     await amqp_app.start()
     # the later batches are done and acknowledged while the first one is still in the sink
-    assert await wait(lambda: source.acknowledged == 40, timeout=0.45)
-    first_batch_tags = {20 * 0 + t for t in range(1, 21)}
+    assert await wait(lambda: sink.first_tags is not None and source.acknowledged == 60 - len(sink.first_tags))
+    assert sink.first_tags == list(range(1, len(sink.first_tags) + 1))
     early_acks = [f for f in sent_frames if isinstance(f, spec.Basic.Ack)]
-    assert all(not f.multiple for f in early_acks), "a multiple ack would also ack the first batch"
-    assert not first_batch_tags & {f.delivery_tag for f in early_acks}
+    assert early_acks and all(not f.multiple for f in early_acks), "a multiple ack would also ack the first batch"
+    assert not set(sink.first_tags) & {f.delivery_tag for f in early_acks}
+    sink.gate.set()
     assert await wait(lambda: source.acknowledged == 60)
     assert await amqp_app.stop() == 0
     last = [f for f in sent_frames if isinstance(f, spec.Basic.Ack)][-1]
-    assert last.multiple and last.delivery_tag == 20
+    assert last.multiple and last.delivery_tag == sink.first_tags[-1]
     # no channel error from a bad delivery tag (the source would have reopened its channel)
     assert source.generation == 1
     assert await broker.count(queue) == 0
