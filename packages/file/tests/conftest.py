@@ -58,6 +58,18 @@ async def write_all(
     return sink
 
 
+class QueueSource(pump.Source):
+    """Emits whatever the test puts in `queue` (a list of events at a time), until cancelled."""
+
+    def __init__(self, app: pump.Application, pipeline: pump.Pipeline, id: str = "queue") -> None:
+        super().__init__(app, pipeline, id)
+        self.queue: asyncio.Queue[list[Any]] = asyncio.Queue()
+
+    async def main(self) -> None:
+        while True:
+            await self.emit(await self.queue.get(), {})
+
+
 def files(root: Path, pattern: str = "**/*") -> list[str]:
     """Relative paths of the files under root (hidden ones included), sorted."""
     return sorted(str(p.relative_to(root)) for p in root.glob(pattern) if p.is_file())
@@ -71,6 +83,7 @@ def fx() -> types.SimpleNamespace:
         read_all=read_all,
         write_all=write_all,
         files=files,
+        QueueSource=QueueSource,
     )
 
 

@@ -1,0 +1,205 @@
+"""FileJSONLinesSink and what every record sink shares: templates, rotation, temporary names,
+fsync policy, never overwriting, recovery of unfinished files, failed writes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import orjson
+import pytest
+
+import pump
+from pump.common import IteratorSource
+from pump.errors import ConfigError
+from pump.testing import CollectingSink, HarnessSource
+from pump_file import FileJSONLinesSink
+
+
+def read_jsonl(*paths: Path) -> list:
+    return [orjson.loads(line) for p in paths for line in p.read_bytes().splitlines()]
+
+
+async def test_events_are_written_and_the_file_is_published_on_stop(tmp_path, fx):
+    events = [{"i": i, "s": "é\n\"x\""} for i in range(1000)]
+    sink = await fx.write_all(FileJSONLinesSink, {"path": str(tmp_path / "out.jsonl")}, events)
+    assert fx.files(tmp_path) == ["out.jsonl"]
+    assert read_jsonl(tmp_path / "out.jsonl") == events
+    assert list(sink.published) == [str(tmp_path / "out.jsonl")]
+
+
+async def test_until_it_is_finished_a_file_has_a_temporary_name(tmp_path, fx):
+    app = pump.Application(exit_when_finished=False)
+    pipeline = pump.Pipeline(app, "p")
+    source = HarnessSource(app, pipeline, "feed", batch_size=10)
+    pipeline.build(source, FileJSONLinesSink(app, pipeline, "out", config={"path": str(tmp_path / "a.jsonl")}))
+    app.add_pipeline(pipeline)
+    records = source.feed([(None, {"i": i}) for i in range(30)])
+    await app.start()
+    for _ in range(200):
+        if all(r.status == "acknowledged" for r in records):
+            break
+        await asyncio.sleep(0.01)
+    # acknowledged means in the (temporary) file already
+    assert fx.files(tmp_path) == [".a.jsonl.inprogress"]
+    assert read_jsonl(tmp_path / ".a.jsonl.inprogress") == [{"i": i} for i in range(30)]
+    await app.stop()
+    assert fx.files(tmp_path) == ["a.jsonl"]
+
+
+async def test_rotation_by_event_count_is_exact(tmp_path, fx):
+    events = [{"i": i} for i in range(1000)]
+    await fx.write_all(FileJSONLinesSink, {"path": str(tmp_path / "part-{n}.jsonl"), "max_events": 300}, events, batch_size=128)
+    names = ["part-0.jsonl", "part-1.jsonl", "part-2.jsonl", "part-3.jsonl"]
+    assert fx.files(tmp_path) == names
+    assert [len(read_jsonl(tmp_path / n)) for n in names] == [300, 300, 300, 100]
+    assert read_jsonl(*(tmp_path / n for n in names)) == events
+
+
+async def test_rotation_by_size_keeps_every_file_under_the_limit(tmp_path, fx):
+    events = [{"i": i, "pad": "x" * (i % 40)} for i in range(2000)]
+    await fx.write_all(FileJSONLinesSink, {"path": str(tmp_path / "{n:04d}.jsonl"), "max_bytes": 4096}, events, batch_size=300)
+    paths = sorted(tmp_path.iterdir())
+    assert len(paths) > 10
+    assert all(p.stat().st_size <= 4096 for p in paths)
+    assert read_jsonl(*paths) == events
+
+
+async def test_rotation_by_age_and_closing_idle_files(tmp_path, fx):
+    app = pump.Application(exit_when_finished=False)
+    pipeline = pump.Pipeline(app, "p")
+    source = fx.QueueSource(app, pipeline)
+    sink = FileJSONLinesSink(
+        app, pipeline, "out", config={"path": str(tmp_path / "{n}.jsonl"), "max_age": 0.3, "close_idle": 0.3}
+    )
+    pipeline.build(source, sink)
+    app.add_pipeline(pipeline)
+    await app.start()
+    for i in range(8):
+        source.queue.put_nowait([{"i": i}])
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.8)
+    # all finished by age or idleness while the app still runs
+    published = fx.files(tmp_path)
+    assert len(published) >= 2 and not any(n.endswith(".inprogress") for n in published)
+    await app.stop()
+    assert sorted(e["i"] for e in read_jsonl(*sorted(tmp_path.iterdir()))) == list(range(8))
+
+
+async def test_templates_route_events_by_field_and_date(tmp_path, fx):
+    events = [{"country": c, "i": i} for i, c in enumerate(["CZ", "DE", "CZ", "US", "../etc"])]
+    await fx.write_all(FileJSONLinesSink, {"path": str(tmp_path / "{date:%Y}" / "{country}.jsonl")}, events)
+    year = str(pump_year())
+    assert fx.files(tmp_path) == [f"{year}/.._etc.jsonl", f"{year}/CZ.jsonl", f"{year}/DE.jsonl", f"{year}/US.jsonl"]
+    assert read_jsonl(tmp_path / year / "CZ.jsonl") == [events[0], events[2]]
+
+
+def pump_year() -> int:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).year
+
+
+async def test_existing_files_are_never_overwritten(tmp_path, fx):
+    (tmp_path / "part-0.jsonl").write_text("keep me\n")
+    (tmp_path / "log.jsonl").write_text("keep me too\n")
+    await fx.write_all(FileJSONLinesSink, {"path": str(tmp_path / "part-{n}.jsonl")}, [{"a": 1}])
+    await fx.write_all(FileJSONLinesSink, {"path": str(tmp_path / "log.jsonl")}, [{"b": 2}])
+    assert (tmp_path / "part-0.jsonl").read_text() == "keep me\n"
+    assert (tmp_path / "log.jsonl").read_text() == "keep me too\n"
+    assert read_jsonl(tmp_path / "part-1.jsonl") == [{"a": 1}]
+    assert read_jsonl(tmp_path / "log-1.jsonl") == [{"b": 2}]
+
+
+@pytest.mark.parametrize(("policy", "synced"), [("always", True), ("on_rotate", True), ("never", False)])
+async def test_fsync_policy(tmp_path, fx, monkeypatch, policy, synced):
+    calls = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd))[1])
+    app = pump.Application(exit_when_finished=False)
+    pipeline = pump.Pipeline(app, "p")
+    source = HarnessSource(app, pipeline, "feed", batch_size=5)
+    pipeline.build(source, FileJSONLinesSink(app, pipeline, "out", config={"path": str(tmp_path / "a.jsonl"), "fsync": policy}))
+    app.add_pipeline(pipeline)
+    records = source.feed([(None, {"i": i}) for i in range(20)])
+    await app.start()
+    for _ in range(200):
+        if all(r.status == "acknowledged" for r in records):
+            break
+        await asyncio.sleep(0.01)
+    synced_before_stop = bool(calls)
+    await app.stop()
+    assert synced_before_stop == (policy == "always")
+    assert bool(calls) == synced
+
+
+async def test_an_unfinished_file_of_a_dead_sink_is_repaired_and_published(tmp_path, fx):
+    (tmp_path / ".part-0.jsonl.inprogress").write_bytes(b'{"i":0}\n{"i":1}\n{"i":2, "tor')
+    (tmp_path / ".part-1.jsonl.inprogress").write_bytes(b'{"only": "torn')
+    (tmp_path / ".unrelated.txt.inprogress").write_bytes(b"not ours")
+    sink = await fx.write_all(FileJSONLinesSink, {"path": str(tmp_path / "part-{n}.jsonl")}, [{"i": 3}])
+    assert fx.files(tmp_path) == [".unrelated.txt.inprogress", "part-0.jsonl", "part-1.jsonl"]
+    assert read_jsonl(tmp_path / "part-0.jsonl") == [{"i": 0}, {"i": 1}]
+    assert read_jsonl(tmp_path / "part-1.jsonl") == [{"i": 3}]
+    assert str(tmp_path / "part-0.jsonl") in sink.published
+
+
+async def test_a_file_a_live_sink_writes_is_left_alone(tmp_path, fx):
+    import fcntl
+
+    live = tmp_path / ".part-0.jsonl.inprogress"
+    live.write_bytes(b'{"i":0}\n{"half')
+    fd = os.open(live, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        await fx.write_all(FileJSONLinesSink, {"path": str(tmp_path / "part-{n}.jsonl")}, [{"i": 1}])
+    finally:
+        os.close(fd)
+    assert live.read_bytes() == b'{"i":0}\n{"half'
+    assert read_jsonl(tmp_path / "part-1.jsonl") == [{"i": 1}]
+
+
+async def test_an_event_that_cannot_be_serialised_fails_alone(tmp_path, fx):
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p", config={"on_error": "dead_letter", "sink_retries": 0})
+    pipeline.build(
+        IteratorSource(app, pipeline, [{"ok": 1}, {"bad": {1, 2}}, {"ok": 2}]),
+        FileJSONLinesSink(app, pipeline, "out", config={"path": str(tmp_path / "a.jsonl")}),
+    )
+    pipeline.set_dead_letter(dead := CollectingSink(app, pipeline, "dead"))
+    app.add_pipeline(pipeline)
+    assert await fx.run_app(app) == 0
+    assert read_jsonl(tmp_path / "a.jsonl") == [{"ok": 1}, {"ok": 2}]
+    assert [r["event"] for r in dead.events] == [{"bad": {1, 2}}]
+    await fx.write_all(FileJSONLinesSink, {"path": str(tmp_path / "b.jsonl"), "non_serializable": "str", "sort_keys": True}, [{"z": 1, "a": {3}}])
+    assert (tmp_path / "b.jsonl").read_text() == '{"a":"{3}","z":1}\n'
+
+
+async def test_a_write_error_fails_the_batch_and_says_where(tmp_path, fx, caplog):
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p", config={"on_error": "stop", "sink_retries": 1, "retry_backoff": 0.01})
+    source = HarnessSource(app, pipeline, "feed")
+    pipeline.build(source, FileJSONLinesSink(app, pipeline, "out", config={"path": str(tmp_path / "blocker" / "x.jsonl")}))
+    app.add_pipeline(pipeline)
+    records = source.feed([(None, {"i": 1})])
+    assert await fx.run_app(app) == 1
+    assert [r.status for r in records] == ["rejected"]
+    assert "component 'out'" in caplog.text and "blocker" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"path": ""}, "path"),
+        ({"path": "out/{unclosed"}, "path"),
+        ({"path": "x", "fsync": "sometimes"}, "fsync"),
+        ({"path": "x", "max_bytes": -1}, "max_bytes"),
+        ({"path": "x", "temp_suffix": ""}, "temp_suffix"),
+    ],
+)
+def test_bad_config_is_refused_naming_the_key(config, key):
+    app = pump.Application()
+    with pytest.raises(ConfigError, match=key):
+        FileJSONLinesSink(app, pump.Pipeline(app, "p"), "s", config=config)
