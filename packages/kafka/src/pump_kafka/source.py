@@ -41,7 +41,7 @@ class KafkaSourceConfig(pump.Source.ConfigModel):
     auto_offset_reset: Literal["earliest", "latest"] = Field(
         "earliest", description="Where a group without a committed offset starts"
     )
-    max_batch: int = Field(5000, gt=0, description="Most records handed to the pipeline per fetch (one batch)")
+    max_batch: int = Field(5000, gt=0, description="Most records of one partition per pipeline batch")
     fetch_max_wait_ms: int = Field(500, ge=0, description="How long the broker may hold a fetch waiting for data")
     fetch_max_bytes: int = Field(52428800, gt=0, description="Most bytes one fetch returns")
     max_partition_fetch_bytes: int = Field(1048576, gt=0, description="Most bytes one fetch returns per partition")
@@ -189,12 +189,15 @@ class KafkaSource(pump.Source):
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
         pipeline = self.Pipeline
-        max_records = self.Config.max_batch
+        max_batch = self.Config.max_batch
         while True:
             if not pipeline.is_ready():
                 await self._wait_ready(consumer)
             try:
-                fetched = await consumer.getmany(timeout_ms=1000, max_records=max_records)
+                # Everything prefetched, every partition: aiokafka sends no new fetch to a broker
+                # while records of one of its partitions wait unread, so draining all of them
+                # keeps the next fetch going while the pipeline works on this one.
+                fetched = await consumer.getmany(timeout_ms=1000)
             except ConsumerStoppedError:
                 return
             except KafkaError as exc:
@@ -206,16 +209,15 @@ class KafkaSource(pump.Source):
             # Where each partition stands now: records handed over later must still match it.
             positions = {tp: await consumer.position(tp) for tp in fetched}
             for tp, records in fetched.items():
-                if not records:
-                    continue
-                if not pipeline.is_ready():
-                    await self._wait_ready(consumer)
-                if not await self._still_current(consumer, tp, positions[tp]):
-                    # A rebalance reset the partition to its committed offset meanwhile: these
-                    # records come again from there, so handing them over now would only
-                    # duplicate them (or commit past records that were never done).
-                    continue
-                self._hand_over(tp, records)
+                for start in range(0, len(records), max_batch):
+                    if not pipeline.is_ready():
+                        await self._wait_ready(consumer)
+                    if not await self._still_current(consumer, tp, positions[tp]):
+                        # A rebalance reset the partition to its committed offset meanwhile:
+                        # these records come again from there, so handing them over now would
+                        # only duplicate them (or commit past records that were never done).
+                        break
+                    self._hand_over(tp, records[start : start + max_batch])
 
     @staticmethod
     async def _still_current(consumer: AIOKafkaConsumer, tp: TopicPartition, position: int) -> bool:
