@@ -294,3 +294,18 @@ def test_the_queue_is_required_and_unknown_keys_are_refused(amqp_url: str) -> No
         AMQPSource(app, pipeline, "amqp", config={"queue": "q", "prefetch": 5})
     with pytest.raises(pump.BuildError, match="unknown connection 'nope'"):
         AMQPSource(app, pipeline, "nope", config={"queue": "q"})
+
+
+async def test_a_queue_deleted_while_consuming_stops_the_pipeline_with_a_clear_error(
+    broker: Any, amqp_app: pump.Application, recording_sink: Any, wait: Any
+) -> None:
+    queue = await broker.queue()
+    pipeline, _ = build(amqp_app, {"queue": queue}, recording_sink)
+    await amqp_app.start()
+    await broker.publish([b"x"], queue=queue)
+    assert await wait(lambda: len(pipeline.sink.outputs) == 1)
+    channel = await broker._channel()
+    await channel.queue_delete(queue)
+    assert await wait(lambda: pipeline.is_error(), timeout=10)
+    assert pipeline.error is not None
+    assert f"queue '{queue}' does not exist" in str(pipeline.error.error)

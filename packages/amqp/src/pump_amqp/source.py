@@ -225,7 +225,11 @@ class AMQPSource(pump.Source):
         channel.closing.add_done_callback(lambda _: consumer.close())
 
         def on_cancel(frame: Any) -> None:
-            if frame.consumer_tag == consumer.tag:  # e.g. the queue was deleted
+            if frame.consumer_tag == consumer.tag:
+                L.warning(
+                    "%s: the broker cancelled the consumer of '%s' (was the queue deleted?)",
+                    self.location(), config.queue,
+                )
                 consumer.close()
 
         # (older aiormq versions do not report a cancel by the broker)
