@@ -291,7 +291,7 @@ class FileSource(Source):
         while True:
             claimed = 0
             for path, orphan in await self._thread(self._candidates):
-                claim = await self._thread(self._claim, path, orphan)
+                claim = await self._thread(self._claim, path, orphan, on_cancel=self._adopt)
                 if claim is None:
                     continue
                 claimed += 1
@@ -354,6 +354,11 @@ class FileSource(Source):
                 )
         return claim
 
+    def _adopt(self, claim: FileClaim | None) -> None:
+        """A claim made while main() was being cancelled: `stop()` gives it back."""
+        if claim is not None:
+            self._claims[claim.key] = claim
+
     # -- reading ------------------------------------------------------------------------------
 
     def _opener(self, claim: FileClaim) -> Opener:
@@ -372,7 +377,7 @@ class FileSource(Source):
     async def _read(self, claim: FileClaim) -> None:
         self._claims[claim.key] = claim
         try:
-            reading = await self._thread(self._open, claim)
+            reading = await self._thread(self._open, claim, on_cancel=Reading.close)
             try:
                 await self._pump(claim, reading, final=True)
             finally:
@@ -573,7 +578,9 @@ class FileSource(Source):
         restart = False
         while True:
             try:
-                opened = await self._thread(self._open_followed, path, restart)
+                opened = await self._thread(
+                    self._open_followed, path, restart, on_cancel=lambda o: o and o[1].close()
+                )
             except Exception as exc:
                 self.counters.errors += 1
                 L.error("%s: cannot follow %s: %s", self.location(), path, exc)
@@ -657,8 +664,14 @@ class FileSource(Source):
     # -- threads --------------------------------------------------------------------------------
 
     @staticmethod
-    async def _thread(fn: Callable[..., T], *args: Any) -> T:
-        """Run blocking file work in a worker thread; on cancellation, let it finish first."""
+    async def _thread(
+        fn: Callable[..., T], *args: Any, on_cancel: Callable[[T], Any] | None = None
+    ) -> T:
+        """Run blocking file work in a worker thread; on cancellation, let it finish first.
+
+        `on_cancel(result)` takes care of what the thread made if nobody is left to (a claimed
+        file, an open stream).
+        """
         future = asyncio.get_running_loop().run_in_executor(None, fn, *args)
         try:
             return await asyncio.shield(future)
@@ -666,6 +679,8 @@ class FileSource(Source):
             # the thread cannot be interrupted: wait, so nothing it uses is closed under it
             with contextlib.suppress(BaseException):
                 await asyncio.wait([future])
+            if on_cancel is not None and future.done() and not future.cancelled() and future.exception() is None:
+                on_cancel(future.result())
             raise
 
 

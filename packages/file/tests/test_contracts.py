@@ -1,0 +1,201 @@
+"""pump.testing's contract suites: every file source and sink honours the delivery rules."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import orjson
+import pytest
+
+import pump
+from pump.testing import SinkContract, SourceContract
+from pump_file import (
+    FileBlockSink,
+    FileBlockSource,
+    FileCSVSink,
+    FileCSVSource,
+    FileJSONLinesSink,
+    FileJSONLinesSource,
+    FileJSONSource,
+    FileLineSource,
+    FileMultiLineSource,
+)
+
+# -- sources ------------------------------------------------------------------------------
+
+
+class FileSourceRules(SourceContract):
+    """A folder per test; each `produce` drops one new file (written whole, then renamed in)."""
+
+    supports_redelivery = True
+    expected_context_keys: ClassVar[tuple[str, ...]] = ("file_path", "file_line")
+    source_cls: ClassVar[type[pump.Source]] = FileLineSource
+    extension: ClassVar[str] = "log"
+    extra_config: ClassVar[dict[str, Any]] = {}
+    bad_configs = ({"batch_size": 0}, {"post_process": "shred"}, {"path": ""})
+
+    @pytest.fixture(autouse=True)
+    def _folder(self, tmp_path: Path) -> None:
+        self.folder = tmp_path / "in"
+        self.folder.mkdir()
+        self.produced = 0
+
+    def make_source(self, app, pipeline, config=None):
+        settings = {"path": str(self.folder / f"*.{self.extension}"), "batch_size": 5, **self.extra_config}
+        return self.source_cls(app, pipeline, "src", config={**settings, **(config or {})})
+
+    def produce(self, events: list[Any]) -> None:
+        for name, content in self.files_for(events):
+            self.produced += 1
+            final = self.folder / f"{self.produced:05d}-{name}.{self.extension}"
+            temp = self.folder / f".{final.name}.tmp"
+            temp.write_bytes(content)
+            os.rename(temp, final)
+
+    def files_for(self, events: list[Any]) -> list[tuple[str, bytes]]:
+        """(name, content) of the files holding `events`: one file by default."""
+        return [("batch", b"".join(orjson.dumps(e) + b"\n" for e in events))]
+
+    def decode(self, event: Any) -> Any:
+        return orjson.loads(event)
+
+
+class TestFileLineSource(FileSourceRules):
+    pass
+
+
+class TestFileJSONLinesSource(FileSourceRules):
+    source_cls = FileJSONLinesSource
+    extension = "jsonl"
+
+    def decode(self, event: Any) -> Any:
+        return event
+
+
+class TestFileCSVSource(FileSourceRules):
+    source_cls = FileCSVSource
+    extension = "csv"
+
+    def files_for(self, events):
+        out = io.StringIO()
+        writer = csv.DictWriter(out, ["id", "run", "text"])
+        writer.writeheader()
+        writer.writerows(events)
+        return [("batch", out.getvalue().encode())]
+
+    def decode(self, event):
+        return {**event, "id": int(event["id"])}
+
+
+class TestFileMultiLineSource(FileSourceRules):
+    source_cls = FileMultiLineSource
+    extra_config: ClassVar[dict[str, Any]] = {"start_pattern": r"\{"}
+
+    def files_for(self, events):
+        return [("batch", b"".join(orjson.dumps(e) + b"\n  continued\n" for e in events))]
+
+    def decode(self, event):
+        first, rest = event.split("\n", 1)
+        assert rest == "  continued"
+        return orjson.loads(first)
+
+
+class TestFileJSONSourceSplit(FileSourceRules):
+    source_cls = FileJSONSource
+    extension = "json"
+    expected_context_keys = ("file_path", "file_item")
+    extra_config: ClassVar[dict[str, Any]] = {"split_arrays": True}
+
+    def files_for(self, events):
+        return [("batch", orjson.dumps(events))]
+
+    def decode(self, event):
+        return event
+
+
+class TestFileBlockSource(FileSourceRules):
+    source_cls = FileBlockSource
+    extension = "bin"
+    expected_context_keys = ("file_path", "file_name", "file_size")
+
+    def files_for(self, events):
+        return [(f"e{i}", orjson.dumps(e)) for i, e in enumerate(events)]
+
+
+# -- sinks --------------------------------------------------------------------------------
+
+
+class FileSinkRules(SinkContract):
+    """A folder per test; read_back reads every file there, finished or still being written."""
+
+    sink_cls: ClassVar[type[pump.Sink]] = FileJSONLinesSink
+    name: ClassVar[str] = "part-{n}.jsonl"
+    bad_configs = ({"fsync": "maybe"}, {"path": ""})
+
+    @pytest.fixture(autouse=True)
+    def _folder(self, tmp_path: Path) -> None:
+        self.folder = tmp_path / "out"
+
+    def make_sink(self, app, pipeline, config=None):
+        return self.sink_cls(app, pipeline, "out", config={"path": str(self.folder / self.name), **(config or {})})
+
+    def make_failing_sink(self, app, pipeline):
+        blocker = self.folder.parent / "blocker"
+        blocker.write_text("a file where the output folder should be")
+        return self.sink_cls(app, pipeline, "out", config={"path": str(blocker / self.name)})
+
+    def interrupt_destination(self) -> None:
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        self.folder.write_text("the folder is not there: writes fail")
+
+    def restore_destination(self) -> None:
+        self.folder.unlink()
+
+    def read_back(self) -> list[Any]:
+        if not self.folder.is_dir():
+            return []
+        out: list[Any] = []
+        for path in sorted(self.folder.rglob("*")):  # includes .part-N.*.inprogress
+            if path.is_file():
+                out.extend(self.records(path.read_bytes()))
+        return out
+
+    def records(self, data: bytes) -> list[Any]:
+        return [orjson.loads(line) for line in data.splitlines()]
+
+
+class TestFileJSONLinesSink(FileSinkRules):
+    pass
+
+
+class TestFileJSONLinesSinkRotating(FileSinkRules):
+    """Rotating after every 3 events: events spread over many files, all readable."""
+
+    def make_sink(self, app, pipeline, config=None):
+        return super().make_sink(app, pipeline, {"max_events": 3, **(config or {})})
+
+
+class TestFileCSVSink(FileSinkRules):
+    sink_cls = FileCSVSink
+    name = "part-{n}.csv"
+
+    def records(self, data):
+        return list(csv.DictReader(io.StringIO(data.decode(), newline="")))
+
+    def event_key(self, event):
+        return (str(event["id"]), event["run"], event["text"])
+
+
+class TestFileBlockSink(FileSinkRules):
+    sink_cls = FileBlockSink
+    name = "{n:05d}.bin"
+
+    def make_events(self, n):
+        return [orjson.dumps(e) for e in super().make_events(n)]
+
+    def records(self, data):
+        return [data]
