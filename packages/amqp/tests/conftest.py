@@ -257,20 +257,22 @@ class Broker:
             await asyncio.sleep(0.05)
 
     async def close(self) -> None:
-        """Delete what the test declared, then disconnect."""
-        with contextlib.suppress(Exception):
-            channel = await self._channel()
-            for queue in self.queues:
-                with contextlib.suppress(Exception):
-                    channel = await self._channel()
-                    await channel.queue_delete(queue)
-            for exchange in self.exchanges:
-                with contextlib.suppress(Exception):
-                    channel = await self._channel()
-                    await channel.exchange_delete(exchange)
+        """Delete what the test declared (reconnecting if a fault test dropped us), then disconnect."""
+        for queue in self.queues:
+            with contextlib.suppress(Exception):
+                await self.retrying(self._delete_queue, queue, attempts=3)
+        for exchange in self.exchanges:
+            with contextlib.suppress(Exception):
+                await self.retrying(self._delete_exchange, exchange, attempts=3)
         if self.connection is not None:
             with contextlib.suppress(Exception):
                 await self.connection.close()
+
+    async def _delete_queue(self, queue: str) -> None:
+        await (await self._channel()).queue_delete(queue)
+
+    async def _delete_exchange(self, exchange: str) -> None:
+        await (await self._channel()).exchange_delete(exchange)
 
 
 @pytest.fixture
