@@ -29,7 +29,6 @@ from pump_file.dialect import CSVDialectConfig, csv_options
 
 if TYPE_CHECKING:
     from pump.application import Application
-    from pump.pipeline import Pipeline
 
 L = logging.getLogger(__name__)
 
@@ -175,13 +174,6 @@ class FileLookup(DictionaryLookup):
         )
         self._signature: Signature | None = None
         self._poller: asyncio.Task[None] | None = None
-
-    @classmethod
-    def from_config(
-        cls, app: Application, pipeline: Pipeline | None, id: str | None, config: Mapping[str, Any]
-    ) -> FileLookup:
-        """Build from a declarative config (lookups belong to no pipeline)."""
-        return cls(app, id=id, config=config)
 
     def provider_format(self) -> str:
         """The format the provider parses."""

@@ -591,16 +591,15 @@ class FileSource(Source):
             self._claims[claim.key] = claim
             try:
                 again = await self._tail(claim, reading)
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:
                 self.counters.errors += 1
                 L.error("%s: following %s failed at %d: %s", self.location(), path, claim.emitted, exc)
                 again = False
             finally:
-                reading.close()
-                claim.reading_done = True
-                self._settle(claim)
+                reading.close()  # cancelled (stop): the claim stays, and its position is saved
+            # rotated, truncated or gone: the path's position belongs to what comes next
+            claim.reading_done = True
+            self._settle(claim)
             if not again:
                 return
             restart = True
