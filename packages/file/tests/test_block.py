@@ -20,7 +20,7 @@ async def test_each_file_is_one_bytes_event_with_its_name_and_size(tmp_path, fx)
 
 
 async def test_with_an_encoding_the_event_is_text(tmp_path, fx):
-    (tmp_path / "a.txt").write_bytes("žluť".encode("utf-8"))
+    (tmp_path / "a.txt").write_bytes("žluť".encode())
     events, _, _ = await fx.read_all(FileBlockSource, {"path": str(tmp_path / "a.txt"), "encoding": "utf-8"})
     assert events == ["žluť"]
 

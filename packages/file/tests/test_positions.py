@@ -59,7 +59,7 @@ async def test_after_a_failure_the_next_run_resumes_after_the_last_done_batch(tm
 async def test_a_graceful_stop_gives_the_file_back_with_its_position(tmp_path, fx):
     numbered(tmp_path / "a.log", 1000)
     config = {"path": str(tmp_path / "a.log"), "batch_size": 100, "read_size": 512}
-    app, pipeline, _, sink = fx.source_pipeline(FileLineSource, config, {"max_in_flight": 200})
+    app, _, _, sink = fx.source_pipeline(FileLineSource, config, {"max_in_flight": 200})
     sink.block()
     await app.start()
     await asyncio.sleep(0.2)

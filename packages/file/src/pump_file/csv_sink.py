@@ -72,7 +72,14 @@ class FileCSVSink(FileSink):
         super().__init__(app, pipeline, id, config)
         c = self.Config
         self._rows = _Rows()
-        self._csv = csv.writer(self._rows, **csv_options(c))
+        options = csv_options(c)
+        self._csv = csv.writer(self._rows, **options)
+        # csv.writer quotes a field holding \r or \n only if that character is in the line
+        # terminator; with "\n" a lone "\r" would go out bare, and come back as a line end.
+        terminator = self._csv.dialect.lineterminator
+        self._stray = [ch for ch in "\r\n" if ch not in terminator]
+        self._quoting = self._csv.dialect.quoting
+        self._careful = csv.writer(self._rows, **{**options, "quoting": csv.QUOTE_ALL})
         self._fields: tuple[str, ...] | None = tuple(c.fieldnames) or None
         self._field_set = frozenset(self._fields or ())
         self._header = b""
@@ -92,7 +99,11 @@ class FileCSVSink(FileSink):
     def _format(self, rows: Iterable[Iterable[Any]]) -> list[bytes]:
         out = self._rows
         out.clear()
+        if self._stray:
+            rows = list(rows)
         self._csv.writerows(rows)
+        if self._stray and any(ch in "".join(out) for ch in self._stray):
+            self._quote_stray(rows)
         if self._to_bytes is None:
             records = list(map(str.encode, out))
         else:
@@ -100,6 +111,22 @@ class FileCSVSink(FileSink):
             records = [s.encode(encoding, errors) for s in out]
         out.clear()
         return records
+
+    def _quote_stray(self, rows: list[Iterable[Any]]) -> None:
+        """Write again, fully quoted, the rows whose fields hold a line break character."""
+        out = list(self._rows)
+        end = len(self._csv.dialect.lineterminator)
+        for i, text in enumerate(out):
+            if any(ch in text[:-end] for ch in self._stray):
+                if self._quoting == csv.QUOTE_NONE:
+                    raise ValueError(
+                        "a field holds a line break, which quoting 'none' cannot write; "
+                        "use another quoting or line terminator"
+                    )
+                self._rows.clear()
+                self._careful.writerow(rows[i])
+                out[i] = self._rows[0]
+        self._rows[:] = out
 
     def encode(self, events: list[Any]) -> list[bytes]:
         fields = self._fields

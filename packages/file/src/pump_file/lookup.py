@@ -100,7 +100,7 @@ class FileLookupProvider(LookupProvider):
         text = data.decode(c.encoding, c.encoding_errors)
         if c.format == "jsonl":
             return self._from_records(
-                orjson.loads(line) for line in text.splitlines() if line.strip()
+                (orjson.loads(line) for line in text.splitlines() if line.strip()), c.key
             )
         reader = csv.reader(io.StringIO(text, newline=""), **csv_options(c))
         names = next((row for row in reader if row), None)
@@ -109,7 +109,7 @@ class FileLookupProvider(LookupProvider):
         key = c.key or names[0]
         if key not in names:
             raise KeyError(f"the CSV header has no column '{key}' (columns: {', '.join(names)})")
-        return self._from_records(dict(zip(names, row, strict=False)) for row in reader if row)
+        return self._from_records((dict(zip(names, row, strict=False)) for row in reader if row), key)
 
     def _from_json(self, document: Any) -> dict[Any, Any]:
         c = self.Config
@@ -118,22 +118,18 @@ class FileLookupProvider(LookupProvider):
                 return document
             return {k: _field(v, c.value) for k, v in document.items()}
         if isinstance(document, list):
-            return self._from_records(document)
+            return self._from_records(document, c.key)
         raise ValueError(
             "a JSON lookup file is an object (the table) or an array of objects with 'key' set"
         )
 
-    def _from_records(self, records: Any) -> dict[Any, Any]:
-        c = self.Config
-        key = c.key
+    def _from_records(self, records: Any, key: str) -> dict[Any, Any]:
+        value = self.Config.value
         table: dict[Any, Any] = {}
         for record in records:
             if not key:
-                if self.Config.format == "csv":
-                    raise ValueError("no key column")  # pragma: no cover - read() sets one
                 raise ValueError("set 'key': the field of each record that is its key")
-            k = _field(record, key)
-            table[k] = _field(record, c.value) if c.value else record
+            table[_field(record, key)] = _field(record, value) if value else record
         return table
 
 
@@ -205,14 +201,14 @@ class FileLookup(DictionaryLookup):
             signature = await asyncio.to_thread(provider.signature)
             if signature == self._signature or signature is None:
                 continue  # unchanged, or gone (keep what we have until it is back)
-            # taken before the load: a change during the load is seen at the next poll
+            # Taken before the load: a change during the load is seen at the next poll. A file
+            # that fails to load is tried again once it changes again (no error every poll).
             self._signature = signature
             try:
                 await self.reload()
             except LookupLoadError:
-                self._signature = None  # try again at the next poll
+                pass  # logged; the previous content is kept
             except Exception:
-                self._signature = None
                 L.exception("%s: reloading failed", self.location())
 
 
