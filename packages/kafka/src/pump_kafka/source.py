@@ -121,6 +121,7 @@ class KafkaSource(pump.Source):
         self._dirty = asyncio.Event()
         self._progress = asyncio.Event()
         self._settling = False
+        self._revoked: set[TopicPartition] = set()
         self._last_report: dict[str, float] = {}
 
     @classmethod
@@ -219,9 +220,8 @@ class KafkaSource(pump.Source):
                         break
                     self._hand_over(tp, records[start : start + max_batch])
 
-    @staticmethod
-    async def _still_current(consumer: AIOKafkaConsumer, tp: TopicPartition, position: int) -> bool:
-        if tp not in consumer.assignment():
+    async def _still_current(self, consumer: AIOKafkaConsumer, tp: TopicPartition, position: int) -> bool:
+        if tp in self._revoked or tp not in consumer.assignment():
             return False
         try:
             return bool(await consumer.position(tp) == position)
@@ -347,6 +347,9 @@ class KafkaSource(pump.Source):
         """Before a rebalance: let revoked partitions' in-flight events finish, commit, forget."""
         if not revoked:
             return
+        # Hand over nothing more of them: their next owner (maybe this source again) starts
+        # from the offsets committed here, so records fetched before are fetched again.
+        self._revoked |= revoked
         await self._settle(revoked, self.Config.revoke_timeout)
         try:
             await self.commit(revoked)
@@ -360,6 +363,7 @@ class KafkaSource(pump.Source):
 
     def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         """After a rebalance: assigned partitions start afresh from their committed offsets."""
+        self._revoked.clear()
         for tp in assigned:
             self.tracker.forget(tp)
             self._open.pop(tp, None)

@@ -1,0 +1,203 @@
+"""`pump run` processes against a real broker: SIGKILLed five times, and two of them sharing a group."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+HERE = Path(__file__).resolve().parent
+WORKER = HERE / "kafka_worker.yaml"
+PARTITIONS = 4
+
+
+class Worker:
+    """`pump run kafka_worker.yaml` in a process of its own, its output in a file (never a full pipe)."""
+
+    def __init__(self, kafka: Any, source: str, output: str, group: str, name: str, **settings: Any) -> None:
+        self.name = name
+        self.log = Path(tempfile.mkstemp(prefix=f"pump-kafka-{name}-", suffix=".log")[1])
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+            "PUMP_KAFKA_BOOTSTRAP": kafka.bootstrap,
+            "WORKER_INPUT": source,
+            "WORKER_OUTPUT": output,
+            "WORKER_GROUP": group,
+            "WORKER_NAME": name,
+            "WORKER_IDEMPOTENCE": "true" if kafka.broker.idempotence else "false",
+            **{f"WORKER_{k.upper()}": str(v) for k, v in settings.items()},
+        }
+        pump_cli = [sys.executable, "-c", "import sys; from pump.cli import main; sys.exit(main())"]
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [*pump_cli, "run", str(WORKER), "--progress", "off"],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            )
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def progressed(self) -> bool:
+        """The worker's processor has handled events (it prints `progress N`)."""
+        return "progress " in self.text()
+
+    def assigned(self) -> set[int] | None:
+        """The partitions of its latest assignment (None before the first one)."""
+        found = re.findall(r"partitions assigned: (.*)", self.text())
+        if not found:
+            return None
+        return {int(p) for p in re.findall(r"\[(\d+)\]", found[-1])}
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    async def stop(self, timeout: float = 30.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None:
+            if time.monotonic() > deadline:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError(f"worker {self.name} did not stop within {timeout}s:\n{self.text()[-3000:]}")
+            await asyncio.sleep(0.05)
+        return self.process.returncode
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.log.unlink(missing_ok=True)
+
+
+class OutputReader:
+    """Reads the output topic all along (no group): sequence numbers and which worker wrote them."""
+
+    def __init__(self, kafka: Any, topic: str) -> None:
+        self.kafka = kafka
+        self.topic = topic
+        self.seqs: Counter[int] = Counter()
+        self.workers: Counter[str] = Counter()
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> OutputReader:
+        self.task = asyncio.ensure_future(self._run())
+        return self
+
+    async def _run(self) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka.bootstrap, auto_offset_reset="earliest",
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition(self.topic, p) for p in range(PARTITIONS)])
+            while True:
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    for record in records:
+                        event = orjson.loads(record.value)
+                        self.seqs[event["seq"]] += 1
+                        self.workers[event["worker"]] += 1
+        finally:
+            await consumer.stop()
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+
+@pytest.fixture
+def workers() -> Any:
+    started: list[Worker] = []
+
+    def start(*args: Any, **kwargs: Any) -> Worker:
+        worker = Worker(*args, **kwargs)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.close()
+
+
+async def test_sigkill_five_times_loses_nothing(kafka: Any, workers: Any) -> None:
+    n = 200_000
+    source = await kafka.create_topic(partitions=PARTITIONS)
+    output = await kafka.create_topic(partitions=PARTITIONS)
+    group = kafka.name("g")
+    await kafka.produce_spread(source, [{"seq": i} for i in range(n)], PARTITIONS)
+    reader = OutputReader(kafka, output).start()
+    # At most 50,000 events/s (0.02 s of "work" per 1,000), so five kills within 0.6 s of the
+    # first progress each always land mid-stream.
+    settings = {"pause_every": 1000, "pause": 0.02, "max_in_flight": 2000, "max_batch": 500}
+    rng = random.Random()
+    try:
+        for round_ in range(5):
+            worker = workers(kafka, source, output, group, f"w{round_}", **settings)
+            assert await kafka.wait_for(worker.progressed, timeout=30), worker.text()[-3000:]
+            await asyncio.sleep(rng.uniform(0.05, 0.6))
+            worker.kill()
+        written_before_last_run = len(reader.seqs)
+        assert written_before_last_run < n, "the kills should have interrupted the work"
+        last = workers(kafka, source, output, group, "last", **settings)
+        complete = await kafka.wait_for(lambda: len(reader.seqs) == n, timeout=120)
+        assert complete, f"{n - len(reader.seqs)} sequence numbers missing:\n{last.text()[-3000:]}"
+        assert await last.stop() == 0, last.text()[-3000:]
+    finally:
+        await reader.close()
+    assert set(reader.seqs) == set(range(n))
+    duplicates = sum(reader.seqs.values()) - n
+    # A kill repeats what was in flight (max_in_flight) plus what was done but not yet committed
+    # (commit_interval 0.2 s at ≤ 50,000 events/s, with slack for the commit's round trip).
+    bound = 5 * (settings["max_in_flight"] + 50_000 * 0.5)
+    assert duplicates <= bound, f"{duplicates} duplicates, more than in-flight + uncommitted allows ({bound})"
+
+
+async def test_two_processes_share_a_group_and_one_takes_over(kafka: Any, workers: Any) -> None:
+    n = 40_000
+    source = await kafka.create_topic(partitions=PARTITIONS)
+    output = await kafka.create_topic(partitions=PARTITIONS)
+    group = kafka.name("g")
+    await kafka.produce_spread(source, [{"seq": i} for i in range(n)], PARTITIONS)
+    reader = OutputReader(kafka, output).start()
+    settings = {"pause_every": 100, "pause": 0.02, "max_in_flight": 500, "max_batch": 100}  # ≤ 5,000/s each
+    try:
+        a = workers(kafka, source, output, group, "a", **settings)
+        assert await kafka.wait_for(lambda: a.assigned() == set(range(PARTITIONS)), timeout=30), a.text()[-3000:]
+        b = workers(kafka, source, output, group, "b", **settings)
+
+        def shared() -> bool:
+            got_a, got_b = a.assigned(), b.assigned()
+            return bool(got_a) and bool(got_b) and got_a | got_b == set(range(PARTITIONS)) and not got_a & got_b
+
+        assert await kafka.wait_for(shared, timeout=30), f"a: {a.assigned()}, b: {b.assigned()}"
+        assert await kafka.wait_for(lambda: reader.workers["a"] > 0 and reader.workers["b"] > 0, timeout=30)
+        assert len(reader.seqs) < n, "the stop should come mid-stream"
+        assert await a.stop() == 0, a.text()[-3000:]
+        assert "partitions revoked" in a.text()
+        assert await kafka.wait_for(lambda: b.assigned() == set(range(PARTITIONS)), timeout=30), b.text()[-3000:]
+        complete = await kafka.wait_for(lambda: len(reader.seqs) == n, timeout=60)
+        assert complete, f"{n - len(reader.seqs)} sequence numbers missing"
+        assert await b.stop() == 0, b.text()[-3000:]
+    finally:
+        await reader.close()
+    assert set(reader.seqs) == set(range(n))
+    assert reader.workers["a"] > 0 and reader.workers["b"] > 0
+    # A graceful hand-over commits what is done first: duplicates only from in-flight events.
+    duplicates = sum(reader.seqs.values()) - n
+    assert duplicates <= 2 * settings["max_in_flight"], duplicates
