@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 
 from pump_file.claims import FileClaim
 from pump_file.dialect import CSVDialectConfig, csv_options
-from pump_file.lines import LineReader
+from pump_file.lines import Block, LineReader
 from pump_file.source import Chunk, FileSource, FileSourceConfig, Opener, Reading
 
 
@@ -35,11 +35,44 @@ class FileCSVSourceConfig(FileSourceConfig, CSVDialectConfig):
         return self
 
 
+class _Chunk:
+    """A block of lines fed to the csv reader, and how to tell the byte offset within it."""
+
+    __slots__ = ("data", "done_bytes", "done_chars", "end", "simple", "start", "text", "view")
+
+    def __init__(self, block: Block, text: str) -> None:
+        self.data = block.data
+        self.start = block.start
+        self.end = block.end
+        self.text = text
+        self.view = io.StringIO(text, newline="\n")
+        # ASCII: a character is a byte, so the text position is the byte offset
+        self.simple = block.data.isascii()
+        self.done_chars = 0
+        self.done_bytes = 0
+
+    def offset(self) -> int:
+        """Byte offset just after the lines the csv reader has pulled from this chunk."""
+        position = self.view.tell()
+        if position >= len(self.text):
+            return self.end
+        if self.simple:
+            return self.start + position
+        # The reader pulls whole lines: count them, and find as many newlines in the bytes.
+        lines = self.text.count("\n", self.done_chars, position)
+        at = self.done_bytes
+        find = self.data.index
+        for _ in range(lines):
+            at = find(b"\n", at) + 1
+        self.done_chars, self.done_bytes = position, at
+        return self.start + at
+
+
 class CSVReading(Reading):
     """Parses records with `csv.reader`, over lines pulled on demand (records may span lines).
 
-    The csv reader counts the lines it pulled (`line_num`); the chunks of lines it was fed
-    remember their byte sizes, so the offset after any record is known exactly.
+    Blocks of whole lines are decoded at once and fed to the reader through StringIO; the
+    block the reader is in, and its position there, give the byte offset after any record.
     """
 
     def __init__(
@@ -85,39 +118,25 @@ class CSVReading(Reading):
     def _new_reader(self) -> None:
         """A fresh csv reader over the line reader (which keeps what it buffered)."""
         self.line_base = self.lines.line - 1  # the line before the csv reader's first one
-        # chunks of lines fed to the csv reader: (csv line count before it, offset, line sizes)
-        self.chunks: list[tuple[int, int, list[int], bool]] = [(0, self.lines.offset, [], True)]
+        self.start = self.lines.offset
+        self.chunk: _Chunk | None = None
         self.exhausted = False
-        self.reader = csv.reader(self._text(), **self.options)
-
-    def _text(self) -> Iterator[str]:
-        """Lines (with their `\\n`) for the csv reader: the chunks' lines, chained in C."""
-        return itertools.chain.from_iterable(self._chunks())
+        self.reader = csv.reader(itertools.chain.from_iterable(self._chunks()), **self.options)
 
     def _chunks(self) -> Iterator[io.StringIO]:
-        """Chunks of lines as text; notes each chunk's line sizes (for offsets)."""
+        """Blocks of whole lines as text (chained in C into the lines the csv reader reads)."""
         lines = self.lines
         while True:
-            got = lines.take(4096, self.final)
-            if got is None:
+            block = lines.take_block(self.final)
+            if block is None:
                 self.exhausted = True
                 return
-            raw = got.lines
-            text = b"\n".join(raw).decode(self.encoding, self.errors)
-            if got.terminated:
-                text += "\n"
-            # sizes without the \n; a chunk's last line lacks one only at the end of a file
-            self.chunks.append((got.first - 1 - self.line_base, got.start, list(map(len, raw)), got.terminated))
-            yield io.StringIO(text, newline="\n")
+            self.chunk = _Chunk(block, block.data.decode(self.encoding, self.errors))
+            yield self.chunk.view
 
-    def _offset_after(self, consumed: int) -> int:
-        """Byte offset after the first `consumed` lines the csv reader pulled."""
-        for first, start, sizes, terminated in reversed(self.chunks):
-            if consumed >= first:
-                k = consumed - first
-                newlines = k if terminated or k < len(sizes) else k - 1
-                return start + sum(sizes[:k]) + newlines
-        raise AssertionError(f"line {consumed} was pruned")  # pragma: no cover
+    def _offset(self) -> int:
+        """Byte offset after every line the csv reader has pulled."""
+        return self.start if self.chunk is None else self.chunk.offset()
 
     def next_batch(self, limit: int, final: bool) -> Chunk | None:
         if self.exhausted:
@@ -136,8 +155,10 @@ class CSVReading(Reading):
             if len(firsts) != len(rows):
                 rows = [row for row in rows if row]
             before = reader.line_num
+            end = self._offset()
         else:
             rows, firsts = [], []
+            end = self._offset()
             try:
                 for row in reader:
                     if self.exhausted:
@@ -147,19 +168,18 @@ class CSVReading(Reading):
                         rows.append(row)
                         firsts.append(base + before + 1)
                     before = reader.line_num
+                    end = self._offset()
                     if len(rows) >= limit:
                         break
             except csv.Error:
                 if not self.exhausted:
                     raise
                 cut = True
-        end, line = self._offset_after(before), base + before + 1
+        line = base + before + 1
         if cut:
             # read the record again, complete, once the rest of it is written
             self.source.seek(end)
             self._restart(end, line)
-        else:
-            self.chunks = [c for c in self.chunks if c[0] + len(c[2]) >= before]
         if self.header_pending and rows:
             header = rows.pop(0)
             firsts.pop(0)

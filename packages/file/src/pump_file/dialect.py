@@ -35,7 +35,7 @@ class CSVDialectConfig(ComponentConfig):
     doublequote: bool | None = Field(None, description="A quote inside a field is written twice")
     skipinitialspace: bool | None = Field(None, description="Ignore whitespace after a delimiter")
     lineterminator: str | None = Field(
-        None, description="Line end written by sinks (readers accept \\n, \\r\\n and \\r)"
+        None, description="Line end written by sinks (readers accept \\n and \\r\\n)"
     )
     quoting: Quoting | None = Field(None, description="minimal, all, nonnumeric, none (strings, notnull on 3.12+)")
     strict: bool | None = Field(None, description="Raise on malformed input instead of guessing")

@@ -46,13 +46,9 @@ class FileJSONLinesSink(FileSink):
         option = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
         if self.Config.sort_keys:
             option |= orjson.OPT_SORT_KEYS
-        default = str if self.Config.non_serializable == "str" else None
-        dumps = orjson.dumps
-
-        def encode_one(event: Any) -> bytes:
-            return dumps(event, default, option)
-
-        self._encode_one = encode_one
+        self._default = str if self.Config.non_serializable == "str" else None
+        self._option = option
 
     def encode(self, events: list[Any]) -> list[bytes]:
-        return list(map(self._encode_one, events))
+        dumps, default, option = orjson.dumps, self._default, self._option
+        return [dumps(event, default, option) for event in events]

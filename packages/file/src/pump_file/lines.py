@@ -32,6 +32,17 @@ class Lines(NamedTuple):
     terminated: bool
 
 
+class Block(NamedTuple):
+    """Whole lines taken from the stream as one piece of bytes."""
+
+    data: bytes
+    #: Byte offsets of the block and just after it.
+    start: int
+    end: int
+    #: False when the block is a last line without `\\n` (the end of a final stream).
+    terminated: bool
+
+
 class LineReader:
     """Reads `read_size` bytes at a time and hands out up to `limit` complete lines per `take`."""
 
@@ -54,12 +65,6 @@ class LineReader:
         self._next = 0
         self._tail: list[bytes] = []  # pieces of the line after the last newline read
         self._tail_size = 0
-
-    @property
-    def buffered(self) -> int:
-        """Bytes read from the stream but not handed out yet (complete lines and the tail)."""
-        rest = self._lines[self._next :]
-        return sum(map(len, rest)) + len(rest) + self._tail_size
 
     def take(self, limit: int, final: bool = False) -> Lines | None:
         """Up to `limit` lines; None when no complete line is available.
@@ -90,16 +95,50 @@ class LineReader:
         self.line += len(lines)
         return Lines(lines, first, start, self.offset, terminated)
 
+    def take_block(self, final: bool = False) -> Block | None:
+        """Every complete line read next, as one block of bytes; None when there is none.
+
+        The block ends with `\\n`, except with `final` for a last line that has none.
+        """
+        if self._next < len(self._lines):  # lines split by take() and not handed out yet
+            data = b"\n".join(self._lines[self._next :]) + b"\n"
+            self._lines, self._next = [], 0
+        else:
+            data = self._read_block()
+            if data is None:
+                if not final or not self._tail_size:
+                    return None
+                data = b"".join(self._tail)
+                self._tail, self._tail_size = [], 0
+                start = self.offset
+                self.offset += len(data)
+                self.line += 1
+                return Block(data, start, self.offset, False)
+        start = self.offset
+        self.offset += len(data)
+        self.line += data.count(b"\n")
+        return Block(data, start, self.offset, True)
+
     def _fill(self) -> bool:
         """Read until at least one complete line is buffered; False when the stream has no more."""
+        block = self._read_block()
+        if block is None:
+            return False
+        self._lines = block.split(b"\n")
+        self._lines.pop()  # the block ends with a newline: the last piece is empty
+        self._next = 0
+        return True
+
+    def _read_block(self) -> bytes | None:
+        """Read until a newline comes; the bytes up to the last newline read (None: no more)."""
         read = self.stream.read
         size = self.read_size
         while True:
             data = read(size)
             if not data:
-                return False
-            cut = data.rfind(b"\n")
-            if cut < 0:
+                return None
+            cut = data.rfind(b"\n") + 1
+            if not cut:
                 self._tail.append(data)
                 self._tail_size += len(data)
                 if self._tail_size > self.max_line:
@@ -112,13 +151,11 @@ class LineReader:
                 self._tail.append(data[:cut])
                 block = b"".join(self._tail)
             else:
-                block = data[:cut]
-            rest = data[cut + 1 :]
+                block = data[:cut] if cut < len(data) else data
+            rest = data[cut:]
             self._tail = [rest] if rest else []
             self._tail_size = len(rest)
-            self._lines = block.split(b"\n")
-            self._next = 0
-            return True
+            return block
 
 
 def decoder(encoding: str | None, errors: str = "strict") -> DecodeLines:
