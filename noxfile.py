@@ -118,11 +118,17 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the pump package (config in the root pyproject.toml)."""
-    # pump-core's dependencies, but not pump-core itself: mypy reads `pump` from the source
-    # tree (mypy_path), and a module missing there must not be looked up in site-packages.
-    session.install(MYPY, *TYPE_STUBS, *_dependencies("core", "test"))
-    session.run("mypy", "packages/core/src/pump")
+    """mypy --strict over every package's sources (config in the root pyproject.toml)."""
+    # Every package's dependencies, but not the packages themselves: mypy reads their code
+    # from the source trees (MYPYPATH), so a module missing there is not found elsewhere.
+    requirements = [r for p in PACKAGES for r in _dependencies(p, "test") if not r.startswith("pump-")]
+    session.install(MYPY, *TYPE_STUBS, *requirements)
+    sources = [ROOT / "packages" / p / "src" for p in PACKAGES]
+    env = {"MYPYPATH": os.pathsep.join(str(s) for s in sources)}
+    for package, src in zip(PACKAGES, sources, strict=True):
+        for module in sorted(d.name for d in src.iterdir() if (d / "__init__.py").exists()):
+            session.log(f"typecheck {package}: {module}")
+            session.run("mypy", "-p", module, env=env)
 
 
 @nox.session
