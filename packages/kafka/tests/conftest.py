@@ -57,7 +57,7 @@ class BrokerInfo:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test of this package that uses the broker is a `service` test."""
     for item in items:
-        if "kafka" in getattr(item, "fixturenames", ()) or "kafka_broker" in getattr(item, "fixturenames", ()):
+        if {"kafka", "kafka_broker", "kafka_for"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.service)
 
 
@@ -242,3 +242,18 @@ async def kafka(kafka_broker: BrokerInfo) -> AsyncIterator[Kafka]:
     finally:
         await helper.close()
 
+
+
+@pytest.fixture
+async def kafka_for() -> AsyncIterator[Any]:
+    """Makes helpers for other brokers (a test's own Tansu): `kafka_for(broker)`."""
+    made: list[Kafka] = []
+
+    def make(broker: TansuBroker) -> Kafka:
+        helper = Kafka(BrokerInfo(broker.bootstrap, broker))
+        made.append(helper)
+        return helper
+
+    yield make
+    for helper in made:
+        await helper.close()

@@ -57,6 +57,9 @@ class KafkaSourceConfig(pump.Source.ConfigModel):
         0.2, ge=0, description="Seconds of backpressure after which fetching is paused"
     )
     retry_backoff: float = Field(1.0, gt=0, description="Pause after a failed fetch, seconds")
+    silence_timeout: float = Field(
+        10.0, gt=0, description="Seconds without any fetch answer before the broker is reported unreachable"
+    )
     isolation_level: Literal["read_uncommitted", "read_committed"] = Field(
         "read_uncommitted", description="read_committed skips records of aborted transactions"
     )
@@ -140,13 +143,14 @@ class KafkaSource(pump.Source):
 
     async def main(self) -> None:
         consumer = await self._open_consumer()
-        committer = asyncio.get_running_loop().create_task(self._commit_periodically())
+        loop = asyncio.get_running_loop()
+        helpers = [loop.create_task(self._commit_periodically()), loop.create_task(self._watch(consumer))]
         try:
             await self._consume(consumer)
         finally:
-            committer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await committer
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
 
     async def _open_consumer(self) -> AIOKafkaConsumer:
         cfg = self.Config
@@ -284,6 +288,58 @@ class KafkaSource(pump.Source):
             paused = consumer.paused()
             if paused:
                 consumer.resume(*paused)
+
+    async def _watch(self, consumer: AIOKafkaConsumer) -> None:
+        """Report a broker that stopped answering; reset partitions whose log lost records.
+
+        aiokafka retries a lost broker on its own and raises nothing: without this the source
+        would wait silently. Waiting is right (the broker may come back), silence is not.
+        """
+        silence = self.Config.silence_timeout
+        while True:
+            await asyncio.sleep(min(1.0, silence / 2))
+            if not self.Pipeline.is_ready():
+                continue  # backpressure: partitions are paused or their fetches wait for us
+            fetching = consumer.assignment() - consumer.paused() - self._revoked
+            if not fetching:
+                continue
+            stamps = [consumer.last_poll_timestamp(tp) for tp in fetching]
+            newest = max((s for s in stamps if s is not None), default=None)
+            if newest is not None and time.time() - newest / 1000 > silence:
+                self._report("fetch", BrokerUnavailable(
+                    f"no fetch answered for {time.time() - newest / 1000:.0f}s "
+                    f"({','.join(self.Connection.bootstrap_servers)} unreachable?); waiting for the broker"
+                ))
+            for tp in fetching:
+                await self._reset_if_truncated(consumer, tp)
+
+    async def _reset_if_truncated(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
+        """A log end behind our position means the broker lost records (or the topic was re-created).
+
+        Kafka answers such a fetch with OFFSET_OUT_OF_RANGE and the consumer resets as
+        auto_offset_reset says; some brokers (Tansu after a restart) just return nothing.
+        """
+        highwater = consumer.highwater(tp)
+        if highwater is None or tp not in consumer.assignment():
+            return
+        try:
+            position = await asyncio.wait_for(consumer.position(tp), 1.0)
+        except (TimeoutError, IllegalStateError):
+            return
+        if position <= highwater:
+            return
+        L.warning(
+            "%s: %s[%d] ends at %d, before this source's position %d: the broker lost records or "
+            "the topic was re-created; resetting to the %s offset",
+            self.location(), tp.topic, tp.partition, highwater, position, self.Config.auto_offset_reset,
+        )
+        self.tracker.forget(tp)
+        self._open.pop(tp, None)
+        self._pending.pop(tp, None)
+        if self.Config.auto_offset_reset == "earliest":
+            await consumer.seek_to_beginning(tp)
+        else:
+            await consumer.seek_to_end(tp)
 
     # -- acknowledgement and commits ----------------------------------------------------------
 
