@@ -1,0 +1,133 @@
+"""Wrong settings against a real broker fail at once, saying what is wrong."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import pump
+from pump_kafka import (
+    BrokerUnavailable,
+    IdempotenceUnsupported,
+    KafkaConnection,
+    KafkaSink,
+    KafkaSource,
+    TopicMissing,
+)
+from pump_kafka.testing import free_port
+
+
+async def test_unreachable_servers_fail_the_start_naming_them() -> None:
+    port = free_port()
+    app = pump.Application(exit_when_finished=False)
+    app.add_connection(KafkaConnection(app, "kafka", config={"bootstrap_servers": f"127.0.0.1:{port}", "connect_timeout": 3}))
+    with pytest.raises(BrokerUnavailable) as caught:
+        await app.start()
+    message = str(caught.value)
+    assert f"127.0.0.1:{port}" in message
+    assert "Connect call failed" in message and "is a broker listening there?" in message
+
+
+async def test_wrong_sasl_settings_fail_the_start_saying_so(kafka: Any) -> None:
+    app = pump.Application(exit_when_finished=False)
+    app.add_connection(KafkaConnection(app, "kafka", config=kafka.connection_config(
+        security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-256",
+        sasl_username="pump", sasl_password="not-the-password", connect_timeout=5,
+    )))
+    with pytest.raises(BrokerUnavailable) as caught:
+        await app.start()
+    message = str(caught.value)
+    assert "SCRAM-SHA-256" in message and "SASL_PLAINTEXT" in message
+    assert "not-the-password" not in message
+    if kafka.broker.tansu is not None:  # a broker without SASL at all
+        assert "does not accept SASL mechanism SCRAM-SHA-256" in message
+
+
+async def test_missing_source_topic_stops_the_pipeline_with_a_clear_error(kafka: Any) -> None:
+    missing = kafka.name("missing")
+    app = pump.Application(exit_when_finished=False)
+    app.add_connection(KafkaConnection(app, "kafka", config=kafka.connection_config()))
+    pipeline = pump.Pipeline(app, "p")
+    pipeline.build(
+        KafkaSource(app, pipeline, "kafka", config=kafka.source_config(missing, kafka.name("g"))),
+        pump.common.NullSink(app, pipeline),
+    )
+    app.add_pipeline(pipeline)
+    await app.start()
+    try:
+        assert await kafka.wait_for(pipeline.is_error, timeout=15)
+    finally:
+        code = await app.stop()
+    assert code == 1
+    assert pipeline.error is not None
+    error = pipeline.error.error
+    assert isinstance(error, TopicMissing)
+    assert missing in str(error) and "kafka.topic_initializer" in str(error)
+    assert missing not in await kafka.topics(), "checking must not create the topic"
+
+
+async def test_missing_sink_topic_fails_the_start(kafka: Any) -> None:
+    missing = kafka.name("missing")
+    app = pump.Application(exit_when_finished=False)
+    app.add_connection(KafkaConnection(app, "kafka", config=kafka.connection_config()))
+    pipeline = pump.Pipeline(app, "p")
+    pipeline.build(
+        pump.common.IteratorSource(app, pipeline, lambda: iter([b"x"])),
+        KafkaSink(app, pipeline, "kafka", config=kafka.sink_config(topic=missing)),
+    )
+    app.add_pipeline(pipeline)
+    with pytest.raises(TopicMissing) as caught:
+        await app.start()
+    assert missing in str(caught.value) and "check_topics" in str(caught.value)
+    assert missing not in await kafka.topics()
+
+
+async def test_event_routed_to_a_missing_topic_is_not_acknowledged(kafka: Any) -> None:
+    topic = await kafka.create_topic()
+    missing = kafka.name("missing")
+
+    class Misroute(pump.Processor):
+        writes_context = True
+
+        def process(self, context: dict[str, Any], event: Any) -> Any:
+            if event == b"lost":
+                context["kafka_sink_topic"] = missing
+            return event
+
+    app = pump.Application(exit_when_finished=False)
+    app.add_connection(KafkaConnection(app, "kafka", config=kafka.connection_config()))
+    pipeline = pump.Pipeline(app, "p", config={"on_error": "dead_letter", "sink_retries": 1, "retry_backoff": 0.01})
+    dead = pump.common.ListSink(app, pipeline, "dead")
+    pipeline.build(
+        pump.common.IteratorSource(app, pipeline, lambda: iter([b"ok", b"lost", b"ok2"])),
+        Misroute(app, pipeline),
+        KafkaSink(app, pipeline, "kafka", config=kafka.sink_config(topic=topic)),
+    )
+    pipeline.set_dead_letter(dead)
+    app.add_pipeline(pipeline)
+    await app.start()
+    try:
+        assert await kafka.wait_for(lambda: pipeline.in_flight == 0 and pipeline.sources_finished(), timeout=15)
+    finally:
+        await app.stop()
+    assert sorted(r.value for r in await kafka.read(topic, count=2)) == [b"ok", b"ok2"]
+    assert [d["event"] for d in dead.events] == [b"lost"]
+    assert "TopicMissing" in dead.events[0]["error"] and missing in dead.events[0]["error"]
+
+
+async def test_idempotence_on_a_broker_without_it_is_a_clear_error(kafka: Any) -> None:
+    if kafka.broker.tansu is None:
+        pytest.skip("only Tansu lacks idempotent producing")
+    topic = await kafka.create_topic()
+    app = pump.Application(exit_when_finished=False)
+    app.add_connection(KafkaConnection(app, "kafka", config=kafka.connection_config()))
+    pipeline = pump.Pipeline(app, "p")
+    pipeline.build(
+        pump.common.IteratorSource(app, pipeline, lambda: iter([b"x"])),
+        KafkaSink(app, pipeline, "kafka", config={"topic": topic}),  # enable_idempotence: true by default
+    )
+    app.add_pipeline(pipeline)
+    with pytest.raises(IdempotenceUnsupported) as caught:
+        await app.start()
+    assert "enable_idempotence: false" in str(caught.value)
