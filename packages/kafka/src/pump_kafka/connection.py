@@ -25,7 +25,7 @@ import pump
 from pump_kafka.errors import BrokerUnavailable
 
 if TYPE_CHECKING:
-    from pump import Application
+    from pump import Application, Pipeline
 
 L = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
-class KafkaConnectionConfig(pump.Connection.ConfigModel):
+class KafkaConnectionConfig(pump.ComponentConfig):
     """Settings of a KafkaConnection."""
 
     bootstrap_servers: str | list[str] = Field(
@@ -108,9 +108,9 @@ class KafkaConnection(pump.Connection):
     def from_config(
         cls,
         app: Application,
-        pipeline: Any,
+        pipeline: Pipeline | None,
         id: str | None,
-        config: Mapping[str, Any] | None,
+        config: Mapping[str, Any],
     ) -> KafkaConnection:
         """Build from a declarative config (the YAML `connections:` section)."""
         return cls(app, id=id, config=config)
@@ -277,3 +277,10 @@ def split_connection(
             ["key 'connection': required (the id of a kafka connection)"],
         )
     return connection, rest
+
+
+def in_pipeline(pipeline: Pipeline | None, kind: str, id: str | None) -> Pipeline:
+    """The pipeline a declarative config builds `kind` into (sources, processors and sinks need one)."""
+    if pipeline is None:
+        raise pump.BuildError(f"{kind} '{id}' belongs in a pipeline")
+    return pipeline

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 import pump
+from pump_kafka.connection import in_pipeline
 
 if TYPE_CHECKING:
     from pump import Application, Pipeline
 
 
-class KafkaKeyFilterConfig(pump.Processor.ConfigModel):
+class KafkaKeyFilterConfig(pump.ComponentConfig):
     """Settings of a KafkaKeyFilter."""
 
     keep_keys: list[str] = Field(default_factory=list, description="Keys to keep (compared as UTF-8 bytes)")
@@ -48,12 +49,12 @@ class KafkaKeyFilter(pump.Processor):
     def from_config(
         cls,
         app: Application,
-        pipeline: Pipeline,
+        pipeline: Pipeline | None,
         id: str | None,
-        config: Mapping[str, Any] | None,
+        config: Mapping[str, Any],
     ) -> KafkaKeyFilter:
         """Build from a declarative config (`keep_keys: [...]`)."""
-        return cls(app, pipeline, id=id, config=config)
+        return cls(app, in_pipeline(pipeline, cls.__name__, id), id=id, config=config)
 
     def process(self, context: dict[str, Any], event: Any) -> Any:
         key = context.get(self._context_key)

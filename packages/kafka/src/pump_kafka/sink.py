@@ -16,7 +16,12 @@ from aiokafka.partitioner import DefaultPartitioner
 from pydantic import Field
 
 import pump
-from pump_kafka.connection import KafkaConnection, locate_kafka_connection, split_connection
+from pump_kafka.connection import (
+    KafkaConnection,
+    in_pipeline,
+    locate_kafka_connection,
+    split_connection,
+)
 from pump_kafka.errors import BrokerUnavailable, IdempotenceUnsupported, TopicMissing
 
 if TYPE_CHECKING:
@@ -35,7 +40,7 @@ NO_HEADERS: list[tuple[str, bytes]] = []
 KEY_CACHE = 65_536
 
 
-class KafkaSinkConfig(pump.Sink.ConfigModel):
+class KafkaSinkConfig(pump.ComponentConfig):
     """Settings of a KafkaSink."""
 
     topic: str = Field("", description="Output topic ('': every event names its own in the context)")
@@ -156,13 +161,13 @@ class KafkaSink(pump.Sink):
     def from_config(
         cls,
         app: Application,
-        pipeline: Pipeline,
+        pipeline: Pipeline | None,
         id: str | None,
-        config: Mapping[str, Any] | None,
+        config: Mapping[str, Any],
     ) -> KafkaSink:
         """Build from a declarative config: `connection` names the KafkaConnection."""
         connection, rest = split_connection(config, cls.__name__, id)
-        return cls(app, pipeline, connection, id=id, config=rest)
+        return cls(app, in_pipeline(pipeline, cls.__name__, id), connection, id=id, config=rest)
 
     # -- lifecycle ----------------------------------------------------------------------------
 

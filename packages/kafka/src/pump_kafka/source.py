@@ -15,7 +15,12 @@ from pydantic import Field, model_validator
 
 import pump
 from pump.pipeline import PipelineError
-from pump_kafka.connection import KafkaConnection, locate_kafka_connection, split_connection
+from pump_kafka.connection import (
+    KafkaConnection,
+    in_pipeline,
+    locate_kafka_connection,
+    split_connection,
+)
 from pump_kafka.errors import BrokerUnavailable, TopicMissing
 
 if TYPE_CHECKING:
@@ -30,7 +35,7 @@ L = logging.getLogger(__name__)
 REPORT_EVERY = 10.0
 
 
-class KafkaSourceConfig(pump.Source.ConfigModel):
+class KafkaSourceConfig(pump.ComponentConfig):
     """Settings of a KafkaSource."""
 
     topic: str | list[str] = Field(
@@ -131,13 +136,13 @@ class KafkaSource(pump.Source):
     def from_config(
         cls,
         app: Application,
-        pipeline: Pipeline,
+        pipeline: Pipeline | None,
         id: str | None,
-        config: Mapping[str, Any] | None,
+        config: Mapping[str, Any],
     ) -> KafkaSource:
         """Build from a declarative config: `connection` names the KafkaConnection."""
         connection, rest = split_connection(config, cls.__name__, id)
-        return cls(app, pipeline, connection, id=id, config=rest)
+        return cls(app, in_pipeline(pipeline, cls.__name__, id), connection, id=id, config=rest)
 
     # -- consuming ----------------------------------------------------------------------------
 

@@ -11,7 +11,12 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from pydantic import BaseModel, ConfigDict, Field
 
 import pump
-from pump_kafka.connection import KafkaConnection, locate_kafka_connection, split_connection
+from pump_kafka.connection import (
+    KafkaConnection,
+    in_pipeline,
+    locate_kafka_connection,
+    split_connection,
+)
 from pump_kafka.errors import KafkaConnectorError
 
 if TYPE_CHECKING:
@@ -31,7 +36,7 @@ class TopicSpec(BaseModel):
     config: dict[str, str] = Field(default_factory=dict, description="Topic configs (retention.ms, ...)")
 
 
-class KafkaTopicInitializerConfig(pump.Processor.ConfigModel):
+class KafkaTopicInitializerConfig(pump.ComponentConfig):
     """Settings of a KafkaTopicInitializer."""
 
     topics: list[str | TopicSpec] = Field(
@@ -68,13 +73,13 @@ class KafkaTopicInitializer(pump.Processor):
     def from_config(
         cls,
         app: Application,
-        pipeline: Pipeline,
+        pipeline: Pipeline | None,
         id: str | None,
-        config: Mapping[str, Any] | None,
+        config: Mapping[str, Any],
     ) -> KafkaTopicInitializer:
         """Build from a declarative config: `connection` names the KafkaConnection."""
         connection, rest = split_connection(config, cls.__name__, id)
-        return cls(app, pipeline, connection, id=id, config=rest)
+        return cls(app, in_pipeline(pipeline, cls.__name__, id), connection, id=id, config=rest)
 
     def specs(self) -> list[NewTopic]:
         """The topics to ensure, with defaults applied."""
