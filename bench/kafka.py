@@ -249,6 +249,7 @@ def main() -> None:
     finally:
         if broker is not None:
             broker.stop()
+            broker.log_path.unlink(missing_ok=True)
     report("kafka", results, reference="aiokafka_batched_loop", subject="pump",
            ratio_same_batch=round(results["pump"] / results["aiokafka_batched_loop_512k"], 3),
            messages=args.messages, partitions=PARTITIONS, broker="tansu" if broker else bootstrap)
