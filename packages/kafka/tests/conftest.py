@@ -13,6 +13,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -56,7 +57,10 @@ class BrokerInfo:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test of this package that uses the broker is a `service` test."""
+    here = Path(__file__).resolve().parent
     for item in items:
+        if here not in Path(str(item.path)).resolve().parents:
+            continue  # another package's test (hooks of a conftest see the whole session)
         if {"kafka", "kafka_broker", "kafka_for"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.service)
 
