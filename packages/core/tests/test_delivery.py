@@ -185,3 +185,11 @@ async def test_per_event_contexts_reach_the_sink(kit, batch_size):
     app.add_pipeline(pipeline)
     assert await kit.run_app(app) == 0
     assert [c["index"] for c in sink.contexts] == list(range(20))
+
+
+def test_commit_tracker_peek_does_not_consume():
+    t = pump.CommitTracker()
+    t.end(t.begin("p", 0, 4))
+    assert t.peek() == {"p": 5}
+    assert t.committable() == {"p": 5}  # still reported once after a peek
+    assert t.committable() == {} and t.peek() == {"p": 5}

@@ -145,3 +145,15 @@ async def test_handle_error_is_overridable(kit):
     assert await kit.run_app(app) == 0
     assert Lenient.seen == [("ValueError", 7)]
     assert source.acknowledged_count() == 20
+
+
+def test_report_error_counts_and_keeps_it_without_stopping(kit):
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p")
+    source = kit.RecordingSource(app, pipeline, [])
+    pipeline.build(source, kit.CollectSink(app, pipeline))
+    pipeline.report_error(source, ConnectionError("broker gone"))
+    m = pipeline.metrics()
+    assert m["errors"] == 1 and m["components"][source.Id]["errors"] == 1
+    assert pipeline.errors[-1].as_dict()["error"] == "ConnectionError: broker gone"
+    assert not pipeline.is_error() and m["error"] is None

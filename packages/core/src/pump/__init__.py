@@ -34,7 +34,7 @@ if TYPE_CHECKING:
         MappingLookup,
         MemoryLookupProvider,
     )
-    from pump.pipeline import Pipeline, PipelineConfig
+    from pump.pipeline import Pipeline, PipelineConfig, PipelineError
     from pump.processor import Generator, Processor
     from pump.pubsub import PubSub
     from pump.routing import (
@@ -80,6 +80,7 @@ _EXPORTS: dict[str, str] = {
     "MemoryLookupProvider": "pump.lookup",
     "Pipeline": "pump.pipeline",
     "PipelineConfig": "pump.pipeline",
+    "PipelineError": "pump.pipeline",
     "Generator": "pump.processor",
     "Processor": "pump.processor",
     "PubSub": "pump.pubsub",
@@ -122,6 +123,7 @@ __all__ = [
     "PeriodicTrigger",
     "Pipeline",
     "PipelineConfig",
+    "PipelineError",
     "Processor",
     "PubSub",
     "PubSubTrigger",

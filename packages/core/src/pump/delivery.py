@@ -95,10 +95,17 @@ class CommitTracker:
             self._dirty.add(partition)
 
     def committable(self) -> dict[Hashable, int]:
-        """Positions that advanced since the last call (next offset to read, per partition)."""
+        """Positions that advanced since the last call, and forget that they did (commit them).
+
+        Each advanced position is returned once; use `peek()` to look without consuming.
+        """
         out = {p: self._positions[p] for p in self._dirty}
         self._dirty.clear()
         return out
+
+    def peek(self) -> dict[Hashable, int]:
+        """Every partition's current position, without consuming what `committable()` returns."""
+        return dict(self._positions)
 
     def position(self, partition: Hashable) -> int | None:
         """The current commit position of a partition, if any range of it is done."""

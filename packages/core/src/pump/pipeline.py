@@ -668,6 +668,12 @@ class Pipeline(Configurable):
             self.App.pipeline_failed(self)
         self._update_ready()
 
+    def report_error(self, component: Component, exc: BaseException, event: Any = None) -> None:
+        """Record a non-fatal error (a connection lost, a retry): counted and visible, no stop."""
+        component.counters.errors += 1
+        self.counters.errors += 1
+        self.errors.append(PipelineError(component.Id, exc, event))
+
     def is_error(self) -> bool:
         """True when the pipeline stopped on an error."""
         return self.error is not None
@@ -729,9 +735,7 @@ class Pipeline(Configurable):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            source.counters.errors += 1
-            self.counters.errors += 1
-            self.errors.append(PipelineError(source.Id, exc, None))
+            self.report_error(source, exc)
             self.set_error(None, None, exc, source)
         finally:
             self.App.wake()

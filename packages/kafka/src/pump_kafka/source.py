@@ -14,7 +14,6 @@ from aiokafka.errors import ConsumerStoppedError, IllegalStateError, KafkaError
 from pydantic import Field, model_validator
 
 import pump
-from pump.pipeline import PipelineError
 from pump_kafka.connection import (
     KafkaConnection,
     in_pipeline,
@@ -476,8 +475,7 @@ class KafkaSource(pump.Source):
 
     def _report(self, what: str, exc: BaseException, detail: str = "") -> None:
         """Count a recurring problem, keep it in the pipeline's recent errors, log it now and then."""
-        self.counters.errors += 1
-        self.Pipeline.errors.append(PipelineError(self.Id, exc, None))
+        self.Pipeline.report_error(self, exc)
         now = time.monotonic()
         if now - self._last_report.get(what, 0.0) >= REPORT_EVERY:
             self._last_report[what] = now
