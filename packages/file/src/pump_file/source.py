@@ -240,7 +240,6 @@ class FileSource(Source):
         self._finishing: set[asyncio.Task[None]] = set()
         self._saver: asyncio.Task[None] | None = None
         self._io_lock = asyncio.Lock()
-        self._settled = asyncio.Event()
 
     # -- the parser hook ----------------------------------------------------------------------
 
@@ -300,10 +299,9 @@ class FileSource(Source):
                 await asyncio.sleep(interval)
             elif claimed == 0:
                 break
-        # Done means done: return only once every file read is acknowledged and post-processed.
-        while any(not (c.rejected and c.failure is None) for c in self._claims.values()):
-            self._settled.clear()
-            await self._settled.wait()
+        # Everything is handed over. Files are post-processed as their last batches are done;
+        # waiting for that here could deadlock a pipeline that holds events until its sources
+        # end (an aggregator), and stop() finishes what is still pending.
 
     # -- finding and claiming (worker thread) -------------------------------------------------
 
@@ -456,7 +454,6 @@ class FileSource(Source):
 
     def _settle(self, claim: FileClaim) -> None:
         """Finish a file whose reading is over and whose batches are all settled."""
-        self._settled.set()
         if claim.finished or not claim.reading_done or claim.in_flight:
             return
         if claim.extra.get("followed"):
@@ -481,7 +478,6 @@ class FileSource(Source):
                 claims.release(claim)
         self._claims.pop(claim.key, None)
         self._tracker.forget(claim.key)
-        self._settled.set()
 
     def _post_process(self, claim: FileClaim) -> None:
         c = self.Config

@@ -1,0 +1,38 @@
+"""The file quickstart (examples/quickstart/access-log.yaml) runs with `pump run` and adds up."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+QUICKSTART = Path(__file__).resolve().parents[3] / "examples" / "quickstart"
+FILES = ["access-log.yaml", "accesslog.py", "countries.csv", "generate.py"]
+
+
+@pytest.mark.skipif(not (QUICKSTART / "access-log.yaml").exists(), reason="examples/quickstart is not here")
+def test_the_quickstart_pipeline_accounts_for_every_line(tmp_path):
+    for name in FILES:
+        shutil.copy(QUICKSTART / name, tmp_path / name)
+    subprocess.run([sys.executable, "generate.py", "6000"], cwd=tmp_path, check=True, capture_output=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pump", "run", "access-log.yaml", "--progress", "off"],
+        cwd=tmp_path, capture_output=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    out = tmp_path / "out"
+    requests = [orjson.loads(line) for p in sorted((out / "requests").iterdir()) for line in p.read_bytes().splitlines()]
+    dead = [orjson.loads(line) for line in (out / "dead-letter.jsonl").read_bytes().splitlines()]
+    minutes = list(csv.DictReader((out / "minutes.csv").open(newline="")))
+    assert len(dead) == 30  # one line in two hundred is damaged
+    assert all(d["error"].startswith("ValueError") and d["context"]["file_line"] > 0 for d in dead)
+    dropped = 6000 - len(requests) - len(dead)
+    assert 0 < dropped < 6000 * 0.3  # health checks and static files
+    assert all(r["country"] for r in requests) and {r["country"] for r in requests} >= {"CZ", "DE", "US"}
+    assert sum(int(m["requests"]) for m in minutes) == len(requests)
+    assert [m["minute"] for m in minutes] == sorted({r["time"][:16] for r in requests})
