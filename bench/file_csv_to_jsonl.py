@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import os
 import random
 import shutil
@@ -26,9 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import report
-
 import orjson
+from _common import report
 
 import pump
 from pump_file import FileCSVSource, FileJSONLinesSink
@@ -99,15 +99,11 @@ def run_pandas(source: Path, out: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--fsync", default="always", choices=["always", "on_rotate", "never"])
     args = parser.parse_args()
-    try:
-        import pandas  # noqa: F401
-
-        have_pandas = True
-    except ImportError:
-        have_pandas = False
+    have_pandas = importlib.util.find_spec("pandas") is not None
+    if not have_pandas:
         print("file_csv_to_jsonl: pandas is not installed; its line is skipped (pip install pandas)")
     rows = args.rows
     results = {"bare_loop": 0.0, "pump": 0.0}
