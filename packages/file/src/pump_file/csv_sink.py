@@ -100,10 +100,10 @@ class FileCSVSink(FileSink):
         out = self._rows
         out.clear()
         if self._stray:
-            rows = list(rows)
+            rows = listed = list(rows)
         self._csv.writerows(rows)
         if self._stray and any(ch in "".join(out) for ch in self._stray):
-            self._quote_stray(rows)
+            self._quote_stray(listed)
         if self._to_bytes is None:
             records = list(map(str.encode, out))
         else:

@@ -100,6 +100,7 @@ class LineReader:
 
         The block ends with `\\n`, except with `final` for a last line that has none.
         """
+        data: bytes | None
         if self._next < len(self._lines):  # lines split by take() and not handed out yet
             data = b"\n".join(self._lines[self._next :]) + b"\n"
             self._lines, self._next = [], 0

@@ -204,12 +204,15 @@ def recover(
         if fsync:
             os.fsync(fd)
         for path in free_name(final):
-            with contextlib.suppress(FileNotFoundError):
-                if rename_no_replace(temp, path):
-                    if fsync:
-                        fsync_dir(path)
-                    L.warning("%s: an unfinished output file of a stopped sink was published as %s", temp, path)
-                    return path
+            try:
+                published = rename_no_replace(temp, path)
+            except FileNotFoundError:
+                return None  # someone else took it meanwhile
+            if published:
+                if fsync:
+                    fsync_dir(path)
+                L.warning("%s: an unfinished output file of a stopped sink was published as %s", temp, path)
+                return path
         return None  # pragma: no cover - free_name never ends
     finally:
         os.close(fd)

@@ -246,6 +246,8 @@ class FileSink(Sink):
                     await asyncio.wait_for(self._wake.wait(), tick)
             self._wake.clear()
             writes, self._queue = self._queue, []
+            if not writes and not self._parts:
+                continue  # nothing to write, nothing open to rotate or close
             try:
                 results, published = await asyncio.to_thread(self._apply, writes, time.monotonic())
             except BaseException as exc:  # a bug, or cancelled: nothing is acknowledged

@@ -395,29 +395,28 @@ class FileSource(Source):
     async def _pump(self, claim: FileClaim, reading: Reading, final: bool) -> bool:
         """Hand over batches until the reading has no more; False if nothing was available."""
         limit = self.Config.batch_size
-        pipeline = self.Pipeline
         any_data = False
         while not claim.rejected:
             chunk = await self._thread(reading.next_batch, limit, final)
             if chunk is None:
                 break
             any_data = True
-            await pipeline.ready()
-            self._hand_over(claim, chunk)
+            await self._hand_over(claim, chunk)
         return any_data
 
-    def _hand_over(self, claim: FileClaim, chunk: Chunk) -> None:
-        """Register the batch's range, then hand it over (no await in between: no race)."""
+    async def _hand_over(self, claim: FileClaim, chunk: Chunk) -> None:
+        """Register the batch's range, then emit it (registered first: it may be done at once)."""
         events, contexts, end, line = chunk
+        # Wait first, so a batch is registered only when it can be handed over right away.
+        await self.Pipeline.ready()
         handle = self._tracker.begin(claim.key, claim.emitted, end - 1)
         claim.ends.append((end, line))
         claim.emitted, claim.emitted_line = end, line
         claim.in_flight += 1
-        token = (claim, handle)
         if not events:  # e.g. only blank lines: nothing to wait for
             self._done(claim, handle)
             return
-        self.Pipeline.process_batch(events, contexts=contexts, source=self, token=token)
+        await self.emit(events, contexts=contexts, token=(claim, handle))
 
     # -- acknowledgement ------------------------------------------------------------------------
 
@@ -651,8 +650,7 @@ class FileSource(Source):
             if time.monotonic() - last_data >= flush_after:
                 chunk = await self._thread(reading.flush)
                 if chunk is not None:
-                    await self.Pipeline.ready()
-                    self._hand_over(claim, chunk)
+                    await self._hand_over(claim, chunk)
             await asyncio.sleep(interval)
         return False
 
