@@ -203,3 +203,13 @@ def test_bad_config_is_refused_naming_the_key(config, key):
     app = pump.Application()
     with pytest.raises(ConfigError, match=key):
         FileJSONLinesSink(app, pump.Pipeline(app, "p"), "s", config=config)
+
+
+async def test_past_max_open_the_least_recently_written_file_is_finished(tmp_path, fx):
+    events = [{"k": k, "i": i} for i in range(3) for k in "abcde"]
+    sink = await fx.write_all(FileJSONLinesSink, {"path": str(tmp_path / "{k}-{n}.jsonl"), "max_open": 2}, events, batch_size=5)
+    names = fx.files(tmp_path)
+    assert not [n for n in names if n.startswith(".")]
+    back = [e for n in names for e in read_jsonl(tmp_path / n)]
+    assert sorted(map(str, back)) == sorted(map(str, events))
+    assert len(names) > 5 and len(list(sink.published)) == len(names)  # reopened keys got new parts

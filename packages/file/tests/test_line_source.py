@@ -171,3 +171,33 @@ async def test_without_lock_files_are_read_in_place(tmp_path, fx):
 def test_bad_config_is_refused_naming_the_key(fx, config, key):
     with pytest.raises(ConfigError, match=key):
         fx.source_pipeline(FileLineSource, config)
+
+
+async def test_with_a_scan_interval_files_dropped_later_are_read_too(tmp_path):
+    import pump
+    from pump.testing import wait_until
+
+    write_lines(tmp_path / "a.log", ["a"])
+    app = pump.Application(exit_when_finished=False)
+    pipeline = pump.Pipeline(app, "p")
+    from pump.testing import CollectingSink
+
+    sink = CollectingSink(app, pipeline, "collect")
+    pipeline.build(FileLineSource(app, pipeline, "src", config={"path": str(tmp_path / "*.log"), "scan_interval": 0.05}), sink)
+    app.add_pipeline(pipeline)
+    await app.start()
+    try:
+        assert await wait_until(lambda: sink.events == ["a"], 5)
+        write_lines(tmp_path / "b.log", ["b"])
+        assert await wait_until(lambda: sink.events == ["a", "b"], 5)
+    finally:
+        await app.stop()
+    assert sorted(os.listdir(tmp_path)) == ["a.log-processed", "b.log-processed"]
+
+
+async def test_files_can_be_read_oldest_first(tmp_path, fx):
+    for name, age in (("b.log", 300), ("a.log", 100), ("c.log", 200)):
+        write_lines(tmp_path / name, [name])
+        os.utime(tmp_path / name, (1_700_000_000 - age, 1_700_000_000 - age))
+    events, _, _ = await fx.read_all(FileLineSource, {"path": str(tmp_path / "*.log"), "order": "mtime"})
+    assert events == ["b.log", "c.log", "a.log"]
