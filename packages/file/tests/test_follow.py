@@ -147,3 +147,20 @@ async def test_a_csv_record_written_in_two_goes_comes_out_whole(tmp_path):
         assert [c["file_line"] for c in sink.contexts] == [2, 4]
     finally:
         await app.stop()
+
+
+async def test_a_compressed_file_is_read_once_not_tailed(tmp_path):
+    import gzip
+
+    (tmp_path / "old.log.gz").write_bytes(gzip.compress(b"x\ny\n"))
+    app, sink = await started(FileLineSource, {"path": str(tmp_path / "*.gz")})
+    try:
+        await until(sink, 2)
+        assert not await wait_until(lambda: len(sink.events) > 2, 0.3)  # rescans do not read it again
+    finally:
+        await app.stop()
+    app, sink = await started(FileLineSource, {"path": str(tmp_path / "*.gz")})
+    try:
+        assert not await wait_until(lambda: bool(sink.events), 0.3)  # nor does a restart
+    finally:
+        await app.stop()

@@ -633,8 +633,10 @@ class FileSource(Source):
         flush_after = max(interval * 4, 1.0)
         last_data = time.monotonic()
         if claim.extra["codec"] is not None:
-            await self._pump(claim, reading, final=True)  # compressed files are read, not tailed
-            return False
+            # A compressed file cannot grow in place: read it to its end once, then idle, so
+            # it is not read again (its position is saved like any other).
+            await self._pump(claim, reading, final=True)
+            await asyncio.Event().wait()
         while not claim.rejected:
             if await self._pump(claim, reading, final=False):
                 last_data = time.monotonic()
