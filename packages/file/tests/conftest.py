@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import types
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -85,14 +85,3 @@ def fx() -> types.SimpleNamespace:
         files=files,
         QueueSource=QueueSource,
     )
-
-
-def lines_of(*paths: Path) -> list[bytes]:
-    """Every line of the files, in order."""
-    out: list[bytes] = []
-    for p in paths:
-        out.extend(p.read_bytes().splitlines())
-    return out
-
-
-Check = Callable[[], bool]
