@@ -213,3 +213,15 @@ async def test_past_max_open_the_least_recently_written_file_is_finished(tmp_pat
     back = [e for n in names for e in read_jsonl(tmp_path / n)]
     assert sorted(map(str, back)) == sorted(map(str, events))
     assert len(names) > 5 and len(list(sink.published)) == len(names)  # reopened keys got new parts
+
+
+async def test_a_cancelled_waiter_does_not_break_the_writer(tmp_path):
+    app = pump.Application()
+    sink = FileJSONLinesSink(app, pump.Pipeline(app, "p"), "out", config={"path": str(tmp_path / "a.jsonl")})
+    await sink.start()
+    waiter = asyncio.ensure_future(sink.write([{"i": 1}], [{}]))
+    await asyncio.sleep(0)
+    waiter.cancel()  # what a stopping pipeline does to the writes it still waits for
+    await asyncio.wait_for(sink.write([{"i": 2}], [{}]), 5)  # later writes complete
+    await asyncio.wait_for(sink.stop(), 5)
+    assert read_jsonl(tmp_path / "a.jsonl") == [{"i": 1}, {"i": 2}]  # written, though not acknowledged

@@ -230,8 +230,12 @@ class FileSink(Sink):
         self._wake.set()
         writer, self._writer = self._writer, None
         if writer is not None:
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await writer
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                L.exception("%s: the writer failed", self.location())
         published = await asyncio.to_thread(self._finish_all)
         self.published.extend(published)
 
@@ -260,6 +264,8 @@ class FileSink(Sink):
                 continue
             self.published.extend(published)
             for w, error in zip(writes, results, strict=True):
+                if w.future.done():
+                    continue  # its waiter was cancelled (a pipeline stopping): nobody to tell
                 if error is None:
                     w.future.set_result(None)
                 else:
