@@ -648,8 +648,14 @@ class Pipeline(Configurable):
             return
         suppressed = f" ({self._skips_unlogged} more since the last message)" if self._skips_unlogged else ""
         self._last_skip_log, self._skips_unlogged = now, 0
+        L.warning("%s%s", self._describe(component, exc, "event skipped"), suppressed)
+
+    def _describe(self, component: Component | None, exc: BaseException, what: str = "") -> str:
+        """`<where>: [what: ]<Error>: <message>`, naming the component once even when the
+        message already starts with its location."""
         where = component.location() if component is not None else f"pipeline '{self.Id}'"
-        L.warning("%s: event skipped: %s: %s%s", where, type(exc).__name__, exc, suppressed)
+        message = str(exc).removeprefix(f"{where}: ")
+        return f"{where}: {what + ': ' if what else ''}{type(exc).__name__}: {message}"
 
     def set_error(
         self,
@@ -662,9 +668,8 @@ class Pipeline(Configurable):
         if exc is None:
             self.error = None
         else:
-            where = component.location() if component is not None else f"pipeline '{self.Id}'"
             self.error = PipelineError(component.Id if component else self.Id, exc, event)
-            L.error("%s: %s: %s — pipeline stopped", where, type(exc).__name__, exc)
+            L.error("%s — pipeline stopped", self._describe(component, exc))
             self.App.pipeline_failed(self)
         self._update_ready()
 
