@@ -32,13 +32,13 @@ STAMP = VENV / ".pump-dev-stamp"
 
 UV_SPEC = "uv>=0.4"
 NOX_SPEC = "nox>=2024.10"
-QUICKSTART = ROOT / "examples" / "quickstart" / "run.py"
+QUICKSTART = ROOT / "examples" / "quickstart" / "start.py"
 NOX_SESSIONS = ["lint", "typecheck", "tests_all"]
 
 USAGE = """usage: python3 dev.py COMMAND [ARGS]
 
 commands:
-  quickstart           set up .venv and run examples/quickstart/run.py
+  quickstart           set up .venv and run examples/quickstart/start.py
   test [-- ARGS]       set up .venv and run nox -s lint typecheck tests_all (ARGS go to pytest)
   bench                set up .venv and run every bench/*.py
 """

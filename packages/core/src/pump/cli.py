@@ -113,9 +113,16 @@ def _error(message: str) -> None:
 
 def _build(args: argparse.Namespace) -> Any:
     """The Application of the file, or None after reporting a config error."""
+    import os
+
     from pump.declarative import build_file
     from pump.errors import ConfigError
 
+    # `function: "mymodule:f"` finds modules beside the YAML file and in the working directory,
+    # as `python -m pump` would (the console script does not put the cwd on sys.path)
+    for folder in (os.getcwd(), os.path.dirname(os.path.abspath(args.file))):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
     try:
         return build_file(args.file, config_file=args.config)
     except ConfigError as exc:

@@ -668,8 +668,9 @@ class Pipeline(Configurable):
         if exc is None:
             self.error = None
         else:
+            if self.error is None:  # the first failure stops it; later ones are in `errors`
+                L.error("%s — pipeline stopped", self._describe(component, exc))
             self.error = PipelineError(component.Id if component else self.Id, exc, event)
-            L.error("%s — pipeline stopped", self._describe(component, exc))
             self.App.pipeline_failed(self)
         self._update_ready()
 

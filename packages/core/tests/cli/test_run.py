@@ -272,3 +272,43 @@ def test_validate_with_an_ini_file_reports_its_bad_values_and_unused_sections(pu
     assert typo.returncode == 0, typo.stderr
     assert "typo.conf: section [pipeline:p:ad] matches nothing" in typo.stderr
     assert "typo.conf: section [connection:nope] matches nothing" in typo.stderr
+
+
+def test_the_console_script_imports_python_functions_beside_the_yaml_file(tmp_path):
+    """`pump run some/dir/p.yaml` finds `function: "mod:f"` in some/dir, as `python -m` would."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = shutil.which("pump", path=str(Path(sys.executable).parent))
+    assert script, "the pump console script is installed beside the interpreter"
+    folder = tmp_path / "job"
+    folder.mkdir()
+    (folder / "job_functions_for_test.py").write_text(
+        "def items():\n    return [1, 2, 3]\n\ndef double(event):\n    return event * 2\n"
+    )
+    write(
+        folder,
+        """
+        pipelines:
+          job:
+            source: {type: iterator, iterator: "job_functions_for_test:items"}
+            processors:
+              - {type: python, function: "job_functions_for_test:double"}
+            sink: {type: print}
+        """,
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",) and not k.startswith("PUMP_")}
+    result = subprocess.run(
+        [script, "run", "--progress", "off", str(folder / "pipeline.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["2", "4", "6"]
