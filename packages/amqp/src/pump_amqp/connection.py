@@ -136,17 +136,6 @@ class AMQPConnection(pump.Connection):
         self.reconnects = 0
         self._connected_event = asyncio.Event()
 
-    @classmethod
-    def from_config(
-        cls,
-        app: pump.Application,
-        pipeline: pump.Pipeline | None = None,
-        id: str | None = None,
-        config: Mapping[str, Any] | None = None,
-    ) -> AMQPConnection:
-        """Build from a declarative (YAML) definition."""
-        return cls(app, id=id, config=config)
-
     # -- configuration ------------------------------------------------------------------
 
     def _secrets(self) -> list[str]:

@@ -32,7 +32,6 @@ import pump
 from pump_amqp.connection import AMQPConnection, locate_amqp_connection
 from pump_amqp.errors import AMQPError, AMQPPublishError, AMQPTopologyError
 from pump_amqp.publishing import Outgoing, check_routing_key, forget, new_message_id, publish
-from pump_amqp.source import _pop_connection, _require_pipeline
 from pump_amqp.topology import Topology
 
 L = logging.getLogger(__name__)
@@ -104,17 +103,6 @@ class AMQPSink(pump.Sink):
         self._known_exchanges: set[str] = {""}
         self.channels_opened = 0
         check_routing_key(self._routing_key)
-
-    @classmethod
-    def from_config(
-        cls,
-        app: pump.Application,
-        pipeline: pump.Pipeline | None,
-        id: str | None,
-        config: Mapping[str, Any],
-    ) -> AMQPSink:
-        """Build from a declarative (YAML) definition: `connection` names the AMQPConnection."""
-        return cls(app, _require_pipeline(cls, pipeline), *_pop_connection(cls, pipeline, id, config))
 
     # -- writing ----------------------------------------------------------------------------
 

@@ -161,17 +161,6 @@ class AMQPSource(pump.Source):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._topology_checked = False  # by start(); checked again after every channel loss
 
-    @classmethod
-    def from_config(
-        cls,
-        app: pump.Application,
-        pipeline: pump.Pipeline | None,
-        id: str | None,
-        config: Mapping[str, Any],
-    ) -> AMQPSource:
-        """Build from a declarative (YAML) definition: `connection` names the AMQPConnection."""
-        return cls(app, _require_pipeline(cls, pipeline), *_pop_connection(cls, pipeline, id, config))
-
     # -- consuming --------------------------------------------------------------------------
 
     async def main(self) -> None:
@@ -570,30 +559,6 @@ class AMQPFullMessageSource(AMQPSource):
     """
 
     full_message = True
-
-
-def _require_pipeline(cls: type[pump.Component], pipeline: pump.Pipeline | None) -> pump.Pipeline:
-    if pipeline is None:
-        raise pump.BuildError(f"{cls.__name__} belongs in a pipeline")
-    return pipeline
-
-
-def _pop_connection(
-    cls: type[pump.Component],
-    pipeline: pump.Pipeline | None,
-    id: str | None,
-    config: Mapping[str, Any] | None,
-) -> tuple[str, str | None, dict[str, Any]]:
-    """Split a declarative config into (connection id, id, the component's own config)."""
-    rest = dict(config or {})
-    connection = rest.pop("connection", None)
-    if not isinstance(connection, str) or not connection:
-        where = f"pipeline '{pipeline.Id}' " if pipeline is not None else ""
-        raise pump.ConfigError(
-            f"{where}component '{id or cls.__name__}' ({cls.__name__})",
-            ["key 'connection': required: the id of an AMQP connection"],
-        )
-    return connection, id, rest
 
 
 async def _close_channel(channel: AbstractChannel) -> None:

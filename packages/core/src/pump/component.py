@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pump.config import ComponentConfig, Configurable, build_config
+from pump.errors import ConfigError
 from pump.metrics import Counters
 
 if TYPE_CHECKING:
@@ -72,6 +73,15 @@ class Component(Configurable):
         if id is not None:
             kwargs["id"] = id
         args: list[Any] = [app] if pipeline is None else [app, pipeline]
+        given = {*kwargs, *_BUILDER_ARGUMENTS, *list(parameters)[: len(args) - 1]}
+        missing = [
+            name
+            for name, p in parameters.items()
+            if p.default is inspect.Parameter.empty and name not in given
+        ]
+        if missing:  # e.g. a connector's `connection`: say which key, not a TypeError
+            where = f"{cls.__name__} '{id}'" if id else cls.__name__
+            raise ConfigError(where, [f"key '{name}': required" for name in missing])
         return cls(*args, **kwargs)
 
     def config_section(self) -> str:

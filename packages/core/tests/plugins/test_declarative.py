@@ -422,3 +422,18 @@ def test_python_processor_is_registered_and_builds_a_function_processor(user_mod
     pipeline = pump.Pipeline(app, "p")
     processor = PythonProcessor.from_config(app, pipeline, "f", {"function": "pump_user_code:double"})
     assert processor.process({}, {"n": 2}) == {"n": 4}
+
+
+def test_from_config_names_a_missing_required_constructor_argument():
+    import pump
+
+    class NeedsConnection(pump.Sink):
+        def __init__(self, app, pipeline, connection, id=None, config=None):
+            super().__init__(app, pipeline, id, config)
+            self.connection = connection
+
+    app = pump.Application(args=[])
+    pipeline = pump.Pipeline(app, "p")
+    with pytest.raises(pump.ConfigError, match=r"NeedsConnection 'out'[\s\S]*key 'connection': required"):
+        NeedsConnection.from_config(app, pipeline, "out", {})
+    assert NeedsConnection.from_config(app, pipeline, "out", {"connection": "k"}).connection == "k"

@@ -25,7 +25,7 @@ import pump
 from pump_kafka.errors import BrokerUnavailable
 
 if TYPE_CHECKING:
-    from pump import Application, Pipeline
+    from pump import Application
 
 L = logging.getLogger(__name__)
 
@@ -103,17 +103,6 @@ class KafkaConnection(pump.Connection):
     ) -> None:
         super().__init__(app, id, config)
         self._ssl_context: ssl.SSLContext | None = None
-
-    @classmethod
-    def from_config(
-        cls,
-        app: Application,
-        pipeline: Pipeline | None,
-        id: str | None,
-        config: Mapping[str, Any],
-    ) -> KafkaConnection:
-        """Build from a declarative config (the YAML `connections:` section)."""
-        return cls(app, id=id, config=config)
 
     @property
     def bootstrap_servers(self) -> list[str]:
@@ -263,24 +252,3 @@ def locate_kafka_connection(app: Application, connection: Any, where: str) -> Ka
             f"{where}: connection '{located.Id}' is a {type(located).__name__}, not a KafkaConnection"
         )
     return located
-
-
-def split_connection(
-    config: Mapping[str, Any] | None, kind: str, id: str | None
-) -> tuple[Any, dict[str, Any]]:
-    """Take `connection` out of a declarative config: (connection id, the rest of the config)."""
-    rest = dict(config or {})
-    connection = rest.pop("connection", None)
-    if connection is None:
-        raise pump.ConfigError(
-            f"{kind} '{id}'" if id else kind,
-            ["key 'connection': required (the id of a kafka connection)"],
-        )
-    return connection, rest
-
-
-def in_pipeline(pipeline: Pipeline | None, kind: str, id: str | None) -> Pipeline:
-    """The pipeline a declarative config builds `kind` into (sources, processors and sinks need one)."""
-    if pipeline is None:
-        raise pump.BuildError(f"{kind} '{id}' belongs in a pipeline")
-    return pipeline

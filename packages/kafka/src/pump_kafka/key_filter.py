@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 import pump
-from pump_kafka.connection import in_pipeline
 
 if TYPE_CHECKING:
     from pump import Application, Pipeline
@@ -44,17 +43,6 @@ class KafkaKeyFilter(pump.Processor):
             _as_bytes(k) for k in [*self.Config.keep_keys, *(keys or ())]
         )
         self._context_key = self.Config.context_key
-
-    @classmethod
-    def from_config(
-        cls,
-        app: Application,
-        pipeline: Pipeline | None,
-        id: str | None,
-        config: Mapping[str, Any],
-    ) -> KafkaKeyFilter:
-        """Build from a declarative config (`keep_keys: [...]`)."""
-        return cls(app, in_pipeline(pipeline, cls.__name__, id), id=id, config=config)
 
     def process(self, context: dict[str, Any], event: Any) -> Any:
         key = context.get(self._context_key)

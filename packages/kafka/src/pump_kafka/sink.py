@@ -18,9 +18,7 @@ from pydantic import Field
 import pump
 from pump_kafka.connection import (
     KafkaConnection,
-    in_pipeline,
     locate_kafka_connection,
-    split_connection,
 )
 from pump_kafka.errors import BrokerUnavailable, IdempotenceUnsupported, TopicMissing
 
@@ -156,18 +154,6 @@ class KafkaSink(pump.Sink):
         self._sticky: dict[str, int] = {}
         self._key_partitions: dict[tuple[str, bytes], int] = {}
         self._partitioner = DefaultPartitioner()
-
-    @classmethod
-    def from_config(
-        cls,
-        app: Application,
-        pipeline: Pipeline | None,
-        id: str | None,
-        config: Mapping[str, Any],
-    ) -> KafkaSink:
-        """Build from a declarative config: `connection` names the KafkaConnection."""
-        connection, rest = split_connection(config, cls.__name__, id)
-        return cls(app, in_pipeline(pipeline, cls.__name__, id), connection, id=id, config=rest)
 
     # -- lifecycle ----------------------------------------------------------------------------
 

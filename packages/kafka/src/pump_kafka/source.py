@@ -16,9 +16,7 @@ from pydantic import Field, model_validator
 import pump
 from pump_kafka.connection import (
     KafkaConnection,
-    in_pipeline,
     locate_kafka_connection,
-    split_connection,
 )
 from pump_kafka.errors import BrokerUnavailable, TopicMissing
 
@@ -130,18 +128,6 @@ class KafkaSource(pump.Source):
         self._settling = False
         self._revoked: set[TopicPartition] = set()
         self._last_report: dict[str, float] = {}
-
-    @classmethod
-    def from_config(
-        cls,
-        app: Application,
-        pipeline: Pipeline | None,
-        id: str | None,
-        config: Mapping[str, Any],
-    ) -> KafkaSource:
-        """Build from a declarative config: `connection` names the KafkaConnection."""
-        connection, rest = split_connection(config, cls.__name__, id)
-        return cls(app, in_pipeline(pipeline, cls.__name__, id), connection, id=id, config=rest)
 
     # -- consuming ----------------------------------------------------------------------------
 

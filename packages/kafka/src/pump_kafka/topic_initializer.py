@@ -13,9 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 import pump
 from pump_kafka.connection import (
     KafkaConnection,
-    in_pipeline,
     locate_kafka_connection,
-    split_connection,
 )
 from pump_kafka.errors import KafkaConnectorError
 
@@ -68,18 +66,6 @@ class KafkaTopicInitializer(pump.Processor):
         super().__init__(app, pipeline, id, config)
         self.Connection = locate_kafka_connection(app, connection, self.location())
         self.created: list[str] = []
-
-    @classmethod
-    def from_config(
-        cls,
-        app: Application,
-        pipeline: Pipeline | None,
-        id: str | None,
-        config: Mapping[str, Any],
-    ) -> KafkaTopicInitializer:
-        """Build from a declarative config: `connection` names the KafkaConnection."""
-        connection, rest = split_connection(config, cls.__name__, id)
-        return cls(app, in_pipeline(pipeline, cls.__name__, id), connection, id=id, config=rest)
 
     def specs(self) -> list[NewTopic]:
         """The topics to ensure, with defaults applied."""
