@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import os
+import sys
 import types
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -92,3 +96,28 @@ def kit():
         Identity=Identity,
         run_app=run_app,
     )
+
+
+_INSTALLER = Path(__file__).resolve().parent / "plugins" / "fixture_dists" / "installer.py"
+
+
+def load_installer():
+    """The installer module, loaded by path (test folders are not packages)."""
+    spec = importlib.util.spec_from_file_location("pump_fixture_dists_installer", _INSTALLER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def fixture_dists(tmp_path_factory):
+    """pump-test-plugins, -conflict and -broken are installed and discoverable."""
+    pythonpath, path = os.environ.get("PYTHONPATH"), list(sys.path)
+    target = load_installer().ensure_installed(tmp_path_factory.mktemp("fixture_dists"))
+    yield target
+    if target is not None:
+        sys.path[:] = path
+        if pythonpath is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = pythonpath
