@@ -24,16 +24,7 @@ import orjson
 import pytest
 from yarl import URL
 
-try:
-    from pump.testing import require_service
-except ImportError:  # an older pump-core without pump.testing's service helpers
-
-    def require_service(name: str, reason: str = "") -> Any:  # type: ignore[misc]
-        message = f"service '{name}' is not available" + (f": {reason}" if reason else "")
-        if os.environ.get("PUMP_REQUIRE_SERVICES", "").strip().lower() in {"1", "true", "yes", "on"}:
-            pytest.fail(f"{message} (PUMP_REQUIRE_SERVICES=1)", pytrace=False)
-        pytest.skip(message)
-
+from pump.testing import require_service
 
 URL_ENV = "PUMP_AMQP_URL"
 LOCAL_URL = "amqp://guest:guest@127.0.0.1:5672/"

@@ -9,9 +9,9 @@ import orjson
 import pytest
 
 import pump
+import pump.testing as contracts
 from pump_amqp import AMQPConnection, AMQPSink, AMQPSource
 
-contracts = pytest.importorskip("pump.testing", reason="pump.testing (contract suites) not installed")
 SourceContract = contracts.SourceContract
 SinkContract = contracts.SinkContract
 

@@ -39,7 +39,7 @@ def test_from_config_takes_the_connection_id_from_the_config() -> None:
 
 
 def test_a_yaml_pipeline_builds_from_the_registered_names(tmp_path: Any) -> None:
-    declarative = pytest.importorskip("pump.declarative", reason="pump-core without YAML pipelines")
+    from pump import declarative
     path = tmp_path / "pipeline.yaml"
     path.write_text(
         "connections:\n"
@@ -63,7 +63,7 @@ def test_a_yaml_pipeline_builds_from_the_registered_names(tmp_path: Any) -> None
 
 
 def test_a_yaml_error_names_the_key_and_hides_the_secret(tmp_path: Any) -> None:
-    declarative = pytest.importorskip("pump.declarative", reason="pump-core without YAML pipelines")
+    from pump import declarative
     path = tmp_path / "pipeline.yaml"
     path.write_text(
         "connections:\n"

@@ -22,18 +22,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 
+from pump.testing import require_service
 from pump_kafka.testing import TansuBroker, accepts, tansu_binary
-
-try:
-    from pump.testing import require_service
-except ImportError:  # an older pump-core without pump.testing's service helpers
-
-    def require_service(name: str, reason: str = "") -> Any:  # type: ignore[misc]
-        message = f"service '{name}' is not available" + (f": {reason}" if reason else "")
-        if os.environ.get("PUMP_REQUIRE_SERVICES", "").strip().lower() in {"1", "true", "yes", "on"}:
-            pytest.fail(f"{message} (PUMP_REQUIRE_SERVICES=1)", pytrace=False)
-        pytest.skip(message)
-
 
 BOOTSTRAP_ENV = "PUMP_KAFKA_BOOTSTRAP"
 
