@@ -507,14 +507,11 @@ class Pipeline(Configurable):
     ) -> None:
         batch.hold()
         sink.counters.events_in += len(events)
-        previous, self._current = self._current, batch
         try:
-            pending = sink.write(events, contexts)
+            pending = self._call_write(batch, sink, events, contexts)
         except Exception as exc:
             self._spawn(self._retry(batch, sink, events, contexts, exc))
             return
-        finally:
-            self._current = previous
         if pending is None:
             self._written(batch, sink, len(events))
         else:
@@ -572,15 +569,8 @@ class Pipeline(Configurable):
                 sink.location(), len(events), type(exc).__name__, exc, attempt, delay,
             )
             await asyncio.sleep(delay)
-            previous, self._current = self._current, batch
             try:
-                pending = sink.write(events, contexts)
-            except Exception as again:
-                exc = again
-                continue
-            finally:
-                self._current = previous
-            try:
+                pending = self._call_write(batch, sink, events, contexts)
                 if pending is not None:
                     await pending
             except Exception as again:
@@ -589,6 +579,16 @@ class Pipeline(Configurable):
             self._written(batch, sink, len(events), release=False)
             break
         batch.done()
+
+    def _call_write(
+        self, batch: Batch, sink: Sink, events: list[Any], contexts: list[dict[str, Any]]
+    ) -> Any:
+        # a router sink holds the batch it writes for (current_batch), so set it during write
+        previous, self._current = self._current, batch
+        try:
+            return sink.write(events, contexts)
+        finally:
+            self._current = previous
 
     def _written(self, batch: Batch, sink: Sink, n: int, release: bool = True) -> None:
         sink.counters.events_out += n
