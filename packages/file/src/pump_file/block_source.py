@@ -15,7 +15,9 @@ class FileBlockSourceConfig(FileSourceConfig):
     """Settings of the block source."""
 
     encoding: str = Field("", description="Decode the content to str with this encoding ('': bytes)")
-    max_size: int = Field(0, ge=0, description="Largest file read, bytes (0: no limit); larger ones fail")
+    max_size: int = Field(
+        256 << 20, ge=0, description="Largest file read, bytes (0: no limit); larger ones fail"
+    )
 
 
 class BlockReading(Reading):

@@ -22,7 +22,9 @@ class FileJSONSourceConfig(FileSourceConfig):
     split_arrays: bool = Field(
         False, description="A document that is a JSON array gives one event per element"
     )
-    max_size: int = Field(0, ge=0, description="Largest file read, bytes (0: no limit); larger ones fail")
+    max_size: int = Field(
+        256 << 20, ge=0, description="Largest file read, bytes (0: no limit); larger ones fail"
+    )
 
 
 def read_whole(opener: Opener, max_size: int) -> bytes:
