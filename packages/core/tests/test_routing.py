@@ -152,3 +152,32 @@ async def test_size_only_aggregator_behind_routing_lets_a_finite_run_end(kit):
     assert [[e["seq"] for e in agg] for agg in sink.events] == [list(range(10))]
     assert source.acknowledged_count() == 10
     assert down.metrics()["aggregated"] == 10 and down.metrics()["dropped"] == 0
+
+
+async def test_tee_hands_over_the_copies_of_a_batch_together(kit):
+    class Writes(kit.CollectSink):
+        def __init__(self, app, pipeline):
+            super().__init__(app, pipeline)
+            self.sizes = []
+
+        def write(self, events, contexts):
+            self.sizes.append(len(events))
+            super().write(events, contexts)
+
+    class Uncopyable:
+        def __deepcopy__(self, memo):
+            raise TypeError("cannot copy")
+
+    app = pump.Application()
+    up = pump.Pipeline(app, "up", config={"on_error": "skip"})
+    events = [{"seq": i} for i in range(30)] + [{"seq": 30, "x": Uncopyable()}]
+    source = kit.RecordingSource(app, up, events, batch_size=10)
+    up.build(source, TeeProcessor(app, up, config={"target": "copy"}), kit.CollectSink(app, up))
+    app.add_pipeline(up)
+    down = pump.Pipeline(app, "copy")
+    writes = Writes(app, down)
+    down.build(InternalSource(app, down), writes)
+    app.add_pipeline(down)
+    assert await kit.run_app(app) == 0
+    assert writes.sizes == [10, 10, 10]  # one hand-over per upstream batch, not per event
+    assert source.acknowledged_count() == 31  # the uncopyable event was skipped, not stuck

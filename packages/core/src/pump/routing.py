@@ -229,7 +229,11 @@ class TeeProcessorConfig(ComponentConfig):
 
 
 class TeeProcessor(Processor):
-    """Sends a copy of each event to another pipeline and passes the event on."""
+    """Sends a copy of each event to another pipeline and passes the event on.
+
+    The copies of one upstream batch travel together: they are handed over as one batch when
+    the batch has gone through the chain, holding the upstream batch until they are done.
+    """
 
     ConfigModel = TeeProcessorConfig
     Config: TeeProcessorConfig
@@ -244,6 +248,10 @@ class TeeProcessor(Processor):
         super().__init__(app, pipeline, id, config)
         self._source: InternalSource | None = None
         self._copy = copy.deepcopy if self.Config.deep_copy else copy.copy
+        self._batch: Batch | None = None
+        self._events: list[Any] = []
+        self._contexts: list[dict[str, Any]] = []
+        self._flush_soon: asyncio.Handle | None = None
 
     async def start(self) -> None:
         assert self.Pipeline is not None
@@ -251,9 +259,29 @@ class TeeProcessor(Processor):
         self._source.register_upstream(self.Pipeline)
 
     def process(self, context: dict[str, Any], event: Any) -> Any:
-        assert self._source is not None and self.Pipeline is not None
+        assert self.Pipeline is not None
         batch = self.Pipeline.current_batch
-        self._source.put_batch(
-            [self._copy(event)], [dict(context)], batch.hold() if batch else None
-        )
+        if batch is not self._batch or not self._events:
+            self._hand_over()
+            # held now, while the batch is being dispatched, so it cannot complete before
+            # its copies are done downstream
+            self._batch = batch.hold() if batch is not None else None
+            self._flush_soon = asyncio.get_running_loop().call_soon(self._hand_over)
+        self._events.append(self._copy(event))
+        self._contexts.append(dict(context))
         return event
+
+    def _hand_over(self) -> None:
+        if self._flush_soon is not None:
+            self._flush_soon.cancel()
+            self._flush_soon = None
+        batch, self._batch = self._batch, None
+        if self._events:
+            assert self._source is not None
+            self._source.put_batch(self._events, self._contexts, batch)
+            self._events, self._contexts = [], []
+        elif batch is not None:
+            batch.done()  # nothing to hand over (copying failed): release the hold
+
+    async def flush(self) -> None:
+        self._hand_over()
