@@ -30,7 +30,7 @@ class RequestsPipeline(pump.Pipeline):
             FunctionProcessor(app, self, parse, id="parse"),
             GeoEnrich(app, self, "geo", config={"lookup": "countries"}),
             FilterProcessor(app, self, is_page_view, id="page-views"),
-            TeeProcessor(app, self, config={"target": "minutes"}),
+            TeeProcessor(app, self, config={"target": "minutes", "deep_copy": False}),
             FileJSONLinesSink(
                 app, self, config={"path": str(HERE / "out" / "requests" / "requests-{n:02d}.jsonl"), "max_events": 50_000}
             ),
