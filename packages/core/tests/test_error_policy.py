@@ -157,3 +157,54 @@ def test_report_error_counts_and_keeps_it_without_stopping(kit):
     assert m["errors"] == 1 and m["components"][source.Id]["errors"] == 1
     assert pipeline.errors[-1].as_dict()["error"] == "ConnectionError: broker gone"
     assert not pipeline.is_error() and m["error"] is None
+
+
+class UndecodableSource(pump.Source):
+    """Hands over raw lines; those that are not numbers are marked as decoding errors."""
+
+    def __init__(self, app, pipeline, lines):
+        super().__init__(app, pipeline, id="numbers")
+        self.lines = lines
+        self.acknowledged, self.rejected = [], []
+
+    async def main(self):
+        events, errors = [], {}
+        for i, line in enumerate(self.lines):
+            try:
+                events.append(int(line))
+            except ValueError as exc:
+                events.append(line)  # the raw input goes to the error policy
+                errors[i] = exc
+        await self.emit(events, contexts=[{"line": i} for i in range(len(events))], token="t", errors=errors)
+
+    def acknowledge(self, batch):
+        self.acknowledged.append(batch.token)
+
+    def reject(self, batch):
+        self.rejected.append(batch.token)
+
+
+@pytest.mark.parametrize("policy", ["skip", "dead_letter", "stop"])
+async def test_events_a_source_cannot_decode_go_to_the_error_policy(kit, policy):
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p", config={"on_error": policy})
+    source = UndecodableSource(app, pipeline, ["1", "two", "3", "4x"])
+    sink = kit.CollectSink(app, pipeline)
+    pipeline.build(source, sink)
+    dead = kit.CollectSink(app, pipeline, id="dead")
+    pipeline.set_dead_letter(dead)
+    app.add_pipeline(pipeline)
+    code = await kit.run_app(app)
+    m = pipeline.metrics()
+    if policy == "stop":
+        assert code == 1 and source.rejected == ["t"] and sink.events == []
+        assert "numbers" in m["error"]["component"] and "'two'" in m["error"]["error"]
+        return
+    assert code == 0 and source.acknowledged == ["t"]
+    assert sink.events == [1, 3] and m["errors"] == 2
+    assert m["components"]["numbers"]["errors"] == 2
+    if policy == "dead_letter":
+        assert [(r["event"], r["context"], r["component"]) for r in dead.events] == [
+            ("two", {"line": 1}, "numbers"),
+            ("4x", {"line": 3}, "numbers"),
+        ]

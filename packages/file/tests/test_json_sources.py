@@ -69,9 +69,24 @@ async def test_json_lines_skip_blank_lines_and_number_every_line(tmp_path, fx):
 
 async def test_an_invalid_json_line_fails_the_file_after_the_lines_before_it(tmp_path, fx):
     (tmp_path / "a.jsonl").write_bytes(b"".join(b'{"i":%d}\n' % i for i in range(10)) + b"{broken\n" + b"{}\n")
-    events, _, source = await fx.read_all(FileJSONLinesSource, {"path": str(tmp_path / "a.jsonl"), "batch_size": 5})
+    events, _, source = await fx.read_all(
+        FileJSONLinesSource, {"path": str(tmp_path / "a.jsonl"), "batch_size": 5, "on_invalid": "fail"}
+    )
     assert events == [{"i": i} for i in range(10)]
     assert source.files_failed == 1 and "a.jsonl-failed" in fx.files(tmp_path)
+
+
+async def test_an_invalid_json_line_goes_to_the_pipelines_error_policy_by_default(tmp_path, fx):
+    (tmp_path / "a.jsonl").write_bytes(b'{"i":0}\n{broken\n{"i":2}\n')
+    events, contexts, source = await fx.read_all(
+        FileJSONLinesSource, {"path": str(tmp_path / "a.jsonl")}, on_error="skip"
+    )
+    assert events == [{"i": 0}, {"i": 2}] and [c["file_line"] for c in contexts] == [1, 3]
+    assert source.counters.errors == 1 and source.files_failed == 0
+    assert source.Pipeline.metrics()["errors"] == 1
+    [error] = source.Pipeline.errors
+    assert error.component == source.Id and "a.jsonl line 2 is not JSON" in str(error.error)
+    assert error.event == "{broken"  # the raw line, for the dead-letter record
 
 
 async def test_invalid_json_lines_can_be_skipped(tmp_path, fx):

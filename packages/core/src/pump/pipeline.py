@@ -321,8 +321,13 @@ class Pipeline(Configurable):
         source: Source | None = None,
         token: Any = None,
         depth: int = 0,
+        errors: Mapping[int, BaseException] | None = None,
     ) -> Batch | None:
-        """Run a batch from `source` through the pipeline; it is acknowledged once done."""
+        """Run a batch from `source` through the pipeline; it is acknowledged once done.
+
+        `errors` marks events the source could not decode (index → error): they go to the
+        error policy as failures of the source, and the rest of the batch goes on.
+        """
         n = len(events)
         if n == 0:
             return None
@@ -335,6 +340,11 @@ class Pipeline(Configurable):
         if self.in_flight >= self._max_in_flight:
             self._ready.clear()
         self._idle.clear()
+        if errors:
+            events, contexts = self._source_errors(batch, source, events, context, contexts, errors)
+            if batch.failed or not events:  # stopped on one of them, or nothing else left
+                batch.done()
+                return batch
         if contexts is not None and self._own_contexts:
             contexts = [c if type(c) is dict else dict(c) for c in contexts]
         if contexts is None:
@@ -348,6 +358,25 @@ class Pipeline(Configurable):
             self._run(batch, depth, None, contexts, events)
         batch.done()
         return batch
+
+    def _source_errors(
+        self,
+        batch: Batch,
+        source: Source | None,
+        events: list[Any],
+        context: Mapping[str, Any] | None,
+        contexts: list[dict[str, Any]] | None,
+        errors: Mapping[int, BaseException],
+    ) -> tuple[list[Any], list[dict[str, Any]] | None]:
+        """Hand the events a source failed to decode to the error policy; return the others."""
+        component: Component = source if source is not None else self.sink
+        for i in sorted(errors):
+            event_context = contexts[i] if contexts is not None else dict(context or {})
+            component.counters.errors += 1
+            if not self._event_failed(batch, component, event_context, events[i], errors[i]):
+                break
+        kept = [i for i in range(len(events)) if i not in errors]
+        return [events[i] for i in kept], None if contexts is None else [contexts[i] for i in kept]
 
     def process(self, event: Any, context: dict[str, Any] | None = None) -> None:
         """Run one event through the pipeline now (BSPump's synchronous entry)."""

@@ -48,11 +48,16 @@ class Source(Component):
         *,
         contexts: list[dict[str, Any]] | None = None,
         token: Any = None,
+        errors: Mapping[int, BaseException] | None = None,
     ) -> Batch | None:
-        """Hand a batch over: one shared `context`, or one dict per event in `contexts`."""
+        """Hand a batch over: one shared `context`, or one dict per event in `contexts`.
+
+        `errors` maps indexes of events that could not be decoded (the raw input) to their
+        error: the pipeline's `on_error` policy handles them, the others go on.
+        """
         await self.Pipeline.ready()
         return self.Pipeline.process_batch(
-            events, context=context, contexts=contexts, source=self, token=token
+            events, context=context, contexts=contexts, source=self, token=token, errors=errors
         )
 
     async def process(self, event: Any, context: dict[str, Any] | None = None) -> None:

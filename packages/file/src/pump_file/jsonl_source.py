@@ -26,10 +26,11 @@ class InvalidLine(ValueError):
 class FileJSONLinesSourceConfig(FileSourceConfig):
     """Settings of the JSON Lines source."""
 
-    on_invalid: Literal["fail", "skip"] = Field(
-        "fail",
-        description="A line that is not JSON: fail (the file is set aside as failed after the "
-        "lines before it are done), skip (counted as an error and logged)",
+    on_invalid: Literal["error", "fail", "skip"] = Field(
+        "error",
+        description="A line that is not JSON: error (the line, as text, goes to the pipeline's "
+        "on_error policy: stop, skip or dead_letter), fail (the file is set aside as failed "
+        "after the lines before it are done), skip (counted as an error and logged)",
     )
 
 
@@ -51,7 +52,7 @@ class JSONLinesReading(Reading):
         utf8 = codecs.lookup(config.encoding or "utf-8").name == "utf-8"
         # orjson reads UTF-8 bytes directly; other encodings are decoded first.
         self.decode = None if utf8 else decoder(config.encoding, config.encoding_errors)
-        self.skip = config.on_invalid == "skip"
+        self.on_invalid = config.on_invalid
         self.on_skip = on_skip
 
     def next_batch(self, limit: int, final: bool) -> Chunk | None:
@@ -68,20 +69,26 @@ class JSONLinesReading(Reading):
         return Chunk(events, contexts, got.end, first + len(lines))
 
     def _slowly(self, lines: list[Any], first: int, end: int) -> Chunk:
-        """Line by line: blank lines are skipped, invalid ones fail or are skipped."""
-        events, contexts = [], []
+        """Line by line: blank lines are skipped, invalid ones handled per `on_invalid`."""
+        events: list[Any] = []
+        contexts: list[dict[str, Any]] = []
+        errors: dict[int, BaseException] = {}
         for number, line in enumerate(lines, first):
             if not line.strip():
                 continue
             try:
                 events.append(_loads(line))
             except orjson.JSONDecodeError as exc:
-                if not self.skip:
+                if self.on_invalid == "fail":
                     raise InvalidLine(f"line {number} is not JSON: {exc}") from None
-                self.on_skip(self.path, number, exc)
-                continue
+                if self.on_invalid == "skip":
+                    self.on_skip(self.path, number, exc)
+                    continue
+                text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+                errors[len(events)] = InvalidLine(f"{self.path} line {number} is not JSON: {exc}")
+                events.append(text)
             contexts.append({"file_path": self.path, "file_line": number})
-        return Chunk(events, contexts, end, first + len(lines))
+        return Chunk(events, contexts, end, first + len(lines), errors or None)
 
 
 class FileJSONLinesSource(FileSource):

@@ -154,6 +154,8 @@ class Chunk(NamedTuple):
     #: Position just after the batch (byte offset, or item count) and the line/item there.
     end: int
     line: int
+    #: Events that could not be decoded (index → error), for the pipeline's error policy.
+    errors: dict[int, BaseException] | None = None
 
 
 class Reading:
@@ -406,7 +408,7 @@ class FileSource(Source):
 
     async def _hand_over(self, claim: FileClaim, chunk: Chunk) -> None:
         """Register the batch's range, then emit it (registered first: it may be done at once)."""
-        events, contexts, end, line = chunk
+        events, contexts, end, line = chunk.events, chunk.contexts, chunk.end, chunk.line
         # Wait first, so a batch is registered only when it can be handed over right away.
         await self.Pipeline.ready()
         handle = self._tracker.begin(claim.key, claim.emitted, end - 1)
@@ -416,7 +418,7 @@ class FileSource(Source):
         if not events:  # e.g. only blank lines: nothing to wait for
             self._done(claim, handle)
             return
-        await self.emit(events, contexts=contexts, token=(claim, handle))
+        await self.emit(events, contexts=contexts, token=(claim, handle), errors=chunk.errors)
 
     # -- acknowledgement ------------------------------------------------------------------------
 
