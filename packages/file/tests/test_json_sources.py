@@ -74,6 +74,7 @@ async def test_an_invalid_json_line_fails_the_file_after_the_lines_before_it(tmp
     )
     assert events == [{"i": i} for i in range(10)]
     assert source.files_failed == 1 and "a.jsonl-failed" in fx.files(tmp_path)
+    assert source.Pipeline.metrics()["errors"] == 1  # visible in the run's summary
 
 
 async def test_an_invalid_json_line_goes_to_the_pipelines_error_policy_by_default(tmp_path, fx):

@@ -385,7 +385,8 @@ class FileSource(Source):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self.counters.errors += 1
+            # counted by the pipeline too, so run summaries and metrics show it
+            self.Pipeline.report_error(self, exc)
             claim.failure = f"{type(exc).__name__}: {exc}"
             L.error(
                 "%s: %s cannot be read past position %d: %s",
