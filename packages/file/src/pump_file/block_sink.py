@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
-from pump.common.encoding import known_encoding
+from pump.common.encoding import TextEncoding
 from pump.config import ComponentConfig
 from pump.errors import ConfigError, PartialWriteError
 from pump.sink import Sink
@@ -39,7 +39,7 @@ class FileBlockSinkConfig(ComponentConfig):
     fsync: Fsync = Field(
         "always", description="always / on_rotate: fsync each file before acknowledging; never"
     )
-    encoding: str = Field("utf-8", description="Encoding of str events (bytes are written as they are)")
+    encoding: TextEncoding = Field("utf-8", description="Encoding of str events (bytes are written as they are)")
     temp_prefix: str = Field(".", description="Prefix of the temporary name of a file being written")
     temp_suffix: str = Field(".inprogress", min_length=1, description="Suffix of that temporary name")
     timezone: Literal["utc", "local"] = Field("utc", description="Time zone of {date}/{time}")
@@ -59,10 +59,6 @@ class FileBlockSinkConfig(ComponentConfig):
             raise ValueError(str(exc)) from None
         return value
 
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, value: str) -> str:
-        return known_encoding(value)
 
 
 class FileBlockSink(Sink):

@@ -8,9 +8,9 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from pump.common.encoding import known_encoding, known_error_handler
+from pump.common.encoding import ErrorHandler, TextEncoding
 from pump_file.dialect import CSVDialectConfig, csv_options
 from pump_file.sink import FileSink, FileSinkConfig
 
@@ -30,18 +30,10 @@ class FileCSVSinkConfig(FileSinkConfig, CSVDialectConfig):
         "raise", description="An event with a key not among the columns: raise (it fails), ignore"
     )
     restval: str = Field("", description="Written for a column an event lacks")
-    encoding: str = Field("utf-8", description="Text encoding of the files")
-    encoding_errors: str = Field("strict", description="Unencodable characters: strict, replace, ...")
+    encoding: TextEncoding = Field("utf-8", description="Text encoding of the files")
+    encoding_errors: ErrorHandler = Field("strict", description="Unencodable characters: strict, replace, ...")
 
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, value: str) -> str:
-        return known_encoding(value)
 
-    @field_validator("encoding_errors")
-    @classmethod
-    def _known_error_handler(cls, value: str) -> str:
-        return known_error_handler(value)
 
 
 class _Rows(list[str]):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import orjson
 from pydantic import Field, field_validator
 
-from pump.common.encoding import known_encoding, known_error_handler
+from pump.common.encoding import ErrorHandler, TextEncoding
 from pump.config import ComponentConfig
 from pump.lookup import DictionaryLookup, LookupConfig, LookupLoadError, LookupProvider
 from pump_file.compression import compression_of, open_binary
@@ -45,8 +45,8 @@ class FileTableConfig(ComponentConfig):
         "default the first column; a JSON object is used as the table itself)",
     )
     value: str = Field("", description="Field used as the value ('': the whole record)")
-    encoding: str = Field("utf-8", description="Text encoding")
-    encoding_errors: str = Field("strict", description="Undecodable bytes: strict, replace, ...")
+    encoding: TextEncoding = Field("utf-8", description="Text encoding")
+    encoding_errors: ErrorHandler = Field("strict", description="Undecodable bytes: strict, replace, ...")
 
     @field_validator("path")
     @classmethod
@@ -55,15 +55,7 @@ class FileTableConfig(ComponentConfig):
             raise ValueError("give the file to load")
         return value
 
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, value: str) -> str:
-        return known_encoding(value)
 
-    @field_validator("encoding_errors")
-    @classmethod
-    def _known_error_handler(cls, value: str) -> str:
-        return known_error_handler(value)
 
 
 class FileLookupProviderConfig(FileTableConfig, CSVDialectConfig):

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Literal, NamedTuple, 
 
 from pydantic import Field, field_validator, model_validator
 
-from pump.common.encoding import known_encoding, known_error_handler
+from pump.common.encoding import ErrorHandler, known_encoding
 from pump.config import ComponentConfig
 from pump.delivery import Batch, CommitTracker
 from pump.errors import ConfigError
@@ -60,7 +60,7 @@ class FileSourceConfig(ComponentConfig):
     )
     exclude: str | list[str] = Field([], description="Skip files matching one of these patterns")
     encoding: str = Field("utf-8", description="Text encoding of the files")
-    encoding_errors: str = Field(
+    encoding_errors: ErrorHandler = Field(
         "strict", description="Undecodable bytes: strict (the file fails), replace, ignore, ..."
     )
     compression: Compression = Field(
@@ -128,10 +128,6 @@ class FileSourceConfig(ComponentConfig):
     def _known_encoding(cls, value: str) -> str:
         return known_encoding(value) if value else value
 
-    @field_validator("encoding_errors")
-    @classmethod
-    def _known_error_handler(cls, value: str) -> str:
-        return known_error_handler(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> FileSourceConfig:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
 from pump.config import ComponentConfig
 from pump.processor import Processor
@@ -34,23 +34,21 @@ def known_error_handler(value: str) -> str:
     return value
 
 
+#: A config field holding a codec name, checked when the config is loaded.
+TextEncoding = Annotated[str, AfterValidator(known_encoding)]
+#: A config field holding a codec error handler name, checked when the config is loaded.
+ErrorHandler = Annotated[str, AfterValidator(known_error_handler)]
+
+
 class EncodingConfig(ComponentConfig):
     """Settings of the text encoding processors."""
 
-    encoding: str = Field("utf-8", description="Text encoding")
-    errors: str = Field(
+    encoding: TextEncoding = Field("utf-8", description="Text encoding")
+    errors: ErrorHandler = Field(
         "strict", description="What undecodable data does: strict (fail), replace, ignore, ..."
     )
 
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, value: str) -> str:
-        return known_encoding(value)
 
-    @field_validator("errors")
-    @classmethod
-    def _known_error_handler(cls, value: str) -> str:
-        return known_error_handler(value)
 
 
 class BytesToStringParser(Processor):

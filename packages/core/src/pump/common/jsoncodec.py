@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from pump.common.encoding import known_encoding
+from pump.common.encoding import TextEncoding
 from pump.config import ComponentConfig
 from pump.processor import Processor
 
@@ -25,14 +25,10 @@ class JsonParser(Processor):
     """Parses a JSON document (bytes or str) into Python objects (dict, list, ...)."""
 
     class ConfigModel(ComponentConfig):
-        encoding: str = Field(
+        encoding: TextEncoding = Field(
             "utf-8", description="Encoding of bytes events (orjson reads UTF-8 directly)"
         )
 
-        @field_validator("encoding")
-        @classmethod
-        def _known_encoding(cls, value: str) -> str:
-            return known_encoding(value)
 
     def __init__(
         self,
