@@ -51,8 +51,8 @@ class EncodingConfig(ComponentConfig):
 
 
 
-class BytesToStringParser(Processor):
-    """Decodes bytes events into str."""
+class _TextCodec(Processor):
+    """What both directions share: the encoding and the error handler, read once."""
 
     ConfigModel = EncodingConfig
 
@@ -66,6 +66,10 @@ class BytesToStringParser(Processor):
         super().__init__(app, pipeline, id, config)
         self.Encoding: str = self.Config["encoding"]
         self.Errors: str = self.Config["errors"]
+
+
+class BytesToStringParser(_TextCodec):
+    """Decodes bytes events into str."""
 
     def process(self, context: dict[str, Any], event: Any) -> str:
         """Return the decoded text."""
@@ -80,21 +84,8 @@ class BytesToStringParser(Processor):
             ) from None
 
 
-class StringToBytesParser(Processor):
+class StringToBytesParser(_TextCodec):
     """Encodes str events into bytes."""
-
-    ConfigModel = EncodingConfig
-
-    def __init__(
-        self,
-        app: Application,
-        pipeline: Pipeline,
-        id: str | None = None,
-        config: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(app, pipeline, id, config)
-        self.Encoding: str = self.Config["encoding"]
-        self.Errors: str = self.Config["errors"]
 
     def process(self, context: dict[str, Any], event: Any) -> bytes:
         """Return the encoded text."""
