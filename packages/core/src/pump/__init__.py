@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pump.application import Application
+    from pump.backoff import Backoff, RetriesExhausted
     from pump.component import Component
     from pump.config import ComponentConfig
     from pump.connection import Connection
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from pump.pipeline import Pipeline, PipelineConfig, PipelineError
     from pump.processor import Generator, Processor
     from pump.pubsub import PubSub
+    from pump.ratelimit import RateLimitedLog
     from pump.routing import (
         InternalSource,
         RouterSink,
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     )
     from pump.sink import Sink
     from pump.source import Source
+    from pump.taskgroup import TaskGroup
     from pump.trigger import (
         CronTrigger,
         PeriodicTrigger,
@@ -58,6 +61,8 @@ __version__ = "0.1.0"
 #: Public name → the module that defines it.
 _EXPORTS: dict[str, str] = {
     "Application": "pump.application",
+    "Backoff": "pump.backoff",
+    "RetriesExhausted": "pump.backoff",
     "Component": "pump.component",
     "ComponentConfig": "pump.config",
     "Connection": "pump.connection",
@@ -84,11 +89,13 @@ _EXPORTS: dict[str, str] = {
     "Generator": "pump.processor",
     "Processor": "pump.processor",
     "PubSub": "pump.pubsub",
+    "RateLimitedLog": "pump.ratelimit",
     "InternalSource": "pump.routing",
     "RouterSink": "pump.routing",
     "TeeProcessor": "pump.routing",
     "Sink": "pump.sink",
     "Source": "pump.source",
+    "TaskGroup": "pump.taskgroup",
     "CronTrigger": "pump.trigger",
     "PeriodicTrigger": "pump.trigger",
     "PubSubTrigger": "pump.trigger",
@@ -101,6 +108,7 @@ __all__ = [
     "Application",
     "AsyncLookup",
     "AsyncLookupMixin",
+    "Backoff",
     "Batch",
     "BuildError",
     "CallableLookupProvider",
@@ -128,11 +136,14 @@ __all__ = [
     "PubSub",
     "PubSubTrigger",
     "PumpError",
+    "RateLimitedLog",
+    "RetriesExhausted",
     "RouterSink",
     "RunOnceTrigger",
     "SharedContext",
     "Sink",
     "Source",
+    "TaskGroup",
     "TeeProcessor",
     "Trigger",
     "TriggerSource",

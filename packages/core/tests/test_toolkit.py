@@ -1,0 +1,87 @@
+"""The shared toolkit: Backoff, TaskGroup, RateLimitedLog."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+import pump
+
+
+def test_backoff_grows_exponentially_to_the_cap_without_jitter() -> None:
+    backoff = pump.Backoff(first=0.5, maximum=3.0, jitter=0.0)
+    assert [backoff.next_delay() for _ in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    backoff.reset()
+    assert backoff.next_delay() == 0.5
+
+
+def test_backoff_jitter_stays_within_its_band_and_below_the_cap() -> None:
+    backoff = pump.Backoff(first=1.0, maximum=1.5, jitter=0.5)
+    delays = [backoff.next_delay() for _ in range(200)]
+    assert delays[0] >= 0.5
+    assert all(d <= 1.5 for d in delays)
+    assert len({round(d, 6) for d in delays}) > 10  # really randomised
+
+
+def test_backoff_attempt_limit() -> None:
+    backoff = pump.Backoff(first=0.001, maximum=0.001, jitter=0.0, attempts=2)
+    assert list(backoff.delays()) == [0.001, 0.001]
+    assert backoff.exhausted
+    with pytest.raises(pump.RetriesExhausted):
+        asyncio.run(backoff.wait())
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"first": 0}, {"first": 2, "maximum": 1}, {"factor": 0.5}, {"jitter": 2}]
+)
+def test_backoff_rejects_bad_settings(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="Backoff"):
+        pump.Backoff(**kwargs)
+
+
+async def test_taskgroup_reports_failures_and_drains() -> None:
+    failures: list[BaseException] = []
+    idle: list[bool] = []
+    group = pump.TaskGroup("test", on_error=failures.append, on_idle=lambda: idle.append(True))
+
+    async def boom() -> None:
+        raise RuntimeError("boom")
+
+    done = asyncio.Event()
+
+    async def slow() -> None:
+        await asyncio.sleep(0.01)
+        done.set()
+
+    group.spawn(boom())
+    group.spawn(slow())
+    assert len(group) == 2
+    assert await group.drain(timeout=1.0)
+    assert done.is_set()
+    assert [str(e) for e in failures] == ["boom"]
+    assert idle and not group
+
+
+async def test_taskgroup_drain_times_out_and_cancel_ends_tasks() -> None:
+    group = pump.TaskGroup("test")
+    task = group.spawn(asyncio.sleep(10))
+    assert not await group.drain(timeout=0.01)
+    await group.cancel()
+    assert task.cancelled()
+    assert not group
+
+
+def test_rate_limited_log_counts_what_it_suppresses(caplog: pytest.LogCaptureFixture) -> None:
+    log = pump.RateLimitedLog(logging.getLogger("pump.test"), interval=3600)
+    with caplog.at_level(logging.WARNING, logger="pump.test"):
+        assert log.warning("problem %d", 1)
+        assert not log.warning("problem %d", 2)
+        assert not log.warning("problem %d", 3)
+    assert [r.getMessage() for r in caplog.records] == ["problem 1"]
+    assert log.suppressed == 2
+    log.interval = 0
+    with caplog.at_level(logging.WARNING, logger="pump.test"):
+        assert log.warning("problem %d", 4)
+    assert caplog.records[-1].getMessage() == "problem 4 (2 more since the last message)"
