@@ -1,13 +1,19 @@
 """1,000,000 CSV rows (6 columns) → JSON Lines: pump-file against a bare loop and pandas.
 
 All three read the same CSV file and write one JSON object per row:
-- bare_loop: `csv.DictReader` + `orjson.dumps` + a buffered file write, nothing else;
+- bare_loop: `csv.DictReader` + `orjson.dumps` + a buffered file write, nothing else; it
+  fsyncs like pump's sink: every `batch_size` rows (pump's batch) with `always`, once at the
+  end with `on_rotate`, never with `never`;
 - pump: FileCSVSource → FileJSONLinesSink, with everything pump-file does on the way: saved
   read positions, per-event contexts with line numbers, the -locked/-processed lifecycle,
   acknowledgement only after the output is flushed (fsync policy as given, default `always`);
 - pandas: `read_csv` + `to_json(orient="records", lines=True)` (skipped if pandas is missing).
 
+The contestants alternate within one process, round after round; each one's best round
+counts, and the spread of the rounds is printed too.
+
     python bench/file_csv_to_jsonl.py [--rows N] [--rounds R] [--fsync always|on_rotate|never]
+                                      [--only bare_loop|pump|pandas]
 
 The last line is a JSON summary; `ratio` is pump / bare_loop.
 """
@@ -28,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import orjson
-from _common import report
+from _common import add_arguments, interleave, report
 
 import pump
 from pump_file import FileCSVSource, FileJSONLinesSink
@@ -61,13 +67,27 @@ def count_lines(path: Path) -> int:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
 
 
-def run_bare(source: Path, out: Path) -> float:
+BATCH = 1024  # pump's default batch_size: its sink fsyncs (at most) once per batch
+
+
+def run_bare(source: Path, out: Path, fsync: str) -> float:
     start = time.perf_counter()
     dumps = orjson.dumps
     with source.open(newline="") as f, out.open("wb") as o:
         write = o.write
-        for row in csv.DictReader(f):
-            write(dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+        if fsync == "always":
+            sync = os.fsync
+            for n, row in enumerate(csv.DictReader(f), 1):
+                write(dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+                if n % BATCH == 0:
+                    o.flush()
+                    sync(o.fileno())
+        else:
+            for row in csv.DictReader(f):
+                write(dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+        if fsync != "never":
+            o.flush()
+            os.fsync(o.fileno())
     return time.perf_counter() - start
 
 
@@ -99,43 +119,53 @@ def run_pandas(source: Path, out: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--fsync", default="always", choices=["always", "on_rotate", "never"])
+    add_arguments(parser, ["bare_loop", "pump", "pandas"], rounds=5)
     args = parser.parse_args()
+    rows, fsync = args.rows, args.fsync
     have_pandas = importlib.util.find_spec("pandas") is not None
-    if not have_pandas:
+    if not have_pandas and args.only in (None, "pandas"):
         print("file_csv_to_jsonl: pandas is not installed; its line is skipped (pip install pandas)")
-    rows = args.rows
-    results = {"bare_loop": 0.0, "pump": 0.0}
-    if have_pandas:
-        results["pandas"] = 0.0
     with tempfile.TemporaryDirectory(prefix="pump-bench-") as tmp:
         root = Path(tmp)
         source = root / "data.csv"
         make_csv(source, rows)
-        for r in range(args.rounds):  # interleaved, so all see the same machine state
-            out = root / f"bare{r}.jsonl"
-            results["bare_loop"] = max(results["bare_loop"], rows / run_bare(source, out))
+
+        def bare() -> float:
+            out = root / "bare.jsonl"
+            elapsed = run_bare(source, out, fsync)
             assert count_lines(out) == rows
             out.unlink()
-            work = root / f"pump{r}"
+            return rows / elapsed
+
+        def pump_run() -> float:
+            work = root / "pump"
             work.mkdir()
-            elapsed, out = run_pump(source, work, args.fsync)
-            results["pump"] = max(results["pump"], rows / elapsed)
+            elapsed, out = run_pump(source, work, fsync)
             assert count_lines(out) == rows, "pump lost or duplicated rows"
             shutil.rmtree(work)
-            if have_pandas:
-                out = root / f"pandas{r}.jsonl"
-                results["pandas"] = max(results["pandas"], rows / run_pandas(source, out))
-                assert count_lines(out) == rows
-                out.unlink()
+            return rows / elapsed
+
+        def pandas() -> float:
+            out = root / "pandas.jsonl"
+            elapsed = run_pandas(source, out)
+            assert count_lines(out) == rows
+            out.unlink()
+            return rows / elapsed
+
+        contestants = {"bare_loop": bare, "pump": pump_run}
+        if have_pandas:
+            contestants["pandas"] = pandas
+        if args.only:
+            contestants = {k: v for k, v in contestants.items() if k == args.only}
+        rates = interleave(contestants, args.rounds)
     report(
         "file_csv_to_jsonl",
-        results,
+        rates,
         reference="bare_loop",
         subject="pump",
         rows=rows,
-        fsync=args.fsync,
+        fsync=fsync,
         pandas=have_pandas,
     )
 

@@ -3,18 +3,19 @@
 Both sides make the same events from the same generator and call the same three `process()`
 methods; pump also tracks every batch to completion (delivery tracking is always on).
 
-    python bench/inmem.py [--events N] [--rounds R]
+    python bench/inmem.py [--events N] [--rounds R] [--only bare_loop|pump]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import best_rate, report
+from _common import add_arguments, interleave, report
 
 import pump
 from pump.common import CountingSink, IteratorSource
@@ -62,13 +63,23 @@ def run_bare(n: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=5)
+    add_arguments(parser, ["bare_loop", "pump"], rounds=5)
     args = parser.parse_args()
-    results = {"bare_loop": 0.0, "pump": 0.0}
-    for _ in range(args.rounds):  # interleaved, so both see the same machine state
-        results["bare_loop"] = max(results["bare_loop"], best_rate(lambda: run_bare(args.events), 1))
-        results["pump"] = max(results["pump"], best_rate(lambda: run_pump(args.events), 1))
-    report("inmem", results, reference="bare_loop", subject="pump", events=args.events)
+    n = args.events
+    contestants = {"bare_loop": lambda: run_bare(n), "pump": lambda: run_pump(n)}
+    if args.only:
+        contestants = {args.only: contestants[args.only]}
+    rates = interleave({k: timed(n, run) for k, run in contestants.items()}, args.rounds)
+    report("inmem", rates, reference="bare_loop", subject="pump", events=n)
+
+
+def timed(n: int, run):
+    def rate() -> float:
+        start = time.perf_counter()
+        assert run() == n
+        return n / (time.perf_counter() - start)
+
+    return rate
 
 
 if __name__ == "__main__":
