@@ -188,6 +188,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return int(await app.main())
         except Exception as exc:
             log.error("the application failed: %s: %s", type(exc).__name__, exc)
+            log.debug("traceback of that error", exc_info=True)
             return EXIT_FAILED
         finally:
             await view.stop()
