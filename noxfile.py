@@ -160,3 +160,17 @@ def bench(session: nox.Session) -> None:
         session.skip("no bench/*.py scripts")
     for script in scripts:
         session.run("python", str(script.relative_to(ROOT)), *session.posargs, env=_pump_env())
+
+
+# -- docs: the config reference tables (owned by the config/CLI work) ---------------------------
+
+#: Markdown files whose `<!-- pump:config ... -->` tables are generated from the config models.
+DOC_FILES = ["README.md", "packages/*/README.md", "docs/*.md", "examples/*/README.md"]
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Rewrite the config reference tables of the READMEs and docs/ from the config models."""
+    _install_packages(session, PACKAGES, None)
+    files = sorted({str(p.relative_to(ROOT)) for pattern in DOC_FILES for p in ROOT.glob(pattern)})
+    session.run("python", "-m", "pump.configref", *session.posargs, *files)
