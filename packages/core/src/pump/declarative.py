@@ -128,6 +128,8 @@ class PythonProcessor(FunctionProcessor):
             return super().from_config(app, pipeline, id, config)
         function = import_callable(str(config["function"]), where)
         located = {argument: app.locate_lookup(lookup) for argument, lookup in lookups.items()}
+        if pipeline is None:
+            raise BuildError(f"{where}: a processor belongs to a pipeline")
         built: Component = cls(
             app, pipeline, functools.partial(function, **located), id=id, config=config
         )

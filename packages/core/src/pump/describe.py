@@ -150,7 +150,7 @@ def constructor_arguments(cls: type, skip: set[str] | None = None) -> list[dict[
     except (TypeError, ValueError):
         return []
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, p in parameters.items():
         if p.kind not in kinds or name in _NOT_ARGUMENTS or name in (skip or set()):
             continue
@@ -201,7 +201,7 @@ def describe_pipeline() -> dict[str, Any]:
     """The keys of a pipeline in YAML: its structure (source, processors, sink) and settings."""
     from pump.pipeline import Pipeline, PipelineConfig
 
-    structure = [
+    structure: list[dict[str, Any]] = [
         {"name": n, "type": t, "required": r, "default": None, "description": d,
          "constraints": "", "examples": [], "secret": False, "advanced": False,
          "no_default": True}

@@ -349,7 +349,8 @@ def make_processor(
     if isinstance(processor, type):
         if not issubclass(processor, Processor):
             raise TypeError(f"{processor.__name__} is not a pump.Processor subclass")
-        return processor(app, pipeline, *args, config=config, **(kwargs or {}))
+        build: Callable[..., Processor] = processor
+        return build(app, pipeline, *args, config=config, **(kwargs or {}))
     if config is not None:
         raise TypeError("config= is for a Processor class; a factory configures the processor itself")
     if args or kwargs:
