@@ -36,7 +36,10 @@ class Follower:
         interval = source.Config.scan_interval or 1.0
         try:
             while True:
-                for path in await source._thread(source.Finder.find):
+                found = await source._thread(source.Finder.find)
+                if not found and not tasks:
+                    await source.nothing_found(final=False)
+                for path in found:
                     task = tasks.get(path)
                     if task is None or task.done():
                         tasks[path] = loop.create_task(self.follow(path))

@@ -101,6 +101,12 @@ class FileSourceConfig(ComponentConfig):
         description="A file with a rejected batch is: retry (read again from its saved position "
         "by the next run), fail (renamed with failed_suffix)",
     )
+    on_no_files: Literal["warn", "fail"] = Field(
+        "warn",
+        description="A run that finds nothing to read (no such folder, no match, every file "
+        "already processed): warn (logged and counted in the warnings), fail (the pipeline "
+        "stops with an error). A watching or following source only warns, once",
+    )
     position_dir: str = Field(
         "", description="Folder of the saved read positions (default: next to each file)"
     )
@@ -136,6 +142,10 @@ class FileSourceConfig(ComponentConfig):
                 f"{suffixes!r}"
             )
         return self
+
+
+class NoFilesFound(Exception):
+    """A file source found nothing to read (raised into the pipeline with `on_no_files: fail`)."""
 
 
 class Chunk(NamedTuple):
@@ -234,6 +244,7 @@ class FileSource(Source):
         self._finishing: set[asyncio.Task[None]] = set()
         self._saver: asyncio.Task[None] | None = None
         self._io_lock = asyncio.Lock()
+        self._nothing_reported = False
 
     # -- the parser hook ----------------------------------------------------------------------
 
@@ -281,6 +292,7 @@ class FileSource(Source):
             await Follower(self).run()
             return
         interval = self.Config.scan_interval
+        claimed_any = False
         while True:
             claimed = 0
             for path, orphan in await self._thread(self._candidates):
@@ -289,6 +301,9 @@ class FileSource(Source):
                     continue
                 claimed += 1
                 await self._read(claim)
+            if not claimed_any and not claimed:
+                await self.nothing_found(final=interval <= 0)
+            claimed_any = claimed_any or claimed > 0
             if interval > 0:
                 await asyncio.sleep(interval)
             elif claimed == 0:
@@ -296,6 +311,42 @@ class FileSource(Source):
         # Everything is handed over. Files are post-processed as their last batches are done;
         # waiting for that here could deadlock a pipeline that holds events until its sources
         # end (an aggregator), and stop() finishes what is still pending.
+
+    async def nothing_found(self, final: bool) -> None:
+        """Say why there is nothing to read, once; with `final` (the source ends) see `on_no_files`.
+
+        A watching or following source (not `final`) warns only about a missing folder: files
+        may come later, but not into a folder that does not exist.
+        """
+        if self._nothing_reported:
+            return
+        self._nothing_reported = True
+        reasons = await self._thread(self._why_nothing, final)
+        if not reasons:
+            return
+        if final and self.Config.on_no_files == "fail":
+            exc = NoFilesFound(f"nothing to read: {reasons}")
+            self.Pipeline.report_error(self, exc)
+            self.Pipeline.set_error(None, None, exc, self)
+            return
+        self.counters.warnings += 1
+        self.Pipeline.counters.warnings += 1
+        L.warning("%s: nothing to read%s: %s", self.location(), "" if final else " yet", reasons)
+
+    def _why_nothing(self, final: bool) -> str:
+        c = self.Config
+        set_aside = {
+            c.locked_suffix: "being read by another process (locked)",
+            c.processed_suffix: "already processed",
+            c.failed_suffix: "set aside as failed",
+        }
+        kept = self._kept_unchanged if c.post_process == "keep" else lambda path: False
+        reasons = []
+        for pattern in self.Finder.patterns:
+            reason = self.Finder.why_nothing(pattern, set_aside, kept)
+            if final or reason.startswith("no such folder"):
+                reasons.append(f"path '{pattern}': {reason}")
+        return "; ".join(reasons)
 
     # -- finding and claiming (worker thread) -------------------------------------------------
 
