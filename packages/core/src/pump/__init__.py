@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         MappingLookup,
         MemoryLookupProvider,
     )
+    from pump.metrics import Counter, Gauge
     from pump.pipeline import Pipeline, PipelineConfig, PipelineError
     from pump.processor import Generator, Processor
     from pump.pubsub import PubSub
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from pump.sink import Sink
     from pump.source import Source
     from pump.taskgroup import TaskGroup
+    from pump.tls import TLSConfig, TLSError
     from pump.trigger import (
         CronTrigger,
         PeriodicTrigger,
@@ -83,6 +85,8 @@ _EXPORTS: dict[str, str] = {
     "LookupProvider": "pump.lookup",
     "MappingLookup": "pump.lookup",
     "MemoryLookupProvider": "pump.lookup",
+    "Counter": "pump.metrics",
+    "Gauge": "pump.metrics",
     "Pipeline": "pump.pipeline",
     "PipelineConfig": "pump.pipeline",
     "PipelineError": "pump.pipeline",
@@ -96,6 +100,8 @@ _EXPORTS: dict[str, str] = {
     "Sink": "pump.sink",
     "Source": "pump.source",
     "TaskGroup": "pump.taskgroup",
+    "TLSConfig": "pump.tls",
+    "TLSError": "pump.tls",
     "CronTrigger": "pump.trigger",
     "PeriodicTrigger": "pump.trigger",
     "PubSubTrigger": "pump.trigger",
@@ -118,8 +124,10 @@ __all__ = [
     "ConfigError",
     "Connection",
     "ContextWriteError",
+    "Counter",
     "CronTrigger",
     "DictionaryLookup",
+    "Gauge",
     "Generator",
     "InternalSource",
     "Lookup",
@@ -143,6 +151,8 @@ __all__ = [
     "SharedContext",
     "Sink",
     "Source",
+    "TLSConfig",
+    "TLSError",
     "TaskGroup",
     "TeeProcessor",
     "Trigger",

@@ -67,6 +67,14 @@ class Backoff:
             base = min(base * (1 - self.jitter + 2 * self.jitter * random.random()), self.maximum)
         return base
 
+    def for_downtime(self, seconds: float) -> float:
+        """The pause before the next attempt of an outage `seconds` long (no attempt count).
+
+        For a client that only knows how long it has been down: each pause is the time down
+        so far, within `first..maximum`, so attempts come at `first, 2·first, 4·first, …`.
+        """
+        return min(max(self.first, seconds), self.maximum)
+
     async def wait(self) -> float:
         """Sleep for the next delay and return it; `RetriesExhausted` past the attempt limit."""
         if self.exhausted:
