@@ -72,7 +72,7 @@ def test_a_connection_of_another_kind_is_refused_saying_both_kinds():
 
 def test_no_connection_given_says_which_kind_is_needed():
     app = app_with_connections()
-    with pytest.raises(pump.BuildError, match="^source 'in': needs a connection: the id of a KafkaLike$"):
+    with pytest.raises(pump.BuildError, match=r"^source 'in': needs a connection: the id of a KafkaLike$"):
         app.locate_connection("", KafkaLike, where="source 'in'")
 
 

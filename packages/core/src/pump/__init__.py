@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pump.application import Application
-    from pump.backoff import Backoff, RetriesExhausted
+    from pump.backoff import Backoff, ReconnectConfig, RetriesExhausted
     from pump.component import Component
     from pump.config import ComponentConfig
     from pump.connection import Connection
@@ -64,6 +64,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "Application": "pump.application",
     "Backoff": "pump.backoff",
+    "ReconnectConfig": "pump.backoff",
     "RetriesExhausted": "pump.backoff",
     "Component": "pump.component",
     "ComponentConfig": "pump.config",
@@ -145,6 +146,7 @@ __all__ = [
     "PubSubTrigger",
     "PumpError",
     "RateLimitedLog",
+    "ReconnectConfig",
     "RetriesExhausted",
     "RouterSink",
     "RunOnceTrigger",

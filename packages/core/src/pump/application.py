@@ -157,10 +157,11 @@ class Application:
         wanted = kind.__name__
         if connection_id is None or connection_id == "":
             raise BuildError(f"{prefix}needs a connection: the id of a {wanted}")
-        if isinstance(connection_id, Connection):
-            located = connection_id
-        else:
-            located = self.Connections.get(connection_id)
+        located: Connection | None = (
+            connection_id
+            if isinstance(connection_id, Connection)
+            else self.Connections.get(connection_id)
+        )
         if located is None:
             failed = self.failed_connections.get(connection_id)
             if failed is not None:

@@ -14,7 +14,6 @@ Prometheus text and in `pump run`'s progress view.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Iterable
 from typing import Any, ClassVar, overload
@@ -106,7 +105,7 @@ class Counter(Metric):
 
     kind = "counter"
 
-    @overload  # type: ignore[override]
+    @overload
     def __get__(self, obj: None, owner: type | None = None) -> Counter: ...
     @overload
     def __get__(self, obj: object, owner: type | None = None) -> int: ...
@@ -122,15 +121,20 @@ class Gauge(Metric):
     kind = "gauge"
 
 
-@functools.cache
 def declared_metrics(cls: type) -> tuple[str, ...]:
     """The names of the counters and gauges `cls` and its bases declare."""
-    names: dict[str, None] = {}
-    for klass in reversed(cls.__mro__):
-        for name, value in vars(klass).items():
-            if isinstance(value, Metric):
-                names[name] = None
-    return tuple(names)
+    found = _DECLARED_BY_CLASS.get(cls)
+    if found is None:
+        names: dict[str, None] = {}
+        for klass in reversed(cls.__mro__):
+            for name, value in vars(klass).items():
+                if isinstance(value, Metric):
+                    names[name] = None
+        found = _DECLARED_BY_CLASS[cls] = tuple(names)
+    return found
+
+
+_DECLARED_BY_CLASS: dict[type, tuple[str, ...]] = {}
 
 
 class RateMeter:

@@ -93,8 +93,8 @@ class PluginContract:
         def config_model(kind: str, name: str, cls: type) -> str | None:
             if not issubclass(cls, Configurable):
                 return None if kind == "trigger" else "is not configurable (no ConfigModel)"
-            model = cls.ConfigModel
-            if not issubclass(model, ComponentConfig):
+            model: Any = cls.ConfigModel  # whatever the plugin set: checked here
+            if not (isinstance(model, type) and issubclass(model, ComponentConfig)):
                 return f"ConfigModel {model!r} does not subclass pump.ComponentConfig"
             if model is ComponentConfig:
                 return None  # no settings of its own
