@@ -82,11 +82,19 @@ class Sampler:
                     errors=m.get("errors", 0),
                     in_flight=m.get("in_flight", 0),
                     rate=rate,
-                    error=f"{error['component']}: {error['error']}" if error else None,
+                    error=_error_text(error),
                     warnings=m.get("warnings", 0),
                 )
             )
         return rows
+
+
+def _error_text(error: dict[str, Any] | None) -> str | None:
+    """`component: Error: message (event from file 'x' line 3)`."""
+    if not error:
+        return None
+    origin = f" (event from {error['origin']})" if error.get("origin") else ""
+    return f"{error['component']}: {error['error']}{origin}"
 
 
 class View:
