@@ -23,6 +23,9 @@ L = logging.getLogger(__name__)
 
 LookupT = TypeVar("LookupT", bound=Component)
 
+#: The service name BSPump code asks for; `get_service` returns the application.
+PUMP_SERVICE = "bspump.PumpService"
+
 
 class Application:
     """Owns connections, lookups and pipelines; starts them in that order and stops in reverse.
@@ -156,6 +159,15 @@ class Application:
             return pipeline.locate_source(rest[1:])
         return pipeline.locate_processor(rest)
 
+    def get_service(self, name: str) -> Application:
+        """BSPump's `app.get_service("bspump.PumpService")`: the registry is the app itself."""
+        if name != PUMP_SERVICE:
+            raise BuildError(
+                f"unknown service '{name}': Pump has no ASAB services; '{PUMP_SERVICE}' is the "
+                "application itself (add_pipeline, add_connection, add_lookup, locate, ...)"
+            )
+        return self
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -279,6 +291,10 @@ class Application:
     def metrics(self) -> dict[str, Any]:
         """A snapshot of every pipeline's counters (see `pump.metrics.render_prometheus`)."""
         return {"pipelines": {pid: p.metrics() for pid, p in self.Pipelines.items()}}
+
+
+#: BSPump's names: the application is also the pump service (its registry).
+BSPumpApplication = BSPumpService = Application
 
 
 def config_file_from_args(args: Sequence[str] | None) -> str | None:
