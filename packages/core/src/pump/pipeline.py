@@ -390,8 +390,9 @@ class Pipeline(Configurable):
         kept = [i for i in range(len(events)) if i not in errors]
         return [events[i] for i in kept], None if contexts is None else [contexts[i] for i in kept]
 
-    def process(self, event: Any, context: dict[str, Any] | None = None) -> None:
-        """Run one event through the pipeline now (BSPump's synchronous entry)."""
+    async def process(self, event: Any, context: dict[str, Any] | None = None) -> None:
+        """Hand one event over once the pipeline is ready (BSPump's `await pipeline.process`)."""
+        await self.ready()
         self.process_batch([event], contexts=[context if context is not None else {}])
 
     def inject(self, context: dict[str, Any], event: Any, depth: int) -> None:
