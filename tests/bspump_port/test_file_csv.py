@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pump
 import pump.common
@@ -144,3 +145,17 @@ def test_file_source_on_a_periodic_trigger_scans_on_every_fire(tmp_path: Path) -
     assert asyncio.run(scenario()) == 0
     assert sink.events == [{"name": "first"}, {"name": "second"}]
     assert (tmp_path / "b.csv-processed").exists()
+
+
+def test_a_triggered_scan_that_finds_nothing_says_why(tmp_path: Path, caplog: Any) -> None:
+    app = pump.Application(args=[])
+    pl = pump.Pipeline(app, "p")
+    pl.build(
+        pump_file.FileCSVSource(app, pl, config={"path": str(tmp_path / "nodir" / "*.csv")}).on(
+            pump.trigger.RunOnceTrigger(app)
+        ),
+        pump.common.NullSink(app, pl),
+    )
+    app.add_pipeline(pl)
+    assert app.run() == 0
+    assert "nothing to read" in caplog.text and "no such folder" in caplog.text
