@@ -53,7 +53,7 @@ from pydantic import ConfigDict, Field
 
 from pump.application import Application
 from pump.common.callables import import_callable
-from pump.common.function import FunctionProcessor
+from pump.common.function import FunctionProcessor, FunctionProcessorConfig
 from pump.component import Component
 from pump.config import unknown_key_message
 from pump.configfile import interpolate_tree
@@ -73,6 +73,29 @@ PIPELINE_STRUCTURE_KEYS = ("source", "sources", "processors", "sink", "on_error"
 SPEC_KEYS = ("type", "id")
 
 
+class PythonProcessorConfig(FunctionProcessorConfig):
+    """Settings of a PythonProcessor."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    class_: str = Field(
+        "",
+        alias="class",
+        description="'module:Class' of a Processor to use instead (other keys are its config)",
+        examples=["mypkg.processors:Enrich"],
+    )
+    lookup: str = Field(
+        "",
+        description="Id of a lookup passed to the function as its `lookup` argument",
+        examples=["countries"],
+    )
+    lookups: dict[str, str] = Field(
+        default_factory=dict,
+        description="Lookups passed to the function by argument name: {argument: lookup id}",
+        examples=[{"countries": "countries", "currencies": "rates"}],
+    )
+
+
 class PythonProcessor(FunctionProcessor):
     """Runs Python code: a function (`function: "module:func"`) or a processor class (`class: ...`).
 
@@ -83,25 +106,8 @@ class PythonProcessor(FunctionProcessor):
     its config.
     """
 
-    class ConfigModel(FunctionProcessor.ConfigModel):
-        model_config = ConfigDict(populate_by_name=True)
-
-        class_: str = Field(
-            "",
-            alias="class",
-            description="'module:Class' of a Processor to use instead (other keys are its config)",
-            examples=["mypkg.processors:Enrich"],
-        )
-        lookup: str = Field(
-            "",
-            description="Id of a lookup passed to the function as its `lookup` argument",
-            examples=["countries"],
-        )
-        lookups: dict[str, str] = Field(
-            default_factory=dict,
-            description="Lookups passed to the function by argument name: {argument: lookup id}",
-            examples=[{"countries": "countries", "currencies": "rates"}],
-        )
+    ConfigModel = PythonProcessorConfig
+    Config: PythonProcessorConfig
 
     @classmethod
     def from_config(
