@@ -48,6 +48,39 @@ class ComponentConfig(BaseModel):
     __str__ = __repr__
 
 
+def mask_secret(value: Any) -> str:
+    """A secret as it may be shown: empty stays empty; a URL keeps all but its password."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if value is None or value == "":
+        return ""
+    text = str(value)
+    if "://" in text:
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(text)
+            password = parts.password
+        except ValueError:
+            return SECRET_MASK
+        netloc = parts.netloc
+        if "@" in netloc:
+            host = netloc.rpartition("@")[2]
+            user = parts.username or ""
+            credentials = f"{user}:{SECRET_MASK}" if password is not None else SECRET_MASK
+            netloc = f"{credentials}@{host}"
+        # a query may carry a token too: only its presence is shown
+        query = SECRET_MASK if parts.query else ""
+        return parts._replace(netloc=netloc, query=query, fragment="").geturl()
+    return SECRET_MASK
+
+
+def is_advanced(model: type[BaseModel], key: str) -> bool:
+    """True when a field is marked `json_schema_extra={'advanced': True}` (rarely needed)."""
+    extra = model.model_fields[key].json_schema_extra
+    return isinstance(extra, dict) and bool(extra.get("advanced"))
+
+
 def is_secret(model: type[BaseModel], key: str) -> bool:
     """True when a field holds a secret (typed SecretStr or marked `json_schema_extra={'secret': True}`)."""
     field = model.model_fields[key]
@@ -109,8 +142,12 @@ def describe_validation_error(
             # The "input" of a missing key is the whole config, secrets included: never shown.
             problems.append(f"key '{key}': required key is missing{origin}")
             continue
+        if top not in model.model_fields:
+            # A check of the whole model: its input is every key, secrets included.
+            problems.append(f"{err['msg'].removeprefix('Value error, ')}{origin}")
+            continue
         value = err.get("input")
-        if top in model.model_fields and is_secret(model, top):
+        if is_secret(model, top):
             value = SECRET_MASK
         problems.append(f"key '{key}': {err['msg']} (got {value!r}){origin}")
     return problems

@@ -57,8 +57,8 @@ class TriggerCounters(Counters):
 
     __slots__ = ("cycles", "cycles_failed", "failing", "fires_skipped", "last_error")
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, declared: Iterable[str] = ()) -> None:
+        super().__init__(declared)
         self.cycles = 0
         self.cycles_failed = 0
         self.failing = 0  # failed cycles in a row (0 after a success)
@@ -105,7 +105,7 @@ class TriggerSource(Source):
         config: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(app, pipeline, id, config)
-        self.counters = TriggerCounters()
+        self.counters = TriggerCounters(self.counters.extra)
         self.Triggers: list[Trigger] = []
         self._due = asyncio.Event()
         self._running = False

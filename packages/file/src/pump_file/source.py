@@ -29,6 +29,7 @@ from pump.common.encoding import ErrorHandler, TextEncodingOrNone
 from pump.config import ComponentConfig
 from pump.delivery import Batch, CommitTracker
 from pump.errors import ConfigError
+from pump.metrics import Counter
 from pump.source import Source
 from pump_file import claims
 from pump_file.claims import FileClaim
@@ -53,7 +54,9 @@ class FileSourceConfig(ComponentConfig):
     """Settings every file source has."""
 
     path: str | list[str] = Field(
-        "", description="Glob pattern(s) of the files to read; `**` matches any depth"
+        "",
+        description="Glob pattern(s) of the files to read; `**` matches any depth",
+        examples=["inbox/*.csv", "logs/**/*.log.gz", ["a/*.jsonl", "b/*.jsonl"]],
     )
     include: str | list[str] = Field(
         [], description="Only files matching one of these patterns (name, or path if it has a /)"
@@ -206,6 +209,9 @@ class FileSource(Source):
     #: Whether events can be text in encodings that are not ASCII-compatible.
     needs_ascii_compatible: ClassVar[bool] = True
 
+    files_done = Counter("Files completely read, done and post-processed")
+    files_failed = Counter("Files set aside as failed")
+
     def __init__(
         self,
         app: Application,
@@ -236,9 +242,6 @@ class FileSource(Source):
             c.order,
         )
         self.Positions = PositionStore(f"{pipeline.Id}.{self.Id}", c.position_dir)
-        #: Files completely done and post-processed, and files set aside as failed, this run.
-        self.files_done = 0
-        self.files_failed = 0
         self._tracker = CommitTracker()
         self._claims: dict[int, FileClaim] = {}
         self._finishing: set[asyncio.Task[None]] = set()
