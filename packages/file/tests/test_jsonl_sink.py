@@ -171,7 +171,8 @@ async def test_an_event_that_cannot_be_serialised_fails_alone(tmp_path, fx):
     app.add_pipeline(pipeline)
     assert await fx.run_app(app) == 0
     assert read_jsonl(tmp_path / "a.jsonl") == [{"ok": 1}, {"ok": 2}]
-    assert [r["event"] for r in dead.events] == [{"bad": {1, 2}}]
+    # the dead letter holds the event made JSON-safe (a set becomes a list), so any sink takes it
+    assert [r["event"] for r in dead.events] == [{"bad": [1, 2]}]
     await fx.write_all(FileJSONLinesSink, {"path": str(tmp_path / "b.jsonl"), "non_serializable": "str", "sort_keys": True}, [{"z": 1, "a": {3}}])
     assert (tmp_path / "b.jsonl").read_text() == '{"a":"{3}","z":1}\n'
 

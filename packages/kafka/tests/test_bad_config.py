@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 import pump
+from pump.deadletter import original_event
 from pump_kafka import (
     BrokerUnavailable,
     IdempotenceUnsupported,
@@ -112,7 +113,9 @@ async def test_event_routed_to_a_missing_topic_is_not_acknowledged(kafka: Any) -
     finally:
         await app.stop()
     assert sorted(r.value for r in await kafka.read(topic, count=2)) == [b"ok", b"ok2"]
-    assert [d["event"] for d in dead.events] == [b"lost"]
+    # the dead letter holds bytes as UTF-8 text (JSON-safe); original_event gives them back
+    assert [(d["event"], d["event_encoding"]) for d in dead.events] == [("lost", "utf-8")]
+    assert [original_event(d) for d in dead.events] == [b"lost"]
     assert "TopicMissing" in dead.events[0]["error"] and missing in dead.events[0]["error"]
 
 
