@@ -47,6 +47,16 @@ class PermanentWriteError(PumpError):
     the pipeline hands the event to its error policy at once instead of retrying it.
     """
 
+    @classmethod
+    def wrap(cls, where: str, exc: BaseException, hint: str = "") -> PermanentWriteError:
+        """`exc`, which an event will always raise in the sink at `where`, as a permanent failure."""
+        if isinstance(exc, PermanentWriteError):
+            return exc
+        message = str(exc).removeprefix(f"{where}: ")
+        error = cls(f"{where}: cannot write the event: {type(exc).__name__}: {message}{hint}")
+        error.__cause__ = exc
+        return error
+
 
 class DeadLetterError(PumpError):
     """The dead-letter sink could not write a dead letter: the pipeline stops on it."""

@@ -38,7 +38,10 @@ class PipelineConfig(ComponentConfig):
     max_in_flight: int = Field(10_000, gt=0, description="Source events not yet done before sources wait")
     on_error: OnError = Field("stop", description="What a failed event does: stop, skip or dead_letter")
     sink_retries: int = Field(
-        -1, ge=-1, description="Retries of a failed sink write before on_error applies (-1: forever)"
+        -1,
+        ge=-1,
+        description="Retries of a failed sink write before on_error applies "
+        "(-1: forever; a dead-letter sink: 10)",
     )
     retry_backoff: float = Field(0.1, gt=0, description="First retry delay, seconds (doubles)")
     retry_backoff_max: float = Field(10.0, gt=0, description="Longest retry delay, seconds")
