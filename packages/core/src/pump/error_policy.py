@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pump.deadletter import dead_letter_record
 from pump.delivery import Batch
+from pump.origin import event_origin
 from pump.ratelimit import RateLimitedLog
 
 if TYPE_CHECKING:
@@ -26,12 +27,16 @@ OnError = Literal["stop", "skip", "dead_letter"]
 class PipelineError:
     """An error the pipeline saw: where, what, when."""
 
-    __slots__ = ("component", "error", "event", "time")
+    __slots__ = ("component", "error", "event", "origin", "time")
 
-    def __init__(self, component: str, error: BaseException, event: Any) -> None:
+    def __init__(
+        self, component: str, error: BaseException, event: Any, origin: str = ""
+    ) -> None:
         self.component = component
         self.error = error
         self.event = event
+        #: Where the event came from (`file 'a.csv' line 7`, ...), when its source said.
+        self.origin = origin
         self.time = time.time()
 
     def as_dict(self) -> dict[str, Any]:
@@ -39,19 +44,25 @@ class PipelineError:
         return {
             "component": self.component,
             "error": f"{type(self.error).__name__}: {self.error}",
+            "origin": self.origin,
             "event": repr(self.event)[:500],
             "time": self.time,
         }
 
 
 def describe(
-    pipeline: Pipeline, component: Component | None, exc: BaseException, what: str = ""
+    pipeline: Pipeline,
+    component: Component | None,
+    exc: BaseException,
+    what: str = "",
+    origin: str = "",
 ) -> str:
-    """`<where>: [what: ]<Error>: <message>`, naming the component once even when the
-    message already starts with its location."""
+    """`<where>: [what: ]<Error>: <message> [(event from <origin>)]`, naming the component
+    once even when the message already starts with its location."""
     where = component.location() if component is not None else f"pipeline '{pipeline.Id}'"
     message = str(exc).removeprefix(f"{where}: ")
-    return f"{where}: {what + ': ' if what else ''}{type(exc).__name__}: {message}"
+    origin = f" (event from {origin})" if origin else ""
+    return f"{where}: {what + ': ' if what else ''}{type(exc).__name__}: {message}{origin}"
 
 
 class ErrorPolicy:
@@ -111,7 +122,10 @@ class ErrorPolicy:
         policy = pipeline.Config.on_error
         component = self.component
         if policy == "skip":
-            self._skips.warning("%s", describe(pipeline, component, exception, "event skipped"))
+            described = describe(
+                pipeline, component, exception, "event skipped", event_origin(context)
+            )
+            self._skips.warning("%s", described)
             return True
         dead_letter = pipeline.dead_letter
         if policy == "dead_letter" and dead_letter is not None:

@@ -17,6 +17,7 @@ from pump.dispatch import Dispatcher
 from pump.error_policy import ErrorPolicy, OnError, PipelineError, describe
 from pump.errors import BuildError
 from pump.metrics import Counters, RateMeter
+from pump.origin import event_origin
 from pump.processor import Processor
 from pump.sink import Sink
 from pump.sinkwriter import SinkWriter
@@ -367,9 +368,11 @@ class Pipeline(Configurable):
         if exc is None:
             self.error = None
         else:
+            origin = event_origin(context)
+            origin = event_origin(context)
             if self.error is None:  # the first failure stops it; later ones are in `errors`
-                L.error("%s — pipeline stopped", describe(self, component, exc))
-            self.error = PipelineError(component.Id if component else self.Id, exc, event)
+                L.error("%s — pipeline stopped", describe(self, component, exc, "", origin))
+            self.error = PipelineError(component.Id if component else self.Id, exc, event, origin)
             self.App.pipeline_failed(self)
         self._update_ready()
 
