@@ -274,3 +274,27 @@ async def test_a_stop_request_does_not_wait_out_a_retry_loop(kit, caplog):
     assert len(out.calls) == 12  # the first write and one last attempt, 6 events each
     assert source.rejected == [(0, 6)] and source.acknowledged == []
     assert "gave up writing 6 event(s)" in caplog.text and "delivered again" in caplog.text
+
+
+async def test_the_dead_letter_sink_ignores_context_keys_meant_for_the_pipelines_sink(kit):
+    class Steer(pump.Processor):
+        writes_context = True
+
+        def process(self, context, event):
+            context["kafka_sink_topic"] = "orders"
+            context["amqp_sink_routing_key"] = "orders"
+            context["kafka_key"] = b"k1"
+            raise ValueError("bad order")
+
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p", config={"on_error": "dead_letter"})
+    source = kit.RecordingSource(app, pipeline, [{"seq": 0}], per_event_context=True)
+    pipeline.build(source, Steer(app, pipeline, "steer"), kit.CollectSink(app, pipeline))
+    pipeline.set_dead_letter(dead := kit.CollectSink(app, pipeline, id="dead"))
+    app.add_pipeline(pipeline)
+    assert await kit.run_app(app) == 0
+    assert dead.contexts == [{"index": 0, "kafka_key": b"k1"}]
+    # the record keeps the whole context, made JSON-safe
+    assert dead.events[0]["context"] == {
+        "index": 0, "kafka_sink_topic": "orders", "amqp_sink_routing_key": "orders", "kafka_key": "k1",
+    }

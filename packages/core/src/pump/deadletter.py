@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["dead_letter_record", "json_safe", "original_event"]
+__all__ = ["dead_letter_context", "dead_letter_record", "json_safe", "original_event"]
 
 #: Containers nested deeper than this are written as their `str()`: a record stays finite.
 MAX_DEPTH = 64
@@ -48,6 +48,15 @@ def dead_letter_record(
         "context": json_safe(dict(context)) if context else {},
         "timestamp": time.time(),
     }
+
+
+def dead_letter_context(context: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The context the dead-letter sink writes with: the event's, minus the keys that steer a
+    sink (`kafka_sink_topic`, `amqp_sink_routing_key`, ...), which were meant for the pipeline's
+    own sink — a dead letter goes where the dead-letter sink is configured to write."""
+    if not context:
+        return {}
+    return {k: v for k, v in context.items() if "_sink_" not in k}
 
 
 def original_event(record: Mapping[str, Any]) -> Any:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from pump.deadletter import dead_letter_record
+from pump.deadletter import dead_letter_context, dead_letter_record
 from pump.delivery import Batch
 from pump.origin import event_origin
 from pump.ratelimit import RateLimitedLog
@@ -140,6 +140,6 @@ class ErrorPolicy:
                 context,
             )
             if batch is not None and self.writer is not None:
-                self.writer.write(batch, dead_letter, [record], [dict(context) if context else {}])
+                self.writer.write(batch, dead_letter, [record], [dead_letter_context(context)])
             return True
         return False
