@@ -10,8 +10,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pump.application import Application
-    from pump.backoff import Backoff, RetriesExhausted
+    from pump.application import Application, BSPumpApplication, BSPumpService
+    from pump.backoff import Backoff, ReconnectConfig, RetriesExhausted
     from pump.component import Component
     from pump.config import ComponentConfig
     from pump.connection import Connection
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         ConfigError,
         ContextWriteError,
         PartialWriteError,
+        PermanentWriteError,
         PumpError,
     )
     from pump.lookup import (
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
         MappingLookup,
         MemoryLookupProvider,
     )
+    from pump.metrics import Counter, Gauge
     from pump.pipeline import Pipeline, PipelineConfig, PipelineError
     from pump.processor import Generator, Processor
     from pump.pubsub import PubSub
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
     from pump.sink import Sink
     from pump.source import Source
     from pump.taskgroup import TaskGroup
+    from pump.tls import TLSConfig, TLSError
     from pump.trigger import (
         CronTrigger,
         PeriodicTrigger,
@@ -61,7 +64,10 @@ __version__ = "0.1.0"
 #: Public name → the module that defines it.
 _EXPORTS: dict[str, str] = {
     "Application": "pump.application",
+    "BSPumpApplication": "pump.application",
+    "BSPumpService": "pump.application",
     "Backoff": "pump.backoff",
+    "ReconnectConfig": "pump.backoff",
     "RetriesExhausted": "pump.backoff",
     "Component": "pump.component",
     "ComponentConfig": "pump.config",
@@ -73,6 +79,7 @@ _EXPORTS: dict[str, str] = {
     "ConfigError": "pump.errors",
     "ContextWriteError": "pump.errors",
     "PartialWriteError": "pump.errors",
+    "PermanentWriteError": "pump.errors",
     "PumpError": "pump.errors",
     "AsyncLookup": "pump.lookup",
     "AsyncLookupMixin": "pump.lookup",
@@ -83,6 +90,8 @@ _EXPORTS: dict[str, str] = {
     "LookupProvider": "pump.lookup",
     "MappingLookup": "pump.lookup",
     "MemoryLookupProvider": "pump.lookup",
+    "Counter": "pump.metrics",
+    "Gauge": "pump.metrics",
     "Pipeline": "pump.pipeline",
     "PipelineConfig": "pump.pipeline",
     "PipelineError": "pump.pipeline",
@@ -96,6 +105,8 @@ _EXPORTS: dict[str, str] = {
     "Sink": "pump.sink",
     "Source": "pump.source",
     "TaskGroup": "pump.taskgroup",
+    "TLSConfig": "pump.tls",
+    "TLSError": "pump.tls",
     "CronTrigger": "pump.trigger",
     "PeriodicTrigger": "pump.trigger",
     "PubSubTrigger": "pump.trigger",
@@ -108,6 +119,8 @@ __all__ = [
     "Application",
     "AsyncLookup",
     "AsyncLookupMixin",
+    "BSPumpApplication",
+    "BSPumpService",
     "Backoff",
     "Batch",
     "BuildError",
@@ -118,8 +131,10 @@ __all__ = [
     "ConfigError",
     "Connection",
     "ContextWriteError",
+    "Counter",
     "CronTrigger",
     "DictionaryLookup",
+    "Gauge",
     "Generator",
     "InternalSource",
     "Lookup",
@@ -129,6 +144,7 @@ __all__ = [
     "MemoryLookupProvider",
     "PartialWriteError",
     "PeriodicTrigger",
+    "PermanentWriteError",
     "Pipeline",
     "PipelineConfig",
     "PipelineError",
@@ -137,12 +153,15 @@ __all__ = [
     "PubSubTrigger",
     "PumpError",
     "RateLimitedLog",
+    "ReconnectConfig",
     "RetriesExhausted",
     "RouterSink",
     "RunOnceTrigger",
     "SharedContext",
     "Sink",
     "Source",
+    "TLSConfig",
+    "TLSError",
     "TaskGroup",
     "TeeProcessor",
     "Trigger",
@@ -166,4 +185,6 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS, *_SUBPACKAGES})
+    # The public API only: not the helpers this module imports nor the submodules it loaded.
+    dunders = {n for n in globals() if n.startswith("__")}
+    return sorted({*dunders, *__all__, *_SUBPACKAGES})
