@@ -28,13 +28,12 @@ import random
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import orjson
-from _common import add_arguments, interleave, report
+from _common import Clock, add_arguments, interleave, report
 
 import pump
 from pump_file import FileCSVSource, FileJSONLinesSink
@@ -70,10 +69,9 @@ def count_lines(path: Path) -> int:
 BATCH = 1024  # pump's default batch_size: its sink fsyncs (at most) once per batch
 
 
-def run_bare(source: Path, out: Path, fsync: str) -> float:
-    start = time.perf_counter()
+def run_bare(source: Path, out: Path, fsync: str) -> Clock:
     dumps = orjson.dumps
-    with source.open(newline="") as f, out.open("wb") as o:
+    with Clock() as clock, source.open(newline="") as f, out.open("wb") as o:
         write = o.write
         if fsync == "always":
             sync = os.fsync
@@ -88,10 +86,10 @@ def run_bare(source: Path, out: Path, fsync: str) -> float:
         if fsync != "never":
             o.flush()
             os.fsync(o.fileno())
-    return time.perf_counter() - start
+    return clock
 
 
-def run_pump(source: Path, work: Path, fsync: str) -> tuple[float, Path]:
+def run_pump(source: Path, work: Path, fsync: str) -> tuple[Clock, Path]:
     inbox = work / "in"
     inbox.mkdir()
     os.link(source, inbox / source.name)  # the source renames what it reads; keep the original
@@ -100,20 +98,19 @@ def run_pump(source: Path, work: Path, fsync: str) -> tuple[float, Path]:
     sink = FileJSONLinesSink(app, pipeline, "out", config={"path": str(work / "out.jsonl"), "fsync": fsync})
     pipeline.build(FileCSVSource(app, pipeline, "csv", config={"path": str(inbox / "*.csv")}), sink)
     app.add_pipeline(pipeline)
-    start = time.perf_counter()
-    assert app.run() == 0
-    elapsed = time.perf_counter() - start
+    with Clock() as clock:
+        assert app.run() == 0
     assert pipeline.in_flight == 0
-    return elapsed, work / "out.jsonl"
+    return clock, work / "out.jsonl"
 
 
-def run_pandas(source: Path, out: Path) -> float:
+def run_pandas(source: Path, out: Path) -> Clock:
     import pandas as pd
 
-    start = time.perf_counter()
-    frame = pd.read_csv(source, dtype=str, keep_default_na=False)
-    frame.to_json(out, orient="records", lines=True)
-    return time.perf_counter() - start
+    with Clock() as clock:
+        frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+        frame.to_json(out, orient="records", lines=True)
+    return clock
 
 
 def main() -> None:
@@ -131,39 +128,40 @@ def main() -> None:
         source = root / "data.csv"
         make_csv(source, rows)
 
-        def bare() -> float:
+        def bare() -> tuple[int, Clock]:
             out = root / "bare.jsonl"
-            elapsed = run_bare(source, out, fsync)
+            clock = run_bare(source, out, fsync)
             assert count_lines(out) == rows
             out.unlink()
-            return rows / elapsed
+            return rows, clock
 
-        def pump_run() -> float:
+        def pump_run() -> tuple[int, Clock]:
             work = root / "pump"
             work.mkdir()
-            elapsed, out = run_pump(source, work, fsync)
+            clock, out = run_pump(source, work, fsync)
             assert count_lines(out) == rows, "pump lost or duplicated rows"
             shutil.rmtree(work)
-            return rows / elapsed
+            return rows, clock
 
-        def pandas() -> float:
+        def pandas() -> tuple[int, Clock]:
             out = root / "pandas.jsonl"
-            elapsed = run_pandas(source, out)
+            clock = run_pandas(source, out)
             assert count_lines(out) == rows
             out.unlink()
-            return rows / elapsed
+            return rows, clock
 
         contestants = {"bare_loop": bare, "pump": pump_run}
         if have_pandas:
             contestants["pandas"] = pandas
         if args.only:
             contestants = {k: v for k, v in contestants.items() if k == args.only}
-        rates = interleave(contestants, args.rounds)
+        wall, cpu = interleave(contestants, args.rounds)
     report(
         "file_csv_to_jsonl",
-        rates,
+        wall,
         reference="bare_loop",
         subject="pump",
+        cpu=cpu,
         rows=rows,
         fsync=fsync,
         pandas=have_pandas,

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import add_arguments, interleave, report
+from _common import Clock, add_arguments, interleave, report
 
 import pump
 from pump.common import CountingSink, IteratorSource
@@ -66,20 +65,21 @@ def main() -> None:
     add_arguments(parser, ["bare_loop", "pump"], rounds=5)
     args = parser.parse_args()
     n = args.events
-    contestants = {"bare_loop": lambda: run_bare(n), "pump": lambda: run_pump(n)}
+    contestants = {"bare_loop": run_bare, "pump": run_pump}
     if args.only:
         contestants = {args.only: contestants[args.only]}
-    rates = interleave({k: timed(n, run) for k, run in contestants.items()}, args.rounds)
-    report("inmem", rates, reference="bare_loop", subject="pump", events=n)
+    wall, cpu = interleave({k: timed(n, run) for k, run in contestants.items()}, args.rounds)
+    report("inmem", wall, reference="bare_loop", subject="pump", cpu=cpu, events=n)
 
 
 def timed(n: int, run):
-    def rate() -> float:
-        start = time.perf_counter()
-        assert run() == n
-        return n / (time.perf_counter() - start)
+    def contestant() -> tuple[int, Clock]:
+        with Clock() as clock:
+            count = run(n)
+        assert count == n
+        return count, clock
 
-    return rate
+    return contestant
 
 
 if __name__ == "__main__":
