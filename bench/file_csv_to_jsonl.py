@@ -9,8 +9,9 @@ All three read the same CSV file and write one JSON object per row:
   acknowledgement only after the output is flushed (fsync policy as given, default `always`);
 - pandas: `read_csv` + `to_json(orient="records", lines=True)` (skipped if pandas is missing).
 
-The contestants alternate within one process, round after round; each one's best round
-counts, and the spread of the rounds is printed too.
+The contestants alternate within one process, round after round (tuned as pump tunes it,
+`pump.tuning`, from the start); each one's best round counts, the spread of the rounds is
+printed too, and the ratio by CPU time (every thread of the process).
 
     python bench/file_csv_to_jsonl.py [--rows N] [--rounds R] [--fsync always|on_rotate|never]
                                       [--only bare_loop|pump|pandas]
@@ -36,6 +37,7 @@ import orjson
 from _common import Clock, add_arguments, interleave, report
 
 import pump
+import pump.tuning
 from pump_file import FileCSVSource, FileJSONLinesSink
 
 COLUMNS = ["id", "ts", "user", "country", "amount", "status"]
@@ -120,6 +122,8 @@ def main() -> None:
     add_arguments(parser, ["bare_loop", "pump", "pandas"], rounds=5)
     args = parser.parse_args()
     rows, fsync = args.rows, args.fsync
+    # every contestant runs in the process as pump tunes it (GC and allocator), from the start
+    pump.tuning.tune_runtime()
     have_pandas = importlib.util.find_spec("pandas") is not None
     if not have_pandas and args.only in (None, "pandas"):
         print("file_csv_to_jsonl: pandas is not installed; its line is skipped (pip install pandas)")

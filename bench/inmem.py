@@ -1,7 +1,8 @@
 """1,000,000 events: source → 3 identity processors → counting sink, against a bare loop.
 
 Both sides make the same events from the same generator and call the same three `process()`
-methods; pump also tracks every batch to completion (delivery tracking is always on).
+methods; pump also tracks every batch to completion (delivery tracking is always on). Both
+run in a process tuned as pump tunes it (`pump.tuning`), and alternate round by round.
 
     python bench/inmem.py [--events N] [--rounds R] [--only bare_loop|pump]
 """
@@ -17,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Clock, add_arguments, interleave, report
 
 import pump
+import pump.tuning
 from pump.common import CountingSink, IteratorSource
 
 
@@ -65,6 +67,8 @@ def main() -> None:
     add_arguments(parser, ["bare_loop", "pump"], rounds=5)
     args = parser.parse_args()
     n = args.events
+    # every contestant runs in the process as pump tunes it (GC and allocator), from the start
+    pump.tuning.tune_runtime()
     contestants = {"bare_loop": run_bare, "pump": run_pump}
     if args.only:
         contestants = {args.only: contestants[args.only]}
