@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from elasticsearch import Elasticsearch
 
+import pump
+from pump.testing import BatchRecord, CollectingSink, HarnessSource, wait_until
+from pump_elastic import ElasticsearchConnection, ElasticsearchSink
 from pump_elastic.testing import ElasticsearchTestServer, Faults
 
 URL_VARIABLE = "PUMP_ELASTICSEARCH_URL"
@@ -90,3 +93,66 @@ def es(_cluster: Cluster) -> Iterator[Cluster]:
     yield _cluster
     if _cluster.server is not None:
         _cluster.server.faults.clear()
+
+
+class SinkRun:
+    """What became of the events fed to one sink run."""
+
+    def __init__(self, pipeline: pump.Pipeline, source: HarnessSource, sink: ElasticsearchSink,
+                 dead: CollectingSink) -> None:
+        self.pipeline = pipeline
+        self.source = source
+        self.sink = sink
+        self.dead = dead
+
+    @property
+    def statuses(self) -> list[str]:
+        return [r.status for r in self.source.records]
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        return list(self.dead.events)
+
+
+async def run_sink(
+    cluster: Any,
+    pairs: list[tuple[dict[str, Any] | None, Any]],
+    sink_config: dict[str, Any],
+    *,
+    pipeline_config: dict[str, Any] | None = None,
+    connection_config: dict[str, Any] | None = None,
+    batch_size: int = 50,
+    timeout: float = 20.0,
+    **sink_kwargs: Any,
+) -> SinkRun:
+    """Feed `pairs` through a sink into the cluster; returns once every batch settled."""
+    app = pump.Application(exit_when_finished=False)
+    app.add_connection(ElasticsearchConnection(app, "es", config=cluster.connection_config(
+        **(connection_config or {}))))
+    pipeline = pump.Pipeline(app, "es_sink", config={
+        "on_error": "dead_letter", "retry_backoff": 0.01, "retry_backoff_max": 0.05,
+        "sink_retries": 2,
+        **(pipeline_config or {}),
+    })
+    source = HarnessSource(app, pipeline, "in", batch_size=batch_size, shared_context=False)
+    sink = ElasticsearchSink(app, pipeline, "es", "out", config=sink_config, **sink_kwargs)
+    dead = CollectingSink(app, pipeline, "dead")
+    pipeline.build(source, sink)
+    pipeline.set_dead_letter(dead)
+    app.add_pipeline(pipeline)
+    source.feed(pairs)
+    await app.start()
+    try:
+        settled = await wait_until(
+            lambda: all(r.status != BatchRecord.PENDING for r in source.records), timeout
+        )
+        assert settled, f"batches not settled: {[r.status for r in source.records]}, errors " \
+            f"{[e.as_dict()['error'] for e in pipeline.errors]}"
+    finally:
+        await app.stop(timeout=5)
+    return SinkRun(pipeline, source, sink, dead)
+
+
+@pytest.fixture
+def sink_run() -> Callable[..., Any]:
+    """`await sink_run(es, pairs, sink_config, ...)`: a SinkRun once every batch settled."""
+    return run_sink

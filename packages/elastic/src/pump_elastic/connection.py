@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout, TransportError
 from elasticsearch import ApiError, AsyncElasticsearch, AuthenticationException
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr
 
 import pump
 from pump_elastic.errors import ClusterUnavailable, ElasticsearchConnectorError
@@ -56,33 +56,6 @@ class ElasticsearchConnectionConfig(pump.ComponentConfig):
         True, description="On start, call the cluster once and fail clearly when it cannot be used"
     )
 
-    @model_validator(mode="after")
-    def _consistent(self) -> ElasticsearchConnectionConfig:
-        problems = []
-        urls = split_urls(self.url)
-        if not urls:
-            problems.append("url is empty")
-        for url in urls:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                problems.append(f"url {mask_url(url)!r} is not an http(s)://host[:port] URL")
-        schemes = {"basic": bool(self.username), "api_key": bool(self.api_key.get_secret_value()),
-                   "bearer_token": bool(self.bearer_token.get_secret_value())}
-        if sum(schemes.values()) > 1:
-            chosen = ", ".join(k for k, v in schemes.items() if v)
-            problems.append(f"give one way to authenticate, not several ({chosen})")
-        if self.password.get_secret_value() and not self.username:
-            problems.append("password is set but username is not")
-        for key in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
-            path = getattr(self, key)
-            if path and not os.path.isfile(path):
-                problems.append(f"{key}: no such file {path!r}")
-        if bool(self.tls_cert_file) != bool(self.tls_key_file):
-            problems.append("tls_cert_file and tls_key_file go together (mutual TLS needs both)")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
 
 def split_urls(value: str | list[str]) -> list[str]:
     """Node URLs from a list or a ';'/','-separated string."""
@@ -115,9 +88,48 @@ class ElasticsearchConnection(pump.Connection):
         self, app: Application, id: str | None = None, config: Mapping[str, Any] | None = None
     ) -> None:
         super().__init__(app, id, config)
+        # Checked here rather than by a model validator, whose error would echo every value
+        # given (secrets included); credentials in a URL move out of the config.
+        self._url_auth: tuple[str, str] | None = None
+        problems = self._problems()
+        if problems:
+            raise pump.ConfigError(self.location(), problems)
         self._client: AsyncElasticsearch | None = None
         self.retried = 0
         self._log = pump.RateLimitedLog(L, 5.0)
+
+    def _problems(self) -> list[str]:
+        cfg = self.Config
+        problems = []
+        urls = []
+        for url in split_urls(cfg.url):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                problems.append(f"key 'url': {mask_url(url)!r} is not an http(s)://host[:port] URL")
+                continue
+            if parts.username is not None:
+                self._url_auth = (parts.username, parts.password or "")
+                netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+                url = urlunsplit(parts._replace(netloc=netloc))
+            urls.append(url)
+        if not split_urls(cfg.url):
+            problems.append("key 'url': url is empty")
+        elif not problems:
+            cfg.url = urls
+        schemes = {"username": bool(cfg.username), "api_key": bool(cfg.api_key.get_secret_value()),
+                   "bearer_token": bool(cfg.bearer_token.get_secret_value())}
+        if sum(schemes.values()) > 1:
+            chosen = ", ".join(k for k, v in schemes.items() if v)
+            problems.append(f"give one way to authenticate, not several ({chosen})")
+        if cfg.password.get_secret_value() and not cfg.username:
+            problems.append("key 'password': password is set but username is not")
+        for key in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
+            path = getattr(cfg, key)
+            if path and not os.path.isfile(path):
+                problems.append(f"key '{key}': no such file {path!r}")
+        if bool(cfg.tls_cert_file) != bool(cfg.tls_key_file):
+            problems.append("tls_cert_file and tls_key_file go together (mutual TLS needs both)")
+        return problems
 
     @property
     def urls(self) -> list[str]:
@@ -141,6 +153,8 @@ class ElasticsearchConnection(pump.Connection):
         }
         if cfg.username:
             options["basic_auth"] = (cfg.username, cfg.password.get_secret_value())
+        elif self._url_auth is not None:
+            options["basic_auth"] = self._url_auth
         elif cfg.api_key.get_secret_value():
             options["api_key"] = cfg.api_key.get_secret_value()
         elif cfg.bearer_token.get_secret_value():
@@ -192,7 +206,8 @@ class ElasticsearchConnection(pump.Connection):
         """One line on why a request failed, naming the nodes and never a secret."""
         nodes = self.describe_nodes()
         if isinstance(exc, AuthenticationException):
-            who = f"user {self.Config.username!r}" if self.Config.username else "the given credentials"
+            user = self.Config.username or (self._url_auth[0] if self._url_auth else "")
+            who = f"user {user!r}" if user else "the given credentials"
             return (f"authentication failed at {nodes} for {who} (check username/password, "
                     "api_key or bearer_token)")
         if isinstance(exc, ApiError):

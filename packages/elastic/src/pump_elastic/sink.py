@@ -13,7 +13,14 @@ from pydantic import Field, field_validator
 import pump
 from pump_elastic.connection import ElasticsearchConnection, locate_connection
 from pump_elastic.errors import BulkItemError, ElasticsearchConnectorError
-from pump_elastic.feeders import BUILT_IN, CustomFeeder, FeederError, custom_action, document, resolve_feeder
+from pump_elastic.feeders import (
+    BUILT_IN,
+    CustomFeeder,
+    FeederError,
+    custom_action,
+    document,
+    resolve_feeder,
+)
 from pump_elastic.index_name import IndexName, event_time
 
 if TYPE_CHECKING:
@@ -263,7 +270,7 @@ class ElasticsearchSink(pump.Sink):
             if routing is not None:
                 meta["routing"] = routing
             header = orjson.dumps({op: meta}) + b"\n"
-        if op == "delete":
+        if body is None:  # delete
             return op, doc_id, header
         if op == "update":
             upsert = b',"doc_as_upsert":true}' if self.Config.doc_as_upsert else b"}"
@@ -370,10 +377,10 @@ class ElasticsearchSink(pump.Sink):
                 if status == 409 and action.op == "create" and on_conflict_done:
                     action.settle()  # already there: a retried create finds its own document
                     continue
-                error = result.get("error") or {}
+                refusal = result.get("error") or {}
                 failure = BulkItemError(
                     action.op, action.index, action.id, status,
-                    str(error.get("type", "unknown")), str(error.get("reason", "")),
+                    str(refusal.get("type", "unknown")), str(refusal.get("reason", "")),
                 )
                 if failure.retryable and not backoff.exhausted:
                     retry.append(action)

@@ -62,9 +62,10 @@ class Faults:
         self._add(_Rule("delay", count, seconds=seconds, path=path))
 
     def clear(self) -> None:
-        """Remove every rule."""
+        """Remove every rule and zero the `fired` counts."""
         with self._lock:
             self._rules.clear()
+            self.fired = dict.fromkeys(self.fired, 0)
 
     def configure(self, spec: dict[str, Any]) -> None:
         """Add a rule from its JSON form (the server's `/_pump_testing/faults` endpoint)."""

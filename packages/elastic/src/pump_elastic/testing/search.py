@@ -328,6 +328,13 @@ def _terms(body: dict[str, Any], sub: dict[str, Any], docs: list[Doc], types: di
     }
 
 
+def _terms_keys(field: str) -> Callable[[Doc], list[Any]]:
+    def keys(doc: Doc) -> list[Any]:
+        return [_hashable(v) for v in field_values(doc[2], field)]
+
+    return keys
+
+
 def _hashable(value: Any) -> Any:
     return value if not isinstance(value, dict | list) else repr(value)
 
@@ -387,10 +394,7 @@ def _composite(body: dict[str, Any], sub: dict[str, Any], docs: list[Doc], types
         (kind, options), = spec.items()
         desc = options.get("order", "asc") == "desc"
         if kind == "terms":
-            field = options["field"]
-            extractors.append(
-                (name, lambda d, f=field: [_hashable(v) for v in field_values(d[2], f)], desc)
-            )
+            extractors.append((name, _terms_keys(options["field"]), desc))
         elif kind == "date_histogram":
             extractors.append((name, _date_keys(options["field"], _interval(options)), desc))
         else:
@@ -400,7 +404,7 @@ def _composite(body: dict[str, Any], sub: dict[str, Any], docs: list[Doc], types
         combos: list[tuple[Any, ...]] = [()]
         for _name, extract, _desc in extractors:
             values = list(dict.fromkeys(extract(doc)))
-            combos = [c + (v,) for c in combos for v in values]
+            combos = [(*c, v) for c in combos for v in values]
         for combo in combos:
             groups.setdefault(combo, []).append(doc)
 

@@ -199,9 +199,7 @@ class ElasticsearchTestServer:
                 user, _, password = base64.b64decode(credentials).decode().partition(":")
                 if self.users.get(user) == password and user in self.users:
                     return None
-        elif scheme == "ApiKey" and credentials in self.api_keys:
-            return None
-        elif scheme == "Bearer" and credentials in self.bearer_tokens:
+        elif (scheme == "ApiKey" and credentials in self.api_keys) or (scheme == "Bearer" and credentials in self.bearer_tokens):
             return None
         return _error(
             401, "security_exception",
@@ -284,10 +282,10 @@ class ElasticsearchTestServer:
                 indices = store.resolve(name)
             return _json({i.name: {"mappings": {"properties": i.mapping.as_properties()}} for i in indices})
         if action == "_doc" and len(rest) == 2 and method == "GET":
-            found = store.get(name, rest[1])
-            if "error" in found:
-                return _json({"error": found["error"], "status": 404}, 404)
-            return _json(found, 200 if found["found"] else 404)
+            doc = store.get(name, rest[1])
+            if "error" in doc:
+                return _json({"error": doc["error"], "status": 404}, 404)
+            return _json(doc, 200 if doc["found"] else 404)
         if action in ("_doc", "_create") and len(rest) == 2 and method in ("PUT", "POST"):
             op = "create" if action == "_create" or request.query.get("op_type") == "create" else "index"
             line = orjson.dumps({op: {"_index": name, "_id": rest[1]}}) + b"\n" + await request.read()
