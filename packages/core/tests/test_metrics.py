@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 import pump
 from pump.metrics import render_prometheus
 
@@ -61,3 +63,65 @@ def test_rate_meter_measures_events_per_second():
     meter = pump.metrics.RateMeter(min_interval=0.0)
     meter._last_time -= 2.0
     assert 4.9 < meter.update(10) < 5.1
+
+
+class Committing(pump.Sink):
+    """A sink with its own counter and gauge."""
+
+    commits = pump.Counter("Commits sent")
+    backlog = pump.Gauge("Writes waiting")
+
+    def write(self, events, contexts):
+        self.commits += 1
+        self.backlog = len(events)
+
+
+class Linked(pump.Connection):
+    """A connection that counts its reconnects."""
+
+    reconnects = pump.Counter("Connections re-established after a loss")
+    connected = pump.Gauge("1 while the connection is up")
+
+
+async def test_declared_counters_reach_pipeline_metrics_and_prometheus(kit):
+    app = pump.Application()
+    link = app.add_connection(Linked(app, "link"))
+    link.connected = 1
+    link.reconnects += 2
+    pipeline = pump.Pipeline(app, "p")
+    source = kit.RecordingSource(app, pipeline, [{"seq": i} for i in range(6)], batch_size=2)
+    sink = Committing(app, pipeline, id="out")
+    assert (sink.commits, sink.backlog) == (0, 0)
+    pipeline.build(source, sink)
+    app.add_pipeline(pipeline)
+    assert await kit.run_app(app) == 0
+
+    assert sink.commits == 3 and sink.counters.extra == {"commits": 3, "backlog": 2}
+    out = pipeline.metrics()["components"]["out"]
+    assert (out["commits"], out["backlog"], out["events_out"]) == (3, 2, 6)
+    assert app.metrics()["connections"] == {"link": {"reconnects": 2, "connected": 1}}
+    text = render_prometheus(app.metrics())
+    assert "# HELP pump_component_commits_total Commits sent" in text
+    assert "# TYPE pump_component_commits_total counter" in text
+    assert 'pump_component_commits_total{pipeline="p",component="out"} 3.0' in text
+    assert "# TYPE pump_component_backlog gauge" in text
+    assert 'pump_component_backlog{pipeline="p",component="out"} 2.0' in text
+    assert 'pump_connection_reconnects_total{connection="link"} 2.0' in text
+    assert 'pump_connection_connected{connection="link"} 1.0' in text
+    assert text.count("# TYPE pump_component_commits_total") == 1
+
+
+def test_a_name_has_one_kind_and_standard_counters_cannot_be_redeclared():
+    # Python 3.11 wraps an error of __set_name__ in a RuntimeError; 3.12 raises it as is.
+    with pytest.raises((TypeError, RuntimeError)) as caught:
+
+        class Confused(pump.Sink):
+            commits = pump.Gauge("Not a count")
+
+    assert "already declared as a counter" in str(caught.value.__cause__ or caught.value)
+    with pytest.raises((TypeError, RuntimeError)) as caught:
+
+        class Shadowing(pump.Sink):
+            errors = pump.Counter("Errors again")
+
+    assert "every component already counts 'errors'" in str(caught.value.__cause__ or caught.value)

@@ -25,6 +25,13 @@ def test_backoff_jitter_stays_within_its_band_and_below_the_cap() -> None:
     assert len({round(d, 6) for d in delays}) > 10  # really randomised
 
 
+def test_backoff_for_downtime_doubles_the_pause_per_attempt_within_the_bounds() -> None:
+    b = pump.Backoff(first=0.5, maximum=8.0, jitter=0.0)
+    pauses = [b.for_downtime(down) for down in (0.0, 0.1, 1.0, 2.0, 4.0, 100.0)]
+    assert pauses == [0.5, 0.5, 1.0, 2.0, 4.0, 8.0]
+    assert b.attempt == 0  # nothing counted
+
+
 def test_backoff_attempt_limit() -> None:
     backoff = pump.Backoff(first=0.001, maximum=0.001, jitter=0.0, attempts=2)
     assert list(backoff.delays()) == [0.001, 0.001]

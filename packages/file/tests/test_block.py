@@ -7,7 +7,7 @@ import os
 import pytest
 
 import pump
-from pump.errors import PartialWriteError
+from pump.errors import ConfigError, PartialWriteError
 from pump_file import FileBlockSink, FileBlockSource
 
 
@@ -23,6 +23,13 @@ async def test_with_an_encoding_the_event_is_text(tmp_path, fx):
     (tmp_path / "a.txt").write_bytes("žluť".encode())
     events, _, _ = await fx.read_all(FileBlockSource, {"path": str(tmp_path / "a.txt"), "encoding": "utf-8"})
     assert events == ["žluť"]
+
+
+def test_an_unknown_encoding_is_refused_at_configuration(fx):
+    with pytest.raises(ConfigError, match=r"key 'encoding': .*unknown encoding 'no-such'"):
+        fx.source_pipeline(FileBlockSource, {"path": "x", "encoding": "no-such"})
+    # '' (the default) means bytes
+    assert fx.source_pipeline(FileBlockSource, {"path": "x"})[2].Config.encoding == ""
 
 
 async def test_files_copied_through_source_and_sink_keep_name_and_content(tmp_path, fx):

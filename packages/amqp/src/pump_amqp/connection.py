@@ -14,7 +14,7 @@ import logging
 import ssl
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import aio_pika
 import aiormq
@@ -56,14 +56,14 @@ def scrub(text: str, secrets: list[str]) -> str:
 class _BackoffConnection(aio_pika.RobustConnection):
     """aio-pika's robust connection with a reconnection delay that doubles while it stays down.
 
-    aio-pika sleeps `reconnect_interval` between attempts; here that interval is the time
-    since the connection was lost, clamped to [delay, delay_max], which doubles it per attempt
-    without tracking attempts.
+    aio-pika sleeps `reconnect_interval` between attempts (and reads it for its log lines too,
+    so it cannot count attempts); here it is `Backoff.for_downtime`: the time since the
+    connection was lost, within [delay, delay_max], which doubles it per attempt.
     """
 
     def __init__(self, url: URL, *, reconnect_delay_max: float, owner: AMQPConnection, **kwargs: Any) -> None:
-        self._base_delay = 1.0
         self._max_delay = reconnect_delay_max
+        self._backoff = pump.Backoff(min(1.0, reconnect_delay_max), reconnect_delay_max, jitter=0.0)
         self._lost_at: float | None = None
         self._owner = owner
         self._up = False
@@ -72,13 +72,13 @@ class _BackoffConnection(aio_pika.RobustConnection):
     @property
     def reconnect_interval(self) -> float:
         if self._lost_at is None:
-            return self._base_delay
-        down = time.monotonic() - self._lost_at
-        return min(max(self._base_delay, down), self._max_delay)
+            return self._backoff.first
+        return self._backoff.for_downtime(time.monotonic() - self._lost_at)
 
     @reconnect_interval.setter
     def reconnect_interval(self, value: float) -> None:
-        self._base_delay = float(value)
+        first = float(value)
+        self._backoff = pump.Backoff(first, max(first, self._max_delay), jitter=0.0)
 
     async def _on_connection_close(self, closing: asyncio.Future[Any]) -> None:
         await super()._on_connection_close(closing)
@@ -95,6 +95,27 @@ class _BackoffConnection(aio_pika.RobustConnection):
         self._owner._connected(down)
 
 
+class AMQPConnectionConfig(pump.TLSConfig, pump.ReconnectConfig):
+    """Settings of an AMQPConnection (TLS: an amqps:// URL and the tls_* keys)."""
+
+    tls_deprecated_names: ClassVar[Mapping[str, str]] = {
+        "ca_file": "tls_ca_file",
+        "cert_file": "tls_cert_file",
+        "key_file": "tls_key_file",
+        "verify_tls": "tls_verify",
+    }
+
+    url: SecretStr = Field(
+        SecretStr("amqp://guest:guest@localhost:5672/"),
+        description="Broker URL, amqp://user:password@host:port/vhost or amqps://... (a secret: it may hold the password)",
+    )
+    username: str = Field("", description="User name; overrides the one in the URL when set")
+    password: SecretStr = Field(SecretStr(""), description="Password; overrides the one in the URL when set")
+    heartbeat: int = Field(30, ge=0, description="Heartbeat interval asked of the broker, seconds (0: none)")
+    connection_timeout: float = Field(10.0, gt=0, description="Seconds to establish a connection before it counts as failed")
+    connection_name: str = Field("", description="Name shown by the broker (rabbitmqctl list_connections); empty: pump:<id>")
+
+
 class AMQPConnection(pump.Connection):
     """A connection to an AMQP 0-9-1 broker (RabbitMQ): amqp:// or amqps:// with TLS.
 
@@ -103,24 +124,11 @@ class AMQPConnection(pump.Connection):
     belongs to a connection that is gone.
     """
 
-    class ConfigModel(pump.ComponentConfig):
-        url: SecretStr = Field(
-            SecretStr("amqp://guest:guest@localhost:5672/"),
-            description="Broker URL, amqp://user:password@host:port/vhost or amqps://... (a secret: it may hold the password)",
-        )
-        username: str = Field("", description="User name; overrides the one in the URL when set")
-        password: SecretStr = Field(SecretStr(""), description="Password; overrides the one in the URL when set")
-        heartbeat: int = Field(30, ge=0, description="Heartbeat interval asked of the broker, seconds (0: none)")
-        connection_timeout: float = Field(10.0, gt=0, description="Seconds to establish a connection before it counts as failed")
-        reconnect_delay: float = Field(0.5, gt=0, description="First delay before reconnecting, seconds (then doubles)")
-        reconnect_delay_max: float = Field(30.0, gt=0, description="Longest delay between reconnection attempts, seconds")
-        ca_file: str = Field("", description="TLS: CA bundle (PEM) that signs the broker's certificate; empty: the system's")
-        cert_file: str = Field("", description="TLS: client certificate (PEM), for brokers that require one")
-        key_file: str = Field("", description="TLS: private key of the client certificate (PEM); empty: in cert_file")
-        verify_tls: bool = Field(True, description="TLS: verify the broker's certificate and host name")
-        connection_name: str = Field("", description="Name shown by the broker (rabbitmqctl list_connections); empty: pump:<id>")
+    ConfigModel = AMQPConnectionConfig
+    Config: AMQPConnectionConfig
 
-    Config: ConfigModel
+    connected = pump.Gauge("1 while connected to the server, else 0")
+    reconnects = pump.Counter("Times the link to the server was re-established after a loss")
 
     def __init__(
         self,
@@ -129,11 +137,14 @@ class AMQPConnection(pump.Connection):
         config: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(app, id, config)
-        self._url = self._build_url()
+        try:
+            self._url = self._build_url()
+        except ConfigError as exc:
+            app.connection_failed(self.Id, "; ".join(exc.problems))
+            raise
         self.masked_url = mask_url(self._url)
         self.connection: _BackoffConnection | None = None
         self.generation = 0
-        self.reconnects = 0
         self._connected_event = asyncio.Event()
 
     # -- configuration ------------------------------------------------------------------
@@ -156,11 +167,9 @@ class AMQPConnection(pump.Connection):
             problems.append(f"key 'url': scheme must be amqp:// or amqps://, got '{url.scheme}://'")
         if not url.host:
             problems.append("key 'url': no host in the URL")
-        tls_files = [k for k in ("ca_file", "cert_file", "key_file") if getattr(config, k)]
+        tls_files = config.tls_keys_given()
         if tls_files and url.scheme != "amqps":
             problems.append(f"key '{tls_files[0]}': TLS options need an amqps:// URL")
-        if config.key_file and not config.cert_file:
-            problems.append("key 'key_file': needs cert_file (the client certificate)")
         if problems:
             raise ConfigError(self.location(), problems)
         if config.username:
@@ -175,19 +184,10 @@ class AMQPConnection(pump.Connection):
     def _ssl_context(self) -> ssl.SSLContext | None:
         if self._url.scheme != "amqps":
             return None
-        config = self.Config
         try:
-            context = ssl.create_default_context(cafile=config.ca_file or None)
-            if config.cert_file:
-                context.load_cert_chain(config.cert_file, config.key_file or None)
-        except (OSError, ssl.SSLError) as exc:
-            raise AMQPConnectionError(
-                f"{self.location()}: cannot load the TLS files: {type(exc).__name__}: {exc}"
-            ) from None
-        if not config.verify_tls:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
+            return self.Config.ssl_context()
+        except pump.TLSError as exc:
+            raise AMQPConnectionError(f"{self.location()}: {exc}") from None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -220,6 +220,7 @@ class AMQPConnection(pump.Connection):
     async def stop(self) -> None:
         """Close the connection (no reconnection after this)."""
         connection, self.connection = self.connection, None
+        self.connected = 0
         self._connected_event.clear()
         if connection is not None:
             await _close_quietly(connection)
@@ -228,12 +229,14 @@ class AMQPConnection(pump.Connection):
 
     def _connected(self, down: float | None) -> None:
         self.generation += 1
+        self.connected = 1
         self._connected_event.set()
         if down is not None:
             self.reconnects += 1
             L.warning("%s: reconnected to %s after %.1fs", self.location(), self.masked_url, down)
 
     def _lost(self, closing: asyncio.Future[Any]) -> None:
+        self.connected = 0
         self._connected_event.clear()
         reason = "closed"
         if closing.done() and not closing.cancelled() and closing.exception() is not None:
@@ -322,13 +325,3 @@ async def _close_quietly(connection: aio_pika.RobustConnection) -> None:
     except Exception:
         L.debug("closing an AMQP connection failed", exc_info=True)
 
-
-def locate_amqp_connection(app: pump.Application, where: str, connection: Any) -> AMQPConnection:
-    """The AMQPConnection called `connection` (or the connection itself), else a BuildError."""
-    located = app.locate_connection(connection)
-    if not isinstance(located, AMQPConnection):
-        raise pump.BuildError(
-            f"{where}: connection '{getattr(located, 'Id', connection)}' is a "
-            f"{type(located).__name__}, not an AMQPConnection"
-        )
-    return located

@@ -24,12 +24,12 @@ from typing import Any
 
 import aiormq
 import orjson
-from aiormq.abc import AbstractChannel
 from pamqp import commands as spec
 from pydantic import Field
 
 import pump
-from pump_amqp.connection import AMQPConnection, locate_amqp_connection
+from pump_amqp.channel import ReopeningChannel
+from pump_amqp.connection import AMQPConnection
 from pump_amqp.errors import AMQPError, AMQPPublishError, AMQPTopologyError
 from pump_amqp.publishing import Outgoing, check_routing_key, forget, new_message_id, publish
 from pump_amqp.topology import Topology
@@ -59,28 +59,34 @@ _PROPERTY_NAMES = {
 }
 
 
+class AMQPSinkConfig(pump.ComponentConfig):
+    """Settings of an AMQPSink."""
+
+    exchange: str = Field("amq.direct", description='Exchange to publish to ("" is the default exchange: routing key = queue name)')
+    routing_key: str = Field("", description="Routing key of every message (per event: context amqp_sink_routing_key)")
+    persistent: bool = Field(True, description="Persistent delivery mode (2): messages survive a broker restart in durable queues")
+    mandatory: bool = Field(True, description="Unroutable messages are returned and fail their event (else the broker drops them)")
+    content_type: str = Field("", description="Content type; empty: application/json for JSON-encoded events, text/plain for str, none for bytes")
+    content_encoding: str = Field("", description="Content encoding property (empty: not set)")
+    headers: dict[str, Any] = Field(default_factory=dict, description="Headers of every message (per event: merged with context amqp_sink_headers)")
+    app_id: str = Field("", description="app_id property (empty: not set)")
+    declare: bool = Field(False, description="Declare the exchange; else it must exist")
+    exchange_type: str = Field("direct", description="Type of the declared exchange: direct, topic, fanout, headers")
+    durable: bool = Field(True, description="Declare the exchange durable")
+    exchange_arguments: dict[str, Any] = Field(default_factory=dict, description="Arguments of the declared exchange")
+    publish_timeout: float = Field(30.0, gt=0, description="Seconds for the broker to confirm a batch (and to reconnect) before its write fails")
+
+
 class AMQPSink(pump.Sink):
     """Publishes each event as a message; done when the broker confirmed it.
 
     The body is the event itself when it is bytes, UTF-8 when it is a str, and JSON otherwise.
     """
 
-    class ConfigModel(pump.ComponentConfig):
-        exchange: str = Field("amq.direct", description='Exchange to publish to ("" is the default exchange: routing key = queue name)')
-        routing_key: str = Field("", description="Routing key of every message (per event: context amqp_sink_routing_key)")
-        persistent: bool = Field(True, description="Persistent delivery mode (2): messages survive a broker restart in durable queues")
-        mandatory: bool = Field(True, description="Unroutable messages are returned and fail their event (else the broker drops them)")
-        content_type: str = Field("", description="Content type; empty: application/json for JSON-encoded events, text/plain for str, none for bytes")
-        content_encoding: str = Field("", description="Content encoding property (empty: not set)")
-        headers: dict[str, Any] = Field(default_factory=dict, description="Headers of every message (per event: merged with context amqp_sink_headers)")
-        app_id: str = Field("", description="app_id property (empty: not set)")
-        declare: bool = Field(False, description="Declare the exchange; else it must exist")
-        exchange_type: str = Field("direct", description="Type of the declared exchange: direct, topic, fanout, headers")
-        durable: bool = Field(True, description="Declare the exchange durable")
-        exchange_arguments: dict[str, Any] = Field(default_factory=dict, description="Arguments of the declared exchange")
-        publish_timeout: float = Field(30.0, gt=0, description="Seconds for the broker to confirm a batch (and to reconnect) before its write fails")
+    ConfigModel = AMQPSinkConfig
+    Config: AMQPSinkConfig
 
-    Config: ConfigModel
+    channels_opened = pump.Counter("Publishing channels opened (more than one: one was lost)")
 
     def __init__(
         self,
@@ -91,17 +97,15 @@ class AMQPSink(pump.Sink):
         config: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(app, pipeline, id, config)
-        self.Connection = locate_amqp_connection(app, self.location(), connection)
+        self.Connection = app.locate_connection(connection, AMQPConnection, where=self)
         config_ = self.Config
         self._exchange = config_.exchange
         self._routing_key = config_.routing_key
         self._delivery_mode = 2 if config_.persistent else 1
         self._mandatory = config_.mandatory
         self._headers = dict(config_.headers) or None
-        self._channel: AbstractChannel | None = None
-        self._channel_lock = asyncio.Lock()
+        self._channel = ReopeningChannel(self.Connection, self.location(), publisher_confirms=True)
         self._known_exchanges: set[str] = {""}
-        self.channels_opened = 0
         check_routing_key(self._routing_key)
 
     # -- writing ----------------------------------------------------------------------------
@@ -202,7 +206,8 @@ class AMQPSink(pump.Sink):
                 messages, positions = kept_messages, kept_positions
         if messages:
             try:
-                channel = await self._ready_channel(timeout)
+                channel = await self._channel.get(timeout)
+                self.channels_opened = self._channel.opened
                 futures = await publish(channel, messages)
             except Exception as exc:
                 refused = self._failure(exc, None)
@@ -256,21 +261,6 @@ class AMQPSink(pump.Sink):
             f"({self.Connection.describe_error(exc)}); it will be published again"
         )
 
-    async def _ready_channel(self, timeout: float) -> AbstractChannel:
-        """The publishing channel, opened again (on the current connection) if it closed."""
-        channel = self._channel
-        if channel is not None and not channel.is_closed:
-            return channel
-        async with self._channel_lock:
-            channel = self._channel
-            if channel is None or channel.is_closed:
-                channel = await self.Connection.open_channel(publisher_confirms=True, timeout=timeout)
-                self._channel = channel
-                self.channels_opened += 1
-                if self.channels_opened > 1:
-                    L.info("%s: publishing on a new channel (%d)", self.location(), self.channels_opened)
-            return channel
-
     async def _check_exchanges(self, names: set[str], timeout: float) -> dict[str, AMQPTopologyError]:
         """Check exchanges not used yet, so a missing one fails only its own events.
 
@@ -305,9 +295,4 @@ class AMQPSink(pump.Sink):
 
     async def stop(self) -> None:
         """Close the publishing channel (every write was confirmed or failed before this)."""
-        channel, self._channel = self._channel, None
-        if channel is not None and not channel.is_closed:
-            try:
-                await channel.close()
-            except Exception:
-                L.debug("%s: closing the channel failed", self.location(), exc_info=True)
+        await self._channel.close()

@@ -26,7 +26,8 @@ from pamqp import commands as spec
 from pydantic import Field
 
 import pump
-from pump_amqp.connection import AMQPConnection, locate_amqp_connection
+from pump_amqp.channel import ReopeningChannel
+from pump_amqp.connection import AMQPConnection
 from pump_amqp.errors import AMQPConnectionError, AMQPError, AMQPTopologyError
 from pump_amqp.publishing import new_message_id, publish
 from pump_amqp.settlement import ChannelSettlement, Deliveries, StaleCount, delivery_tag
@@ -102,6 +103,33 @@ class _Consumer:
         self.full.set()
 
 
+class AMQPSourceConfig(pump.ComponentConfig):
+    """Settings of an AMQPSource (and AMQPFullMessageSource)."""
+
+    queue: str = Field(..., min_length=1, description="Queue to consume")
+    prefetch_count: int = Field(1000, ge=1, description="Most messages unacknowledged at once (bounds memory; backpressure)")
+    batch_size: int = Field(256, ge=1, description="Most messages handed to the pipeline in one batch")
+    batch_linger: float = Field(0.005, ge=0, description="Seconds to wait for a batch to fill before handing over what arrived")
+    declare: bool = Field(False, description="Declare the queue (and exchange, bindings, dead-letter exchange); else it must exist")
+    durable: bool = Field(True, description="Declare the queue and exchanges durable")
+    exclusive: bool = Field(False, description="Declare the queue exclusive to this connection")
+    auto_delete: bool = Field(False, description="Declare the queue auto-delete")
+    queue_arguments: dict[str, Any] = Field(default_factory=dict, description="Queue arguments to declare with, e.g. x-queue-type, x-message-ttl")
+    exchange: str = Field("", description="With declare: an exchange to declare and bind the queue to")
+    exchange_type: str = Field("direct", description="Type of that exchange: direct, topic, fanout, headers")
+    exchange_arguments: dict[str, Any] = Field(default_factory=dict, description="Arguments of that exchange")
+    routing_keys: list[str] = Field(default_factory=list, description="Binding keys of the queue to the exchange (none: the queue name)")
+    dead_letter_exchange: str = Field("", description="With declare: a fanout exchange declared and set as the queue's x-dead-letter-exchange")
+    delivery_limit: int = Field(0, ge=0, description="A message whose delivery failed this many times goes to the dead-letter exchange (0: no limit)")
+    on_reject: Literal["requeue", "dead_letter"] = Field("requeue", description="A failed batch: requeue its messages (up to delivery_limit) or reject them to the dead-letter exchange")
+    redelivery: Literal["auto", "requeue", "republish"] = Field(
+        "auto",
+        description="How a requeued message is counted for delivery_limit: requeue (the broker counts: quorum queues), republish (a copy with an x-pump-delivery-count header: classic queues), auto (requeue for a quorum queue declared here or a message carrying x-delivery-count, else republish)",
+    )
+    consumer_tag: str = Field("", description="Consumer tag (empty: the broker picks one)")
+    timeout: float = Field(30.0, gt=0, description="Seconds for broker operations (open a channel, declare) before they count as failed")
+
+
 class AMQPSource(pump.Source):
     """Consumes a queue; the event is the message body (bytes), the context holds its metadata.
 
@@ -110,31 +138,14 @@ class AMQPSource(pump.Source):
     `amqp_redelivered`, `amqp_delivery_tag`.
     """
 
-    class ConfigModel(pump.ComponentConfig):
-        queue: str = Field(..., min_length=1, description="Queue to consume")
-        prefetch_count: int = Field(1000, ge=1, description="Most messages unacknowledged at once (bounds memory; backpressure)")
-        batch_size: int = Field(256, ge=1, description="Most messages handed to the pipeline in one batch")
-        batch_linger: float = Field(0.005, ge=0, description="Seconds to wait for a batch to fill before handing over what arrived")
-        declare: bool = Field(False, description="Declare the queue (and exchange, bindings, dead-letter exchange); else it must exist")
-        durable: bool = Field(True, description="Declare the queue and exchanges durable")
-        exclusive: bool = Field(False, description="Declare the queue exclusive to this connection")
-        auto_delete: bool = Field(False, description="Declare the queue auto-delete")
-        queue_arguments: dict[str, Any] = Field(default_factory=dict, description="Queue arguments to declare with, e.g. x-queue-type, x-message-ttl")
-        exchange: str = Field("", description="With declare: an exchange to declare and bind the queue to")
-        exchange_type: str = Field("direct", description="Type of that exchange: direct, topic, fanout, headers")
-        exchange_arguments: dict[str, Any] = Field(default_factory=dict, description="Arguments of that exchange")
-        routing_keys: list[str] = Field(default_factory=list, description="Binding keys of the queue to the exchange (none: the queue name)")
-        dead_letter_exchange: str = Field("", description="With declare: a fanout exchange declared and set as the queue's x-dead-letter-exchange")
-        delivery_limit: int = Field(0, ge=0, description="A message whose delivery failed this many times goes to the dead-letter exchange (0: no limit)")
-        on_reject: Literal["requeue", "dead_letter"] = Field("requeue", description="A failed batch: requeue its messages (up to delivery_limit) or reject them to the dead-letter exchange")
-        redelivery: Literal["auto", "requeue", "republish"] = Field(
-            "auto",
-            description="How a requeued message is counted for delivery_limit: requeue (the broker counts: quorum queues), republish (a copy with an x-pump-delivery-count header: classic queues), auto (requeue for a quorum queue declared here or a message carrying x-delivery-count, else republish)",
-        )
-        consumer_tag: str = Field("", description="Consumer tag (empty: the broker picks one)")
-        timeout: float = Field(30.0, gt=0, description="Seconds for broker operations (open a channel, declare) before they count as failed")
+    ConfigModel = AMQPSourceConfig
+    Config: AMQPSourceConfig
 
-    Config: ConfigModel
+    acknowledged = pump.Counter("Messages acknowledged to the broker (their events are done)")
+    requeued = pump.Counter("Messages of failed batches given back to the queue")
+    dead_lettered = pump.Counter("Messages rejected to the dead-letter exchange")
+    republished = pump.Counter("Messages requeued as counted copies (delivery_limit on classic queues)")
+    reconnects = pump.Counter("Times the link to the server was re-established after a loss")
 
     #: True: the event is the whole message as a dict (AMQPFullMessageSource).
     full_message: ClassVar[bool] = False
@@ -148,17 +159,15 @@ class AMQPSource(pump.Source):
         config: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(app, pipeline, id, config)
-        self.Connection = locate_amqp_connection(app, self.location(), connection)
+        self.Connection = app.locate_connection(connection, AMQPConnection, where=self)
         self.generation = 0  # consuming channels opened so far
-        self.acknowledged = 0
-        self.requeued = 0
-        self.dead_lettered = 0
-        self.republished = 0
         self._consumer: _Consumer | None = None
         self._settlements: list[ChannelSettlement] = []  # of channels still open
         self._stale = StaleCount()
-        self._republish_channel: AbstractChannel | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._republish_channel = ReopeningChannel(
+            self.Connection, self.location(), publisher_confirms=True, timeout=self.Config.timeout
+        )
+        self._tasks = pump.TaskGroup(self.location())
         self._topology_checked = False  # by start(); checked again after every channel loss
 
     # -- consuming --------------------------------------------------------------------------
@@ -170,6 +179,7 @@ class AMQPSource(pump.Source):
         broker sent meanwhile would only be returned, and a quorum queue counts every return
         towards its delivery limit.
         """
+        backoff = self.Connection.Config.backoff()
         delay = 0.0
         settlement: ChannelSettlement | None = None
         while True:
@@ -179,17 +189,18 @@ class AMQPSource(pump.Source):
             try:
                 consumer = await self._consume(settlement)
             except (TimeoutError, AMQPConnectionError, aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
-                delay = min(max(delay * 2, 0.2), 5.0)
+                delay = backoff.next_delay()
                 settlement = None
                 L.warning("%s: cannot consume yet (%s); retrying in %.1fs", self.location(), exc, delay)
                 continue
             delay = 0.0
+            backoff.reset()
             settlement = consumer.settlement
             try:
                 await self._hand_over(consumer)
             finally:
                 if not consumer.stopping:  # cancelled (stopping), or the channel died
-                    self._spawn(self._stop_consuming(consumer))
+                    self._tasks.spawn(self._stop_consuming(consumer))
             if not settlement.alive:
                 settlement = None
                 L.warning(
@@ -206,6 +217,8 @@ class AMQPSource(pump.Source):
             self._topology_checked = False
             channel = await self.Connection.open_channel(timeout=config.timeout)
             self.generation += 1
+            if self.generation > 1:
+                self.reconnects += 1  # consuming again after the channel or connection was lost
             settlement = ChannelSettlement(channel, self.generation, self.location(), self._stale)
             self._settlements = [s for s in self._settlements if s.alive]
             self._settlements.append(settlement)
@@ -398,7 +411,7 @@ class AMQPSource(pump.Source):
         ):
             # The pipeline stopped on an error: stop consuming before requeueing, or the
             # requeued messages would come straight back only to be returned again.
-            self._spawn(self._reject_after(self._stop_consuming(consumer), batch))
+            self._tasks.spawn(self._reject_after(self._stop_consuming(consumer), batch))
             return
         self._reject(token)
 
@@ -440,7 +453,7 @@ class AMQPSource(pump.Source):
         if not republish:
             settlement.settle_each(token, lambda m: verdicts[delivery_tag(m)])
             return
-        self._spawn(self._republish_then_settle(token, verdicts, republish))
+        self._tasks.spawn(self._republish_then_settle(token, verdicts, republish))
 
     def _republishes(self, headers: Mapping[str, Any] | None) -> bool:
         config = self.Config
@@ -474,11 +487,7 @@ class AMQPSource(pump.Source):
             outgoing.append(("", config.queue, message.body, properties, True))
         failed: set[int] = set()
         try:
-            channel = self._republish_channel
-            if channel is None or channel.is_closed:
-                channel = self._republish_channel = await self.Connection.open_channel(
-                    publisher_confirms=True, timeout=config.timeout
-                )
+            channel = await self._republish_channel.get()
             futures = await publish(channel, outgoing)
             results = await asyncio.wait_for(
                 asyncio.gather(*futures, return_exceptions=True), config.timeout
@@ -529,22 +538,14 @@ class AMQPSource(pump.Source):
         consumer = self._consumer
         if consumer is not None and not consumer.closed:
             await self._stop_consuming(consumer)
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.drain()
         for settlement in self._settlements:
             await settlement.flush()
             if settlement.alive:
                 await _close_channel(settlement.channel)
         self._settlements = []
         self._consumer = None
-        if self._republish_channel is not None:
-            await _close_channel(self._republish_channel)
-            self._republish_channel = None
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        await self._republish_channel.close()
 
     def stale(self) -> int:
         """Deliveries not settled because their channel was gone (the broker redelivers them)."""

@@ -7,18 +7,16 @@ must not go down with it.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import aiormq
 
+from pump_amqp.channel import ReopeningChannel
 from pump_amqp.errors import AMQPTopologyError
 
 if TYPE_CHECKING:
-    from aiormq.abc import AbstractChannel
-
     from pump_amqp.connection import AMQPConnection
 
 
@@ -93,13 +91,12 @@ class Topology:
                 f"binding queue '{queue}' to exchange '{exchange}' with routing key '{key}'",
                 partial(_bind, queue=queue, exchange=exchange, routing_key=key, timeout=timeout),
             ))
-        channel: AbstractChannel | None = None
+        # A failed step closes the channel; the next step gets a new one.
+        channel = ReopeningChannel(self.connection, self.where, timeout=self.timeout)
         try:
             for what, step in steps:
-                if channel is None or channel.is_closed:
-                    channel = await self.connection.open_channel(timeout=self.timeout)
                 try:
-                    await step(channel)
+                    await step(await channel.get())
                 except aiormq.exceptions.ChannelNotFoundEntity as exc:
                     raise AMQPTopologyError(
                         f"{self.where}: {what} does not exist on {self.connection.masked_url} "
@@ -110,10 +107,7 @@ class Topology:
                 except aiormq.exceptions.ChannelClosed as exc:
                     raise AMQPTopologyError(f"{self.where}: {what} failed: {_reply(exc)}") from None
         finally:
-            if channel is not None and not channel.is_closed:
-                # The connection may be going away; nothing is lost if this fails.
-                with contextlib.suppress(Exception):
-                    await channel.close()
+            await channel.close()
 
 
 async def _declare_exchange(

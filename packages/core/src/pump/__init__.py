@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pump.application import Application
-    from pump.backoff import Backoff, RetriesExhausted
+    from pump.backoff import Backoff, ReconnectConfig, RetriesExhausted
     from pump.component import Component
     from pump.config import ComponentConfig
     from pump.connection import Connection
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         MappingLookup,
         MemoryLookupProvider,
     )
+    from pump.metrics import Counter, Gauge
     from pump.pipeline import Pipeline, PipelineConfig, PipelineError
     from pump.processor import Generator, Processor
     from pump.pubsub import PubSub
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from pump.sink import Sink
     from pump.source import Source
     from pump.taskgroup import TaskGroup
+    from pump.tls import TLSConfig, TLSError
     from pump.trigger import (
         CronTrigger,
         PeriodicTrigger,
@@ -62,6 +64,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "Application": "pump.application",
     "Backoff": "pump.backoff",
+    "ReconnectConfig": "pump.backoff",
     "RetriesExhausted": "pump.backoff",
     "Component": "pump.component",
     "ComponentConfig": "pump.config",
@@ -83,6 +86,8 @@ _EXPORTS: dict[str, str] = {
     "LookupProvider": "pump.lookup",
     "MappingLookup": "pump.lookup",
     "MemoryLookupProvider": "pump.lookup",
+    "Counter": "pump.metrics",
+    "Gauge": "pump.metrics",
     "Pipeline": "pump.pipeline",
     "PipelineConfig": "pump.pipeline",
     "PipelineError": "pump.pipeline",
@@ -96,6 +101,8 @@ _EXPORTS: dict[str, str] = {
     "Sink": "pump.sink",
     "Source": "pump.source",
     "TaskGroup": "pump.taskgroup",
+    "TLSConfig": "pump.tls",
+    "TLSError": "pump.tls",
     "CronTrigger": "pump.trigger",
     "PeriodicTrigger": "pump.trigger",
     "PubSubTrigger": "pump.trigger",
@@ -118,8 +125,10 @@ __all__ = [
     "ConfigError",
     "Connection",
     "ContextWriteError",
+    "Counter",
     "CronTrigger",
     "DictionaryLookup",
+    "Gauge",
     "Generator",
     "InternalSource",
     "Lookup",
@@ -137,12 +146,15 @@ __all__ = [
     "PubSubTrigger",
     "PumpError",
     "RateLimitedLog",
+    "ReconnectConfig",
     "RetriesExhausted",
     "RouterSink",
     "RunOnceTrigger",
     "SharedContext",
     "Sink",
     "Source",
+    "TLSConfig",
+    "TLSError",
     "TaskGroup",
     "TeeProcessor",
     "Trigger",

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from pump.component import Component
 from pump.configfile import ConfigSection, read_config_file
@@ -22,6 +22,7 @@ from pump.tuning import tune_runtime
 L = logging.getLogger(__name__)
 
 LookupT = TypeVar("LookupT", bound=Component)
+ConnectionT = TypeVar("ConnectionT", bound=Connection)
 
 
 class Application:
@@ -62,6 +63,8 @@ class Application:
             for name, section in read_config_file(self.config_file).items():
                 self.config[name] = ConfigSection(self.config.get(name)).merged(section)
         self.Connections: dict[str, Connection] = {}
+        #: Connections declared but not built, by id → why (see `connection_failed`).
+        self.failed_connections: dict[str, str] = {}
         self.Lookups: dict[str, Component] = {}
         self.Pipelines: dict[str, Pipeline] = {}
         self.PubSub = PubSub()
@@ -120,12 +123,65 @@ class Application:
             raise BuildError(f"a {kind} with id '{item.Id}' is already registered")
         registry[item.Id] = item
 
-    def locate_connection(self, connection_id: Any) -> Connection:
-        """The connection with this id (or the connection itself)."""
-        if isinstance(connection_id, Connection):
-            return connection_id
-        connection: Connection = self._locate(self.Connections, connection_id, "connection")
-        return connection
+    def connection_failed(self, connection_id: str, reason: str) -> None:
+        """Record that a declared connection could not be built (its own config failed), so
+        that a component naming it is told so rather than "unknown connection"."""
+        self.failed_connections[connection_id] = reason
+
+    @overload
+    def locate_connection(
+        self, connection_id: Any, *, where: Component | str | None = None
+    ) -> Connection: ...
+    @overload
+    def locate_connection(
+        self,
+        connection_id: Any,
+        kind: type[ConnectionT],
+        *,
+        where: Component | str | None = None,
+    ) -> ConnectionT: ...
+    def locate_connection(
+        self,
+        connection_id: Any,
+        kind: type[Connection] = Connection,
+        *,
+        where: Component | str | None = None,
+    ) -> Connection:
+        """The connection with this id (or the connection itself), checked to be a `kind`.
+
+        `where` (the component asking, or its name) starts every error message; an error
+        names the id, what is wrong and the ids of the known connections of that kind.
+        """
+        at = where.location() if isinstance(where, Component) else where
+        prefix = f"{at}: " if at else ""
+        wanted = kind.__name__
+        if connection_id is None or connection_id == "":
+            raise BuildError(f"{prefix}needs a connection: the id of a {wanted}")
+        located: Connection | None = (
+            connection_id
+            if isinstance(connection_id, Connection)
+            else self.Connections.get(connection_id)
+        )
+        if located is None:
+            failed = self.failed_connections.get(connection_id)
+            if failed is not None:
+                raise BuildError(
+                    f"{prefix}connection '{connection_id}' could not be built: {failed}"
+                )
+            raise BuildError(
+                f"{prefix}unknown connection '{connection_id}' ({self._known(kind)})"
+            )
+        if not isinstance(located, kind):
+            raise BuildError(
+                f"{prefix}connection '{located.Id}' is a {type(located).__name__}, "
+                f"not a {wanted} ({self._known(kind)})"
+            )
+        return located
+
+    def _known(self, kind: type[Connection]) -> str:
+        ids = sorted(i for i, c in self.Connections.items() if isinstance(c, kind))
+        label = "known" if kind is Connection else f"known {kind.__name__}s"
+        return f"{label}: {', '.join(ids) or 'none'}"
 
     def locate_lookup(self, lookup_id: Any) -> Any:
         """The lookup with this id (or the lookup itself)."""
@@ -277,8 +333,12 @@ class Application:
     # -- observability ------------------------------------------------------------------------
 
     def metrics(self) -> dict[str, Any]:
-        """A snapshot of every pipeline's counters (see `pump.metrics.render_prometheus`)."""
-        return {"pipelines": {pid: p.metrics() for pid, p in self.Pipelines.items()}}
+        """A snapshot of every pipeline's counters and every connection's declared ones
+        (reconnects, connected, ...); see `pump.metrics.render_prometheus`."""
+        return {
+            "pipelines": {pid: p.metrics() for pid, p in self.Pipelines.items()},
+            "connections": {cid: dict(c.counters.extra) for cid, c in self.Connections.items()},
+        }
 
 
 def config_file_from_args(args: Sequence[str] | None) -> str | None:

@@ -6,7 +6,11 @@ import asyncio
 import random
 from collections.abc import Iterator
 
-__all__ = ["Backoff", "RetriesExhausted"]
+from pydantic import Field, model_validator
+
+from pump.config import ComponentConfig
+
+__all__ = ["Backoff", "ReconnectConfig", "RetriesExhausted"]
 
 
 class RetriesExhausted(Exception):
@@ -67,6 +71,14 @@ class Backoff:
             base = min(base * (1 - self.jitter + 2 * self.jitter * random.random()), self.maximum)
         return base
 
+    def for_downtime(self, seconds: float) -> float:
+        """The pause before the next attempt of an outage `seconds` long (no attempt count).
+
+        For a client that only knows how long it has been down: each pause is the time down
+        so far, within `first..maximum`, so attempts come at `first, 2·first, 4·first, …`.
+        """
+        return min(max(self.first, seconds), self.maximum)
+
     async def wait(self) -> float:
         """Sleep for the next delay and return it; `RetriesExhausted` past the attempt limit."""
         if self.exhausted:
@@ -83,3 +95,28 @@ class Backoff:
     def __repr__(self) -> str:
         limit = "∞" if self.attempts is None else self.attempts
         return f"Backoff({self.first}s→{self.maximum}s ×{self.factor}, attempt {self.attempt}/{limit})"
+
+
+class ReconnectConfig(ComponentConfig):
+    """Base of a connection's config model: how fast to retry while the server is away.
+
+    The same two keys in every connector; the components of the connection take their retry
+    pauses from `backoff()`.
+    """
+
+    reconnect_delay: float = Field(
+        0.5, gt=0, description="First pause before reconnecting or retrying, seconds (then doubles)"
+    )
+    reconnect_delay_max: float = Field(
+        30.0, gt=0, description="Longest pause between reconnection attempts, seconds"
+    )
+
+    @model_validator(mode="after")
+    def _delays_in_order(self) -> ReconnectConfig:
+        if self.reconnect_delay_max < self.reconnect_delay:
+            raise ValueError("reconnect_delay_max is below reconnect_delay")
+        return self
+
+    def backoff(self, *, jitter: float = 0.1) -> Backoff:
+        """A new Backoff from these settings (one per retry loop)."""
+        return Backoff(self.reconnect_delay, self.reconnect_delay_max, jitter=jitter)

@@ -36,6 +36,7 @@ class PipelineStats:
     in_flight: int
     rate: float  # events in per second since the previous sample
     error: str | None = None
+    warnings: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly view."""
@@ -82,6 +83,7 @@ class Sampler:
                     in_flight=m.get("in_flight", 0),
                     rate=rate,
                     error=f"{error['component']}: {error['error']}" if error else None,
+                    warnings=m.get("warnings", 0),
                 )
             )
         return rows
@@ -226,7 +228,7 @@ def summary(app: Application, duration: float, exit_code: int) -> dict[str, Any]
     rows = Sampler(app).sample()
     totals = {
         key: sum(getattr(r, key) for r in rows)
-        for key in ("events_in", "events_out", "dropped", "dead_lettered", "errors")
+        for key in ("events_in", "events_out", "dropped", "dead_lettered", "errors", "warnings")
     }
     return {
         "exit_code": exit_code,
@@ -249,7 +251,7 @@ def render_summary(data: dict[str, Any]) -> str:
             f"  pipeline '{p['id']}' {p['state']}: read {p['events_in']}, "
             f"written {p['events_out']}, dropped {p['dropped']}, "
             f"dead-lettered {p['dead_lettered']}, errors {p['errors']}, "
-            f"{p['rate']:,.0f} events/s"
+            f"{_warnings(p)}{p['rate']:,.0f} events/s"
         )
         if p["error"]:
             lines.append(f"    error: {p['error']}")
@@ -258,9 +260,15 @@ def render_summary(data: dict[str, Any]) -> str:
         lines.append(
             f"  total: read {t['events_in']}, written {t['events_out']}, dropped {t['dropped']}, "
             f"dead-lettered {t['dead_lettered']}, errors {t['errors']}, "
-            f"{data['rate']:,.0f} events/s"
+            f"{_warnings(t)}{data['rate']:,.0f} events/s"
         )
     return "\n".join(lines)
+
+
+def _warnings(counts: dict[str, Any]) -> str:
+    """`warnings N, ` when there were any (they are logged above the summary)."""
+    n = counts.get("warnings", 0)
+    return f"warnings {n}, " if n else ""
 
 
 # -- logging ------------------------------------------------------------------------------------

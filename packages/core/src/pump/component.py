@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from pump.config import ComponentConfig, Configurable, build_config
 from pump.errors import ConfigError
-from pump.metrics import Counters
+from pump.metrics import Counters, declared_metrics
 
 if TYPE_CHECKING:
     from pump.application import Application
@@ -39,7 +39,7 @@ class Component(Configurable):
             app.config_section(self.config_section()) if app is not None else None,
             config,
         )
-        self.counters = Counters()
+        self.counters = Counters(declared_metrics(type(self)))
 
     @classmethod
     def from_config(

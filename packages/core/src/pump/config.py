@@ -109,8 +109,12 @@ def describe_validation_error(
             # The "input" of a missing key is the whole config, secrets included: never shown.
             problems.append(f"key '{key}': required key is missing{origin}")
             continue
+        if top not in model.model_fields:
+            # A check of the whole model: its input is every key, secrets included.
+            problems.append(f"{err['msg'].removeprefix('Value error, ')}{origin}")
+            continue
         value = err.get("input")
-        if top in model.model_fields and is_secret(model, top):
+        if is_secret(model, top):
             value = SECRET_MASK
         problems.append(f"key '{key}': {err['msg']} (got {value!r}){origin}")
     return problems

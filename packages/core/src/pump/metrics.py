@@ -1,9 +1,22 @@
-"""Counters kept by pipelines and components, snapshots of them, and Prometheus text rendering."""
+"""Counters kept by pipelines and components, snapshots of them, and Prometheus text rendering.
+
+Besides the counters every component has (events in and out, errors, ...), a component class
+declares its own named counters and gauges as class attributes:
+
+    class KafkaSource(pump.Source):
+        commits = pump.Counter("Offset commits sent to the broker")
+
+    self.commits += 1   # per batch or per state change, never per event
+
+They appear in `Pipeline.metrics()` (a connection's in `Application.metrics()`), in the
+Prometheus text and in `pump run`'s progress view.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, ClassVar, overload
 
 
 class Counters:
@@ -15,12 +28,15 @@ class Counters:
         "errors",
         "events_in",
         "events_out",
+        "extra",
         "time_ns",
         "timed",
         "warnings",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, declared: Iterable[str] = ()) -> None:
+        #: The component's own declared counters and gauges (see `Counter`, `Gauge`).
+        self.extra: dict[str, float] = dict.fromkeys(declared, 0)
         self.events_in = 0
         self.events_out = 0
         self.dropped = 0
@@ -40,7 +56,85 @@ class Counters:
             "errors": self.errors,
             "warnings": self.warnings,
             "time_per_event_us": (self.time_ns / self.timed / 1000) if self.timed else None,
+            **self.extra,
         }
+
+
+#: Every declared metric name → its declaration (one kind and help text per name).
+DECLARED: dict[str, Metric] = {}
+
+
+class Metric:
+    """A named number of a component, declared as a class attribute; read and set like one.
+
+    The value lives in the component's `counters.extra`, so it reaches every snapshot.
+    """
+
+    kind: ClassVar[str] = "gauge"
+
+    def __init__(self, help: str) -> None:
+        self.help = help
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        if name in Counters.__slots__ or name in _COMPONENT_METRICS:
+            raise TypeError(f"{owner.__name__}.{name}: every component already counts '{name}'")
+        self.name = name
+        known = DECLARED.setdefault(name, self)
+        if known.kind != self.kind:
+            raise TypeError(
+                f"{owner.__name__}.{name}: metric '{name}' is already declared as a "
+                f"{known.kind}; a name has one kind everywhere (Prometheus needs that)"
+            )
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Metric: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> float: ...
+    def __get__(self, obj: object | None, owner: type | None = None) -> Metric | float:
+        if obj is None:
+            return self
+        return obj.counters.extra.get(self.name, 0)  # type: ignore[attr-defined,no-any-return]
+
+    def __set__(self, obj: object, value: float) -> None:
+        obj.counters.extra[self.name] = value  # type: ignore[attr-defined]
+
+
+class Counter(Metric):
+    """A count that only grows (commits, acknowledged messages, reconnects)."""
+
+    kind = "counter"
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Counter: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> int: ...
+    def __get__(self, obj: object | None, owner: type | None = None) -> Counter | int:
+        if obj is None:
+            return self
+        return obj.counters.extra.get(self.name, 0)  # type: ignore[attr-defined,no-any-return]
+
+
+class Gauge(Metric):
+    """A value that goes up and down (1 while connected, items waiting)."""
+
+    kind = "gauge"
+
+
+def declared_metrics(cls: type) -> tuple[str, ...]:
+    """The names of the counters and gauges `cls` and its bases declare."""
+    found = _DECLARED_BY_CLASS.get(cls)
+    if found is None:
+        names: dict[str, None] = {}
+        for klass in reversed(cls.__mro__):
+            for name, value in vars(klass).items():
+                if isinstance(value, Metric):
+                    names[name] = None
+        found = _DECLARED_BY_CLASS[cls] = tuple(names)
+    return found
+
+
+_DECLARED_BY_CLASS: dict[type, tuple[str, ...]] = {}
 
 
 class RateMeter:
@@ -94,6 +188,12 @@ _COMPONENT_METRICS = {
 def render_prometheus(snapshot: dict[str, Any]) -> str:
     """Render an `Application.metrics()` snapshot in the Prometheus text exposition format."""
     lines: list[str] = []
+    _render_pipelines(snapshot, lines)
+    _render_declared(snapshot, lines)
+    return "\n".join(lines) + "\n"
+
+
+def _render_pipelines(snapshot: dict[str, Any], lines: list[str]) -> None:
     pipelines: dict[str, Any] = snapshot.get("pipelines", {})
     for key, (kind, help_text) in _PIPELINE_METRICS.items():
         name = f"pump_pipeline_{key}" + ("_total" if kind == "counter" else "")
@@ -113,4 +213,25 @@ def render_prometheus(snapshot: dict[str, Any]) -> str:
                 lines.append(
                     f'{name}{{pipeline="{_label(pid)}",component="{_label(cid)}"}} {float(value)!r}'
                 )
-    return "\n".join(lines) + "\n"
+
+
+def _render_declared(snapshot: dict[str, Any], lines: list[str]) -> None:
+    """Components' and connections' declared counters and gauges, one family per name."""
+    samples: dict[tuple[str, str], list[tuple[str, float]]] = {}
+    for pid, p in snapshot.get("pipelines", {}).items():
+        for cid, c in p["components"].items():
+            labels = f'pipeline="{_label(pid)}",component="{_label(cid)}"'
+            for key, value in c.items():
+                if key in DECLARED and key not in _COMPONENT_METRICS and value is not None:
+                    samples.setdefault(("component", key), []).append((labels, value))
+    for cid, c in snapshot.get("connections", {}).items():
+        for key, value in c.items():
+            if key in DECLARED and value is not None:
+                labels = f'connection="{_label(cid)}"'
+                samples.setdefault(("connection", key), []).append((labels, value))
+    for (scope, key), values in samples.items():
+        metric = DECLARED[key]
+        name = f"pump_{scope}_{key}" + ("_total" if metric.kind == "counter" else "")
+        lines.append(f"# HELP {name} {metric.help}")
+        lines.append(f"# TYPE {name} {metric.kind}")
+        lines.extend(f"{name}{{{labels}}} {float(value)!r}" for labels, value in values)

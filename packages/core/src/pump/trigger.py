@@ -31,8 +31,8 @@ class TriggerCounters(Counters):
 
     __slots__ = ("cycles", "fires_skipped")
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, declared: Iterable[str] = ()) -> None:
+        super().__init__(declared)
         self.cycles = 0
         self.fires_skipped = 0  # fires that arrived while a cycle was already due
 
@@ -65,7 +65,7 @@ class TriggerSource(Source):
         config: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(app, pipeline, id, config)
-        self.counters = TriggerCounters()
+        self.counters = TriggerCounters(self.counters.extra)
         self.Triggers: list[Trigger] = []
         self._due = asyncio.Event()
         self._running = False

@@ -51,7 +51,8 @@ def test_run_summary_as_json(pump_cli, tmp_path):
     summary = json.loads(result.stderr.strip().splitlines()[-1])["summary"]
     assert summary["exit_code"] == 0
     assert summary["totals"] == {
-        "events_in": 250, "events_out": 250, "dropped": 0, "dead_lettered": 0, "errors": 0
+        "events_in": 250, "events_out": 250, "dropped": 0, "dead_lettered": 0, "errors": 0,
+        "warnings": 0,
     }
     assert summary["pipelines"][0]["state"] == "finished"
     assert summary["duration"] > 0

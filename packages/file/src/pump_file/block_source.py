@@ -6,6 +6,7 @@ import os
 
 from pydantic import Field
 
+from pump.common.encoding import TextEncodingOrNone
 from pump_file.claims import FileClaim
 from pump_file.json_source import read_whole
 from pump_file.source import Chunk, FileSource, FileSourceConfig, Opener, Reading
@@ -14,7 +15,9 @@ from pump_file.source import Chunk, FileSource, FileSourceConfig, Opener, Readin
 class FileBlockSourceConfig(FileSourceConfig):
     """Settings of the block source."""
 
-    encoding: str = Field("", description="Decode the content to str with this encoding ('': bytes)")
+    encoding: TextEncodingOrNone = Field(
+        "", description="Decode the content to str with this encoding ('': bytes)"
+    )
     max_size: int = Field(
         256 << 20, ge=0, description="Largest file read, bytes (0: no limit); larger ones fail"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import glob
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal
 
 from pump_file.positions import is_position_file
@@ -27,6 +27,27 @@ def matches(path: str, patterns: Iterable[str]) -> bool:
         if fnmatch.fnmatchcase(path if "/" in pattern else name, pattern):
             return True
     return False
+
+
+def fixed_folder(pattern: str) -> str:
+    """The folder a glob pattern starts in: its leading path parts without wildcards."""
+    parts = pattern.split("/")[:-1]
+    fixed: list[str] = []
+    for part in parts:
+        if any(ch in part for ch in "*?["):
+            break
+        fixed.append(part)
+    if fixed == [""]:
+        return "/"
+    return "/".join(fixed) or "."
+
+
+def _files(found: Iterable[str]) -> list[str]:
+    return [p for p in found if os.path.isfile(p)]
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} file{'' if n == 1 else 's'} {what}"
 
 
 class FileFinder:
@@ -69,6 +90,35 @@ class FileFinder:
             if path.endswith(suffix) and self.wanted(original):
                 found.append(path)
         return self._sorted(found)
+
+    def why_nothing(
+        self, pattern: str, set_aside: Mapping[str, str], done: Callable[[str], bool]
+    ) -> str:
+        """Why `pattern` gives nothing to read: no such folder, no file matches, or what the
+        files that match are (`set_aside`: suffix → what a file with it is; `done(path)`: a
+        file left in place that was read already)."""
+        folder = fixed_folder(pattern)
+        if not os.path.isdir(folder):
+            return f"no such folder '{folder}'"
+        reasons: dict[str, int] = {}
+        for suffix, what in set_aside.items():
+            for path in _files(glob.iglob(pattern + suffix, recursive=True)):
+                if path.endswith(suffix) and self.wanted(path[: -len(suffix)]):
+                    reasons[what] = reasons.get(what, 0) + 1
+        left_out = 0
+        for path in _files(glob.iglob(pattern, recursive=True)):
+            if path.endswith(self.lifecycle_suffixes) or is_position_file(os.path.basename(path)):
+                continue
+            if not self.wanted(path):
+                left_out += 1
+            elif done(path):
+                what = "already processed (kept; read again when they change)"
+                reasons[what] = reasons.get(what, 0) + 1
+        if left_out:
+            reasons["left out by include/exclude"] = left_out
+        if not reasons:
+            return "no file matches"
+        return ", ".join(_count(n, what) for what, n in reasons.items())
 
     def _glob(self, suffix: str) -> list[str]:
         seen: set[str] = set()

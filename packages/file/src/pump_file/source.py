@@ -10,7 +10,7 @@ batches of events, in a worker thread. This module does the rest:
 - saves positions atomically every `position_interval` seconds and on stop;
 - when every batch of a file is done, post-processes it (rename to `-processed`, move, delete,
   keep); a file that cannot be read is renamed `-failed`;
-- in `follow` mode, tails files instead, surviving rotation and truncation.
+- in `follow` mode, tails files instead, surviving rotation and truncation (pump_file.follow).
 """
 
 from __future__ import annotations
@@ -20,21 +20,22 @@ import contextlib
 import functools
 import logging
 import os
-import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Literal, NamedTuple, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
-from pump.common.encoding import ErrorHandler, known_encoding
+from pump.common.encoding import ErrorHandler, TextEncodingOrNone
 from pump.config import ComponentConfig
 from pump.delivery import Batch, CommitTracker
 from pump.errors import ConfigError
+from pump.metrics import Counter
 from pump.source import Source
 from pump_file import claims
 from pump_file.claims import FileClaim
 from pump_file.compression import Compression, ShorterThanPosition, compression_of, open_binary
 from pump_file.discovery import FileFinder, Order, as_list
+from pump_file.follow import Follower
 from pump_file.positions import Position, PositionStore
 
 if TYPE_CHECKING:
@@ -59,7 +60,9 @@ class FileSourceConfig(ComponentConfig):
         [], description="Only files matching one of these patterns (name, or path if it has a /)"
     )
     exclude: str | list[str] = Field([], description="Skip files matching one of these patterns")
-    encoding: str = Field("utf-8", description="Text encoding of the files")
+    encoding: TextEncodingOrNone = Field(
+        "utf-8", description="Text encoding of the files ('': bytes, where the source allows it)"
+    )
     encoding_errors: ErrorHandler = Field(
         "strict", description="Undecodable bytes: strict (the file fails), replace, ignore, ..."
     )
@@ -99,6 +102,12 @@ class FileSourceConfig(ComponentConfig):
         description="A file with a rejected batch is: retry (read again from its saved position "
         "by the next run), fail (renamed with failed_suffix)",
     )
+    on_no_files: Literal["warn", "fail"] = Field(
+        "warn",
+        description="A run that finds nothing to read (no such folder, no match, every file "
+        "already processed): warn (logged and counted in the warnings), fail (the pipeline "
+        "stops with an error). A watching or following source only warns, once",
+    )
     position_dir: str = Field(
         "", description="Folder of the saved read positions (default: next to each file)"
     )
@@ -123,12 +132,6 @@ class FileSourceConfig(ComponentConfig):
             raise ValueError("give the file(s) to read: a path or glob pattern, or a list of them")
         return value
 
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, value: str) -> str:
-        return known_encoding(value) if value else value
-
-
     @model_validator(mode="after")
     def _consistent(self) -> FileSourceConfig:
         if self.post_process == "move" and not self.move_to:
@@ -140,6 +143,10 @@ class FileSourceConfig(ComponentConfig):
                 f"{suffixes!r}"
             )
         return self
+
+
+class NoFilesFound(Exception):
+    """A file source found nothing to read (raised into the pipeline with `on_no_files: fail`)."""
 
 
 class Chunk(NamedTuple):
@@ -200,6 +207,9 @@ class FileSource(Source):
     #: Whether events can be text in encodings that are not ASCII-compatible.
     needs_ascii_compatible: ClassVar[bool] = True
 
+    files_done = Counter("Files completely read, done and post-processed")
+    files_failed = Counter("Files set aside as failed")
+
     def __init__(
         self,
         app: Application,
@@ -230,14 +240,12 @@ class FileSource(Source):
             c.order,
         )
         self.Positions = PositionStore(f"{pipeline.Id}.{self.Id}", c.position_dir)
-        #: Files completely done and post-processed, and files set aside as failed, this run.
-        self.files_done = 0
-        self.files_failed = 0
         self._tracker = CommitTracker()
         self._claims: dict[int, FileClaim] = {}
         self._finishing: set[asyncio.Task[None]] = set()
         self._saver: asyncio.Task[None] | None = None
         self._io_lock = asyncio.Lock()
+        self._nothing_reported = False
 
     # -- the parser hook ----------------------------------------------------------------------
 
@@ -282,9 +290,10 @@ class FileSource(Source):
     async def main(self) -> None:
         """Read every file found (until no new one appears), or keep watching/following."""
         if self.Config.follow:
-            await self._follow_all()
+            await Follower(self).run()
             return
         interval = self.Config.scan_interval
+        claimed_any = False
         while True:
             claimed = 0
             for path, orphan in await self._thread(self._candidates):
@@ -293,6 +302,9 @@ class FileSource(Source):
                     continue
                 claimed += 1
                 await self._read(claim)
+            if not claimed_any and not claimed:
+                await self.nothing_found(final=interval <= 0)
+            claimed_any = claimed_any or claimed > 0
             if interval > 0:
                 await asyncio.sleep(interval)
             elif claimed == 0:
@@ -300,6 +312,42 @@ class FileSource(Source):
         # Everything is handed over. Files are post-processed as their last batches are done;
         # waiting for that here could deadlock a pipeline that holds events until its sources
         # end (an aggregator), and stop() finishes what is still pending.
+
+    async def nothing_found(self, final: bool) -> None:
+        """Say why there is nothing to read, once; with `final` (the source ends) see `on_no_files`.
+
+        A watching or following source (not `final`) warns only about a missing folder: files
+        may come later, but not into a folder that does not exist.
+        """
+        if self._nothing_reported:
+            return
+        self._nothing_reported = True
+        reasons = await self._thread(self._why_nothing, final)
+        if not reasons:
+            return
+        if final and self.Config.on_no_files == "fail":
+            exc = NoFilesFound(f"nothing to read: {reasons}")
+            self.Pipeline.report_error(self, exc)
+            self.Pipeline.set_error(None, None, exc, self)
+            return
+        self.counters.warnings += 1
+        self.Pipeline.counters.warnings += 1
+        L.warning("%s: nothing to read%s: %s", self.location(), "" if final else " yet", reasons)
+
+    def _why_nothing(self, final: bool) -> str:
+        c = self.Config
+        set_aside = {
+            c.locked_suffix: "being read by another process (locked)",
+            c.processed_suffix: "already processed",
+            c.failed_suffix: "set aside as failed",
+        }
+        kept = self._kept_unchanged if c.post_process == "keep" else lambda path: False
+        reasons = []
+        for pattern in self.Finder.patterns:
+            reason = self.Finder.why_nothing(pattern, set_aside, kept)
+            if final or reason.startswith("no such folder"):
+                reasons.append(f"path '{pattern}': {reason}")
+        return "; ".join(reasons)
 
     # -- finding and claiming (worker thread) -------------------------------------------------
 
@@ -547,114 +595,6 @@ class FileSource(Source):
                 L.warning("%s: %s: cannot save the read position: %s", self.location(), claim.path, exc)
         return failed
 
-    # -- follow mode ----------------------------------------------------------------------------
-
-    async def _follow_all(self) -> None:
-        loop = asyncio.get_running_loop()
-        tasks: dict[str, asyncio.Task[None]] = {}
-        interval = self.Config.scan_interval or 1.0
-        try:
-            while True:
-                for path in await self._thread(self.Finder.find):
-                    task = tasks.get(path)
-                    if task is None or task.done():
-                        tasks[path] = loop.create_task(self._follow_file(path))
-                await asyncio.sleep(interval)
-        finally:
-            for task in tasks.values():
-                task.cancel()
-            for task in tasks.values():
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-
-    async def _follow_file(self, path: str) -> None:
-        """Tail one path; across rotations and truncations until it disappears."""
-        restart = False
-        while True:
-            try:
-                opened = await self._thread(
-                    self._open_followed, path, restart, on_cancel=lambda o: o and o[1].close()
-                )
-            except Exception as exc:
-                self.counters.errors += 1
-                L.error("%s: cannot follow %s: %s", self.location(), path, exc)
-                return
-            if opened is None:
-                return
-            claim, reading = opened
-            self._claims[claim.key] = claim
-            try:
-                again = await self._tail(claim, reading)
-            except Exception as exc:
-                self.counters.errors += 1
-                L.error("%s: following %s failed at %d: %s", self.location(), path, claim.emitted, exc)
-                again = False
-            finally:
-                reading.close()  # cancelled (stop): the claim stays, and its position is saved
-            # rotated, truncated or gone: the path's position belongs to what comes next
-            claim.reading_done = True
-            self._settle(claim)
-            if not again:
-                return
-            restart = True
-
-    def _open_followed(self, path: str, restart: bool) -> tuple[FileClaim, Reading] | None:
-        """Open a followed file at its saved position (`restart`: from the start, it was
-        rotated or truncated)."""
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            return None
-        claim = FileClaim(path, path, st.st_ino, st.st_dev, None)
-        claim.extra["followed"] = True
-        codec = compression_of(path, self.Config.compression)
-        position = None if restart else self.Positions.load(path)
-        if position is not None and position.same_file(st) and (codec or position.offset <= st.st_size):
-            claim.start_at(position.offset, position.line)
-        elif not restart and position is None and self.Config.start_at == "end" and codec is None:
-            claim.start_at(st.st_size, _count_lines(path, st.st_size) + 1)
-        reading = self._open(claim)
-        stream = reading.stream
-        if stream is not None and hasattr(stream, "fileno"):
-            now = os.fstat(stream.fileno())
-            if (now.st_ino, now.st_dev) != (claim.ino, claim.dev):
-                # rotated between stat and open: read the file now there instead
-                claim.ino, claim.dev = now.st_ino, now.st_dev
-                reading.close()
-                claim.start_at(0, 1)
-                reading = self._open(claim)
-        claim.extra["codec"] = codec
-        return claim, reading
-
-    async def _tail(self, claim: FileClaim, reading: Reading) -> bool:
-        """Hand over what the file gets; True when it was rotated or truncated (open it again)."""
-        interval = self.Config.follow_interval
-        flush_after = max(interval * 4, 1.0)
-        last_data = time.monotonic()
-        if claim.extra["codec"] is not None:
-            # A compressed file cannot grow in place: read it to its end once, then idle, so
-            # it is not read again (its position is saved like any other).
-            await self._pump(claim, reading, final=True)
-            await asyncio.Event().wait()
-        while not claim.rejected:
-            if await self._pump(claim, reading, final=False):
-                last_data = time.monotonic()
-                continue
-            state = await self._thread(_followed_state, claim, reading)
-            if state == "rotated" or state == "gone":
-                await self._pump(claim, reading, final=True)
-                L.info("%s: %s was %s", self.location(), claim.path, state)
-                return state == "rotated"
-            if state == "truncated":
-                L.warning("%s: %s was truncated; reading it from the start", self.location(), claim.path)
-                return True
-            if time.monotonic() - last_data >= flush_after:
-                chunk = await self._thread(reading.flush)
-                if chunk is not None:
-                    await self._hand_over(claim, chunk)
-            await asyncio.sleep(interval)
-        return False
-
     # -- threads --------------------------------------------------------------------------------
 
     @staticmethod
@@ -677,29 +617,3 @@ class FileSource(Source):
                 on_cancel(future.result())
             raise
 
-
-def _followed_state(claim: FileClaim, reading: Reading) -> str:
-    """same, rotated (a new file at the path), truncated, or gone."""
-    try:
-        st = os.stat(claim.path)
-    except FileNotFoundError:
-        return "gone"
-    if (st.st_ino, st.st_dev) != (claim.ino, claim.dev):
-        return "rotated"
-    stream = reading.stream
-    if stream is not None and st.st_size < reading.rewind_point():
-        return "truncated"
-    return "same"
-
-
-def _count_lines(path: str, size: int) -> int:
-    count = 0
-    with open(path, "rb") as f:
-        remaining = size
-        while remaining > 0:
-            data = f.read(min(remaining, 1 << 20))
-            if not data:
-                break
-            remaining -= len(data)
-            count += data.count(b"\n")
-    return count

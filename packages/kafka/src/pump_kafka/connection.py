@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import ssl
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -18,7 +17,6 @@ from aiokafka.errors import (
     SaslAuthenticationFailed,
     UnsupportedSaslMechanismError,
 )
-from aiokafka.helpers import create_ssl_context
 from pydantic import Field, SecretStr, model_validator
 
 import pump
@@ -33,8 +31,16 @@ SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
-class KafkaConnectionConfig(pump.ComponentConfig):
-    """Settings of a KafkaConnection."""
+class KafkaConnectionConfig(pump.TLSConfig, pump.ReconnectConfig):
+    """Settings of a KafkaConnection (TLS: the tls_* keys, used with SSL and SASL_SSL)."""
+
+    tls_deprecated_names: ClassVar[Mapping[str, str]] = {
+        "ssl_cafile": "tls_ca_file",
+        "ssl_certfile": "tls_cert_file",
+        "ssl_keyfile": "tls_key_file",
+        "ssl_key_password": "tls_key_password",
+        "ssl_check_hostname": "tls_check_hostname",
+    }
 
     bootstrap_servers: str | list[str] = Field(
         "localhost:9092", description="Brokers to bootstrap from: 'host:port[,host:port]' or a list"
@@ -48,11 +54,6 @@ class KafkaConnectionConfig(pump.ComponentConfig):
     )
     sasl_username: str = Field("", description="SASL user (SASL_* protocols)")
     sasl_password: SecretStr = Field(SecretStr(""), description="SASL password (secret)")
-    ssl_cafile: str = Field("", description="CA bundle that signed the brokers' certificates (PEM)")
-    ssl_certfile: str = Field("", description="Client certificate for mutual TLS (PEM)")
-    ssl_keyfile: str = Field("", description="Client private key for mutual TLS (PEM)")
-    ssl_key_password: SecretStr = Field(SecretStr(""), description="Password of ssl_keyfile (secret)")
-    ssl_check_hostname: bool = Field(True, description="Check that broker certificates match their host names")
     request_timeout_ms: int = Field(40000, gt=0, description="Timeout of one request to a broker")
     retry_backoff_ms: int = Field(100, gt=0, description="Pause before retrying a failed request")
     metadata_max_age_ms: int = Field(300000, gt=0, description="Refresh cluster metadata at least this often")
@@ -60,6 +61,9 @@ class KafkaConnectionConfig(pump.ComponentConfig):
         True, description="On start, connect once and fail with a clear error if the brokers cannot be reached"
     )
     connect_timeout: float = Field(10.0, gt=0, description="Seconds the start check may take")
+    reconnect_delay: float = Field(
+        1.0, gt=0, description="First pause after a failed fetch or commit, seconds (then doubles)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> KafkaConnectionConfig:
@@ -70,12 +74,6 @@ class KafkaConnectionConfig(pump.ComponentConfig):
             problems.append(
                 f"security_protocol {self.security_protocol} needs sasl_username and sasl_password"
             )
-        for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
-            path = getattr(self, key)
-            if path and not os.path.isfile(path):
-                problems.append(f"{key}: no such file {path!r}")
-        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
-            problems.append("ssl_certfile and ssl_keyfile go together (mutual TLS needs both)")
         if not _servers(self.bootstrap_servers):
             problems.append("bootstrap_servers is empty")
         if problems:
@@ -129,19 +127,12 @@ class KafkaConnection(pump.Connection):
         return options
 
     def ssl_context(self) -> ssl.SSLContext:
-        """The TLS context for SSL/SASL_SSL (CA, optional client certificate), built once."""
+        """The TLS context for SSL/SASL_SSL (the tls_* keys), built once."""
         if self._ssl_context is None:
-            cfg = self.Config
-            context = create_ssl_context(
-                cafile=cfg.ssl_cafile or None,
-                certfile=cfg.ssl_certfile or None,
-                keyfile=cfg.ssl_keyfile or None,
-                password=cfg.ssl_key_password.get_secret_value() or None,
-            )
-            # The certificate chain is always verified; only the host name check may be relaxed
-            # (brokers reached through an address their certificate does not name).
-            context.check_hostname = cfg.ssl_check_hostname
-            self._ssl_context = context
+            try:
+                self._ssl_context = self.Config.ssl_context()
+            except pump.TLSError as exc:
+                raise BrokerUnavailable(f"{self.location()}: {exc}") from None
         return self._ssl_context
 
     def create_consumer(self, *topics: str, **options: Any) -> AIOKafkaConsumer:
@@ -228,7 +219,7 @@ class KafkaConnection(pump.Connection):
                     f"({exc}; check sasl_username, sasl_password and sasl_mechanism)"
                 )
             except ssl.SSLError as exc:
-                reasons.append(f"{server}: TLS failed ({exc}; check ssl_* settings)")
+                reasons.append(f"{server}: TLS failed ({exc}; check the tls_* settings)")
             except TimeoutError:
                 reasons.append(f"{server}: no answer within {self.Config.connect_timeout}s")
             except (KafkaError, OSError) as exc:
@@ -241,14 +232,3 @@ class KafkaConnection(pump.Connection):
                 reasons.append(f"{server}: connected, but fetching the cluster metadata failed")
         return reasons
 
-
-def locate_kafka_connection(app: Application, connection: Any, where: str) -> KafkaConnection:
-    """The KafkaConnection meant by `connection` (an id or the connection itself)."""
-    if connection is None or connection == "":
-        raise pump.BuildError(f"{where}: needs a Kafka connection (the id of a KafkaConnection)")
-    located = app.locate_connection(connection)
-    if not isinstance(located, KafkaConnection):
-        raise pump.BuildError(
-            f"{where}: connection '{located.Id}' is a {type(located).__name__}, not a KafkaConnection"
-        )
-    return located

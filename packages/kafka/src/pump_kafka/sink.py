@@ -16,10 +16,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from pydantic import Field
 
 import pump
-from pump_kafka.connection import (
-    KafkaConnection,
-    locate_kafka_connection,
-)
+from pump_kafka.connection import KafkaConnection
 from pump_kafka.errors import BrokerUnavailable, IdempotenceUnsupported, TopicMissing
 
 if TYPE_CHECKING:
@@ -134,6 +131,9 @@ class KafkaSink(pump.Sink):
     ConfigModel = KafkaSinkConfig
     Config: KafkaSinkConfig
 
+    #: Producers started again after a fatal error.
+    reconnects = pump.Counter("Times the link to the server was re-established after a loss")
+
     def __init__(
         self,
         app: Application,
@@ -143,7 +143,7 @@ class KafkaSink(pump.Sink):
         config: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(app, pipeline, id, config)
-        self.Connection = locate_kafka_connection(app, connection, self.location())
+        self.Connection = app.locate_connection(connection, KafkaConnection, where=self)
         self.producer: AIOKafkaProducer | None = None
         self._writes: deque[_Write] = deque()
         self._wake = asyncio.Event()
@@ -454,6 +454,7 @@ class KafkaSink(pump.Sink):
         except Exception as exc:
             L.warning("%s: cannot start a producer: %s", self.location(), exc)
             return None
+        self.reconnects += 1
         return self.producer
 
 

@@ -14,10 +14,7 @@ from aiokafka.errors import ConsumerStoppedError, IllegalStateError, KafkaError
 from pydantic import Field, model_validator
 
 import pump
-from pump_kafka.connection import (
-    KafkaConnection,
-    locate_kafka_connection,
-)
+from pump_kafka.connection import KafkaConnection
 from pump_kafka.errors import BrokerUnavailable, TopicMissing
 
 if TYPE_CHECKING:
@@ -58,7 +55,12 @@ class KafkaSourceConfig(pump.ComponentConfig):
     pause_after: float = Field(
         0.2, ge=0, description="Seconds of backpressure after which fetching is paused"
     )
-    retry_backoff: float = Field(1.0, gt=0, description="Pause after a failed fetch, seconds")
+    retry_backoff: float | None = Field(
+        None,
+        gt=0,
+        description="Deprecated: set reconnect_delay on the connection. When set, the first "
+        "pause after a failed fetch or commit of this source, seconds",
+    )
     silence_timeout: float = Field(
         10.0, gt=0, description="Seconds without any fetch answer before the broker is reported unreachable"
     )
@@ -106,6 +108,10 @@ class KafkaSource(pump.Source):
     ConfigModel = KafkaSourceConfig
     Config: KafkaSourceConfig
 
+    commits = pump.Counter("Offset commits sent to the broker")
+    connected = pump.Gauge("1 while connected to the server, else 0")
+    reconnects = pump.Counter("Times the link to the server was re-established after a loss")
+
     def __init__(
         self,
         app: Application,
@@ -115,11 +121,10 @@ class KafkaSource(pump.Source):
         config: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(app, pipeline, id, config)
-        self.Connection = locate_kafka_connection(app, connection, self.location())
+        self.Connection = app.locate_connection(connection, KafkaConnection, where=self)
         self.topics = topic_list(self.Config.topic)
         self.consumer: AIOKafkaConsumer | None = None
         self.tracker = pump.CommitTracker()
-        self.commits = 0
         self._open: dict[TopicPartition, dict[int, list[Any]]] = {}
         self._pending: dict[TopicPartition, int] = {}
         self._commit_lock = asyncio.Lock()
@@ -127,20 +132,31 @@ class KafkaSource(pump.Source):
         self._progress = asyncio.Event()
         self._settling = False
         self._revoked: set[TopicPartition] = set()
-        self._last_report: dict[str, float] = {}
+        self._reports: dict[str, pump.RateLimitedLog] = {}
+        self._tasks = pump.TaskGroup(self.location())
+
+        if self.Config.retry_backoff is not None:
+            L.warning(
+                "%s: retry_backoff is deprecated; set reconnect_delay on the connection",
+                self.location(),
+            )
+
+    def _backoff(self) -> pump.Backoff:
+        backoff = self.Connection.Config.backoff()
+        first = self.Config.retry_backoff  # deprecated, but still wins for this source
+        return backoff if first is None else pump.Backoff(first, max(first, backoff.maximum))
 
     # -- consuming ----------------------------------------------------------------------------
 
     async def main(self) -> None:
         consumer = await self._open_consumer()
-        loop = asyncio.get_running_loop()
-        helpers = [loop.create_task(self._commit_periodically()), loop.create_task(self._watch(consumer))]
+        self.connected = 1
+        self._tasks.spawn(self._commit_periodically())
+        self._tasks.spawn(self._watch(consumer))
         try:
             await self._consume(consumer)
         finally:
-            for task in helpers:
-                task.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+            await self._tasks.cancel()
 
     async def _open_consumer(self) -> AIOKafkaConsumer:
         cfg = self.Config
@@ -185,6 +201,7 @@ class KafkaSource(pump.Source):
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
         pipeline = self.Pipeline
         max_batch = self.Config.max_batch
+        backoff = self._backoff()
         while True:
             if not pipeline.is_ready():
                 await self._wait_ready(consumer)
@@ -197,8 +214,10 @@ class KafkaSource(pump.Source):
                 return
             except KafkaError as exc:
                 self._report("fetch", exc)
-                await asyncio.sleep(self.Config.retry_backoff)
+                await backoff.wait()
                 continue
+            if backoff.attempt:
+                backoff.reset()
             if not fetched:
                 continue
             # Where each partition stands now: records handed over later must still match it.
@@ -296,10 +315,15 @@ class KafkaSource(pump.Source):
             stamps = [consumer.last_poll_timestamp(tp) for tp in fetching]
             newest = max((s for s in stamps if s is not None), default=None)
             if newest is not None and time.time() - newest / 1000 > silence:
+                self.connected = 0
                 self._report("fetch", BrokerUnavailable(
                     f"no fetch answered for {time.time() - newest / 1000:.0f}s "
                     f"({','.join(self.Connection.bootstrap_servers)} unreachable?); waiting for the broker"
                 ))
+            elif newest is not None and not self.connected:
+                self.connected = 1
+                self.reconnects += 1
+                L.warning("%s: the broker answers again", self.location())
             for tp in fetching:
                 await self._reset_if_truncated(consumer, tp)
 
@@ -353,6 +377,7 @@ class KafkaSource(pump.Source):
 
     async def _commit_periodically(self) -> None:
         interval = self.Config.commit_interval
+        backoff = self._backoff()
         while True:
             await self._dirty.wait()
             self._dirty.clear()
@@ -361,7 +386,9 @@ class KafkaSource(pump.Source):
             except Exception as exc:
                 self._report("commit", exc)
                 self._dirty.set()  # try again
-                await asyncio.sleep(max(interval, self.Config.retry_backoff))
+                await backoff.wait()
+            else:
+                backoff.reset()
             await asyncio.sleep(interval)
 
     async def commit(self, partitions: set[TopicPartition] | None = None) -> dict[TopicPartition, int]:
@@ -462,13 +489,13 @@ class KafkaSource(pump.Source):
     def _report(self, what: str, exc: BaseException, detail: str = "") -> None:
         """Count a recurring problem, keep it in the pipeline's recent errors, log it now and then."""
         self.Pipeline.report_error(self, exc)
-        now = time.monotonic()
-        if now - self._last_report.get(what, 0.0) >= REPORT_EVERY:
-            self._last_report[what] = now
-            L.error(
-                "%s: %s failed: %s: %s%s (retrying)",
-                self.location(), what, type(exc).__name__, exc, f" ({detail})" if detail else "",
-            )
+        log = self._reports.get(what)
+        if log is None:
+            log = self._reports[what] = pump.RateLimitedLog(L, REPORT_EVERY)
+        log.error(
+            "%s: %s failed: %s: %s%s (retrying)",
+            self.location(), what, type(exc).__name__, exc, f" ({detail})" if detail else "",
+        )
 
 
 def _names(partitions: set[TopicPartition]) -> str:

@@ -11,10 +11,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from pydantic import BaseModel, ConfigDict, Field
 
 import pump
-from pump_kafka.connection import (
-    KafkaConnection,
-    locate_kafka_connection,
-)
+from pump_kafka.connection import KafkaConnection
 from pump_kafka.errors import KafkaConnectorError
 
 if TYPE_CHECKING:
@@ -64,7 +61,7 @@ class KafkaTopicInitializer(pump.Processor):
         config: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(app, pipeline, id, config)
-        self.Connection = locate_kafka_connection(app, connection, self.location())
+        self.Connection = app.locate_connection(connection, KafkaConnection, where=self)
         self.created: list[str] = []
 
     def specs(self) -> list[NewTopic]:

@@ -25,6 +25,11 @@ def known_encoding(value: str) -> str:
     return value
 
 
+def known_encoding_or_none(value: str) -> str:
+    """Validate a codec name; "" is accepted too (no decoding: the data stays bytes)."""
+    return known_encoding(value) if value else value
+
+
 def known_error_handler(value: str) -> str:
     """Validate a codec error handler name (strict, replace, ignore, surrogateescape, ...)."""
     try:
@@ -36,6 +41,8 @@ def known_error_handler(value: str) -> str:
 
 #: A config field holding a codec name, checked when the config is loaded.
 TextEncoding = Annotated[str, AfterValidator(known_encoding)]
+#: A codec name or "" (no decoding: events are bytes), checked when the config is loaded.
+TextEncodingOrNone = Annotated[str, AfterValidator(known_encoding_or_none)]
 #: A config field holding a codec error handler name, checked when the config is loaded.
 ErrorHandler = Annotated[str, AfterValidator(known_error_handler)]
 

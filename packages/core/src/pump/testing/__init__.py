@@ -9,6 +9,7 @@
     class TestMySink(SinkContract): ...       # make_sink(), read_back(), ...
     class TestMySource(SourceContract): ...   # make_source(), produce(), ...
     class TestMyLookup(LookupContract): ...   # make_lookup(), expected, ...
+    class TestPlugins(PluginContract): ...    # distribution, declared entry points
 
 The harness (`run_processor`, `run_pipeline`, `Harness`, `PipelineTestCase`) needs nothing but
 pump; the contract suites and `require_service` need pytest, and are imported on first use.
@@ -38,11 +39,13 @@ from pump.testing.waiting import wait_until
 
 if TYPE_CHECKING:
     from pump.testing.lookup_contract import LookupContract
+    from pump.testing.plugin_contract import PluginContract
     from pump.testing.sink_contract import SinkContract
     from pump.testing.source_contract import SourceContract
 
 _LAZY = {
     "LookupContract": "pump.testing.lookup_contract",
+    "PluginContract": "pump.testing.plugin_contract",
     "SinkContract": "pump.testing.sink_contract",
     "SourceContract": "pump.testing.source_contract",
 }
@@ -64,6 +67,7 @@ __all__ = [
     "LookupContract",
     "PipelineResult",
     "PipelineTestCase",
+    "PluginContract",
     "ProcessorTestCase",
     "SinkContract",
     "SourceContract",
