@@ -44,8 +44,13 @@ class Cluster:
 
     def connection_config(self, **overrides: Any) -> dict[str, Any]:
         """A connection config for this cluster, with quick retries."""
-        return {"url": self.url, "retries": 2, "retry_backoff": 0.01, "retry_backoff_max": 0.05,
-                **overrides}
+        return {
+            "url": self.url,
+            "retries": 2,
+            "reconnect_delay": 0.01,
+            "reconnect_delay_max": 0.05,
+            **overrides,
+        }
 
     @property
     def client(self) -> Elasticsearch:
@@ -59,16 +64,20 @@ class Cluster:
         if self.server is not None:
             return {doc_id: source for _i, doc_id, source in self.server.documents(index)}
         self.client.indices.refresh(index=index, ignore_unavailable=True)
-        found = self.client.search(index=index, size=10_000, query={"match_all": {}},
-                                   ignore_unavailable=True)
+        found = self.client.search(
+            index=index, size=10_000, query={"match_all": {}}, ignore_unavailable=True
+        )
         return {h["_id"]: h["_source"] for h in found["hits"]["hits"]}
 
     def put(self, index: str, docs: dict[str, dict[str, Any]]) -> None:
         """Index documents by id, visible at once."""
         from elasticsearch import helpers
 
-        helpers.bulk(self.client, ({"_index": index, "_id": k, "_source": v} for k, v in docs.items()),
-                     refresh=True)
+        helpers.bulk(
+            self.client,
+            ({"_index": index, "_id": k, "_source": v} for k, v in docs.items()),
+            refresh=True,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -98,8 +107,13 @@ def es(_cluster: Cluster) -> Iterator[Cluster]:
 class SinkRun:
     """What became of the events fed to one sink run."""
 
-    def __init__(self, pipeline: pump.Pipeline, source: HarnessSource, sink: ElasticsearchSink,
-                 dead: CollectingSink) -> None:
+    def __init__(
+        self,
+        pipeline: pump.Pipeline,
+        source: HarnessSource,
+        sink: ElasticsearchSink,
+        dead: CollectingSink,
+    ) -> None:
         self.pipeline = pipeline
         self.source = source
         self.sink = sink
@@ -126,13 +140,22 @@ async def run_sink(
 ) -> SinkRun:
     """Feed `pairs` through a sink into the cluster; returns once every batch settled."""
     app = pump.Application(exit_when_finished=False)
-    app.add_connection(ElasticsearchConnection(app, "es", config=cluster.connection_config(
-        **(connection_config or {}))))
-    pipeline = pump.Pipeline(app, "es_sink", config={
-        "on_error": "dead_letter", "retry_backoff": 0.01, "retry_backoff_max": 0.05,
-        "sink_retries": 2,
-        **(pipeline_config or {}),
-    })
+    app.add_connection(
+        ElasticsearchConnection(
+            app, "es", config=cluster.connection_config(**(connection_config or {}))
+        )
+    )
+    pipeline = pump.Pipeline(
+        app,
+        "es_sink",
+        config={
+            "on_error": "dead_letter",
+            "retry_backoff": 0.01,
+            "retry_backoff_max": 0.05,
+            "sink_retries": 2,
+            **(pipeline_config or {}),
+        },
+    )
     source = HarnessSource(app, pipeline, "in", batch_size=batch_size, shared_context=False)
     sink = ElasticsearchSink(app, pipeline, "es", "out", config=sink_config, **sink_kwargs)
     dead = CollectingSink(app, pipeline, "dead")
@@ -145,8 +168,10 @@ async def run_sink(
         settled = await wait_until(
             lambda: all(r.status != BatchRecord.PENDING for r in source.records), timeout
         )
-        assert settled, f"batches not settled: {[r.status for r in source.records]}, errors " \
+        assert settled, (
+            f"batches not settled: {[r.status for r in source.records]}, errors "
             f"{[e.as_dict()['error'] for e in pipeline.errors]}"
+        )
     finally:
         await app.stop(timeout=5)
     return SinkRun(pipeline, source, sink, dead)

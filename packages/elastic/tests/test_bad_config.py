@@ -1,4 +1,4 @@
-"""Bad configuration: refused at once with the component, the key and the problem; no secrets shown."""
+"""Bad configuration: refused naming the component, the key and the problem; no secret shown."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ def _free_port() -> int:
 
 async def test_an_unreachable_cluster_fails_the_start_naming_the_node() -> None:
     url = f"http://127.0.0.1:{_free_port()}"
-    connection = ElasticsearchConnection(pump.Application(), "es", config={"url": url, "retries": 0})
+    connection = ElasticsearchConnection(
+        pump.Application(), "es", config={"url": url, "retries": 0}
+    )
     try:
         with pytest.raises(ClusterUnavailable, match="cannot reach") as caught:
             await connection.start()
@@ -30,14 +32,18 @@ async def test_an_unreachable_cluster_fails_the_start_naming_the_node() -> None:
     assert url in str(caught.value) and "ElasticsearchConnection 'es'" in str(caught.value)
 
 
-@pytest.mark.parametrize(("config", "words"), [
-    ({"url": "localhost:9200"}, "not an http(s)://host[:port] URL"),
-    ({"url": ""}, "url is empty"),
-    ({"username": "u", "api_key": SECRET}, "one way to authenticate"),
-    ({"password": SECRET}, "password is set but username is not"),
-    ({"tls_ca_file": "/no/such/ca.pem"}, "no such file"),
-    ({"retries": -1}, "retries"),
-])
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        ({"url": "localhost:9200"}, "not an http(s)://host[:port] URL"),
+        ({"url": ""}, "url is empty"),
+        ({"username": "u", "api_key": SECRET}, "one way to authenticate"),
+        ({"password": SECRET}, "password is set but username is not"),
+        ({"tls_ca_file": "/no/such/ca.pem"}, "no such file"),
+        ({"reconnect_delay": 5, "reconnect_delay_max": 1}, "reconnect_delay_max is below"),
+        ({"retries": -1}, "retries"),
+    ],
+)
 def test_bad_connection_config_is_refused(config: dict[str, Any], words: str) -> None:
     with pytest.raises(pump.ConfigError) as caught:
         ElasticsearchConnection(pump.Application(), "es", config=config)
@@ -46,15 +52,18 @@ def test_bad_connection_config_is_refused(config: dict[str, Any], words: str) ->
     assert SECRET not in message
 
 
-@pytest.mark.parametrize(("config", "key"), [
-    ({"index": "Logs"}, "index"),
-    ({"index": "_hidden"}, "index"),
-    ({"data_feeder": "upsert"}, "data_feeder"),
-    ({"data_feeder": "no.such.module:feeder"}, "data_feeder"),
-    ({"bulk_max_actions": 0}, "bulk_max_actions"),
-    ({"refresh": "sometimes"}, "refresh"),
-    ({"on_conflict": "ignore"}, "on_conflict"),
-])
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"index": "Logs"}, "index"),
+        ({"index": "_hidden"}, "index"),
+        ({"data_feeder": "upsert"}, "data_feeder"),
+        ({"data_feeder": "no.such.module:feeder"}, "data_feeder"),
+        ({"bulk_max_actions": 0}, "bulk_max_actions"),
+        ({"refresh": "sometimes"}, "refresh"),
+        ({"on_conflict": "ignore"}, "on_conflict"),
+    ],
+)
 def test_bad_sink_config_is_refused_naming_the_key(config: dict[str, Any], key: str) -> None:
     app = pump.Application()
     app.add_connection(ElasticsearchConnection(app, "es"))

@@ -13,7 +13,9 @@ from pump_elastic import ElasticsearchConnection, ElasticsearchSink
 
 def _connection(app: pump.Application, es: Any) -> str:
     if "es" not in app.Connections:
-        app.add_connection(ElasticsearchConnection(app, "es", config=es.connection_config(retries=1)))
+        app.add_connection(
+            ElasticsearchConnection(app, "es", config=es.connection_config(retries=1))
+        )
     return "es"
 
 
@@ -27,11 +29,15 @@ class TestElasticsearchSinkContract(SinkContract):
     def prepare(self) -> None:
         self.index = self.es.index("contract")
 
-    def make_sink(self, app: pump.Application, pipeline: pump.Pipeline, config: Any = None) -> ElasticsearchSink:
+    def make_sink(
+        self, app: pump.Application, pipeline: pump.Pipeline, config: Any = None
+    ) -> ElasticsearchSink:
         merged = {"index": self.index, "bulk_flush_interval": 0.01, **(config or {})}
         return ElasticsearchSink(app, pipeline, _connection(app, self.es), config=merged)
 
-    def make_failing_sink(self, app: pump.Application, pipeline: pump.Pipeline) -> ElasticsearchSink:
+    def make_failing_sink(
+        self, app: pump.Application, pipeline: pump.Pipeline
+    ) -> ElasticsearchSink:
         # every event names an index Elasticsearch refuses (invalid_index_name_exception)
         sink = self.make_sink(app, pipeline, {"index": "", "data_feeder": f"{__name__}:bad_index"})
         return sink

@@ -22,7 +22,8 @@ def test_a_yaml_pipeline_builds_with_secrets_from_the_environment(tmp_path: Path
         "pipelines:\n"
         "  load:\n"
         "    source: {type: file.jsonl, path: /nonexistent/*.jsonl}\n"
-        "    sink: {type: elasticsearch, connection: es, index: 'logs-{%Y.%m}', data_feeder: update}\n"
+        "    sink: {type: elasticsearch, connection: es, index: 'logs-{%Y.%m}',\n"
+        "           data_feeder: update}\n"
     )
     app = declarative.build_file(path, environ={"ES_PASSWORD": SECRET})
     connection = app.Connections["es"]
@@ -37,9 +38,9 @@ async def test_a_yaml_pipeline_loads_a_file_into_the_cluster(es: Any, tmp_path: 
     index = es.index()
     data = tmp_path / "in"
     data.mkdir()
-    (data / "a.jsonl").write_bytes(b"".join(
-        orjson.dumps({"_id": f"y{i}", "n": i}) + b"\n" for i in range(500)
-    ))
+    (data / "a.jsonl").write_bytes(
+        b"".join(orjson.dumps({"_id": f"y{i}", "n": i}) + b"\n" for i in range(500))
+    )
     path = tmp_path / "pipeline.yaml"
     path.write_text(
         "connections:\n"

@@ -23,7 +23,9 @@ def _events(n: int, ids: bool = True) -> list[tuple[None, dict[str, Any]]]:
     return [(None, {**({"_id": f"d{i}"} if ids else {}), "n": i}) for i in range(n)]
 
 
-async def test_items_refused_with_429_are_retried_and_nothing_is_lost(es: Any, sink_run: Any) -> None:
+async def test_items_refused_with_429_are_retried_and_nothing_is_lost(
+    es: Any, sink_run: Any
+) -> None:
     index = es.index()
     es.faults.fail_items(429, count=25)
     run = await sink_run(es, _events(200), {"index": index, "item_retry_backoff": 0.01})
@@ -39,16 +41,22 @@ async def test_items_still_refused_after_the_item_retries_are_retried_by_the_pip
 ) -> None:
     index = es.index()
     es.faults.fail_items(503, count=12)
-    run = await sink_run(es, _events(10), {"index": index, "item_retries": 0},
-                         pipeline_config={"sink_retries": -1})
+    run = await sink_run(
+        es, _events(10), {"index": index, "item_retries": 0}, pipeline_config={"sink_retries": -1}
+    )
     assert set(run.statuses) == {BatchRecord.ACKNOWLEDGED}
     assert len(es.docs(index)) == 10 and not run.dead_letters()
 
 
-async def test_a_mapping_error_goes_to_the_dead_letter_with_type_and_reason(es: Any, sink_run: Any) -> None:
+async def test_a_mapping_error_goes_to_the_dead_letter_with_type_and_reason(
+    es: Any, sink_run: Any
+) -> None:
     index = es.index()
-    pairs = [(None, {"_id": "a", "n": 1}), (None, {"_id": "b", "n": "not a number"}),
-             (None, {"_id": "c", "n": 3})]
+    pairs = [
+        (None, {"_id": "a", "n": 1}),
+        (None, {"_id": "b", "n": "not a number"}),
+        (None, {"_id": "c", "n": 3}),
+    ]
     run = await sink_run(es, pairs, {"index": index}, batch_size=1)
     assert sorted(es.docs(index)) == ["a", "c"]
     dead = run.dead_letters()
@@ -66,8 +74,12 @@ async def test_injected_item_errors_of_each_kind_end_acknowledged_or_dead_letter
     es.faults.fail_items(409, count=1, op="index")
     es.faults.fail_items(429, count=3)
     # injected refusals happen once, so the pipeline must not retry what the sink gave up on
-    run = await sink_run(es, _events(50), {"index": index, "item_retry_backoff": 0.01},
-                         pipeline_config={"sink_retries": 0})
+    run = await sink_run(
+        es,
+        _events(50),
+        {"index": index, "item_retry_backoff": 0.01},
+        pipeline_config={"sink_retries": 0},
+    )
     written = set(es.docs(index))
     dead = {d["event"]["_id"] for d in run.dead_letters()}
     assert written | dead == {f"d{i}" for i in range(50)}, "every event is written or dead-lettered"
@@ -81,8 +93,13 @@ async def test_whole_request_failures_are_retried_without_splitting(es: Any, sin
     index = es.index()
     es.faults.fail_requests(429, count=2, path="_bulk")
     es.faults.fail_requests(503, count=2, path="_bulk")
-    run = await sink_run(es, _events(100), {"index": index}, connection_config={"retries": 1},
-                         pipeline_config={"sink_retries": -1})
+    run = await sink_run(
+        es,
+        _events(100),
+        {"index": index},
+        connection_config={"retries": 1},
+        pipeline_config={"sink_retries": -1},
+    )
     assert set(run.statuses) == {BatchRecord.ACKNOWLEDGED}
     assert es.server.faults.fired["request"] == 4
     assert len(es.docs(index)) == 100 and not run.dead_letters()
@@ -93,8 +110,13 @@ async def test_a_connection_reset_mid_bulk_loses_nothing_and_ids_make_it_exactly
 ) -> None:
     index = es.index()
     es.faults.reset_bulks(count=2, apply_first=True)
-    run = await sink_run(es, _events(300), {"index": index, "bulk_max_actions": 100},
-                         pipeline_config={"sink_retries": -1}, batch_size=100)
+    run = await sink_run(
+        es,
+        _events(300),
+        {"index": index, "bulk_max_actions": 100},
+        pipeline_config={"sink_retries": -1},
+        batch_size=100,
+    )
     assert set(run.statuses) == {BatchRecord.ACKNOWLEDGED}
     assert es.server.faults.fired["reset"] == 2
     docs = es.docs(index)
@@ -106,8 +128,13 @@ async def test_a_connection_reset_without_ids_may_duplicate_but_loses_nothing(
 ) -> None:
     index = es.index()
     es.faults.reset_bulks(count=1, apply_first=True)
-    run = await sink_run(es, _events(100, ids=False), {"index": index},
-                         pipeline_config={"sink_retries": -1}, batch_size=100)
+    run = await sink_run(
+        es,
+        _events(100, ids=False),
+        {"index": index},
+        pipeline_config={"sink_retries": -1},
+        batch_size=100,
+    )
     assert set(run.statuses) == {BatchRecord.ACKNOWLEDGED}
     numbers = sorted(d["n"] for d in es.docs(index).values())
     assert set(numbers) == set(range(100)), "nothing lost"
@@ -117,9 +144,14 @@ async def test_a_connection_reset_without_ids_may_duplicate_but_loses_nothing(
 async def test_slow_answers_past_the_timeout_are_retried(es: Any, sink_run: Any) -> None:
     index = es.index()
     es.faults.delay(0.6, count=1, path="_bulk")
-    run = await sink_run(es, _events(20), {"index": index}, batch_size=20,
-                         connection_config={"request_timeout": 0.3, "retries": 3},
-                         pipeline_config={"sink_retries": -1})
+    run = await sink_run(
+        es,
+        _events(20),
+        {"index": index},
+        batch_size=20,
+        connection_config={"request_timeout": 0.3, "retries": 3},
+        pipeline_config={"sink_retries": -1},
+    )
     assert set(run.statuses) == {BatchRecord.ACKNOWLEDGED}
     assert sorted(es.docs(index)) == sorted(f"d{i}" for i in range(20))
 
@@ -133,7 +165,9 @@ class _Worker:
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
                 [*cli, "run", str(HERE / "elastic_worker.yaml"), "--progress", "off"],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 env={**os.environ, **env},
             )
 
@@ -161,9 +195,13 @@ async def test_sigkill_of_pump_run_mid_stream_and_a_restart_write_every_document
     with (data / "docs.jsonl").open("wb") as f:
         for i in range(total):
             f.write(orjson.dumps({"_id": f"doc-{i}", "n": i, "text": "x" * 40}) + b"\n")
-    env = {"PUMP_ELASTICSEARCH_URL": es.url, "WORKER_INPUT": str(data / "*.jsonl"),
-           "WORKER_POSITIONS": str(tmp_path / "positions"), "WORKER_INDEX": index,
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        "PUMP_ELASTICSEARCH_URL": es.url,
+        "WORKER_INPUT": str(data / "*.jsonl"),
+        "WORKER_POSITIONS": str(tmp_path / "positions"),
+        "WORKER_INDEX": index,
+        "PYTHONUNBUFFERED": "1",
+    }
     if es.server is not None:
         es.server.faults.delay(0.02, path="_bulk")  # slow enough to be killed mid-stream
     first = _Worker(env)
@@ -184,8 +222,9 @@ async def test_sigkill_of_pump_run_mid_stream_and_a_restart_write_every_document
     try:
         deadline = time.monotonic() + 90
         while len(es.docs(index)) < total:
-            assert second.process.poll() is None or len(es.docs(index)) >= total, \
+            assert second.process.poll() is None or len(es.docs(index)) >= total, (
                 second.log.read_text()[-3000:]
+            )
             assert time.monotonic() < deadline, f"only {len(es.docs(index))} of {total} arrived"
             await asyncio.sleep(0.1)
     finally:

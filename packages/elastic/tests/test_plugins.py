@@ -1,23 +1,21 @@
-"""pump-elastic as a plugin: its entry points and `from_config`."""
+"""pump-elastic as a plugin: its entry points (PluginContract) and `from_config`."""
 
 from __future__ import annotations
-
-from importlib.metadata import entry_points
-from typing import Any
 
 import pytest
 
 import pump
+from pump.testing import PluginContract
 from pump_elastic import ElasticsearchConnection, ElasticsearchSink
 
 
-def _group(name: str) -> dict[str, Any]:
-    return {ep.name: ep.load() for ep in entry_points(group=name) if ep.value.startswith("pump_elastic")}
-
-
-def test_entry_points_name_the_classes() -> None:
-    assert _group("pump.connections") == {"elasticsearch": ElasticsearchConnection}
-    assert _group("pump.sinks") == {"elasticsearch": ElasticsearchSink}
+class TestElasticPlugins(PluginContract):
+    distribution = "pump-elastic"
+    namespace = "elasticsearch"
+    declared = {
+        ("connection", "elasticsearch"): ElasticsearchConnection,
+        ("sink", "elasticsearch"): ElasticsearchSink,
+    }
 
 
 def test_from_config_takes_the_connection_id_from_the_config() -> None:

@@ -29,7 +29,9 @@ async def test_create_or_index_indexes_by_id_and_creates_without(es: Any, sink_r
     assert run.pipeline.metrics()["events_out"] == 150
 
 
-async def test_index_overwrites_and_create_leaves_the_existing_document(es: Any, sink_run: Any) -> None:
+async def test_index_overwrites_and_create_leaves_the_existing_document(
+    es: Any, sink_run: Any
+) -> None:
     index = es.index()
     await sink_run(es, _events(10), {"index": index, "data_feeder": "index"})
     changed = [(None, {"_id": f"d{i}", "n": -i}) for i in range(10)]
@@ -43,7 +45,9 @@ async def test_index_overwrites_and_create_leaves_the_existing_document(es: Any,
 async def test_create_conflict_is_an_error_when_configured(es: Any, sink_run: Any) -> None:
     index = es.index()
     await sink_run(es, _events(5), {"index": index})
-    run = await sink_run(es, _events(5), {"index": index, "data_feeder": "create", "on_conflict": "error"})
+    run = await sink_run(
+        es, _events(5), {"index": index, "data_feeder": "create", "on_conflict": "error"}
+    )
     dead = run.dead_letters()
     assert len(dead) == 5
     assert "409 version_conflict_engine_exception" in dead[0]["error"]
@@ -58,11 +62,15 @@ async def test_update_merges_and_upserts(es: Any, sink_run: Any) -> None:
     assert es.docs(index) == {"a": {"x": 1, "y": 2}, "b": {"y": 3}}
 
 
-async def test_update_of_a_missing_document_without_upsert_is_dead_lettered(es: Any, sink_run: Any) -> None:
+async def test_update_of_a_missing_document_without_upsert_is_dead_lettered(
+    es: Any, sink_run: Any
+) -> None:
     index = es.index()
     await sink_run(es, [(None, {"_id": "a", "x": 1})], {"index": index})
     pairs = [(None, {"_id": "a", "x": 2}), (None, {"_id": "missing", "x": 3})]
-    run = await sink_run(es, pairs, {"index": index, "data_feeder": "update", "doc_as_upsert": False})
+    run = await sink_run(
+        es, pairs, {"index": index, "data_feeder": "update", "doc_as_upsert": False}
+    )
     dead = run.dead_letters()
     assert [d["event"] for d in dead] == [{"_id": "missing", "x": 3}]
     assert "404 document_missing_exception" in dead[0]["error"]
@@ -131,21 +139,28 @@ async def test_time_templated_index_from_the_event_time_and_now(es: Any, sink_ru
 
 async def test_json_text_events_are_indexed_as_they_are(es: Any, sink_run: Any) -> None:
     index = es.index()
-    pairs = [({"es_id": "t1"}, orjson.dumps({"a": 1})), ({"es_id": "t2"}, '{"b": 2}'),
-             ({"es_id": "t3"}, b'{"c":\n 3}'), (None, b"[1, 2]")]
+    pairs = [
+        ({"es_id": "t1"}, orjson.dumps({"a": 1})),
+        ({"es_id": "t2"}, '{"b": 2}'),
+        ({"es_id": "t3"}, b'{"c":\n 3}'),
+        (None, b"[1, 2]"),
+    ]
     run = await sink_run(es, pairs, {"index": index})
     assert es.docs(index) == {"t1": {"a": 1}, "t2": {"b": 2}, "t3": {"c": 3}}
     dead = run.dead_letters()
     assert len(dead) == 1 and "not an object" in dead[0]["error"]
 
 
-async def test_operations_on_one_id_keep_their_order_across_concurrent_bulks(es: Any, sink_run: Any) -> None:
+async def test_operations_on_one_id_keep_their_order_across_concurrent_bulks(
+    es: Any, sink_run: Any
+) -> None:
     index = es.index()
     # 20 versions of 10 documents; tiny bulks, many in flight: the last version must win
     pairs = [(None, {"_id": f"k{i % 10}", "version": i}) for i in range(200)]
     es.faults.delay(0.002, path="_bulk")
-    run = await sink_run(es, pairs, {"index": index, "bulk_max_actions": 7, "max_concurrent_bulks": 8},
-                         batch_size=13)
+    run = await sink_run(
+        es, pairs, {"index": index, "bulk_max_actions": 7, "max_concurrent_bulks": 8}, batch_size=13
+    )
     assert set(run.statuses) == {BatchRecord.ACKNOWLEDGED}
     docs = es.docs(index)
     assert {k: v["version"] for k, v in docs.items()} == {f"k{j}": 190 + j for j in range(10)}

@@ -1,4 +1,4 @@
-"""pump-elastic: Elasticsearch connection, bulk sink, sources and lookup for Pump, on elasticsearch-py."""
+"""pump-elastic: Elasticsearch connection, bulk sink, sources and lookup for Pump."""
 
 from pump_elastic.connection import ElasticsearchConnection
 from pump_elastic.errors import BulkItemError, ClusterUnavailable, ElasticsearchConnectorError

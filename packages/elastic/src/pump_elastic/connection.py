@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -28,28 +26,25 @@ T = TypeVar("T")
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
-class ElasticsearchConnectionConfig(pump.ComponentConfig):
-    """Settings of an ElasticsearchConnection."""
+class ElasticsearchConnectionConfig(pump.TLSConfig, pump.ReconnectConfig):
+    """Settings of an ElasticsearchConnection (TLS keys and retry pauses as in every connector)."""
 
     url: str | list[str] = Field(
         "http://localhost:9200",
         description="Node URLs: a list, or one string separated by ';' or ',' (BSPump's form)",
     )
     username: str = Field("", description="User for basic authentication ('': none)")
-    password: SecretStr = Field(SecretStr(""), description="Password for basic authentication (secret)")
-    api_key: SecretStr = Field(SecretStr(""), description="API key, the encoded 'id:key' form (secret)")
+    password: SecretStr = Field(
+        SecretStr(""), description="Password for basic authentication (secret)"
+    )
+    api_key: SecretStr = Field(
+        SecretStr(""), description="API key, the encoded 'id:key' form (secret)"
+    )
     bearer_token: SecretStr = Field(SecretStr(""), description="Bearer token (secret)")
-    tls_ca_file: str = Field("", description="CA bundle that signed the nodes' certificates (PEM)")
-    tls_cert_file: str = Field("", description="Client certificate for mutual TLS (PEM)")
-    tls_key_file: str = Field("", description="Client private key for mutual TLS (PEM)")
-    tls_verify: bool = Field(True, description="Verify the nodes' certificates")
-    tls_check_hostname: bool = Field(True, description="Check that certificates match the host names")
     request_timeout: float = Field(30.0, gt=0, description="Seconds one request may take")
     retries: int = Field(
         3, ge=0, description="Retries of a request on connection errors and 429/502/503/504"
     )
-    retry_backoff: float = Field(0.2, gt=0, description="First pause before a retry, seconds (doubles)")
-    retry_backoff_max: float = Field(10.0, gt=0, description="Longest pause before a retry, seconds")
     connections_per_node: int = Field(16, gt=0, description="HTTP connections kept open per node")
     http_compress: bool = Field(False, description="Gzip request bodies")
     check_on_start: bool = Field(
@@ -84,6 +79,8 @@ class ElasticsearchConnection(pump.Connection):
     ConfigModel = ElasticsearchConnectionConfig
     Config: ElasticsearchConnectionConfig
 
+    retried = pump.Counter("Requests retried after a connection error or a 429/502/503/504 answer")
+
     def __init__(
         self, app: Application, id: str | None = None, config: Mapping[str, Any] | None = None
     ) -> None:
@@ -95,7 +92,6 @@ class ElasticsearchConnection(pump.Connection):
         if problems:
             raise pump.ConfigError(self.location(), problems)
         self._client: AsyncElasticsearch | None = None
-        self.retried = 0
         self._log = pump.RateLimitedLog(L, 5.0)
 
     def _problems(self) -> list[str]:
@@ -116,19 +112,16 @@ class ElasticsearchConnection(pump.Connection):
             problems.append("key 'url': url is empty")
         elif not problems:
             cfg.url = urls
-        schemes = {"username": bool(cfg.username), "api_key": bool(cfg.api_key.get_secret_value()),
-                   "bearer_token": bool(cfg.bearer_token.get_secret_value())}
+        schemes = {
+            "username": bool(cfg.username),
+            "api_key": bool(cfg.api_key.get_secret_value()),
+            "bearer_token": bool(cfg.bearer_token.get_secret_value()),
+        }
         if sum(schemes.values()) > 1:
             chosen = ", ".join(k for k, v in schemes.items() if v)
             problems.append(f"give one way to authenticate, not several ({chosen})")
         if cfg.password.get_secret_value() and not cfg.username:
             problems.append("key 'password': password is set but username is not")
-        for key in ("tls_ca_file", "tls_cert_file", "tls_key_file"):
-            path = getattr(cfg, key)
-            if path and not os.path.isfile(path):
-                problems.append(f"key '{key}': no such file {path!r}")
-        if bool(cfg.tls_cert_file) != bool(cfg.tls_key_file):
-            problems.append("tls_cert_file and tls_key_file go together (mutual TLS needs both)")
         return problems
 
     @property
@@ -160,19 +153,8 @@ class ElasticsearchConnection(pump.Connection):
         elif cfg.bearer_token.get_secret_value():
             options["bearer_auth"] = cfg.bearer_token.get_secret_value()
         if any(u.startswith("https:") for u in self.urls):
-            options["ssl_context"] = self.ssl_context()
+            options["ssl_context"] = self.Config.ssl_context()
         return options
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """The TLS context for https nodes (CA, optional client certificate)."""
-        cfg = self.Config
-        context = ssl.create_default_context(cafile=cfg.tls_ca_file or None)
-        if cfg.tls_cert_file:
-            context.load_cert_chain(cfg.tls_cert_file, cfg.tls_key_file)
-        context.check_hostname = cfg.tls_check_hostname and cfg.tls_verify
-        if not cfg.tls_verify:
-            context.verify_mode = ssl.CERT_NONE
-        return context
 
     @property
     def client(self) -> AsyncElasticsearch:
@@ -193,7 +175,7 @@ class ElasticsearchConnection(pump.Connection):
             await client.close()
 
     async def check(self) -> dict[str, Any]:
-        """Call the root info API; raise ClusterUnavailable saying why the cluster cannot be used."""
+        """Call the root info API; ClusterUnavailable says why the cluster cannot be used."""
         try:
             info = await self.request("info", lambda c: c.info(), retries=0)
         except ClusterUnavailable:
@@ -208,12 +190,17 @@ class ElasticsearchConnection(pump.Connection):
         if isinstance(exc, AuthenticationException):
             user = self.Config.username or (self._url_auth[0] if self._url_auth else "")
             who = f"user {user!r}" if user else "the given credentials"
-            return (f"authentication failed at {nodes} for {who} (check username/password, "
-                    "api_key or bearer_token)")
+            return (
+                f"authentication failed at {nodes} for {who} (check username/password, "
+                "api_key or bearer_token)"
+            )
         if isinstance(exc, ApiError):
             return f"{nodes} answered {exc.meta.status}: {_reason(exc)}"
         if isinstance(exc, TransportConnectionError | ConnectionTimeout):
-            return f"cannot reach {nodes}: {type(exc).__name__}: {_strip(exc)} (is a node listening there?)"
+            return (
+                f"cannot reach {nodes}: {type(exc).__name__}: {_strip(exc)} "
+                "(is a node listening there?)"
+            )
         return f"{nodes}: {type(exc).__name__}: {_strip(exc)}"
 
     async def request(
@@ -226,10 +213,8 @@ class ElasticsearchConnection(pump.Connection):
     ) -> T:
         """`await call(client)` with the retry policy; the last error is raised when it runs out."""
         cfg = self.Config
-        backoff = pump.Backoff(
-            cfg.retry_backoff, max(cfg.retry_backoff, cfg.retry_backoff_max),
-            attempts=cfg.retries if retries is None else retries,
-        )
+        backoff = cfg.backoff()
+        backoff.attempts = cfg.retries if retries is None else retries
         while True:
             try:
                 return await call(self.client)
@@ -239,8 +224,13 @@ class ElasticsearchConnection(pump.Connection):
                 delay = backoff.next_delay()
                 self.retried += 1
                 self._log.warning(
-                    "%s: %s failed (%s); retry %d/%d in %.2fs", where or self.location(), what,
-                    self.explain(exc), backoff.attempt, backoff.attempts, delay,
+                    "%s: %s failed (%s); retry %d/%d in %.2fs",
+                    where or self.location(),
+                    what,
+                    self.explain(exc),
+                    backoff.attempt,
+                    backoff.attempts,
+                    delay,
                 )
                 await asyncio.sleep(delay)
 
@@ -264,22 +254,8 @@ def _strip(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def locate_connection(app: Application, connection: Any, where: str) -> ElasticsearchConnection:
-    """The ElasticsearchConnection meant by `connection` (an id or the connection itself)."""
-    if connection is None or connection == "":
-        raise pump.BuildError(f"{where}: needs an Elasticsearch connection (the id of one)")
-    located = connection if isinstance(connection, pump.Connection) else app.locate_connection(connection)
-    if not isinstance(located, ElasticsearchConnection):
-        raise pump.BuildError(
-            f"{where}: connection '{located.Id}' is a {type(located).__name__}, "
-            "not an ElasticsearchConnection"
-        )
-    return located
-
-
 __all__ = [
     "ElasticsearchConnection",
     "ElasticsearchConnectionConfig",
     "ElasticsearchConnectorError",
-    "locate_connection",
 ]

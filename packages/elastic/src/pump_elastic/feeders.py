@@ -33,7 +33,9 @@ def resolve_feeder(spec: str | CustomFeeder) -> str | CustomFeeder:
         return spec
     module, sep, attribute = spec.partition(":")
     if not sep:
-        raise ValueError(f"unknown data_feeder {spec!r}: one of {', '.join(BUILT_IN)} or 'module:function'")
+        raise ValueError(
+            f"unknown data_feeder {spec!r}: one of {', '.join(BUILT_IN)} or 'module:function'"
+        )
     try:
         found = getattr(importlib.import_module(module), attribute)
     except (ImportError, AttributeError) as exc:
@@ -77,9 +79,11 @@ def custom_action(
     action, body = feeder(context, event)
     if not isinstance(action, dict) or len(action) != 1:
         raise FeederError(f"the data feeder returned {action!r}, not one bulk action object")
-    (op, meta), = action.items()
+    ((op, meta),) = action.items()
     if op not in BUILT_IN[1:]:
-        raise FeederError(f"the data feeder returned operation {op!r}: one of create, index, update, delete")
+        raise FeederError(
+            f"the data feeder returned operation {op!r}: one of create, index, update, delete"
+        )
     meta = dict(meta or {})
     meta.setdefault("_index", index)
     if op in ("update", "delete") and meta.get("_id") is None:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
+from elasticsearch import AsyncElasticsearch
 from pydantic import Field, field_validator
 
 import pump
-from pump_elastic.connection import ElasticsearchConnection, locate_connection
+from pump_elastic.connection import ElasticsearchConnection
 from pump_elastic.errors import BulkItemError, ElasticsearchConnectorError
 from pump_elastic.feeders import (
     BUILT_IN,
@@ -36,7 +38,8 @@ class ElasticsearchSinkConfig(pump.ComponentConfig):
     """Settings of an ElasticsearchSink."""
 
     index: str = Field(
-        "", description="Index to write to; time templates allowed (logs-{%Y.%m.%d}); '' : "
+        "",
+        description="Index to write to; time templates allowed (logs-{%Y.%m.%d}); '' : "
         "every event names its own in context['es_index']",
         examples=["logs-{%Y.%m.%d}"],
     )
@@ -45,9 +48,13 @@ class ElasticsearchSinkConfig(pump.ComponentConfig):
         description="create_or_index (an id means index, none means create), create, index, "
         "update, delete, or 'module:function' returning (action, document)",
     )
-    id_field: str = Field("_id", description="Event field holding the document id (taken out of the document when '_id')")
+    id_field: str = Field(
+        "_id",
+        description="Event field holding the document id (taken out of the document when '_id')",
+    )
     time_field: str = Field(
-        "", description="Event field with the event time for index templates ('': the time of writing)"
+        "",
+        description="Event field with the event time for index templates ('': the time of writing)",
     )
     doc_as_upsert: bool = Field(True, description="update: create the document when it is missing")
     on_conflict: Literal["done", "error"] = Field(
@@ -55,14 +62,20 @@ class ElasticsearchSinkConfig(pump.ComponentConfig):
     )
     bulk_max_actions: int = Field(1000, gt=0, description="Actions per bulk request at most")
     bulk_max_bytes: int = Field(5 * 1024 * 1024, gt=0, description="Bytes per bulk request at most")
-    bulk_flush_interval: float = Field(0.05, gt=0, description="Seconds a partly filled bulk waits for more")
+    bulk_flush_interval: float = Field(
+        0.05, gt=0, description="Seconds a partly filled bulk waits for more"
+    )
     max_concurrent_bulks: int = Field(
         4, gt=0, description="Bulk requests in flight at once (BSPump's loader_per_url)"
     )
     item_retries: int = Field(
-        5, ge=0, description="Retries of items refused with 429/5xx before the pipeline's retry takes over"
+        5,
+        ge=0,
+        description="Retries of items refused with 429/5xx before the pipeline's retry takes over",
     )
-    item_retry_backoff: float = Field(0.1, gt=0, description="First pause before retrying refused items, seconds")
+    item_retry_backoff: float = Field(
+        0.1, gt=0, description="First pause before retrying refused items, seconds"
+    )
     refresh: Literal["false", "true", "wait_for"] = Field(
         "false", description="Refresh after each bulk: false, true or wait_for"
     )
@@ -152,6 +165,11 @@ class _Chunk:
         self.finished: asyncio.Future[None] = loop.create_future()
 
 
+def _send_bulk(client: AsyncElasticsearch, payload: bytes, refresh: str | None) -> Awaitable[Any]:
+    # the body is ready NDJSON: the client's serializer passes bytes through
+    return client.bulk(operations=payload, refresh=refresh)  # type: ignore[arg-type]
+
+
 class ElasticsearchSink(pump.Sink):
     """Writes events with the bulk API; an event is done when Elasticsearch confirmed its item.
 
@@ -170,6 +188,9 @@ class ElasticsearchSink(pump.Sink):
     ConfigModel = ElasticsearchSinkConfig
     Config: ElasticsearchSinkConfig
 
+    bulks_sent = pump.Counter("Bulk requests Elasticsearch answered")
+    items_retried = pump.Counter("Bulk items retried after a 429/5xx refusal")
+
     def __init__(
         self,
         app: Application,
@@ -181,11 +202,11 @@ class ElasticsearchSink(pump.Sink):
         data_feeder: CustomFeeder | None = None,
     ) -> None:
         super().__init__(app, pipeline, id, config)
-        self.Connection = locate_connection(app, connection, self.location())
-        self.feeder = data_feeder if data_feeder is not None else resolve_feeder(self.Config.data_feeder)
+        self.Connection = app.locate_connection(connection, ElasticsearchConnection, where=self)
+        self.feeder = (
+            data_feeder if data_feeder is not None else resolve_feeder(self.Config.data_feeder)
+        )
         self.index_name = IndexName(self.Config.index)
-        self.bulks_sent = 0
-        self.items_retried = 0
         self._tasks = pump.TaskGroup(self.location())
         self._busy: dict[tuple[str, Any], asyncio.Future[None]] = {}
         self._chunk: _Chunk | None = None
@@ -215,16 +236,24 @@ class ElasticsearchSink(pump.Sink):
                     if static_index:
                         index = self.index_name.template
                     else:
-                        seconds = event_time(event.get(time_field)) if time_field and type(event) is dict else now
+                        seconds = (
+                            event_time(event.get(time_field))
+                            if time_field and type(event) is dict
+                            else now
+                        )
                         index = render(seconds)
                 if not index:
                     raise FeederError(
-                        "the event names no index: set `index`, or context['es_index'] in a processor"
+                        "the event names no index: set `index`, "
+                        "or context['es_index'] in a processor"
                     )
                 if type(feeder) is str:
-                    op, doc_id, lines = self._lines(feeder, context, event, index, id_field, headers)
+                    op, doc_id, lines = self._lines(
+                        feeder, context, event, index, id_field, headers
+                    )
                 else:
-                    op, index, doc_id, line, body = custom_action(feeder, context, event, index)  # type: ignore[arg-type]
+                    custom: CustomFeeder = feeder  # type: ignore[assignment]
+                    op, index, doc_id, line, body = custom_action(custom, context, event, index)
                     lines = line + b"\n" + (body + b"\n" if body is not None else b"")
             except Exception as exc:
                 write.failures[i] = exc  # never becomes valid by retrying: the error policy decides
@@ -237,7 +266,12 @@ class ElasticsearchSink(pump.Sink):
         return write.future
 
     def _lines(
-        self, feeder: str, context: dict[str, Any], event: Any, index: str, id_field: str,
+        self,
+        feeder: str,
+        context: dict[str, Any],
+        event: Any,
+        index: str,
+        id_field: str,
         headers: dict[tuple[str, str], bytes],
     ) -> tuple[str, Any, bytes]:
         op = context.get(OP_KEY) or feeder
@@ -255,10 +289,14 @@ class ElasticsearchSink(pump.Sink):
         if op == "create_or_index":
             op = "index" if doc_id is not None else "create"
         elif op not in BUILT_IN:
-            raise FeederError(f"unknown operation {op!r} in context['es_op']: one of {', '.join(BUILT_IN[1:])}")
+            raise FeederError(
+                f"unknown operation {op!r} in context['es_op']: one of {', '.join(BUILT_IN[1:])}"
+            )
         if doc_id is None:
             if op in ("update", "delete"):
-                raise FeederError(f"{op} needs a document id (event field {id_field!r} or context['es_id'])")
+                raise FeederError(
+                    f"{op} needs a document id (event field {id_field!r} or context['es_id'])"
+                )
             header = headers.get((op, index))
             if header is None:
                 header = headers[op, index] = orjson.dumps({op: {"_index": index}}) + b"\n"
@@ -321,8 +359,12 @@ class ElasticsearchSink(pump.Sink):
             async with self._slots:
                 await self._bulk(chunk.actions)
         except BaseException as exc:
-            error = exc if isinstance(exc, Exception) else ElasticsearchConnectorError(
-                f"{self.location()}: the bulk was cancelled before Elasticsearch answered"
+            error = (
+                exc
+                if isinstance(exc, Exception)
+                else ElasticsearchConnectorError(
+                    f"{self.location()}: the bulk was cancelled before Elasticsearch answered"
+                )
             )
             for action in chunk.actions:
                 action.settle(error)
@@ -337,8 +379,9 @@ class ElasticsearchSink(pump.Sink):
     async def _bulk(self, actions: list[_Action]) -> None:
         """Send actions until each succeeded or failed for good (429/5xx items retried)."""
         cfg = self.Config
-        backoff = pump.Backoff(cfg.item_retry_backoff, max(cfg.item_retry_backoff, 10.0),
-                               attempts=cfg.item_retries)
+        backoff = pump.Backoff(
+            cfg.item_retry_backoff, max(cfg.item_retry_backoff, 10.0), attempts=cfg.item_retries
+        )
         refresh = None if cfg.refresh == "false" else cfg.refresh
         connection = self.Connection
         on_conflict_done = cfg.on_conflict == "done"
@@ -346,7 +389,7 @@ class ElasticsearchSink(pump.Sink):
             payload = b"".join([a.lines for a in actions])
             try:
                 response = await connection.request(
-                    "bulk", lambda c, p=payload: c.bulk(operations=p, refresh=refresh),  # type: ignore[misc]
+                    "bulk", partial(_send_bulk, payload=payload, refresh=refresh),
                     where=self.location(),
                 )
                 self.bulks_sent += 1
@@ -354,11 +397,17 @@ class ElasticsearchSink(pump.Sink):
                 items = body["items"]
                 if len(items) != len(actions):
                     raise ElasticsearchConnectorError(
-                        f"{self.location()}: the bulk answer has {len(items)} items for {len(actions)} actions"
+                        f"{self.location()}: the bulk answer has {len(items)} items "
+                        f"for {len(actions)} actions"
                     )
             except Exception as exc:
-                error = exc if isinstance(exc, ElasticsearchConnectorError) else ElasticsearchConnectorError(
-                    f"{self.location()}: bulk of {len(actions)} actions failed: {connection.explain(exc)}"
+                error = (
+                    exc
+                    if isinstance(exc, ElasticsearchConnectorError)
+                    else ElasticsearchConnectorError(
+                        f"{self.location()}: bulk of {len(actions)} actions failed: "
+                        f"{connection.explain(exc)}"
+                    )
                 )
                 for action in actions:
                     action.settle(error)
@@ -379,8 +428,12 @@ class ElasticsearchSink(pump.Sink):
                     continue
                 refusal = result.get("error") or {}
                 failure = BulkItemError(
-                    action.op, action.index, action.id, status,
-                    str(refusal.get("type", "unknown")), str(refusal.get("reason", "")),
+                    action.op,
+                    action.index,
+                    action.id,
+                    status,
+                    str(refusal.get("type", "unknown")),
+                    str(refusal.get("reason", "")),
                 )
                 if failure.retryable and not backoff.exhausted:
                     retry.append(action)
@@ -392,8 +445,13 @@ class ElasticsearchSink(pump.Sink):
                 self.items_retried += len(actions)
                 self.counters.warnings += 1
                 self._log.warning(
-                    "%s: %d bulk item(s) refused (%s); retry %d/%d in %.2fs", self.location(),
-                    len(actions), "temporarily", backoff.attempt, backoff.attempts, delay,
+                    "%s: %d bulk item(s) refused (%s); retry %d/%d in %.2fs",
+                    self.location(),
+                    len(actions),
+                    "temporarily",
+                    backoff.attempt,
+                    backoff.attempts,
+                    delay,
                 )
                 await asyncio.sleep(delay)
 
@@ -408,6 +466,10 @@ class ElasticsearchSink(pump.Sink):
         """Send what is queued and wait for it (bounded by stop_timeout), then cancel the rest."""
         self._seal()
         if not await self._tasks.drain(self.Config.stop_timeout):
-            L.warning("%s: bulks still in flight after %.1fs; cancelled (their events are not "
-                      "acknowledged)", self.location(), self.Config.stop_timeout)
+            L.warning(
+                "%s: bulks still in flight after %.1fs; cancelled (their events are not "
+                "acknowledged)",
+                self.location(),
+                self.Config.stop_timeout,
+            )
             await self._tasks.cancel()

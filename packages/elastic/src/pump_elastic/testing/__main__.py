@@ -1,4 +1,4 @@
-"""`python -m pump_elastic.testing [--host H] [--port P]`: serve the test server until interrupted."""
+"""`python -m pump_elastic.testing [--host H] [--port P]`: serve the test server until stopped."""
 
 from __future__ import annotations
 

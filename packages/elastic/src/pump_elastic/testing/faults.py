@@ -1,4 +1,4 @@
-"""Faults the test server injects on request: refused requests, refused bulk items, resets, delays."""
+"""Faults the test server injects: refused requests, refused bulk items, resets, delays."""
 
 from __future__ import annotations
 

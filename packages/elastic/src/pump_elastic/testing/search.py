@@ -79,7 +79,7 @@ def compile_query(query: dict[str, Any] | None, types: dict[str, str]) -> Callab
         return lambda doc: True
     if len(query) != 1:
         raise QueryError(f"[_na] query malformed, must start with start_object: {sorted(query)}")
-    (kind, spec), = query.items()
+    ((kind, spec),) = query.items()
     if kind == "match_all":
         return lambda doc: True
     if kind == "match_none":
@@ -94,7 +94,7 @@ def compile_query(query: dict[str, Any] | None, types: dict[str, str]) -> Callab
         return lambda doc: bool(field_values(doc[2], field))
     if not isinstance(spec, dict) or len(spec) != 1:
         raise QueryError(f"[{kind}] query malformed: {spec!r}")
-    (field, arg), = spec.items()
+    ((field, arg),) = spec.items()
     is_date = types.get(field.removesuffix(".keyword")) == "date"
     if kind == "term":
         value = arg["value"] if isinstance(arg, dict) else arg
@@ -191,7 +191,7 @@ class SortSpec:
             if isinstance(item, str):
                 self.fields.append((item, item == "_score"))
             elif isinstance(item, dict) and len(item) == 1:
-                (field, how), = item.items()
+                ((field, how),) = item.items()
                 order = how.get("order", "asc") if isinstance(how, dict) else how
                 if order not in ("asc", "desc"):
                     raise QueryError(f"[sort] unknown order [{order}]")
@@ -255,8 +255,16 @@ class SortSpec:
 BUCKET_AGGS = ("terms", "date_histogram", "composite")
 METRIC_AGGS = ("avg", "sum", "min", "max", "value_count", "cardinality")
 
-CALENDAR = {"minute": 60_000, "1m": 60_000, "hour": 3_600_000, "1h": 3_600_000,
-            "day": 86_400_000, "1d": 86_400_000, "week": 604_800_000, "1w": 604_800_000}
+CALENDAR = {
+    "minute": 60_000,
+    "1m": 60_000,
+    "hour": 3_600_000,
+    "1h": 3_600_000,
+    "day": 86_400_000,
+    "1d": 86_400_000,
+    "week": 604_800_000,
+    "1w": 604_800_000,
+}
 UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
@@ -279,8 +287,10 @@ def aggregate(aggs: dict[str, Any], docs: list[Doc], types: dict[str, str]) -> d
         elif kind in METRIC_AGGS:
             out[name] = {"value": _metric(kind, body["field"], docs, types)}
         else:
-            raise QueryError(f"Unknown aggregation type [{kind}] did you mean [terms]?",
-                             "x_content_parse_exception")
+            raise QueryError(
+                f"Unknown aggregation type [{kind}] did you mean [terms]?",
+                "x_content_parse_exception",
+            )
     return out
 
 
@@ -309,16 +319,22 @@ def _group(docs: Iterable[Doc], key: Callable[[Doc], list[Any]]) -> dict[Any, li
     return groups
 
 
-def _bucket(key: Any, members: list[Doc], sub: dict[str, Any], types: dict[str, str]) -> dict[str, Any]:
+def _bucket(
+    key: Any, members: list[Doc], sub: dict[str, Any], types: dict[str, str]
+) -> dict[str, Any]:
     bucket: dict[str, Any] = {"key": key, "doc_count": len(members)}
     bucket.update(aggregate(sub, members, types))
     return bucket
 
 
-def _terms(body: dict[str, Any], sub: dict[str, Any], docs: list[Doc], types: dict[str, str]) -> Any:
+def _terms(
+    body: dict[str, Any], sub: dict[str, Any], docs: list[Doc], types: dict[str, str]
+) -> Any:
     field = body["field"]
     size = int(body.get("size", 10))
-    groups = _group(docs, lambda d: list(dict.fromkeys(_hashable(v) for v in field_values(d[2], field))))
+    groups = _group(
+        docs, lambda d: list(dict.fromkeys(_hashable(v) for v in field_values(d[2], field)))
+    )
     ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), _order_key(kv[0])))
     shown = ordered[:size]
     return {
@@ -346,13 +362,17 @@ def _order_key(value: Any) -> tuple[int, Any]:
 def _interval(body: dict[str, Any]) -> int:
     spec = body.get("calendar_interval") or body.get("fixed_interval") or body.get("interval")
     if spec is None:
-        raise QueryError("Required one of fields [fixed_interval, calendar_interval], but none were specified.")
+        raise QueryError(
+            "Required one of fields [fixed_interval, calendar_interval], but none were specified."
+        )
     if spec in CALENDAR:
         return CALENDAR[spec]
     number, unit = spec[:-1], spec[-1]
     if unit not in UNITS or not number.isdigit():
-        raise QueryError(f"failed to parse setting [date_histogram.fixedInterval] with value [{spec}]",
-                         "illegal_argument_exception")
+        raise QueryError(
+            f"failed to parse setting [date_histogram.fixedInterval] with value [{spec}]",
+            "illegal_argument_exception",
+        )
     return int(number) * UNITS[unit]
 
 
@@ -368,7 +388,9 @@ def _date_keys(field: str, interval: int) -> Callable[[Doc], list[Any]]:
     return keys
 
 
-def _date_histogram(body: dict[str, Any], sub: dict[str, Any], docs: list[Doc], types: dict[str, str]) -> Any:
+def _date_histogram(
+    body: dict[str, Any], sub: dict[str, Any], docs: list[Doc], types: dict[str, str]
+) -> Any:
     interval = _interval(body)
     groups = _group(docs, _date_keys(body["field"], interval))
     minimum = int(body.get("min_doc_count", 0))
@@ -381,17 +403,21 @@ def _date_histogram(body: dict[str, Any], sub: dict[str, Any], docs: list[Doc], 
             if len(members) >= max(minimum, 1 if minimum else 0):
                 bucket = _bucket(key, members, sub, types)
                 bucket["key_as_string"] = format_date(key)
-                buckets.append(dict(sorted(bucket.items(), key=lambda kv: kv[0] != "key_as_string")))
+                buckets.append(
+                    dict(sorted(bucket.items(), key=lambda kv: kv[0] != "key_as_string"))
+                )
     return {"buckets": buckets}
 
 
-def _composite(body: dict[str, Any], sub: dict[str, Any], docs: list[Doc], types: dict[str, str]) -> Any:
+def _composite(
+    body: dict[str, Any], sub: dict[str, Any], docs: list[Doc], types: dict[str, str]
+) -> Any:
     sources = body.get("sources") or []
     size = int(body.get("size", 10))
     extractors: list[tuple[str, Callable[[Doc], list[Any]], bool]] = []
     for source in sources:
-        (name, spec), = source.items()
-        (kind, options), = spec.items()
+        ((name, spec),) = source.items()
+        ((kind, options),) = spec.items()
         desc = options.get("order", "asc") == "desc"
         if kind == "terms":
             extractors.append((name, _terms_keys(options["field"]), desc))

@@ -53,7 +53,9 @@ def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None
     )
 
 
-def _error(status: int, type: str, reason: str, headers: Mapping[str, str] | None = None) -> web.Response:
+def _error(
+    status: int, type: str, reason: str, headers: Mapping[str, str] | None = None
+) -> web.Response:
     return _json({"error": error_body(type, reason), "status": status}, status, headers)
 
 
@@ -93,7 +95,9 @@ class ElasticsearchTestServer:
 
     def app(self) -> web.Application:
         """The aiohttp application (one catch-all route, dispatched by path and method)."""
-        application = web.Application(client_max_size=512 * 1024 * 1024, middlewares=[self._middleware])
+        application = web.Application(
+            client_max_size=512 * 1024 * 1024, middlewares=[self._middleware]
+        )
         application.router.add_route("*", "/{tail:.*}", self._dispatch)
         return application
 
@@ -186,7 +190,9 @@ class ElasticsearchTestServer:
         except QueryError as exc:
             return _error(exc.status, exc.type, exc.reason)
         except orjson.JSONDecodeError as exc:
-            return _error(400, "x_content_parse_exception", f"[1:1] failed to parse the body: {exc}")
+            return _error(
+                400, "x_content_parse_exception", f"[1:1] failed to parse the body: {exc}"
+            )
 
     def _authenticate(self, request: web.Request) -> web.Response | None:
         if not (self.users or self.api_keys or self.bearer_tokens):
@@ -199,10 +205,13 @@ class ElasticsearchTestServer:
                 user, _, password = base64.b64decode(credentials).decode().partition(":")
                 if self.users.get(user) == password and user in self.users:
                     return None
-        elif (scheme == "ApiKey" and credentials in self.api_keys) or (scheme == "Bearer" and credentials in self.bearer_tokens):
+        elif (scheme == "ApiKey" and credentials in self.api_keys) or (
+            scheme == "Bearer" and credentials in self.bearer_tokens
+        ):
             return None
         return _error(
-            401, "security_exception",
+            401,
+            "security_exception",
             f"unable to authenticate user [{user}] for REST request [{request.path}]",
             {"WWW-Authenticate": 'Basic realm="security", charset="UTF-8"'},
         )
@@ -236,11 +245,16 @@ class ElasticsearchTestServer:
         if first == "_refresh":
             return _json({"_shards": {"total": 1, "successful": 1, "failed": 0}})
         if first.startswith("_"):
-            return _error(400, "illegal_argument_exception",
-                          f"request [{request.path}] is not supported by this test server")
+            return _error(
+                400,
+                "illegal_argument_exception",
+                f"request [{request.path}] is not supported by this test server",
+            )
         return await self._index_api(request, first, rest)
 
-    async def _index_api(self, request: web.Request, name: str, rest: list[str]) -> web.StreamResponse:
+    async def _index_api(
+        self, request: web.Request, name: str, rest: list[str]
+    ) -> web.StreamResponse:
         method = request.method
         store = self.store
         if not rest:
@@ -259,7 +273,9 @@ class ElasticsearchTestServer:
                 return _json({"acknowledged": True})
             with store.lock:
                 indices = store.resolve(name)
-            return _json({i.name: {"mappings": {"properties": i.mapping.as_properties()}} for i in indices})
+            return _json(
+                {i.name: {"mappings": {"properties": i.mapping.as_properties()}} for i in indices}
+            )
         action = rest[0]
         if action == "_bulk":
             return await self._bulk(request, name)
@@ -280,22 +296,35 @@ class ElasticsearchTestServer:
         if action == "_mapping":
             with store.lock:
                 indices = store.resolve(name)
-            return _json({i.name: {"mappings": {"properties": i.mapping.as_properties()}} for i in indices})
+            return _json(
+                {i.name: {"mappings": {"properties": i.mapping.as_properties()}} for i in indices}
+            )
         if action == "_doc" and len(rest) == 2 and method == "GET":
             doc = store.get(name, rest[1])
             if "error" in doc:
                 return _json({"error": doc["error"], "status": 404}, 404)
             return _json(doc, 200 if doc["found"] else 404)
         if action in ("_doc", "_create") and len(rest) == 2 and method in ("PUT", "POST"):
-            op = "create" if action == "_create" or request.query.get("op_type") == "create" else "index"
-            line = orjson.dumps({op: {"_index": name, "_id": rest[1]}}) + b"\n" + await request.read()
+            op = (
+                "create"
+                if action == "_create" or request.query.get("op_type") == "create"
+                else "index"
+            )
+            line = (
+                orjson.dumps({op: {"_index": name, "_id": rest[1]}}) + b"\n" + await request.read()
+            )
             with store.lock:
                 item = store.bulk(line, None, self.faults)["items"][0][op]
             if "error" in item:
-                return _json({"error": error_body(**item["error"]), "status": item["status"]}, item["status"])
+                return _json(
+                    {"error": error_body(**item["error"]), "status": item["status"]}, item["status"]
+                )
             return _json(item, item["status"])
-        return _error(400, "illegal_argument_exception",
-                      f"request [{method} {request.path}] is not supported by this test server")
+        return _error(
+            400,
+            "illegal_argument_exception",
+            f"request [{method} {request.path}] is not supported by this test server",
+        )
 
     async def _body(self, request: web.Request) -> dict[str, Any]:
         raw = await request.read()
@@ -318,11 +347,16 @@ class ElasticsearchTestServer:
         return _json(response)
 
     async def _msearch(self, request: web.Request, index: str | None) -> dict[str, Any]:
-        """https://www.elastic.co/guide/en/elasticsearch/reference/current/search-multi-search.html"""
+        """Multi search.
+
+        https://www.elastic.co/guide/en/elasticsearch/reference/current/search-multi-search.html
+        """
         lines = [line for line in (await request.read()).split(b"\n") if line.strip()]
         if len(lines) % 2:
-            raise QueryError("The msearch request must be terminated by a newline [\n]",
-                             "illegal_argument_exception")
+            raise QueryError(
+                "The msearch request must be terminated by a newline [\n]",
+                "illegal_argument_exception",
+            )
         responses = []
         for header_line, body_line in zip(lines[::2], lines[1::2], strict=True):
             header = orjson.loads(header_line)
@@ -338,25 +372,36 @@ class ElasticsearchTestServer:
         return {"took": 0, "responses": responses}
 
     async def _template(self, request: web.Request, name: str) -> web.StreamResponse:
-        """https://www.elastic.co/guide/en/elasticsearch/reference/current/indices-put-template.html"""
+        """Composable index templates: put, get, exists, delete.
+
+        https://www.elastic.co/guide/en/elasticsearch/reference/current/indices-put-template.html
+        """
         templates = self.store.templates
         if request.method == "PUT" or request.method == "POST":
             body = await self._body(request)
             if not body.get("index_patterns"):
-                raise QueryError("Validation Failed: 1: index patterns are missing;",
-                                 "action_request_validation_exception")
+                raise QueryError(
+                    "Validation Failed: 1: index patterns are missing;",
+                    "action_request_validation_exception",
+                )
             if request.query.get("create") == "true" and name in templates:
-                raise QueryError(f"index template [{name}] already exists", "illegal_argument_exception")
+                raise QueryError(
+                    f"index template [{name}] already exists", "illegal_argument_exception"
+                )
             templates[name] = body
             return _json({"acknowledged": True})
         if request.method == "HEAD":
             return web.Response(status=200 if name in templates else 404, headers=PRODUCT_HEADERS)
         if request.method == "DELETE":
             if templates.pop(name, None) is None:
-                return _error(404, "resource_not_found_exception", f"index_template [{name}] missing")
+                return _error(
+                    404, "resource_not_found_exception", f"index_template [{name}] missing"
+                )
             return _json({"acknowledged": True})
         if name not in templates:
-            return _error(404, "resource_not_found_exception", f"index template matching [{name}] not found")
+            return _error(
+                404, "resource_not_found_exception", f"index template matching [{name}] not found"
+            )
         return _json({"index_templates": [{"name": name, "index_template": templates[name]}]})
 
     def _info(self) -> dict[str, Any]:
@@ -379,16 +424,25 @@ class ElasticsearchTestServer:
         """https://www.elastic.co/guide/en/elasticsearch/reference/current/cluster-health.html"""
         shards = len(self.store.indices)
         return {
-            "cluster_name": self.cluster_name, "status": "green", "timed_out": False,
-            "number_of_nodes": 1, "number_of_data_nodes": 1, "active_primary_shards": shards,
-            "active_shards": shards, "relocating_shards": 0, "initializing_shards": 0,
-            "unassigned_shards": 0, "delayed_unassigned_shards": 0, "number_of_pending_tasks": 0,
-            "number_of_in_flight_fetch": 0, "task_max_waiting_in_queue_millis": 0,
+            "cluster_name": self.cluster_name,
+            "status": "green",
+            "timed_out": False,
+            "number_of_nodes": 1,
+            "number_of_data_nodes": 1,
+            "active_primary_shards": shards,
+            "active_shards": shards,
+            "relocating_shards": 0,
+            "initializing_shards": 0,
+            "unassigned_shards": 0,
+            "delayed_unassigned_shards": 0,
+            "number_of_pending_tasks": 0,
+            "number_of_in_flight_fetch": 0,
+            "task_max_waiting_in_queue_millis": 0,
             "active_shards_percent_as_number": 100.0,
         }
 
     async def _control(self, request: web.Request, parts: list[str]) -> web.StreamResponse:
-        """Test control: `POST /_pump_testing/faults` (a rule as JSON), `POST /_pump_testing/reset`."""
+        """Test control: `POST /_pump_testing/faults` (a rule as JSON) and `.../reset`."""
         if parts == ["faults"]:
             try:
                 self.faults.configure(await self._body(request))

@@ -1,6 +1,7 @@
 """The test server's documents: indices, bulk writes, searches, point-in-time snapshots.
 
-Bulk behaviour follows https://www.elastic.co/guide/en/elasticsearch/reference/current/docs-bulk.html:
+Bulk behaviour follows
+https://www.elastic.co/guide/en/elasticsearch/reference/current/docs-bulk.html:
 items are carried out in order, each with its own `status`; `create` of an existing id is a
 409 `version_conflict_engine_exception`, `update` of a missing document without an upsert a
 404 `document_missing_exception`, `delete` of a missing document a 404 with result
@@ -102,7 +103,9 @@ class Store:
         """Create an index (settings ignored, mappings kept); QueryError when it cannot be."""
         problem = index_name_problem(name)
         if problem:
-            raise QueryError(f"Invalid index name [{name}], {problem}", "invalid_index_name_exception")
+            raise QueryError(
+                f"Invalid index name [{name}], {problem}", "invalid_index_name_exception"
+            )
         if name in self.indices:
             raise QueryError(
                 f"index [{name}/{self.indices[name].uuid}] already exists",
@@ -111,7 +114,9 @@ class Store:
         properties: dict[str, Any] = {}
         template = self._template_for(name)
         if template:
-            properties.update(template.get("template", {}).get("mappings", {}).get("properties", {}))
+            properties.update(
+                template.get("template", {}).get("mappings", {}).get("properties", {})
+            )
         if body:
             properties.update(body.get("mappings", {}).get("properties", {}))
         index = self.indices[name] = Index(name, Mapping(properties))
@@ -135,7 +140,9 @@ class Store:
         out: list[Index] = []
         for part in expression.split(","):
             if "*" in part or "?" in part:
-                out.extend(self.indices[n] for n in sorted(self.indices) if fnmatch.fnmatchcase(n, part))
+                out.extend(
+                    self.indices[n] for n in sorted(self.indices) if fnmatch.fnmatchcase(n, part)
+                )
             elif part in self.indices:
                 out.append(self.indices[part])
             elif not missing_ok:
@@ -145,7 +152,11 @@ class Store:
     def documents(self, expression: str = "_all") -> Iterator[tuple[str, str, dict[str, Any]]]:
         """(index, id, source) of every document of the indices named (for tests)."""
         with self.lock:
-            docs = [(i.name, k, d.source) for i in self.resolve(expression, True) for k, d in i.docs.items()]
+            docs = [
+                (i.name, k, d.source)
+                for i in self.resolve(expression, True)
+                for k, d in i.docs.items()
+            ]
         return iter(docs)
 
     # -- bulk -------------------------------------------------------------------------------
@@ -167,24 +178,29 @@ class Store:
                 try:
                     action = loads(line)
                 except orjson.JSONDecodeError as exc:
-                    raise QueryError(f"Malformed action/metadata line [{i}]: {exc}",
-                                     "x_content_parse_exception") from None
+                    raise QueryError(
+                        f"Malformed action/metadata line [{i}]: {exc}", "x_content_parse_exception"
+                    ) from None
                 if not isinstance(action, dict) or len(action) != 1:
                     raise QueryError(
-                        f"Malformed action/metadata line [{i}], expected a simple value for field "
-                        f"[{next(iter(action), None) if isinstance(action, dict) else action}] but found [START_OBJECT]",
+                        f"Malformed action/metadata line [{i}], expected START_OBJECT with one "
+                        f"operation but found [{str(action)[:80]}]",
                         "illegal_argument_exception",
                     )
-                (op, meta), = action.items()
+                ((op, meta),) = action.items()
                 if op not in OPS:
-                    raise QueryError(f"Malformed action/metadata line [{i}], expected one of "
-                                     f"[create, delete, index, update] but found [{op}]",
-                                     "illegal_argument_exception")
+                    raise QueryError(
+                        f"Malformed action/metadata line [{i}], expected one of "
+                        f"[create, delete, index, update] but found [{op}]",
+                        "illegal_argument_exception",
+                    )
                 source: Any = None
                 if op != "delete":
                     if i >= n or not lines[i].strip():
-                        raise QueryError("The bulk request must be terminated by a newline [\\n]",
-                                         "illegal_argument_exception")
+                        raise QueryError(
+                            "The bulk request must be terminated by a newline [\\n]",
+                            "illegal_argument_exception",
+                        )
                     try:
                         source = loads(lines[i])
                     except orjson.JSONDecodeError as exc:
@@ -205,17 +221,27 @@ class Store:
             doc_id = str(doc_id)
         result: dict[str, Any] = {"_index": name, "_id": doc_id}
         if not name:
-            return self._fail(result, 400, "action_request_validation_exception",
-                              "Validation Failed: 1: index is missing;")
+            return self._fail(
+                result,
+                400,
+                "action_request_validation_exception",
+                "Validation Failed: 1: index is missing;",
+            )
         rule = faults.take("item", op=op)
         if rule is not None:
             type_, reason = ERRORS.get(rule.status, ("injected_exception", "injected"))
             return self._fail(result, rule.status, type_, reason)
         if op in ("update", "delete") and doc_id is None:
-            return self._fail(result, 400, "action_request_validation_exception",
-                              "Validation Failed: 1: id is missing;")
+            return self._fail(
+                result,
+                400,
+                "action_request_validation_exception",
+                "Validation Failed: 1: id is missing;",
+            )
         if isinstance(source, Exception):
-            return self._fail(result, 400, "document_parsing_exception", f"[1:1] failed to parse: {source}")
+            return self._fail(
+                result, 400, "document_parsing_exception", f"[1:1] failed to parse: {source}"
+            )
         index = self.indices.get(name)
         if index is None:
             try:
@@ -231,11 +257,17 @@ class Store:
         if op == "update":
             return self._update(result, index, doc_id, existing, source)  # type: ignore[arg-type]
         if not isinstance(source, dict):
-            return self._fail(result, 400, "document_parsing_exception",
-                              "[1:1] failed to parse: the document is not a JSON object")
+            return self._fail(
+                result,
+                400,
+                "document_parsing_exception",
+                "[1:1] failed to parse: the document is not a JSON object",
+            )
         if op == "create" and existing is not None:
             return self._fail(
-                result, 409, "version_conflict_engine_exception",
+                result,
+                409,
+                "version_conflict_engine_exception",
                 f"[{doc_id}]: version conflict, document already exists (current version "
                 f"[{existing.version}])",
             )
@@ -244,7 +276,11 @@ class Store:
         return self._store(result, index, doc_id, existing, source)
 
     def _store(
-        self, result: dict[str, Any], index: Index, doc_id: str, existing: Document | None,
+        self,
+        result: dict[str, Any],
+        index: Index,
+        doc_id: str,
+        existing: Document | None,
         source: dict[str, Any],
     ) -> dict[str, Any]:
         try:
@@ -261,11 +297,19 @@ class Store:
         return self._done(result, index, doc, "updated", 200)
 
     def _update(
-        self, result: dict[str, Any], index: Index, doc_id: str, existing: Document | None, body: Any
+        self,
+        result: dict[str, Any],
+        index: Index,
+        doc_id: str,
+        existing: Document | None,
+        body: Any,
     ) -> dict[str, Any]:
         if not isinstance(body, dict) or ("doc" not in body and "upsert" not in body):
-            reason = "script updates are not supported by this test server" if isinstance(
-                body, dict) and "script" in body else "Validation Failed: 1: script or doc is missing;"
+            reason = (
+                "script updates are not supported by this test server"
+                if isinstance(body, dict) and "script" in body
+                else "Validation Failed: 1: script or doc is missing;"
+            )
             return self._fail(result, 400, "action_request_validation_exception", reason)
         partial = body.get("doc") or {}
         if existing is None:
@@ -273,7 +317,9 @@ class Store:
                 return self._store(result, index, doc_id, None, dict(partial))
             if "upsert" in body:
                 return self._store(result, index, doc_id, None, dict(body["upsert"]))
-            return self._fail(result, 404, "document_missing_exception", f"[{doc_id}]: document missing")
+            return self._fail(
+                result, 404, "document_missing_exception", f"[{doc_id}]: document missing"
+            )
         merged = _merge(existing.source, partial)
         if merged == existing.source and body.get("detect_noop", True):
             return self._done(result, index, existing, "noop", 200)
@@ -281,7 +327,11 @@ class Store:
 
     @staticmethod
     def _done(
-        result: dict[str, Any], index: Index, doc: Document | None, outcome: str, status: int,
+        result: dict[str, Any],
+        index: Index,
+        doc: Document | None,
+        outcome: str,
+        status: int,
         bump: bool = False,
     ) -> dict[str, Any]:
         if doc is not None:
@@ -309,12 +359,23 @@ class Store:
             index = self.indices.get(name)
             doc = index.docs.get(doc_id) if index else None
             if index is None:
-                return {"_index": name, "_id": doc_id, "found": False, "error": error_body(
-                    "index_not_found_exception", f"no such index [{name}]")}
+                return {
+                    "_index": name,
+                    "_id": doc_id,
+                    "found": False,
+                    "error": error_body("index_not_found_exception", f"no such index [{name}]"),
+                }
             if doc is None:
                 return {"_index": name, "_id": doc_id, "found": False}
-            return {"_index": name, "_id": doc_id, "_version": doc.version, "_seq_no": doc.seq_no,
-                    "_primary_term": 1, "found": True, "_source": doc.source}
+            return {
+                "_index": name,
+                "_id": doc_id,
+                "_version": doc.version,
+                "_seq_no": doc.seq_no,
+                "_primary_term": 1,
+                "found": True,
+                "_source": doc.source,
+            }
 
     def mget(self, body: dict[str, Any], default_index: str | None) -> dict[str, Any]:
         """https://www.elastic.co/guide/en/elasticsearch/reference/current/docs-multi-get.html"""
@@ -326,8 +387,10 @@ class Store:
         for spec in specs:
             name = spec.get("_index") or default_index
             if not name:
-                raise QueryError("Validation Failed: 1: index is missing for doc 0;",
-                                 "action_request_validation_exception")
+                raise QueryError(
+                    "Validation Failed: 1: index is missing for doc 0;",
+                    "action_request_validation_exception",
+                )
             docs.append(self.get(name, str(spec["_id"])))
         return {"docs": docs}
 
@@ -341,8 +404,15 @@ class Store:
             types = _types(indices)
             pit_id = base64.urlsafe_b64encode(os.urandom(24)).decode()
             self.pits[pit_id] = (time.monotonic(), docs, types)
-        return {"id": pit_id, "_shards": {"total": len(indices), "successful": len(indices),
-                                          "skipped": 0, "failed": 0}}
+        return {
+            "id": pit_id,
+            "_shards": {
+                "total": len(indices),
+                "successful": len(indices),
+                "skipped": 0,
+                "failed": 0,
+            },
+        }
 
     def close_pit(self, pit_id: str) -> dict[str, Any]:
         """Close a point in time; `num_freed` 0 when it was not open."""
@@ -361,11 +431,18 @@ class Store:
         with self.lock:
             if pit is not None:
                 if expression:
-                    raise QueryError("[indices] cannot be used with point in time. Do not specify "
-                                     "any index with point in time.", "action_request_validation_exception")
+                    raise QueryError(
+                        "[indices] cannot be used with point in time. Do not specify "
+                        "any index with point in time.",
+                        "action_request_validation_exception",
+                    )
                 snapshot = self.pits.get(pit.get("id", ""))
                 if snapshot is None:
-                    raise QueryError("No search context found for id [pit]", "search_context_missing_exception", 404)
+                    raise QueryError(
+                        "No search context found for id [pit]",
+                        "search_context_missing_exception",
+                        404,
+                    )
                 _, docs, types = snapshot
             else:
                 indices = self.resolve(expression or "_all")
@@ -389,15 +466,21 @@ class Store:
                 key = sort.key()
                 position = bisect_right(keyed, key(after), key=lambda kv: key(kv[0]))
                 keyed = keyed[position:]
-            page = keyed[start:start + size]
+            page = keyed[start : start + size]
         else:
             if after is not None:
-                raise QueryError("Sort must contain at least one field.", "illegal_argument_exception")
-            page = [([], d) for d in hits[start:start + size]]
+                raise QueryError(
+                    "Sort must contain at least one field.", "illegal_argument_exception"
+                )
+            page = [([], d) for d in hits[start : start + size]]
         includes = body.get("_source", True)
         out_hits = []
         for values, doc in page:
-            hit: dict[str, Any] = {"_index": doc[0], "_id": doc[1], "_score": None if sort.fields else 1.0}
+            hit: dict[str, Any] = {
+                "_index": doc[0],
+                "_id": doc[1],
+                "_score": None if sort.fields else 1.0,
+            }
             if includes is not False:
                 hit["_source"] = _filter_source(doc[2], includes)
             if sort.fields:
@@ -427,8 +510,10 @@ class Store:
             indices = self.resolve(expression or "_all")
             docs, types = self._snapshot(indices), _types(indices)
         matches = compile_query(body.get("query"), types)
-        return {"count": sum(1 for d in docs if matches(d)),
-                "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0}}
+        return {
+            "count": sum(1 for d in docs if matches(d)),
+            "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
+        }
 
 
 def _types(indices: list[Index]) -> dict[str, str]:
@@ -452,6 +537,11 @@ def _merge(base: dict[str, Any], partial: dict[str, Any]) -> dict[str, Any]:
 def _filter_source(source: dict[str, Any], includes: Any) -> dict[str, Any]:
     if includes is True or includes is None:
         return source
-    fields = includes if isinstance(includes, list) else includes.get("includes", []) if isinstance(
-        includes, dict) else [includes]
+    fields = (
+        includes
+        if isinstance(includes, list)
+        else includes.get("includes", [])
+        if isinstance(includes, dict)
+        else [includes]
+    )
     return {k: v for k, v in source.items() if any(fnmatch.fnmatchcase(k, f) for f in fields)}
