@@ -6,7 +6,14 @@ import pytest
 
 import pump
 from pump.testing import PluginContract
-from pump_elastic import ElasticsearchConnection, ElasticsearchSink
+from pump_elastic import (
+    ElasticsearchAggsSource,
+    ElasticsearchConnection,
+    ElasticsearchIndexInitializer,
+    ElasticsearchLookup,
+    ElasticsearchSink,
+    ElasticsearchSource,
+)
 
 
 class TestElasticPlugins(PluginContract):
@@ -15,6 +22,10 @@ class TestElasticPlugins(PluginContract):
     declared = {
         ("connection", "elasticsearch"): ElasticsearchConnection,
         ("sink", "elasticsearch"): ElasticsearchSink,
+        ("source", "elasticsearch"): ElasticsearchSource,
+        ("source", "elasticsearch.aggs"): ElasticsearchAggsSource,
+        ("lookup", "elasticsearch"): ElasticsearchLookup,
+        ("processor", "elasticsearch.index_initializer"): ElasticsearchIndexInitializer,
     }
 
 

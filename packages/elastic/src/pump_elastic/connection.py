@@ -235,6 +235,20 @@ class ElasticsearchConnection(pump.Connection):
                 await asyncio.sleep(delay)
 
 
+    async def api(
+        self, endpoint: str, *, where: str = "", retries: int | None = None, **params: Any
+    ) -> Any:
+        """`client.<endpoint>(**params)` ("search", "indices.create", ...) with the retry policy."""
+
+        def call(client: AsyncElasticsearch) -> Awaitable[Any]:
+            target: Any = client
+            for part in endpoint.split("."):
+                target = getattr(target, part)
+            return target(**params)  # type: ignore[no-any-return]
+
+        return await self.request(endpoint, call, retries=retries, where=where)
+
+
 def retryable(exc: BaseException) -> bool:
     """True for failures a later attempt may not have: connection errors, 429/502/503/504."""
     if isinstance(exc, ApiError):

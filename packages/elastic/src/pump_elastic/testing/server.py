@@ -304,6 +304,11 @@ class ElasticsearchTestServer:
             if "error" in doc:
                 return _json({"error": doc["error"], "status": 404}, 404)
             return _json(doc, 200 if doc["found"] else 404)
+        if action == "_doc" and len(rest) == 2 and method == "DELETE":
+            line = orjson.dumps({"delete": {"_index": name, "_id": rest[1]}}) + b"\n"
+            with store.lock:
+                item = store.bulk(line, None, self.faults)["items"][0]["delete"]
+            return _json(item, item["status"])
         if action in ("_doc", "_create") and len(rest) == 2 and method in ("PUT", "POST"):
             op = (
                 "create"
