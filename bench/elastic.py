@@ -1,4 +1,4 @@
-"""200,000 JSON documents of about 300 B into Elasticsearch: pump's sink against the client's helper.
+"""200,000 JSON documents of ~300 B into Elasticsearch: pump's sink against the client's helper.
 
     python bench/elastic.py [--url URL] [--docs N] [--rounds R] [--chunk C]
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import subprocess
 import sys
 import time
@@ -40,7 +41,8 @@ def make_docs(n: int) -> list[dict[str, Any]]:
     return [
         {
             "_id": f"doc-{i:08d}",
-            "@timestamp": f"2026-11-27T10:{i // 60000 % 60:02d}:{i // 1000 % 60:02d}.{i % 1000:03d}Z",
+            "@timestamp": f"2026-11-27T10:{i // 60000 % 60:02d}:{i // 1000 % 60:02d}."
+            f"{i % 1000:03d}Z",
             "host": f"web-{i % 16:02d}.example.com",
             "user": f"user-{i % 1000:04d}",
             "method": "GET" if i % 5 else "POST",
@@ -58,10 +60,8 @@ def make_docs(n: int) -> list[dict[str, Any]]:
 def reset(url: str) -> None:
     """Forget every stored document (test server only), so memory stays flat across rounds."""
     request = urllib.request.Request(f"{url}/_pump_testing/reset", data=b"{}", method="POST")
-    try:
+    with contextlib.suppress(OSError):  # a real cluster: each round writes its own index
         urllib.request.urlopen(request, timeout=10).read()
-    except OSError:
-        pass  # a real cluster: each round writes its own index
 
 
 async def count(url: str, index: str) -> int:
@@ -99,14 +99,18 @@ async def run_pump(url: str, docs: list[dict[str, Any]], chunk: int) -> tuple[in
     app.add_connection(connection)
     await connection.check()  # connect first, outside the timing
     pipeline = pump.Pipeline(app, "bench", config={"on_error": "stop"})
-    sink = ElasticsearchSink(app, pipeline, "es", config={"index": index, "bulk_max_actions": chunk})
+    sink = ElasticsearchSink(
+        app, pipeline, "es", config={"index": index, "bulk_max_actions": chunk}
+    )
     pipeline.build(IteratorSource(app, pipeline, lambda: iter(docs)), sink)
     app.add_pipeline(pipeline)
     start = time.perf_counter()
     code = await app.main()
     elapsed = time.perf_counter() - start
     written = pipeline.metrics()["events_out"]
-    assert code == 0 and written == len(docs), f"pump: exit {code}, {written} of {len(docs)} written"
+    assert code == 0 and written == len(docs), (
+        f"pump: exit {code}, {written} of {len(docs)} written"
+    )
     return written, elapsed
 
 
@@ -122,7 +126,8 @@ def main() -> None:
     if not url:
         server = subprocess.Popen(
             [sys.executable, "-m", "pump_elastic.testing", "--port", "0"],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert server.stdout is not None
         url = server.stdout.readline().split()[-1]
@@ -143,8 +148,16 @@ def main() -> None:
             server.wait(10)
     best = {name: max(values) for name, values in rates.items()}
     spread = {f"{name}_spread": [round(min(v)), round(max(v))] for name, v in rates.items()}
-    report("elastic", best, "helpers_streaming_bulk", "pump", docs=args.docs, chunk=args.chunk,
-           rounds=args.rounds, **spread)
+    report(
+        "elastic",
+        best,
+        "helpers_streaming_bulk",
+        "pump",
+        docs=args.docs,
+        chunk=args.chunk,
+        rounds=args.rounds,
+        **spread,
+    )
 
 
 if __name__ == "__main__":

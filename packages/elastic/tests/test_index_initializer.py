@@ -14,8 +14,13 @@ async def test_templates_and_indices_exist_after_start_and_again_is_fine(es: Any
     app.add_connection(ElasticsearchConnection(app, "es", config=es.connection_config()))
     pipeline = pump.Pipeline(app, "p")
     config = {
-        "templates": [{"name": prefix, "index_patterns": [f"{prefix}-*"],
-                       "mappings": {"properties": {"n": {"type": "long"}}}}],
+        "templates": [
+            {
+                "name": prefix,
+                "index_patterns": [f"{prefix}-*"],
+                "mappings": {"properties": {"n": {"type": "long"}}},
+            }
+        ],
         "indices": [f"{prefix}-one"],
     }
     initializer = ElasticsearchIndexInitializer(app, pipeline, "es", config=config)

@@ -1,4 +1,4 @@
-"""ElasticsearchLookup: by id or by field, cached with TTL and size, keys batched; LookupContract."""
+"""ElasticsearchLookup: by id or field, cached with TTL and size, keys batched; LookupContract."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ from pump_elastic import ElasticsearchConnection, ElasticsearchLookup
 
 def _lookup(es: Any, app: pump.Application, connection_retries: int = 2, **config: Any) -> Any:
     if "es" not in app.Connections:
-        app.add_connection(ElasticsearchConnection(
-            app, "es", config=es.connection_config(retries=connection_retries)))
+        app.add_connection(
+            ElasticsearchConnection(
+                app, "es", config=es.connection_config(retries=connection_retries)
+            )
+        )
     return ElasticsearchLookup(app, "es", "users", config=config)
 
 
@@ -28,7 +31,9 @@ async def test_by_id_and_by_field_with_batched_requests(es: Any) -> None:
     found = await by_id.get_many([f"u{i}" for i in range(40)] + ["nobody"])
     assert found["u7"] == {"name": "user 7", "email": "u7@x.org"} and found["nobody"] is None
     assert by_id.fetches == 1, "41 keys asked together: one mget"
-    by_field = ElasticsearchLookup(app, "es", "emails", config={"index": index, "key_field": "email"})
+    by_field = ElasticsearchLookup(
+        app, "es", "emails", config={"index": index, "key_field": "email"}
+    )
     values = await asyncio.gather(*(by_field.get(f"u{i}@x.org") for i in range(10)))
     assert [v["name"] for v in values] == [f"user {i}" for i in range(10)]
     assert by_field.fetches == 1, "10 concurrent gets: one msearch"
@@ -99,5 +104,6 @@ class TestElasticsearchLookupContract(LookupContract):
         self.es.client.delete(index=self.index, id="beta", refresh=True)
         self.es.put(self.index, {"alpha": {"n": 10}, "gamma": {"n": 3}})
         return {"alpha": {"n": 10}, "gamma": {"n": 3}}
+
     # No break_provider(): the contract's failed-reload rule reads keys never fetched before,
     # which an async lookup cannot serve during an outage; the test above checks what it keeps.

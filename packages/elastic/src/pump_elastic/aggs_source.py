@@ -1,7 +1,8 @@
-"""ElasticsearchAggsSource: runs an aggregation on each trigger; the bucket tree becomes flat events.
+"""ElasticsearchAggsSource: an aggregation run on each trigger; its buckets become flat events.
 
 Composite aggregations are paged with `after_key`
-(https://www.elastic.co/guide/en/elasticsearch/reference/current/search-aggregations-bucket-composite-aggregation.html).
+(https://www.elastic.co/guide/en/elasticsearch/reference/current/
+search-aggregations-bucket-composite-aggregation.html).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ if TYPE_CHECKING:
     from pump import Application, Pipeline
 
 #: Keys of a bucket that are not sub-aggregations.
-BUCKET_KEYS = frozenset({"key", "key_as_string", "doc_count", "from", "to", "from_as_string",
-                         "to_as_string"})
+BUCKET_KEYS = frozenset(
+    {"key", "key_as_string", "doc_count", "from", "to", "from_as_string", "to_as_string"}
+)
 
 
 class ElasticsearchAggsSourceConfig(pump.ComponentConfig):
@@ -29,15 +31,21 @@ class ElasticsearchAggsSourceConfig(pump.ComponentConfig):
     index: str = Field(..., min_length=1, description="Index, pattern or comma-separated list")
     query: dict[str, Any] = Field(default_factory=dict, description="Query DSL object ({}: all)")
     aggs: dict[str, Any] = Field(
-        ..., min_length=1, description="The aggregations (the search API's `aggs` object)",
-        examples=[{"hosts": {"terms": {"field": "host"}, "aggs": {"bytes": {"sum": {"field": "bytes"}}}}}],
+        ...,
+        min_length=1,
+        description="The aggregations (the search API's `aggs` object)",
+        examples=[
+            {"hosts": {"terms": {"field": "host"}, "aggs": {"bytes": {"sum": {"field": "bytes"}}}}}
+        ],
     )
     max_pages: int = Field(
         1000, gt=0, description="Composite aggregations: most pages read per cycle"
     )
 
 
-def flatten(aggregations: Mapping[str, Any], path: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def flatten(
+    aggregations: Mapping[str, Any], path: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """One flat dict per leaf bucket: the keys of the buckets above it, its doc_count and the
     metric values on its way (BSPump's `process_buckets`).
 
@@ -104,8 +112,12 @@ class ElasticsearchAggsSource(pump.TriggerSource):
         context = {"_index": cfg.index}
         for page in range(cfg.max_pages):
             found = await self.Connection.api(
-                "search", index=cfg.index, query=cfg.query or {"match_all": {}}, size=0,
-                aggs=aggs, where=self.location(),
+                "search",
+                index=cfg.index,
+                query=cfg.query or {"match_all": {}},
+                size=0,
+                aggs=aggs,
+                where=self.location(),
             )
             aggregations = found.get("aggregations") or {}
             paging = []

@@ -234,7 +234,6 @@ class ElasticsearchConnection(pump.Connection):
                 )
                 await asyncio.sleep(delay)
 
-
     async def api(
         self, endpoint: str, *, where: str = "", retries: int | None = None, **params: Any
     ) -> Any:

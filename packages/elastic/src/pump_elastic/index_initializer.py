@@ -90,8 +90,12 @@ class ElasticsearchIndexInitializer(pump.Processor):
             for t in cfg.templates:
                 body: dict[str, Any] = {"mappings": t.mappings, "settings": t.settings}
                 await api(
-                    "indices.put_index_template", name=t.name, index_patterns=t.index_patterns,
-                    template=body, priority=t.priority, where=where,
+                    "indices.put_index_template",
+                    name=t.name,
+                    index_patterns=t.index_patterns,
+                    template=body,
+                    priority=t.priority,
+                    where=where,
                 )
             created = []
             for index in cfg.indices:

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 class ElasticsearchLookupConfig(AsyncLookupConfig):
     """Settings of an ElasticsearchLookup (and its cache)."""
 
-    index: str = Field(..., min_length=1, description="Index (or alias, pattern) holding the entries")
+    index: str = Field(
+        ..., min_length=1, description="Index (or alias, pattern) holding the entries"
+    )
     key_field: str = Field(
         "_id", description="Field the key is matched on ('_id': the document id, read by mget)"
     )
@@ -41,7 +43,8 @@ class ElasticsearchLookup(pump.AsyncLookupMixin):
     cache only when the cluster answers, so an outage keeps the cached entries.
     """
 
-    ConfigModel = ElasticsearchLookupConfig  # type: ignore[assignment]  # a required key: pydantic's plugin sees another __init__
+    # a required key gives the model another __init__, which pydantic's mypy plugin flags
+    ConfigModel = ElasticsearchLookupConfig  # type: ignore[assignment]
     Config: ElasticsearchLookupConfig
 
     fetches = pump.Counter("Requests made to Elasticsearch for lookup keys")
@@ -73,7 +76,7 @@ class ElasticsearchLookup(pump.AsyncLookupMixin):
         return await asyncio.shield(future)
 
     async def get_many(self, keys: Iterable[Any]) -> dict[Any, Any]:
-        """key → entry (None when absent) for many keys, in as few requests as `batch_max` allows."""
+        """key → entry (None when absent) of many keys, in as few requests as batch_max allows."""
         wanted = list(dict.fromkeys(keys))
         values = await asyncio.gather(*(self.get(k) for k in wanted))
         return dict(zip(wanted, values, strict=True))
@@ -92,8 +95,10 @@ class ElasticsearchLookup(pump.AsyncLookupMixin):
         try:
             found = await self._load(list(futures))
         except BaseException as exc:
-            error = exc if isinstance(exc, Exception) else pump.LookupLoadError(
-                f"{self.location()}: fetching was cancelled"
+            error = (
+                exc
+                if isinstance(exc, Exception)
+                else pump.LookupLoadError(f"{self.location()}: fetching was cancelled")
             )
             for future in futures.values():
                 if not future.done():
@@ -123,7 +128,8 @@ class ElasticsearchLookup(pump.AsyncLookupMixin):
             if "error" in response:
                 error = response["error"]
                 raise pump.LookupLoadError(
-                    f"{where}: looking up {key!r} failed: {error.get('type')}: {error.get('reason')}"
+                    f"{where}: looking up {key!r} failed: "
+                    f"{error.get('type')}: {error.get('reason')}"
                 )
             hits = response["hits"]["hits"]
             out[key] = hits[0].get("_source") if hits else None

@@ -1,4 +1,4 @@
-"""SavedPosition: a small JSON value kept in a file, replaced atomically (temp file, fsync, rename)."""
+"""SavedPosition: a small JSON value in a file, replaced atomically (temp file, fsync, rename)."""
 
 from __future__ import annotations
 

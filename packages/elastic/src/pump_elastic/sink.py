@@ -389,7 +389,8 @@ class ElasticsearchSink(pump.Sink):
             payload = b"".join([a.lines for a in actions])
             try:
                 response = await connection.request(
-                    "bulk", partial(_send_bulk, payload=payload, refresh=refresh),
+                    "bulk",
+                    partial(_send_bulk, payload=payload, refresh=refresh),
                     where=self.location(),
                 )
                 self.bulks_sent += 1

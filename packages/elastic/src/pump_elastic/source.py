@@ -30,9 +30,12 @@ MAX_PAGE = 10_000
 class ElasticsearchSourceConfig(pump.ComponentConfig):
     """Settings of an ElasticsearchSource."""
 
-    index: str = Field(..., min_length=1, description="Index, pattern or comma-separated list to read")
+    index: str = Field(
+        ..., min_length=1, description="Index, pattern or comma-separated list to read"
+    )
     query: dict[str, Any] = Field(
-        default_factory=dict, description="Query DSL object ({}: match_all)",
+        default_factory=dict,
+        description="Query DSL object ({}: match_all)",
         examples=[{"range": {"@timestamp": {"gte": "now-1d"}}}],
     )
     sort: list[Any] = Field(
@@ -95,9 +98,10 @@ class ElasticsearchSource(pump.TriggerSource):
         if self.saved is not None:
             loaded = self.saved.load()
             if loaded is not None and not isinstance(loaded, list):
-                raise pump.ConfigError(self.location(), [
-                    f"key 'position_file': {self.Config.position_file} holds no sort values"
-                ])
+                raise pump.ConfigError(
+                    self.location(),
+                    [f"key 'position_file': {self.Config.position_file} holds no sort values"],
+                )
             self.position = self._read_after = loaded
 
     async def cycle(self) -> None:
@@ -121,8 +125,14 @@ class ElasticsearchSource(pump.TriggerSource):
             while True:
                 pit = {"id": pit_id, "keep_alive": cfg.keep_alive}
                 found = await connection.api(
-                    "search", pit=pit, query=cfg.query or {"match_all": {}}, sort=sort,
-                    size=cfg.size, search_after=after, track_total_hits=False, where=where,
+                    "search",
+                    pit=pit,
+                    query=cfg.query or {"match_all": {}},
+                    sort=sort,
+                    size=cfg.size,
+                    search_after=after,
+                    track_total_hits=False,
+                    where=where,
                 )
                 pit_id = found.get("pit_id", pit_id)
                 hits = found["hits"]["hits"]
@@ -144,8 +154,14 @@ class ElasticsearchSource(pump.TriggerSource):
         while True:
             after = self._read_after
             found = await self.Connection.api(
-                "search", index=cfg.index, query=cfg.query or {"match_all": {}}, sort=sort,
-                size=cfg.size, search_after=after, track_total_hits=False, where=self.location(),
+                "search",
+                index=cfg.index,
+                query=cfg.query or {"match_all": {}},
+                sort=sort,
+                size=cfg.size,
+                search_after=after,
+                track_total_hits=False,
+                where=self.location(),
             )
             hits = found["hits"]["hits"]
             if not hits:
