@@ -77,6 +77,8 @@ class Mapping:
 
     def __init__(self, properties: dict[str, Any] | None = None) -> None:
         self.types: dict[str, str] = {}
+        # (path, Python type) pairs that fit whatever the value (a str into a text field, ...)
+        self._fits_always: set[tuple[str, type]] = set()
         if properties:
             self._load(properties, "")
 
@@ -118,8 +120,12 @@ class Mapping:
 
     def _check(self, source: dict[str, Any], prefix: str, doc_id: str, new: dict[str, str]) -> None:
         types = self.types
+        always = self._fits_always
         for name, value in source.items():
             path = prefix + name
+            kind = type(value)
+            if (path, kind) in always:
+                continue
             values = value if isinstance(value, list) else (value,)
             for item in values:
                 if item is None:
@@ -145,6 +151,18 @@ class Mapping:
                         f"[1:2] failed to parse field [{path}] of type [{known}] in document "
                         f"with id '{doc_id}'. Preview of field's value: '{preview}'",
                     )
+            known = types.get(path) or new.get(path)
+            if known is not None and known in ALWAYS.get(kind, ()):
+                always.add((path, kind))
+
+
+#: Python types whose every value fits a field type (dates and coercions depend on the value).
+ALWAYS: dict[type, frozenset[str]] = {
+    str: frozenset({"text", "keyword"}),
+    int: NUMERIC,
+    float: NUMERIC - INTEGRAL,
+    bool: frozenset({"boolean"}),
+}
 
 
 def _fits(kind: str, value: Any) -> bool:
