@@ -178,4 +178,6 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS, *_SUBPACKAGES})
+    # The public API only: not the helpers this module imports nor the submodules it loaded.
+    dunders = {n for n in globals() if n.startswith("__")}
+    return sorted({*dunders, *__all__, *_SUBPACKAGES})

@@ -14,7 +14,7 @@ from typing import Any, TypeVar, overload
 from pump.component import Component
 from pump.configfile import ConfigSection, read_config_file
 from pump.connection import Connection
-from pump.errors import BuildError
+from pump.errors import BuildError, PumpError
 from pump.pipeline import Pipeline
 from pump.pubsub import PubSub
 from pump.tuning import tune_runtime
@@ -327,8 +327,18 @@ class Application:
         self.request_stop()
 
     def run(self) -> int:
-        """Run the application in a new event loop; returns the exit code."""
-        return asyncio.run(self.main())
+        """Run the application in a new event loop; returns the exit code.
+
+        A Pump error (a missing topic, an unreachable broker, a bad config) is logged as one
+        line and gives exit code 1; its traceback is logged at DEBUG level only.
+        """
+        try:
+            return asyncio.run(self.main())
+        except PumpError as exc:
+            what = "failed" if self._started else "cannot start"
+            L.error("%s: %s: %s", what, type(exc).__name__, exc)
+            L.debug("traceback of that error", exc_info=True)
+            return 1
 
     # -- observability ------------------------------------------------------------------------
 

@@ -304,8 +304,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+#: Loggers of the libraries connectors use: their INFO lines (group joins, reconnect chatter)
+#: would flood the live view, so they log warnings and errors only, unless `--log-level debug`.
+LIBRARY_LOGGERS = (
+    "aiokafka", "kafka", "aio_pika", "aiormq", "pamqp", "urllib3", "elasticsearch",
+    "elastic_transport", "aiomysql", "asyncmy", "pymysql", "influxdb_client", "aiohttp",
+    "websockets", "httpx", "httpcore", "asyncio", "pyarrow", "fsspec",
+)
+
+
 def setup_logging(level: str, fmt: str) -> None:
-    """Log to stderr at `level`, as text or JSON lines."""
+    """Log to stderr at `level`, as text or JSON lines; libraries at WARNING unless DEBUG."""
     handler = StderrHandler()
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
@@ -318,3 +327,6 @@ def setup_logging(level: str, fmt: str) -> None:
         root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    debug = level.upper() == "DEBUG"
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if debug else logging.WARNING)

@@ -48,6 +48,39 @@ class ComponentConfig(BaseModel):
     __str__ = __repr__
 
 
+def mask_secret(value: Any) -> str:
+    """A secret as it may be shown: empty stays empty; a URL keeps all but its password."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if value is None or value == "":
+        return ""
+    text = str(value)
+    if "://" in text:
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(text)
+            password = parts.password
+        except ValueError:
+            return SECRET_MASK
+        netloc = parts.netloc
+        if "@" in netloc:
+            host = netloc.rpartition("@")[2]
+            user = parts.username or ""
+            credentials = f"{user}:{SECRET_MASK}" if password is not None else SECRET_MASK
+            netloc = f"{credentials}@{host}"
+        # a query may carry a token too: only its presence is shown
+        query = SECRET_MASK if parts.query else ""
+        return parts._replace(netloc=netloc, query=query, fragment="").geturl()
+    return SECRET_MASK
+
+
+def is_advanced(model: type[BaseModel], key: str) -> bool:
+    """True when a field is marked `json_schema_extra={'advanced': True}` (rarely needed)."""
+    extra = model.model_fields[key].json_schema_extra
+    return isinstance(extra, dict) and bool(extra.get("advanced"))
+
+
 def is_secret(model: type[BaseModel], key: str) -> bool:
     """True when a field holds a secret (typed SecretStr or marked `json_schema_extra={'secret': True}`)."""
     field = model.model_fields[key]

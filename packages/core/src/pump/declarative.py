@@ -39,6 +39,7 @@ Nothing is started: `pump validate` is exactly this.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import typing
@@ -73,8 +74,10 @@ class PythonProcessor(FunctionProcessor):
     """Runs Python code: a function (`function: "module:func"`) or a processor class (`class: ...`).
 
     The function is called as `func(event)` or `func(context, event)` and returns the new event
-    (None drops it). With `class: "module:Class"`, that Processor class is built instead, and the
-    other keys are its config.
+    (None drops it). With `lookup: <id>` it gets that lookup as its `lookup` argument
+    (`func(event, lookup)`); `lookups: {name: <id>, ...}` passes several, by argument name.
+    With `class: "module:Class"`, that Processor class is built instead, and the other keys are
+    its config.
     """
 
     class ConfigModel(FunctionProcessor.ConfigModel):
@@ -84,6 +87,17 @@ class PythonProcessor(FunctionProcessor):
             "",
             alias="class",
             description="'module:Class' of a Processor to use instead (other keys are its config)",
+            examples=["mypkg.processors:Enrich"],
+        )
+        lookup: str = Field(
+            "",
+            description="Id of a lookup passed to the function as its `lookup` argument",
+            examples=["countries"],
+        )
+        lookups: dict[str, str] = Field(
+            default_factory=dict,
+            description="Lookups passed to the function by argument name: {argument: lookup id}",
+            examples=[{"countries": "countries", "currencies": "rates"}],
         )
 
     @classmethod
@@ -109,7 +123,26 @@ class PythonProcessor(FunctionProcessor):
             raise BuildError(
                 f"{where}: needs 'function: \"module:function\"' or 'class: \"module:Class\"'"
             )
-        return super().from_config(app, pipeline, id, config)
+        lookups = _function_lookups(config)
+        if not lookups:
+            return super().from_config(app, pipeline, id, config)
+        function = import_callable(str(config["function"]), where)
+        located = {argument: app.locate_lookup(lookup) for argument, lookup in lookups.items()}
+        if pipeline is None:
+            raise BuildError(f"{where}: a processor belongs to a pipeline")
+        built: Component = cls(
+            app, pipeline, functools.partial(function, **located), id=id, config=config
+        )
+        return built
+
+
+def _function_lookups(config: Mapping[str, Any]) -> dict[str, str]:
+    """`{argument: lookup id}` from a python processor's `lookup` and `lookups` keys."""
+    lookups = config.get("lookups")
+    out = {str(k): str(v) for k, v in lookups.items()} if isinstance(lookups, Mapping) else {}
+    if isinstance(config.get("lookup"), str) and config["lookup"]:
+        out["lookup"] = config["lookup"]
+    return out
 
 
 def load_yaml(path: str | os.PathLike[str]) -> Any:
@@ -440,9 +473,13 @@ class _Builder:
         return cls
 
     def references_exist(self, spec: Any, config: Mapping[str, Any], where: str) -> bool:
+        references = [("connection", "connection", config.get("connection"))]
+        references.append(("lookup", "lookup", config.get("lookup")))
+        lookups = config.get("lookups")
+        if isinstance(lookups, Mapping):
+            references += [(f"lookups.{k}", "lookup", v) for k, v in lookups.items()]
         ok = True
-        for key, kind in (("connection", "connection"), ("lookup", "lookup")):
-            ref = config.get(key)
+        for key, kind, ref in references:
             if isinstance(ref, str) and ref not in self.declared[kind]:
                 known = ", ".join(sorted(self.declared[kind])) or "none"
                 self.problem(

@@ -437,3 +437,71 @@ def test_from_config_names_a_missing_required_constructor_argument():
     with pytest.raises(pump.ConfigError, match=r"NeedsConnection 'out'[\s\S]*key 'connection': required"):
         NeedsConnection.from_config(app, pipeline, "out", {})
     assert NeedsConnection.from_config(app, pipeline, "out", {"connection": "k"}).connection == "k"
+
+
+@pytest.fixture
+def lookup_functions(tmp_path, monkeypatch):
+    (tmp_path / "pump_lookup_code.py").write_text(
+        textwrap.dedent(
+            """
+            def country(event, lookup):
+                return {**event, "country": lookup.get(event["ip"], "??")}
+
+            def both(context, event, countries, names):
+                return {**event, "country": countries.get(event["ip"]), "name": names.get("x")}
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    sys.modules.pop("pump_lookup_code", None)
+
+
+def test_a_function_processor_reaches_a_lookup_by_its_lookup_key(lookup_functions):
+    from pump.testing import run_pipeline
+
+    app = build(
+        {
+            "lookups": {
+                "geo": {"type": "dictionary", "provider": {"10.0.0.1": "CZ"}},
+                "people": {"type": "dictionary", "provider": {"x": "Ann"}},
+            },
+            "pipelines": {
+                "p": {
+                    "source": {"type": "iterator", "iterator": []},
+                    "processors": [
+                        {"type": "python", "function": "pump_lookup_code:country", "lookup": "geo"},
+                        {"type": "python", "function": "pump_lookup_code:both",
+                         "lookups": {"countries": "geo", "names": "people"}},
+                    ],
+                    "sink": {"type": "null"},
+                }
+            },
+        }
+    )
+    app.exit_when_finished = False
+    result = run_pipeline(app.Pipelines["p"], [(None, {"ip": "10.0.0.1"}), (None, {"ip": "1.1.1.1"})])
+    assert result.events == [
+        {"ip": "10.0.0.1", "country": "CZ", "name": "Ann"},
+        {"ip": "1.1.1.1", "country": None, "name": "Ann"},
+    ]
+
+
+def test_an_unknown_lookup_of_a_function_processor_is_a_config_error(lookup_functions):
+    with pytest.raises(pump.ConfigError) as caught:
+        build(
+            {
+                "lookups": {"geo": {"type": "dictionary", "provider": {}}},
+                "pipelines": {
+                    "p": {
+                        "source": {"type": "iterator", "iterator": []},
+                        "processors": [
+                            {"type": "python", "function": "pump_lookup_code:both",
+                             "lookups": {"countries": "geo", "names": "nobody"}},
+                        ],
+                        "sink": {"type": "null"},
+                    }
+                },
+            }
+        )
+    assert "key 'lookups.names': unknown lookup 'nobody' (declared lookups: geo)" in str(caught.value)

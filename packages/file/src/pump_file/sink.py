@@ -48,6 +48,7 @@ class FileSinkConfig(ComponentConfig):
         "",
         description="Path template: {date:%Y-%m-%d}, {n} (part number), {pipeline}, {sink}, "
         "{host}, {pid}, event fields {name} / {event[name]}, context keys {context[key]}",
+        examples=["out/{date:%Y-%m-%d}/events-{n}.jsonl", "out/{context[file_name]}.csv"],
     )
     fsync: Fsync = Field(
         "always",

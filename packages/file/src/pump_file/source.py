@@ -54,7 +54,9 @@ class FileSourceConfig(ComponentConfig):
     """Settings every file source has."""
 
     path: str | list[str] = Field(
-        "", description="Glob pattern(s) of the files to read; `**` matches any depth"
+        "",
+        description="Glob pattern(s) of the files to read; `**` matches any depth",
+        examples=["inbox/*.csv", "logs/**/*.log.gz", ["a/*.jsonl", "b/*.jsonl"]],
     )
     include: str | list[str] = Field(
         [], description="Only files matching one of these patterns (name, or path if it has a /)"
