@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from elasticsearch import Elasticsearch
+from elasticsearch import Elasticsearch, helpers
 
 import pump
 from pump.testing import BatchRecord, CollectingSink, HarnessSource, wait_until
@@ -64,15 +64,12 @@ class Cluster:
         if self.server is not None:
             return {doc_id: source for _i, doc_id, source in self.server.documents(index)}
         self.client.indices.refresh(index=index, ignore_unavailable=True)
-        found = self.client.search(
-            index=index, size=10_000, query={"match_all": {}}, ignore_unavailable=True
-        )
-        return {h["_id"]: h["_source"] for h in found["hits"]["hits"]}
+        hits = helpers.scan(self.client, index=index, query={"query": {"match_all": {}}},
+                            ignore_unavailable=True)
+        return {h["_id"]: h["_source"] for h in hits}
 
     def put(self, index: str, docs: dict[str, dict[str, Any]]) -> None:
         """Index documents by id, visible at once."""
-        from elasticsearch import helpers
-
         helpers.bulk(
             self.client,
             ({"_index": index, "_id": k, "_source": v} for k, v in docs.items()),

@@ -94,6 +94,7 @@ class Store:
         self.indices: dict[str, Index] = {}
         self.templates: dict[str, dict[str, Any]] = {}
         self.pits: dict[str, tuple[float, list[Doc], dict[str, str]]] = {}
+        self.sorted_hits: dict[Any, list[tuple[list[Any], Doc]]] = {}
         self.order = 0
         self.requests: dict[str, int] = {}
 
@@ -418,6 +419,8 @@ class Store:
         """Close a point in time; `num_freed` 0 when it was not open."""
         with self.lock:
             found = self.pits.pop(pit_id, None) is not None
+            for memo in [m for m in self.sorted_hits if m[0] == pit_id]:
+                del self.sorted_hits[memo]
         return {"succeeded": True, "num_freed": 1 if found else 0}
 
     @staticmethod
@@ -447,16 +450,30 @@ class Store:
             else:
                 indices = self.resolve(expression or "_all")
                 docs, types = self._snapshot(indices), _types(indices)
-        matches = compile_query(body.get("query"), types)
-        hits = [d for d in docs if matches(d)]
         sort = SortSpec(body.get("sort"), types)
         if pit is not None:
             sort.add_tiebreaker()
+        # a point in time never changes: its sorted hits are kept for the next pages
+        memo = (pit.get("id"), orjson.dumps(body.get("query")), repr(sort.fields)) if pit else None
+        cached = self.sorted_hits.get(memo) if memo else None
+        if cached is not None:
+            hits = [d for _, d in cached]
+        else:
+            matches = compile_query(body.get("query"), types)
+            hits = [d for d in docs if matches(d)]
         size = int(body.get("size", 10))
         start = int(body.get("from", 0))
         after = body.get("search_after")
         if sort.fields:
-            keyed = sorted(((sort.values(d), d) for d in hits), key=lambda kv: sort.key()(kv[0]))
+            if cached is None:
+                order = sort.key()
+                cached = sorted(((sort.values(d), d) for d in hits), key=lambda kv: order(kv[0]))
+                if memo:
+                    with self.lock:
+                        if len(self.sorted_hits) > 16:
+                            self.sorted_hits.clear()
+                        self.sorted_hits[memo] = cached
+            keyed = cached
             if after is not None:
                 if len(after) != len(sort.fields):
                     raise QueryError(
