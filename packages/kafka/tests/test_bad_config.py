@@ -1,4 +1,4 @@
-"""Wrong settings against a real broker fail at once, saying what is wrong."""
+"""Wrong settings fail at once, when built or when started against a real broker, saying what is wrong."""
 
 from __future__ import annotations
 
@@ -8,40 +8,12 @@ import pytest
 
 import pump
 from pump_kafka import (
-    BrokerUnavailable,
     IdempotenceUnsupported,
     KafkaConnection,
     KafkaSink,
     KafkaSource,
     TopicMissing,
 )
-from pump_kafka.testing import free_port
-
-
-async def test_unreachable_servers_fail_the_start_naming_them() -> None:
-    port = free_port()
-    app = pump.Application(exit_when_finished=False)
-    app.add_connection(KafkaConnection(app, "kafka", config={"bootstrap_servers": f"127.0.0.1:{port}", "connect_timeout": 3}))
-    with pytest.raises(BrokerUnavailable) as caught:
-        await app.start()
-    message = str(caught.value)
-    assert f"127.0.0.1:{port}" in message
-    assert "Connect call failed" in message and "is a broker listening there?" in message
-
-
-async def test_wrong_sasl_settings_fail_the_start_saying_so(kafka: Any) -> None:
-    app = pump.Application(exit_when_finished=False)
-    app.add_connection(KafkaConnection(app, "kafka", config=kafka.connection_config(
-        security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-256",
-        sasl_username="pump", sasl_password="not-the-password", connect_timeout=5,
-    )))
-    with pytest.raises(BrokerUnavailable) as caught:
-        await app.start()
-    message = str(caught.value)
-    assert "SCRAM-SHA-256" in message and "SASL_PLAINTEXT" in message
-    assert "not-the-password" not in message
-    if kafka.broker.tansu is not None:  # a broker without SASL at all
-        assert "does not accept SASL mechanism SCRAM-SHA-256" in message
 
 
 async def test_missing_source_topic_stops_the_pipeline_with_a_clear_error(kafka: Any) -> None:
@@ -131,3 +103,44 @@ async def test_idempotence_on_a_broker_without_it_is_a_clear_error(kafka: Any) -
     with pytest.raises(IdempotenceUnsupported) as caught:
         await app.start()
     assert "enable_idempotence: false" in str(caught.value)
+
+
+def test_source_needs_a_group_and_exactly_one_subscription(offline_app: Any) -> None:
+    app = offline_app()
+    pipeline = pump.Pipeline(app, "p")
+    with pytest.raises(pump.ConfigError) as caught:
+        KafkaSource(app, pipeline, "kafka", config={"topic": "t"})
+    assert "group_id" in str(caught.value)
+    with pytest.raises(pump.ConfigError) as caught:
+        KafkaSource(app, pipeline, "kafka", config={"group_id": "g"})
+    assert "set exactly one of topic and topic_pattern" in str(caught.value)
+    with pytest.raises(pump.ConfigError):
+        KafkaSource(app, pipeline, "kafka", config={"group_id": "g", "topic": "a", "topic_pattern": "b.*"})
+    source = KafkaSource(app, pipeline, "kafka", config={"group_id": "g", "topic": "a, b"})
+    assert source.topics == ["a", "b"]
+    with pytest.raises(pump.ConfigError) as caught:
+        KafkaSource(app, pipeline, "kafka", config={"group_id": "g", "topic": "a", "auto_offset_reset": "none"})
+    assert "auto_offset_reset" in str(caught.value)
+
+
+def test_components_need_a_kafka_connection() -> None:
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p")
+    with pytest.raises(pump.BuildError) as caught:
+        KafkaSink(app, pipeline, "nowhere", config={"topic": "t"})
+    assert "unknown connection 'nowhere'" in str(caught.value)
+
+    class OtherConnection(pump.Connection):
+        pass
+
+    app.add_connection(OtherConnection(app, "other"))
+    with pytest.raises(pump.BuildError) as caught:
+        KafkaSink(app, pipeline, "other", config={"topic": "t"})
+    assert "not a KafkaConnection" in str(caught.value)
+
+
+def test_sink_refuses_acks_zero(offline_app: Any) -> None:
+    app = offline_app()
+    with pytest.raises(pump.ConfigError) as caught:
+        KafkaSink(app, pump.Pipeline(app, "p"), "kafka", config={"topic": "t", "acks": 0})
+    assert "acks" in str(caught.value)

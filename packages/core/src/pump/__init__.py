@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pump.application import Application
+    from pump.application import Application, BSPumpApplication, BSPumpService
     from pump.backoff import Backoff, ReconnectConfig, RetriesExhausted
     from pump.component import Component
     from pump.config import ComponentConfig
@@ -63,6 +63,8 @@ __version__ = "0.1.0"
 #: Public name → the module that defines it.
 _EXPORTS: dict[str, str] = {
     "Application": "pump.application",
+    "BSPumpApplication": "pump.application",
+    "BSPumpService": "pump.application",
     "Backoff": "pump.backoff",
     "ReconnectConfig": "pump.backoff",
     "RetriesExhausted": "pump.backoff",
@@ -115,6 +117,8 @@ __all__ = [
     "Application",
     "AsyncLookup",
     "AsyncLookupMixin",
+    "BSPumpApplication",
+    "BSPumpService",
     "Backoff",
     "Batch",
     "BuildError",

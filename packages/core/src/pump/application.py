@@ -24,6 +24,9 @@ L = logging.getLogger(__name__)
 LookupT = TypeVar("LookupT", bound=Component)
 ConnectionT = TypeVar("ConnectionT", bound=Connection)
 
+#: The service name BSPump code asks for; `get_service` returns the application.
+PUMP_SERVICE = "bspump.PumpService"
+
 
 class Application:
     """Owns connections, lookups and pipelines; starts them in that order and stops in reverse.
@@ -212,6 +215,15 @@ class Application:
             return pipeline.locate_source(rest[1:])
         return pipeline.locate_processor(rest)
 
+    def get_service(self, name: str) -> Application:
+        """BSPump's `app.get_service("bspump.PumpService")`: the registry is the app itself."""
+        if name != PUMP_SERVICE:
+            raise BuildError(
+                f"unknown service '{name}': Pump has no ASAB services; '{PUMP_SERVICE}' is the "
+                "application itself (add_pipeline, add_connection, add_lookup, locate, ...)"
+            )
+        return self
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -349,6 +361,10 @@ class Application:
             "pipelines": {pid: p.metrics() for pid, p in self.Pipelines.items()},
             "connections": {cid: dict(c.counters.extra) for cid, c in self.Connections.items()},
         }
+
+
+#: BSPump's names: the application is also the pump service (its registry).
+BSPumpApplication = BSPumpService = Application
 
 
 def config_file_from_args(args: Sequence[str] | None) -> str | None:

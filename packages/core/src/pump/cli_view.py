@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pump.metrics import DECLARED
+
 if TYPE_CHECKING:
     from pump.application import Application
     from pump.pipeline import Pipeline
@@ -36,6 +38,8 @@ class PipelineStats:
     in_flight: int
     rate: float  # events in per second since the previous sample
     error: str | None = None
+    #: The components' own declared counters and gauges, "component.name" → value.
+    counters: dict[str, float] = field(default_factory=dict)
     warnings: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -84,9 +88,29 @@ class Sampler:
                     rate=rate,
                     error=f"{error['component']}: {error['error']}" if error else None,
                     warnings=m.get("warnings", 0),
+                    counters=declared_counters(m["components"]),
                 )
             )
         return rows
+
+    def connections(self) -> dict[str, dict[str, float]]:
+        """Every connection's declared counters and gauges (reconnects, connected, ...)."""
+        return {cid: dict(c.counters.extra) for cid, c in self.app.Connections.items()}
+
+
+def declared_counters(components: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """The declared counters and gauges of a pipeline's components, "component.name" → value."""
+    out: dict[str, float] = {}
+    for cid, snapshot in components.items():
+        for key, value in snapshot.items():
+            if key in DECLARED and value is not None:
+                out[f"{cid}.{key}"] = value
+    return out
+
+
+def counters_text(counters: dict[str, float]) -> str:
+    """`a.b 1, c.d 2.5` (empty when there are none)."""
+    return ", ".join(f"{key} {value:,g}" for key, value in counters.items())
 
 
 class View:
@@ -140,10 +164,13 @@ class LogView(View):
         for r in rows:
             L.info(
                 "pipeline '%s' %s: in %d (%.0f/s), out %d, in flight %d, dropped %d, "
-                "errors %d, dead-lettered %d",
+                "errors %d, dead-lettered %d%s",
                 r.id, r.state, r.events_in, r.rate, r.events_out, r.in_flight, r.dropped,
-                r.errors, r.dead_lettered,
+                r.errors, r.dead_lettered, f"; {counters_text(r.counters)}" if r.counters else "",
             )
+        for cid, counters in self.sampler.connections().items():
+            if counters:
+                L.info("connection '%s': %s", cid, counters_text(counters))
 
 
 #: The live table's columns (short enough for an 80-column terminal).
@@ -217,6 +244,16 @@ class LiveView(View):
                 f"[red]{r.errors:,}[/]" if r.errors else "0",
                 f"{r.dead_lettered:,}",
             )
+        # The components' and connections' own counters, one line each, under the table.
+        notes = [f"{r.id}: {counters_text(r.counters)}" for r in rows if r.counters]
+        notes += [
+            f"connection {cid}: {counters_text(c)}"
+            for cid, c in self.sampler.connections().items()
+            if c
+        ]
+        if notes:
+            table.caption = "\n".join(notes)
+            table.caption_justify = "left"
         return table
 
 
@@ -253,6 +290,8 @@ def render_summary(data: dict[str, Any]) -> str:
             f"dead-lettered {p['dead_lettered']}, errors {p['errors']}, "
             f"{_warnings(p)}{p['rate']:,.0f} events/s"
         )
+        if p.get("counters"):
+            lines.append(f"    {counters_text(p['counters'])}")
         if p["error"]:
             lines.append(f"    error: {p['error']}")
     t = data["totals"]

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, create_model
 
 from pump.errors import ConfigError
 
 SECRET_MASK = "*****"
+
+#: Custom (untyped) keys whose name says they hold a secret, masked like typed secrets.
+_SECRET_NAME = re.compile(r"pass|secret|token|credential|key$", re.IGNORECASE)
 
 
 class ComponentConfig(BaseModel):
@@ -19,20 +24,26 @@ class ComponentConfig(BaseModel):
 
     def __getitem__(self, key: str) -> Any:
         """BSPump-style `self.Config["key"]` access."""
-        if key not in type(self).model_fields:
-            raise KeyError(key)
-        return getattr(self, key)
+        if key in type(self).model_fields:
+            return getattr(self, key)
+        extra = self.model_extra
+        if extra is not None and key in extra:
+            return extra[key]
+        raise KeyError(key)
 
     def get(self, key: str, default: Any = None) -> Any:
-        """Return a key's value, or `default` if the key is not declared."""
-        return getattr(self, key) if key in type(self).model_fields else default
+        """Return a key's value, or `default` if the key is not set."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
     def __iter__(self) -> Iterator[str]:  # type: ignore[override]
-        return iter(type(self).model_fields)
+        return iter(self.keys())
 
     def keys(self) -> list[str]:
-        """Declared keys."""
-        return list(type(self).model_fields)
+        """Declared keys, then custom keys (see `with_custom_keys`)."""
+        return [*type(self).model_fields, *(self.model_extra or ())]
 
     def masked(self) -> dict[str, Any]:
         """The config as a dict with every secret replaced by a mask (safe to log)."""
@@ -40,6 +51,8 @@ class ComponentConfig(BaseModel):
         for key in type(self).model_fields:
             value = getattr(self, key)
             out[key] = SECRET_MASK if is_secret(type(self), key) and value else value
+        for key, value in (self.model_extra or {}).items():
+            out[key] = SECRET_MASK if _SECRET_NAME.search(key) and value else value
         return out
 
     def __repr__(self) -> str:
@@ -114,9 +127,40 @@ def build_config(
         if layer:
             merged.update(layer)
     try:
-        return model.model_validate(merged)
+        config = model.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(where, describe_validation_error(exc, model, layers)) from None
+    if config.model_extra:
+        misspelt = _misspelt_keys(config.model_extra, model)
+        if misspelt:
+            raise ConfigError(where, misspelt)
+    return config
+
+
+ConfigT = TypeVar("ConfigT", bound=ComponentConfig)
+
+
+def with_custom_keys(model: type[ConfigT]) -> type[ConfigT]:
+    """`model`, also keeping keys it does not declare, as given (BSPump/ASAB config sections).
+
+    A key that looks like a misspelt declared key is still an error.
+    """
+    if model.model_config.get("extra") == "allow":
+        return model
+    name = model.__name__
+    open_model: type[ConfigT] = type(
+        name, (model,), {"model_config": ConfigDict(extra="allow"), "__module__": model.__module__}
+    )
+    return open_model
+
+
+def _misspelt_keys(extra: Mapping[str, Any], model: type[BaseModel]) -> list[str]:
+    problems = []
+    for key in extra:
+        close = difflib.get_close_matches(key, list(model.model_fields), n=1, cutoff=0.8)
+        if close:
+            problems.append(f"key '{key}': unknown key; did you mean '{close[0]}'?")
+    return problems
 
 
 def describe_validation_error(

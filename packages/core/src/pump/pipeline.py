@@ -9,12 +9,12 @@ import logging
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from pump.chain import Segment
-from pump.config import ComponentConfig, Configurable, build_config
+from pump.config import ComponentConfig, Configurable, build_config, with_custom_keys
 from pump.context import SharedContext
 from pump.delivery import Batch, release_parents
 from pump.errors import BuildError, ContextWriteError, PartialWriteError
@@ -95,6 +95,18 @@ class Pipeline(Configurable):
 
     ConfigModel = PipelineConfig
     Config: PipelineConfig
+    #: True when the class (or a base below Pipeline) declares its own ConfigModel.
+    declares_config_model: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # BSPump: a pipeline subclass reads its own keys from its config section (the
+        # Configuration Quickstart's `url`, `api_key`); they are kept, untyped, unless the class
+        # declares a ConfigModel (then unknown keys are errors). ConfigDefaults keys are typed.
+        if "ConfigModel" in cls.__dict__:
+            cls.declares_config_model = True
+        super().__init_subclass__(**kwargs)
+        if not cls.declares_config_model:
+            cls.ConfigModel = with_custom_keys(cls.ConfigModel)
 
     def __init__(
         self, app: Application, id: str | None = None, config: Mapping[str, Any] | None = None
@@ -378,8 +390,9 @@ class Pipeline(Configurable):
         kept = [i for i in range(len(events)) if i not in errors]
         return [events[i] for i in kept], None if contexts is None else [contexts[i] for i in kept]
 
-    def process(self, event: Any, context: dict[str, Any] | None = None) -> None:
-        """Run one event through the pipeline now (BSPump's synchronous entry)."""
+    async def process(self, event: Any, context: dict[str, Any] | None = None) -> None:
+        """Hand one event over once the pipeline is ready (BSPump's `await pipeline.process`)."""
+        await self.ready()
         self.process_batch([event], contexts=[context if context is not None else {}])
 
     def inject(self, context: dict[str, Any], event: Any, depth: int) -> None:

@@ -18,13 +18,14 @@ from pydantic import Field
 
 from pump.config import ComponentConfig
 from pump.delivery import Batch
-from pump.errors import BuildError
+from pump.errors import BuildError, ConfigError
 from pump.processor import Processor
 from pump.sink import Sink
 from pump.source import Source
 
 if TYPE_CHECKING:
     from pump.application import Application
+    from pump.component import Component
     from pump.pipeline import Pipeline
 
 
@@ -224,7 +225,9 @@ class RouterSink(Sink):
 class TeeProcessorConfig(ComponentConfig):
     """TeeProcessor settings."""
 
-    target: str = Field(..., description="'pipeline' or 'pipeline.*SourceId'")
+    target: str = Field(
+        "", description="'pipeline' or 'pipeline.*SourceId' (or set with bind(), as in BSPump)"
+    )
     deep_copy: bool = Field(True, description="Copy the event deeply (else shallow)")
 
 
@@ -253,8 +256,34 @@ class TeeProcessor(Processor):
         self._contexts: list[dict[str, Any]] = []
         self._flush_soon: asyncio.Handle | None = None
 
+    @classmethod
+    def from_config(
+        cls,
+        app: Application,
+        pipeline: Pipeline | None,
+        id: str | None,
+        config: Mapping[str, Any],
+    ) -> Component:
+        """From YAML there is no bind(): `target` is required."""
+        if not config.get("target"):
+            where = f"{cls.__name__} '{id}'" if id else cls.__name__
+            raise ConfigError(where, ["key 'target': required"])
+        return super().from_config(app, pipeline, id, config)
+
+    def bind(self, target: str) -> TeeProcessor:
+        """Send the copies to `target` (BSPump's way of setting it); returns the processor."""
+        if self.Config.target and self.Config.target != target:
+            raise BuildError(
+                f"{self.location()}: already sends to '{self.Config.target}'; a TeeProcessor "
+                f"has one target, add another TeeProcessor for '{target}'"
+            )
+        self.Config.target = target
+        return self
+
     async def start(self) -> None:
         assert self.Pipeline is not None
+        if not self.Config.target:
+            raise BuildError(f"{self.location()}: no target; set 'target' or call bind()")
         self._source = _resolve_target(self.App, self.Config.target, self.location())
         self._source.register_upstream(self.Pipeline)
 

@@ -119,7 +119,16 @@ class JsonSerializer(Processor):
         return data.decode() if self._as_str else data
 
 
-#: BSPump's name for JsonParser.
-JsonBytesToDictParser = JsonParser
-#: BSPump's name for JsonSerializer.
+class StdDictToJsonParser(JsonSerializer):
+    """BSPump's StdDictToJsonParser: a JsonSerializer producing `str` by default."""
+
+    class ConfigModel(JsonSerializer.ConfigModel):
+        output: Literal["bytes", "str"] = Field("str", description="Produce bytes or str")
+
+
+#: BSPump's names for JsonParser (each parses bytes or str into Python objects).
+JsonBytesToDictParser = StdJsonToDictParser = JsonToDictParser = JsonParser
+#: BSPump's name for JsonSerializer (bytes out).
 DictToJsonBytesParser = JsonSerializer
+#: BSPump's older name for StdDictToJsonParser (str out).
+DictToJsonParser = StdDictToJsonParser

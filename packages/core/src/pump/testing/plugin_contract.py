@@ -137,7 +137,8 @@ class PluginContract:
         prefix = prefix or normalize_distribution(self.distribution).removeprefix("pump-")
 
         def namespaced(kind: str, name: str, cls: type) -> str | None:
-            if name == prefix or name.startswith(f"{prefix}."):
+            head = name.split(".")[0]
+            if head == prefix or normalize_distribution(head) == normalize_distribution(prefix):
                 return None
             return f"the name should be '{prefix}' or '{prefix}.<what>'"
 

@@ -1,4 +1,4 @@
-"""SinkContract: the delivery rules (ARCHITECTURE §3) every sink must honour, as pytest tests.
+"""SinkContract: what every sink must do (docs/architecture.md §3, delivery), as pytest tests.
 
 A connector's test module subclasses it and supplies the sink and a way to read back what
 reached the destination:

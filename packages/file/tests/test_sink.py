@@ -12,7 +12,6 @@ import pytest
 
 import pump
 from pump.common import IteratorSource
-from pump.errors import ConfigError
 from pump.testing import CollectingSink, HarnessSource
 from pump_file import FileJSONLinesSink
 
@@ -187,22 +186,6 @@ async def test_a_write_error_fails_the_batch_and_says_where(tmp_path, fx, caplog
     assert await fx.run_app(app) == 1
     assert [r.status for r in records] == ["rejected"]
     assert "component 'out'" in caplog.text and "blocker" in caplog.text
-
-
-@pytest.mark.parametrize(
-    ("config", "key"),
-    [
-        ({"path": ""}, "path"),
-        ({"path": "out/{unclosed"}, "path"),
-        ({"path": "x", "fsync": "sometimes"}, "fsync"),
-        ({"path": "x", "max_bytes": -1}, "max_bytes"),
-        ({"path": "x", "temp_suffix": ""}, "temp_suffix"),
-    ],
-)
-def test_bad_config_is_refused_naming_the_key(config, key):
-    app = pump.Application()
-    with pytest.raises(ConfigError, match=key):
-        FileJSONLinesSink(app, pump.Pipeline(app, "p"), "s", config=config)
 
 
 async def test_past_max_open_the_least_recently_written_file_is_finished(tmp_path, fx):
