@@ -19,6 +19,7 @@ from pump.context import SharedContext
 from pump.delivery import Batch, release_parents
 from pump.errors import BuildError, ContextWriteError, PartialWriteError
 from pump.metrics import Counters, RateMeter
+from pump.origin import event_origin
 from pump.processor import Generator, Processor
 from pump.sink import Sink
 from pump.source import Source
@@ -49,12 +50,16 @@ class PipelineConfig(ComponentConfig):
 class PipelineError:
     """An error the pipeline saw: where, what, when."""
 
-    __slots__ = ("component", "error", "event", "time")
+    __slots__ = ("component", "error", "event", "origin", "time")
 
-    def __init__(self, component: str, error: BaseException, event: Any) -> None:
+    def __init__(
+        self, component: str, error: BaseException, event: Any, origin: str = ""
+    ) -> None:
         self.component = component
         self.error = error
         self.event = event
+        #: Where the event came from (`file 'a.csv' line 7`, ...), when its source said.
+        self.origin = origin
         self.time = time.time()
 
     def as_dict(self) -> dict[str, Any]:
@@ -62,6 +67,7 @@ class PipelineError:
         return {
             "component": self.component,
             "error": f"{type(self.error).__name__}: {self.error}",
+            "origin": self.origin,
             "event": repr(self.event)[:500],
             "time": self.time,
         }
@@ -664,7 +670,7 @@ class Pipeline(Configurable):
         policy = self.Config.on_error
         component = self._error_component
         if policy == "skip":
-            self._log_skip(component, exception)
+            self._log_skip(component, exception, context)
             return True
         if policy == "dead_letter" and self.dead_letter is not None:
             if component is self.dead_letter:
@@ -683,21 +689,25 @@ class Pipeline(Configurable):
             return True
         return False
 
-    def _log_skip(self, component: Component | None, exc: BaseException) -> None:
+    def _log_skip(self, component: Component | None, exc: BaseException, context: Any) -> None:
         now = time.monotonic()
         if now - self._last_skip_log < 1.0:
             self._skips_unlogged += 1
             return
         suppressed = f" ({self._skips_unlogged} more since the last message)" if self._skips_unlogged else ""
         self._last_skip_log, self._skips_unlogged = now, 0
-        L.warning("%s%s", self._describe(component, exc, "event skipped"), suppressed)
+        described = self._describe(component, exc, "event skipped", event_origin(context))
+        L.warning("%s%s", described, suppressed)
 
-    def _describe(self, component: Component | None, exc: BaseException, what: str = "") -> str:
-        """`<where>: [what: ]<Error>: <message>`, naming the component once even when the
-        message already starts with its location."""
+    def _describe(
+        self, component: Component | None, exc: BaseException, what: str = "", origin: str = ""
+    ) -> str:
+        """`<where>: [what: ]<Error>: <message> [(event from <origin>)]`, naming the component
+        once even when the message already starts with its location."""
         where = component.location() if component is not None else f"pipeline '{self.Id}'"
         message = str(exc).removeprefix(f"{where}: ")
-        return f"{where}: {what + ': ' if what else ''}{type(exc).__name__}: {message}"
+        origin = f" (event from {origin})" if origin else ""
+        return f"{where}: {what + ': ' if what else ''}{type(exc).__name__}: {message}{origin}"
 
     def set_error(
         self,
@@ -710,9 +720,10 @@ class Pipeline(Configurable):
         if exc is None:
             self.error = None
         else:
+            origin = event_origin(context)
             if self.error is None:  # the first failure stops it; later ones are in `errors`
-                L.error("%s — pipeline stopped", self._describe(component, exc))
-            self.error = PipelineError(component.Id if component else self.Id, exc, event)
+                L.error("%s — pipeline stopped", self._describe(component, exc, "", origin))
+            self.error = PipelineError(component.Id if component else self.Id, exc, event, origin)
             self.App.pipeline_failed(self)
         self._update_ready()
 

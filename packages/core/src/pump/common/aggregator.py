@@ -34,6 +34,25 @@ StrategyName = Literal["list", "pairs", "dict", "string"]
 _WATCH_RETRY = 0.01
 
 
+class AggregatorConfig(ComponentConfig):
+    """Settings of a Aggregator."""
+
+    completion_size: int = Field(10, gt=0, description="Emit when this many events are held")
+    completion_timeout: float = Field(
+        0, ge=0, description="Emit this many seconds after an aggregate's first event (0: off)"
+    )
+    completion_interval: float = Field(
+        0, ge=0, description="Emit what is held every this many seconds (0: off)"
+    )
+    strategy: StrategyName = Field(
+        "list",
+        description="Aggregate shape: list of events, pairs of (context, event), "
+        "dict {key: [events]}, or string (str of events joined by delimiter)",
+    )
+    key: str = Field("events", description="Key of the event list (strategy 'dict')")
+    delimiter: str = Field("\n", description="Joins the events (strategy 'string')")
+
+
 class Aggregator(Processor):
     """Collects events into aggregates (a list, a dict, a joined string) and emits those.
 
@@ -52,21 +71,8 @@ class Aggregator(Processor):
     Pipeline: _Pipeline
     consumes_events = True
 
-    class ConfigModel(ComponentConfig):
-        completion_size: int = Field(10, gt=0, description="Emit when this many events are held")
-        completion_timeout: float = Field(
-            0, ge=0, description="Emit this many seconds after an aggregate's first event (0: off)"
-        )
-        completion_interval: float = Field(
-            0, ge=0, description="Emit what is held every this many seconds (0: off)"
-        )
-        strategy: StrategyName = Field(
-            "list",
-            description="Aggregate shape: list of events, pairs of (context, event), "
-            "dict {key: [events]}, or string (str of events joined by delimiter)",
-        )
-        key: str = Field("events", description="Key of the event list (strategy 'dict')")
-        delimiter: str = Field("\n", description="Joins the events (strategy 'string')")
+    ConfigModel = AggregatorConfig
+    Config: AggregatorConfig
 
     def __init__(
         self,

@@ -124,8 +124,11 @@ class PluginContract:
             if not info["summary"]:
                 return "describes itself without a summary"
             keys = {f["name"] for f in info["fields"]}
-            if issubclass(cls, Configurable) and keys != set(cls.ConfigModel.model_fields):
-                return f"describe shows keys {sorted(keys)}"
+            if issubclass(cls, Configurable):
+                fields = cls.ConfigModel.model_fields
+                expected = {f.alias or key for key, f in fields.items()}
+                if keys != expected:
+                    return f"describe shows keys {sorted(keys)}, the model has {sorted(expected)}"
             return None
 
         self._check_each(describes)
