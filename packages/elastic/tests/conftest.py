@@ -64,8 +64,9 @@ class Cluster:
         if self.server is not None:
             return {doc_id: source for _i, doc_id, source in self.server.documents(index)}
         self.client.indices.refresh(index=index, ignore_unavailable=True)
-        hits = helpers.scan(self.client, index=index, query={"query": {"match_all": {}}},
-                            ignore_unavailable=True)
+        hits = helpers.scan(
+            self.client, index=index, query={"query": {"match_all": {}}}, ignore_unavailable=True
+        )
         return {h["_id"]: h["_source"] for h in hits}
 
     def put(self, index: str, docs: dict[str, dict[str, Any]]) -> None:

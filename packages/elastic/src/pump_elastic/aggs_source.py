@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 import pump
+from pump.trigger import TriggerSourceConfig
 from pump_elastic.connection import ElasticsearchConnection
 
 if TYPE_CHECKING:
@@ -25,14 +26,20 @@ BUCKET_KEYS = frozenset(
 )
 
 
-class ElasticsearchAggsSourceConfig(pump.ComponentConfig):
+class ElasticsearchAggsSourceConfig(TriggerSourceConfig):
     """Settings of an ElasticsearchAggsSource."""
 
-    index: str = Field(..., min_length=1, description="Index, pattern or comma-separated list")
+    index: str = Field(
+        "",
+        min_length=1,
+        validate_default=True,
+        description="Index, pattern or comma-separated list (required)",
+    )
     query: dict[str, Any] = Field(default_factory=dict, description="Query DSL object ({}: all)")
     aggs: dict[str, Any] = Field(
-        ...,
+        default_factory=dict,
         min_length=1,
+        validate_default=True,
         description="The aggregations (the search API's `aggs` object)",
         examples=[
             {"hosts": {"terms": {"field": "host"}, "aggs": {"bytes": {"sum": {"field": "bytes"}}}}}

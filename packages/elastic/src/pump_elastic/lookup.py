@@ -26,7 +26,10 @@ class ElasticsearchLookupConfig(AsyncLookupConfig):
     """Settings of an ElasticsearchLookup (and its cache)."""
 
     index: str = Field(
-        ..., min_length=1, description="Index (or alias, pattern) holding the entries"
+        "",
+        min_length=1,
+        validate_default=True,
+        description="Index (or alias, pattern) holding the entries",
     )
     key_field: str = Field(
         "_id", description="Field the key is matched on ('_id': the document id, read by mget)"
@@ -43,8 +46,7 @@ class ElasticsearchLookup(pump.AsyncLookupMixin):
     cache only when the cluster answers, so an outage keeps the cached entries.
     """
 
-    # a required key gives the model another __init__, which pydantic's mypy plugin flags
-    ConfigModel = ElasticsearchLookupConfig  # type: ignore[assignment]
+    ConfigModel = ElasticsearchLookupConfig
     Config: ElasticsearchLookupConfig
 
     fetches = pump.Counter("Requests made to Elasticsearch for lookup keys")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, model_validator
 
 import pump
+from pump.trigger import TriggerSourceConfig
 from pump_elastic.connection import ElasticsearchConnection
 from pump_elastic.position import SavedPosition
 
@@ -27,11 +28,14 @@ L = logging.getLogger(__name__)
 MAX_PAGE = 10_000
 
 
-class ElasticsearchSourceConfig(pump.ComponentConfig):
+class ElasticsearchSourceConfig(TriggerSourceConfig):
     """Settings of an ElasticsearchSource."""
 
     index: str = Field(
-        ..., min_length=1, description="Index, pattern or comma-separated list to read"
+        "",
+        min_length=1,
+        validate_default=True,
+        description="Index, pattern or comma-separated list to read",
     )
     query: dict[str, Any] = Field(
         default_factory=dict,
