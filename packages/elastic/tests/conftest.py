@@ -150,7 +150,6 @@ async def run_sink(
             "on_error": "dead_letter",
             "retry_backoff": 0.01,
             "retry_backoff_max": 0.05,
-            "sink_retries": 2,
             **(pipeline_config or {}),
         },
     )

@@ -73,20 +73,19 @@ async def test_injected_item_errors_of_each_kind_end_acknowledged_or_dead_letter
     es.faults.fail_items(400, count=2)
     es.faults.fail_items(409, count=1, op="index")
     es.faults.fail_items(429, count=3)
-    # injected refusals happen once, so the pipeline must not retry what the sink gave up on
-    run = await sink_run(
-        es,
-        _events(50),
-        {"index": index, "item_retry_backoff": 0.01},
-        pipeline_config={"sink_retries": 0},
-    )
+    # the injected refusals happen once: a pipeline retrying a permanent refusal would write
+    # the event, so a dead letter here also shows that permanent refusals are not retried
+    run = await sink_run(es, _events(50), {"index": index, "item_retry_backoff": 0.01})
     written = set(es.docs(index))
     dead = {d["event"]["_id"] for d in run.dead_letters()}
     assert written | dead == {f"d{i}" for i in range(50)}, "every event is written or dead-lettered"
     assert not written & dead
     assert len(dead) == 3
-    errors = " ".join(d["error"] for d in run.dead_letters())
-    assert "document_parsing_exception" in errors
+    errors = {d["event"]["_id"]: d["error"] for d in run.dead_letters()}
+    assert all(f"id {doc_id!r}" in error for doc_id, error in errors.items()), errors
+    kinds = sorted(e.split(" refused with ")[1].split(":")[0] for e in errors.values())
+    assert kinds == ["400 document_parsing_exception"] * 2 + ["409 version_conflict_engine_exception"]
+    assert run.sink.items_retried == 3, "only the 429s were retried"
 
 
 async def test_whole_request_failures_are_retried_without_splitting(es: Any, sink_run: Any) -> None:

@@ -2,7 +2,12 @@
 
 from pump_elastic.aggs_source import ElasticsearchAggsSource, flatten
 from pump_elastic.connection import ElasticsearchConnection
-from pump_elastic.errors import BulkItemError, ClusterUnavailable, ElasticsearchConnectorError
+from pump_elastic.errors import (
+    BulkItemError,
+    BulkItemRejected,
+    ClusterUnavailable,
+    ElasticsearchConnectorError,
+)
 from pump_elastic.index_initializer import ElasticsearchIndexInitializer
 from pump_elastic.lookup import ElasticsearchLookup
 from pump_elastic.sink import ElasticsearchSink
@@ -12,6 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BulkItemError",
+    "BulkItemRejected",
     "ClusterUnavailable",
     "ElasticsearchAggsSource",
     "ElasticsearchConnection",

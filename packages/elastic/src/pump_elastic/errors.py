@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pump import PumpError
+from pump import PermanentWriteError, PumpError
 
 
 class ElasticsearchConnectorError(PumpError):
@@ -32,3 +32,14 @@ class BulkItemError(ElasticsearchConnectorError):
         self.retryable = status == 429 or status >= 500
         target = f"index {index!r}" + (f" id {id!r}" if id is not None else "")
         super().__init__(f"{op} into {target} refused with {status} {type}: {reason}")
+
+
+class BulkItemRejected(BulkItemError, PermanentWriteError):
+    """A bulk item Elasticsearch refused for good: the pipeline's error policy gets it at once."""
+
+
+def item_error(op: str, index: Any, id: Any, status: int, type: str, reason: str) -> BulkItemError:
+    """The error of a refused bulk item: BulkItemRejected unless a retry may succeed."""
+    retryable = status == 429 or status >= 500
+    kind = BulkItemError if retryable else BulkItemRejected
+    return kind(op, index, id, status, type, reason)

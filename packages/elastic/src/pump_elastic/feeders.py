@@ -15,13 +15,15 @@ from typing import Any
 
 import orjson
 
+from pump import PermanentWriteError
+
 #: The built-in feeders by name.
 BUILT_IN = ("create_or_index", "create", "index", "update", "delete")
 
 CustomFeeder = Callable[[dict[str, Any], Any], tuple[dict[str, Any], Any]]
 
 
-class FeederError(ValueError):
+class FeederError(PermanentWriteError, ValueError):
     """An event cannot become a bulk action (no id for delete/update, not a JSON object, ...)."""
 
 

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator
 
 import pump
 from pump_elastic.connection import ElasticsearchConnection
-from pump_elastic.errors import BulkItemError, ElasticsearchConnectorError
+from pump_elastic.errors import ElasticsearchConnectorError, item_error
 from pump_elastic.feeders import (
     BUILT_IN,
     CustomFeeder,
@@ -255,8 +255,8 @@ class ElasticsearchSink(pump.Sink):
                     custom: CustomFeeder = feeder  # type: ignore[assignment]
                     op, index, doc_id, line, body = custom_action(custom, context, event, index)
                     lines = line + b"\n" + (body + b"\n" if body is not None else b"")
-            except Exception as exc:
-                write.failures[i] = exc  # never becomes valid by retrying: the error policy decides
+            except Exception as exc:  # never becomes valid by retrying: the error policy decides
+                write.failures[i] = pump.PermanentWriteError.wrap(self.location(), exc)
                 continue
             write.pending += 1
             add(_Action(op, index, doc_id, lines, write, i))
@@ -428,7 +428,7 @@ class ElasticsearchSink(pump.Sink):
                     action.settle()  # already there: a retried create finds its own document
                     continue
                 refusal = result.get("error") or {}
-                failure = BulkItemError(
+                failure = item_error(
                     action.op,
                     action.index,
                     action.id,
