@@ -159,3 +159,29 @@ def test_a_triggered_scan_that_finds_nothing_says_why(tmp_path: Path, caplog: An
     app.add_pipeline(pl)
     assert app.run() == 0
     assert "nothing to read" in caplog.text and "no such folder" in caplog.text
+
+
+def test_yaml_file_source_takes_a_trigger_and_post(tmp_path: Path) -> None:
+    from pump.declarative import build
+
+    source = tmp_path / "in.csv"
+    source.write_text("name;code\nCzechia;CZ\n")
+    spec = {
+        "pipelines": {
+            "p": {
+                "source": {
+                    "type": "file.csv",
+                    "path": str(source),
+                    "delimiter": ";",
+                    "post": "noop",
+                    "trigger": "run_once",
+                },
+                "processors": [{"type": "mapping.keys"}],
+                "sink": {"type": "list"},
+            }
+        }
+    }
+    app = build(spec)
+    assert app.run() == 0
+    assert app.locate("p").sink.events == [["name", "code"]]
+    assert source.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -9,7 +10,7 @@ import pytest
 
 import pump
 from pump.common import JsonParser, JsonSerializer
-from pump_amqp import AMQPPublishError, AMQPSink, AMQPSource, AMQPTopologyError
+from pump_amqp import AMQPPublishError, AMQPSink, AMQPSource, AMQPTopologyError, AMQPUnroutable
 
 pytestmark = pytest.mark.service
 
@@ -168,6 +169,46 @@ async def test_without_aiormq_internals_messages_are_published_one_by_one(
     assert list(caught.value.errors) == [1] and isinstance(caught.value.errors[1], AMQPPublishError)
     assert [m.body for m in await broker.take(queue)] == [b"1", b"3"]
     await sink.stop()
+
+
+async def test_unroutable_and_unserializable_events_are_dead_lettered_without_retries(
+    broker: Any, amqp_app: pump.Application, caplog: Any
+) -> None:
+    exchange = await broker.exchange()
+    queue = await broker.queue()
+    await broker.bind(queue, exchange, "bound")
+
+    class Route(pump.Processor):
+        writes_context = True
+
+        def process(self, context: dict[str, Any], event: Any) -> Any:
+            if event.get("to"):
+                context["amqp_sink_routing_key"] = event["to"]
+            return event
+
+    # sink_retries: -1 (forever): only a failure known to be permanent reaches the dead letters
+    pipeline = pump.Pipeline(amqp_app, "p", config={"on_error": "dead_letter"})
+    dead = pump.common.ListSink(amqp_app, pipeline, "dead")
+    events = [{"n": 1}, {"n": 2, "to": "nowhere"}, {"n": {3}}, {"n": 4}]
+    pipeline.build(
+        pump.common.IteratorSource(amqp_app, pipeline, lambda: iter(events)),
+        Route(amqp_app, pipeline),
+        AMQPSink(amqp_app, pipeline, "amqp", config={"exchange": exchange, "routing_key": "bound"}),
+    )
+    pipeline.set_dead_letter(dead)
+    amqp_app.add_pipeline(pipeline)
+    await amqp_app.start()
+    for _ in range(500):
+        if pipeline.in_flight == 0 and pipeline.sources_finished():
+            break
+        await asyncio.sleep(0.01)
+    assert [orjson.loads(m.body) for m in await broker.take(queue)] == [{"n": 1}, {"n": 4}]
+    by_error = {d["error"].split(":")[0]: d["event"]["n"] for d in dead.events}
+    assert by_error == {"PermanentWriteError": [3], "AMQPUnroutable": 2}
+    unroutable = next(d for d in dead.events if d["event"]["n"] == 2)
+    assert "routing key 'nowhere'" in unroutable["error"]
+    assert "retry" not in caplog.text
+    assert issubclass(AMQPUnroutable, AMQPPublishError) and issubclass(AMQPUnroutable, pump.PermanentWriteError)
 
 
 class Enrich(pump.Processor):

@@ -56,6 +56,35 @@ async def test_tee_processor_bound_to_a_tee_source_copies_events(kit) -> None:
     assert source.acknowledged == [(0, 5)]
 
 
+async def test_a_tee_source_bound_to_a_tee_processor_receives_copies(kit) -> None:
+    app = pump.BSPumpApplication(args=[])
+    main = pump.Pipeline(app, "Main")
+    source = kit.RecordingSource(app, main, [{"n": i} for i in range(3)], batch_size=3)
+    main_sink = kit.CollectSink(app, main)
+    main.build(source, pump.common.TeeProcessor(app, main), main_sink)
+    copies = pump.Pipeline(app, "Copies")
+    copy_sink = kit.CollectSink(app, copies)
+    copies.build(pump.common.TeeSource(app, copies).bind("Main.TeeProcessor"), copy_sink)
+    app.add_pipelines(main, copies)  # the processor's pipeline starts first
+
+    assert await kit.run_app(app) == 0
+    assert copy_sink.events == main_sink.events == [{"n": i} for i in range(3)]
+    assert source.acknowledged == [(0, 3)]
+
+
+async def test_a_tee_source_bound_to_something_else_fails_to_start(kit) -> None:
+    app = pump.Application(args=[])
+    main = pump.Pipeline(app, "Main")
+    main.build(kit.RecordingSource(app, main, []), kit.Identity(app, main, "ident"),
+               kit.CollectSink(app, main))
+    copies = pump.Pipeline(app, "Copies")
+    tee = pump.common.TeeSource(app, copies).bind("Main.ident")
+    copies.build(tee, kit.CollectSink(app, copies))
+    app.add_pipelines(main, copies)
+    with pytest.raises(pump.BuildError, match=r"bind\('Main.ident'\).*is not a TeeProcessor"):
+        await tee.start()
+
+
 def test_a_tee_processor_has_one_target() -> None:
     app = pump.Application(args=[])
     tee = pump.common.TeeProcessor(app, pump.Pipeline(app, "p")).bind("a")

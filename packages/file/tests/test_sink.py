@@ -13,7 +13,7 @@ import pytest
 import pump
 from pump.common import IteratorSource
 from pump.testing import CollectingSink, HarnessSource
-from pump_file import FileJSONLinesSink
+from pump_file import FileBlockSink, FileCSVSink, FileJSONLinesSink
 
 
 def read_jsonl(*paths: Path) -> list:
@@ -170,7 +170,8 @@ async def test_an_event_that_cannot_be_serialised_fails_alone(tmp_path, fx):
     app.add_pipeline(pipeline)
     assert await fx.run_app(app) == 0
     assert read_jsonl(tmp_path / "a.jsonl") == [{"ok": 1}, {"ok": 2}]
-    assert [r["event"] for r in dead.events] == [{"bad": {1, 2}}]
+    # the dead letter holds the event made JSON-safe (a set becomes a list), so any sink takes it
+    assert [r["event"] for r in dead.events] == [{"bad": [1, 2]}]
     await fx.write_all(FileJSONLinesSink, {"path": str(tmp_path / "b.jsonl"), "non_serializable": "str", "sort_keys": True}, [{"z": 1, "a": {3}}])
     assert (tmp_path / "b.jsonl").read_text() == '{"a":"{3}","z":1}\n'
 
@@ -208,3 +209,35 @@ async def test_a_cancelled_waiter_does_not_break_the_writer(tmp_path):
     await asyncio.wait_for(sink.write([{"i": 2}], [{}]), 5)  # later writes complete
     await asyncio.wait_for(sink.stop(), 5)
     assert read_jsonl(tmp_path / "a.jsonl") == [{"i": 1}, {"i": 2}]  # written, though not acknowledged
+
+
+@pytest.mark.parametrize(
+    ("sink_class", "config", "bad", "message"),
+    [
+        (FileJSONLinesSink, {}, {"bad": {1, 2}}, "Type is not JSON serializable: set (non_serializable: str"),
+        (FileCSVSink, {"fieldnames": ["ok"]}, {"ok": 1, "extra": 2}, "keys that are not columns"),
+        (FileCSVSink, {"fieldnames": ["ok"], "encoding": "ascii"}, {"ok": "žluť"}, "UnicodeEncodeError"),
+        (FileBlockSink, {"encoding": "ascii"}, "žluť", "UnicodeEncodeError"),
+        (FileBlockSink, {}, 42, "a block is bytes, str, or a dict or list"),
+        (FileJSONLinesSink, {"path": "{ok}.jsonl"}, {"nope": 3}, "TemplateError"),
+    ],
+)
+async def test_an_event_a_file_sink_cannot_write_is_dead_lettered_at_once(
+    tmp_path, fx, caplog, sink_class, config, bad, message
+):
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p", config={"on_error": "dead_letter"})  # sink_retries: -1
+    good = b"fine" if sink_class is FileBlockSink else {"ok": 1}
+    path = str(tmp_path / config.pop("path", "out-{n}.x"))
+    pipeline.build(
+        IteratorSource(app, pipeline, [good, bad, good]),
+        sink_class(app, pipeline, "out", config={"path": path, **config}),
+    )
+    pipeline.set_dead_letter(dead := CollectingSink(app, pipeline, "dead"))
+    app.add_pipeline(pipeline)
+    assert await fx.run_app(app) == 0
+    assert "retry" not in caplog.text  # permanent: never retried
+    [record] = dead.events
+    assert record["error"].startswith("PermanentWriteError: pipeline 'p' component 'out'")
+    assert message in record["error"]
+    assert pipeline.metrics()["events_out"] == 2

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 import pump
+from pump.deadletter import original_event
 from pump_kafka import (
     IdempotenceUnsupported,
     KafkaConnection,
@@ -84,8 +85,48 @@ async def test_event_routed_to_a_missing_topic_is_not_acknowledged(kafka: Any) -
     finally:
         await app.stop()
     assert sorted(r.value for r in await kafka.read(topic, count=2)) == [b"ok", b"ok2"]
-    assert [d["event"] for d in dead.events] == [b"lost"]
+    # the dead letter holds bytes as UTF-8 text (JSON-safe); original_event gives them back
+    assert [(d["event"], d["event_encoding"]) for d in dead.events] == [("lost", "utf-8")]
+    assert [original_event(d) for d in dead.events] == [b"lost"]
     assert "TopicMissing" in dead.events[0]["error"] and missing in dead.events[0]["error"]
+
+
+async def test_an_event_the_sink_cannot_encode_is_dead_lettered_at_once(kafka: Any, caplog: Any) -> None:
+    topic = await kafka.create_topic()
+
+    class Route(pump.Processor):
+        writes_context = True
+
+        def process(self, context: dict[str, Any], event: Any) -> Any:
+            if event != {"route": "nowhere"}:
+                context["kafka_sink_topic"] = topic
+            return event
+
+    app = pump.Application(exit_when_finished=False)
+    app.add_connection(KafkaConnection(app, "kafka", config=kafka.connection_config()))
+    # sink_retries: -1 (forever): only a failure known to be permanent reaches the dead letters
+    pipeline = pump.Pipeline(app, "p", config={"on_error": "dead_letter"})
+    dead = pump.common.ListSink(app, pipeline, "dead")
+    events = [{"n": 1}, {"n": {1, 2}}, {"route": "nowhere"}, {"n": 3}]
+    pipeline.build(
+        pump.common.IteratorSource(app, pipeline, lambda: iter(events)),
+        Route(app, pipeline),
+        KafkaSink(app, pipeline, "kafka", config=kafka.sink_config(topic="")),
+    )
+    pipeline.set_dead_letter(dead)
+    app.add_pipeline(pipeline)
+    await app.start()
+    try:
+        assert await kafka.wait_for(lambda: pipeline.in_flight == 0 and pipeline.sources_finished(), timeout=15)
+    finally:
+        await app.stop()
+    assert sorted(r.value for r in await kafka.read(topic, count=2)) == [b'{"n":1}', b'{"n":3}']
+    assert [d["event"] for d in dead.events] == [{"n": [1, 2]}, {"route": "nowhere"}]
+    errors = [d["error"] for d in dead.events]
+    assert errors[0].startswith("PermanentWriteError: pipeline 'p' component 'KafkaSink'")
+    assert "Type is not JSON serializable: set" in errors[0]
+    assert "TopicMissing" in errors[1] and "names no output topic" in errors[1]
+    assert "retry" not in caplog.text
 
 
 async def test_idempotence_on_a_broker_without_it_is_a_clear_error(kafka: Any) -> None:
@@ -103,6 +144,28 @@ async def test_idempotence_on_a_broker_without_it_is_a_clear_error(kafka: Any) -
     with pytest.raises(IdempotenceUnsupported) as caught:
         await app.start()
     assert "enable_idempotence: false" in str(caught.value)
+
+
+@pytest.mark.parametrize(("records", "permanent"), [(1, True), (3, False)])
+async def test_a_lone_record_the_broker_rejects_as_too_large_fails_permanently(records: int, permanent: bool) -> None:
+    import asyncio
+    import types
+
+    from aiokafka.errors import MessageSizeTooLargeError
+
+    from pump_kafka.sink import _Write
+
+    app = pump.Application()
+    app.add_connection(KafkaConnection(app, "kafka", config={"bootstrap_servers": "127.0.0.1:9"}))
+    pipeline = pump.Pipeline(app, "p")
+    sink = KafkaSink(app, pipeline, "kafka", config={"topic": "t"})
+    write = _Write([b"x"] * records, [{}] * records, asyncio.get_running_loop().create_future())
+    batch = types.SimpleNamespace(count=records, owners=[(write, list(range(records)))])
+    sink._delivered(batch, MessageSizeTooLargeError())  # type: ignore[arg-type]
+    write.release()
+    error = write.future.exception()
+    assert isinstance(error, pump.PermanentWriteError) is permanent
+    assert "MessageSizeTooLargeError" in (str(error) if permanent else type(error).__name__)
 
 
 def test_source_needs_a_group_and_exactly_one_subscription(offline_app: Any) -> None:

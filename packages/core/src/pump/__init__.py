@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         ConfigError,
         ContextWriteError,
         PartialWriteError,
+        PermanentWriteError,
         PumpError,
     )
     from pump.lookup import (
@@ -78,6 +79,7 @@ _EXPORTS: dict[str, str] = {
     "ConfigError": "pump.errors",
     "ContextWriteError": "pump.errors",
     "PartialWriteError": "pump.errors",
+    "PermanentWriteError": "pump.errors",
     "PumpError": "pump.errors",
     "AsyncLookup": "pump.lookup",
     "AsyncLookupMixin": "pump.lookup",
@@ -142,6 +144,7 @@ __all__ = [
     "MemoryLookupProvider",
     "PartialWriteError",
     "PeriodicTrigger",
+    "PermanentWriteError",
     "Pipeline",
     "PipelineConfig",
     "PipelineError",

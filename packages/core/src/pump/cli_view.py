@@ -86,7 +86,7 @@ class Sampler:
                     errors=m.get("errors", 0),
                     in_flight=m.get("in_flight", 0),
                     rate=rate,
-                    error=f"{error['component']}: {error['error']}" if error else None,
+                    error=_error_text(error),
                     warnings=m.get("warnings", 0),
                     counters=declared_counters(m["components"]),
                 )
@@ -111,6 +111,14 @@ def declared_counters(components: dict[str, dict[str, Any]]) -> dict[str, float]
 def counters_text(counters: dict[str, float]) -> str:
     """`a.b 1, c.d 2.5` (empty when there are none)."""
     return ", ".join(f"{key} {value:,g}" for key, value in counters.items())
+
+
+def _error_text(error: dict[str, Any] | None) -> str | None:
+    """`component: Error: message (event from file 'x' line 3)`."""
+    if not error:
+        return None
+    origin = f" (event from {error['origin']})" if error.get("origin") else ""
+    return f"{error['component']}: {error['error']}{origin}"
 
 
 class View:

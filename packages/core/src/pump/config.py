@@ -179,8 +179,7 @@ def describe_validation_error(
         top = str(err["loc"][0]) if err["loc"] else ""
         origin = _origin(top, layers)
         if err["type"] == "extra_forbidden":
-            known = ", ".join(model.model_fields) or "none"
-            problems.append(f"key '{key}': unknown key (known keys: {known}){origin}")
+            problems.append(unknown_key_message(key, list(model.model_fields)) + origin)
             continue
         if err["type"] == "missing":
             # The "input" of a missing key is the whole config, secrets included: never shown.
@@ -195,6 +194,13 @@ def describe_validation_error(
             value = SECRET_MASK
         problems.append(f"key '{key}': {err['msg']} (got {value!r}){origin}")
     return problems
+
+
+def unknown_key_message(key: str, known: list[str]) -> str:
+    """`key 'x': unknown key; did you mean 'y'? (known keys: ...)`."""
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"key '{key}': unknown key{hint} (known keys: {', '.join(known) or 'none'})"
 
 
 def _origin(key: str, layers: tuple[Mapping[str, Any] | None, ...]) -> str:

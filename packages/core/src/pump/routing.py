@@ -1,4 +1,4 @@
-"""Routing between pipelines: InternalSource, RouterSink, TeeProcessor — with backpressure.
+"""Routing between pipelines, with backpressure: InternalSource, RouterSink, TeeProcessor/Source.
 
 A routed event stays part of the upstream batch that carried it: the upstream batch is
 acknowledged only when the downstream pipeline has finished the routed copy. A downstream
@@ -139,6 +139,43 @@ class InternalSource(Source):
         if batch.token is not None:
             batch.token.fail()
             batch.token.done()
+
+
+class TeeSource(InternalSource):
+    """BSPump's TeeSource: an InternalSource (default id 'TeeSource') fed by TeeProcessors.
+
+    Bind either way: `TeeProcessor(app, p).bind("Other.*TeeSource")`, or
+    `TeeSource(app, other).bind("P.TeeProcessorId")`.
+    """
+
+    def __init__(
+        self,
+        app: Application,
+        pipeline: Pipeline,
+        id: str | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(app, pipeline, id, config)
+        #: Addresses (`pipeline.ProcessorId`) of the TeeProcessors bound to this source.
+        self.Targets: list[str] = []
+
+    def bind(self, processor: str) -> TeeSource:
+        """Receive the copies of the TeeProcessor at `processor`; returns the source."""
+        if processor not in self.Targets:
+            self.Targets.append(processor)
+        return self
+
+    async def start(self) -> None:
+        for address in self.Targets:
+            try:
+                found = self.App.locate(address)
+            except BuildError as exc:
+                raise BuildError(f"{self.location()}: bind('{address}'): {exc}") from None
+            if not isinstance(found, TeeProcessor):
+                raise BuildError(
+                    f"{self.location()}: bind('{address}'): {found!r} is not a TeeProcessor"
+                )
+        await super().start()
 
 
 def _resolve_target(app: Application, address: str, who: str) -> InternalSource:
@@ -282,10 +319,29 @@ class TeeProcessor(Processor):
 
     async def start(self) -> None:
         assert self.Pipeline is not None
+        bound = self._bound_by_tee_sources()
+        if bound and not self.Config.target and len(bound) == 1:
+            self.Config.target = bound[0]
+        if bound and bound != [self.Config.target]:
+            raise BuildError(
+                f"{self.location()}: bound by {', '.join(bound)} but sends to "
+                f"'{self.Config.target or bound[0]}'; a TeeProcessor has one target"
+            )
         if not self.Config.target:
             raise BuildError(f"{self.location()}: no target; set 'target' or call bind()")
         self._source = _resolve_target(self.App, self.Config.target, self.location())
         self._source.register_upstream(self.Pipeline)
+
+    def _bound_by_tee_sources(self) -> list[str]:
+        """Addresses of the TeeSources that bound themselves to this processor."""
+        assert self.Pipeline is not None
+        me = f"{self.Pipeline.Id}.{self.Id}"
+        return [
+            f"{pipeline.Id}.*{source.Id}"
+            for pipeline in self.App.Pipelines.values()
+            for source in pipeline.Sources
+            if isinstance(source, TeeSource) and me in source.Targets
+        ]
 
     def process(self, context: dict[str, Any], event: Any) -> Any:
         assert self.Pipeline is not None

@@ -27,11 +27,10 @@ from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Literal, NamedTuple, 
 from pydantic import Field, field_validator, model_validator
 
 from pump.common.encoding import ErrorHandler, TextEncodingOrNone
-from pump.config import ComponentConfig
 from pump.delivery import Batch, CommitTracker
 from pump.errors import BuildError, ConfigError
 from pump.metrics import Counter
-from pump.trigger import TriggerSource
+from pump.trigger import TriggerSource, TriggerSourceConfig
 from pump_file import claims
 from pump_file.claims import FileClaim
 from pump_file.compression import Compression, ShorterThanPosition, compression_of, open_binary
@@ -51,7 +50,7 @@ T = TypeVar("T")
 Opener = Callable[[int], BinaryIO]
 
 
-class FileSourceConfig(ComponentConfig):
+class FileSourceConfig(TriggerSourceConfig):
     """Settings every file source has."""
 
     path: str | list[str] = Field(

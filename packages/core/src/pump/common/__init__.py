@@ -47,9 +47,8 @@ from pump.common.printing import (
     PrintSink,
 )
 from pump.common.splitting import IteratorGenerator, SplitGenerator
-from pump.common.tee import TeeSource
 from pump.common.timezone import TimeZoneNormalizer
-from pump.routing import InternalSource, RouterSink, TeeProcessor
+from pump.routing import InternalSource, RouterSink, TeeProcessor, TeeSource
 
 __all__ = [
     "AggregationStrategy",

@@ -32,6 +32,8 @@ StrategyName = Literal["list", "pairs", "dict", "string"]
 
 # How often start() looks again for the source tasks the pipeline has not created yet.
 _WATCH_RETRY = 0.01
+# How often sources fed by other pipelines are looked through (as InternalSource polls them).
+_UPSTREAM_POLL = 0.05
 
 
 class AggregatorConfig(ComponentConfig):
@@ -220,6 +222,17 @@ class Aggregator(Processor):
         for task in tasks:
             assert task is not None
             task.add_done_callback(self._source_finished)
+        if any(s.internal for s in sources):
+            self._watch = self._event_loop().call_later(_UPSTREAM_POLL, self._poll_upstream)
+
+    def _poll_upstream(self) -> None:
+        # Sources fed by other pipelines end only after those pipelines finished their events,
+        # which may wait for this aggregate: look through them, often enough that a finite
+        # run ends soon after its first sources (the 1 s application tick was too slow).
+        self._watch = None
+        self._check_exhausted()
+        if not self._sources_finished:
+            self._watch = self._event_loop().call_later(_UPSTREAM_POLL, self._poll_upstream)
 
     def _source_finished(self, task: asyncio.Task[None]) -> None:
         self._sources_left -= 1
