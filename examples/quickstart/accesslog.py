@@ -64,12 +64,17 @@ def parse(line: str) -> dict[str, Any]:
     match = LINE.match(line)
     if match is None:
         raise ValueError("not a complete access-log line")
-    event: dict[str, Any] = match.groupdict()
-    event["time"] = iso_time(event["time"])
-    event["status"] = int(event["status"])
-    size = event["bytes"]
-    event["bytes"] = 0 if size == "-" else int(size)
-    return event
+    ip, stamp, method, path, status, size, referrer, agent = match.groups()
+    return {
+        "ip": ip,
+        "time": iso_time(stamp),
+        "method": method,
+        "path": path,
+        "status": int(status),
+        "bytes": 0 if size == "-" else int(size),
+        "referrer": referrer,
+        "agent": agent,
+    }
 
 
 def is_page_view(event: dict[str, Any]) -> bool:

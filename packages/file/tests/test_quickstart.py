@@ -37,6 +37,18 @@ def test_the_quickstart_pipeline_accounts_for_every_line(tmp_path):
     assert all(r["country"] for r in requests) and {r["country"] for r in requests} >= {"CZ", "DE", "US"}
     assert sum(int(m["requests"]) for m in minutes) == len(requests)
     assert [m["minute"] for m in minutes] == sorted({r["time"][:16] for r in requests})
+    again = subprocess.run(
+        [sys.executable, "-m", "pump", "run", "access-log.yaml", "--progress", "off"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    # post_process: keep remembers both logs as read: the second run says why it reads nothing
+    assert (
+        "nothing to read: path 'data/access-*.log': 2 files already processed "
+        "(kept; read again when they change)"
+    ) in again.stderr
+    assert "pipeline 'requests' finished: read 0, written 0" in again.stderr
+    assert "warnings 1" in again.stderr
 
 
 def test_the_quickstart_time_parse_agrees_with_strptime():

@@ -66,5 +66,6 @@ def test_a_component_naming_a_broken_connection_is_told_why(tmp_path: Any) -> No
         declarative.build_file(path)
     message = str(caught.value)
     assert "security_protocol SASL_SSL needs sasl_username and sasl_password" in message
-    assert "connection 'kafka' could not be built" in message
+    # pointed at: the connection's own error, where it is (not "unknown connection")
+    assert f"key 'connection': connection 'kafka' is invalid (see {path}:2)" in message
     assert "unknown connection" not in message

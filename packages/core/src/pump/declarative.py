@@ -11,6 +11,7 @@ pipelines:
     processors:
       - {type: json.parse}
       - {type: python, function: "mypkg.enrich:process"}      # or class: "mypkg:MyProcessor"
+      - {type: python, function: "mypkg.geo:country", lookup: countries}  # country(event, lookup)
     sink: {type: kafka, connection: kafka, topic: out}
     on_error: {dead_letter: {type: print, stream: stderr}}    # or "skip", or {policy: ..., dead_letter: ...}
     max_in_flight: 5000                                       # any other Pipeline config key
@@ -34,7 +35,7 @@ Trigger sources take `trigger:` (or `triggers:` list): `run_once`, `{type: perio
 Every value may use `${VAR}` / `${VAR:-default}`. Building collects every problem (unknown key,
 wrong type, missing required key, unset variable, unknown type, unknown connection, ...) and
 raises one `ConfigError` listing them all, each with the file, line, pipeline, component and key.
-Nothing is started: `pump validate` is exactly this.
+Nothing is started: `pump validate` is exactly this. The format's reference is docs/yaml.md.
 """
 
 from __future__ import annotations
@@ -248,7 +249,7 @@ def build(
     builder = _Builder(app, source, registry or default_registry(), environ)
     builder.build(data)
     if builder.problems:
-        raise ConfigError(f"'{source}'", builder.problems)
+        raise ConfigError(f"'{source}'", builder.sorted_problems())
     return app
 
 
@@ -270,6 +271,16 @@ class _Builder:
         self.declared: dict[str, set[str]] = {"connection": set(), "lookup": set()}
         #: Declared connections and lookups that failed to build: id → where their errors are.
         self.invalid: dict[str, dict[str, str]] = {"connection": {}, "lookup": {}}
+
+    def sorted_problems(self) -> list[str]:
+        """The problems in the order of their lines in the file (those without a line last)."""
+        prefix = re.compile(rf"{re.escape(self.source)}:(\d+): ")
+
+        def line(problem: str) -> float:
+            found = prefix.match(problem)
+            return int(found[1]) if found else float("inf")
+
+        return sorted(self.problems, key=line)
 
     def at(self, node: Any) -> str:
         """`file:line` of a node (the file alone when its line is not known)."""
@@ -345,7 +356,7 @@ class _Builder:
         model = Pipeline.ConfigModel
         if model.model_config.get("extra") == "forbid":
             # Checked here, so that the known keys include the pipeline's structure keys.
-            known = [*PIPELINE_STRUCTURE_KEYS, *model.model_fields]
+            known = list(dict.fromkeys([*PIPELINE_STRUCTURE_KEYS, *model.model_fields]))
             for key in [k for k in config if k not in model.model_fields]:
                 self.problem(spec, where, unknown_key_message(key, known))
                 del config[key]
