@@ -54,6 +54,7 @@ COMPOSE_SERVICES = {
     "PUMP_KAFKA_BOOTSTRAP": "127.0.0.1:9092",
     "PUMP_AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/",
     "PUMP_REDIS_URL": "redis://127.0.0.1:6379/0",
+    "PUMP_ELASTICSEARCH_URL": "http://127.0.0.1:9200",
 }
 
 
@@ -279,3 +280,17 @@ def integration(session: nox.Session) -> None:
     paths = [f"packages/{p}/tests" for p in PACKAGES] + [f"{e}/tests" for e in EXAMPLES] + ["tests"]
     env = {**COMPOSE_SERVICES, **_pump_env(), "PUMP_REQUIRE_SERVICES": "1"}
     session.run("pytest", *paths, *session.posargs, env=env)
+
+
+# -- docs: the config reference tables (owned by the config/CLI work) ---------------------------
+
+#: Markdown files whose `<!-- pump:config ... -->` tables are generated from the config models.
+DOC_FILES = ["README.md", "packages/*/README.md", "docs/*.md", "examples/*/README.md"]
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Rewrite the config reference tables of the READMEs and docs/ from the config models."""
+    _install_packages(session, PACKAGES, None)
+    files = sorted({str(p.relative_to(ROOT)) for pattern in DOC_FILES for p in ROOT.glob(pattern)})
+    session.run("python", "-m", "pump.configref", *session.posargs, *files)

@@ -35,7 +35,7 @@ def test_generated_connector_installs_and_passes_its_own_tests(tmp_path: Path, u
     )
     summary = result.stdout.strip().splitlines()[-1]
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    # every contract rule applies (redelivery, a failing destination): nothing is skipped
+    # every contract rule applies (redelivery, a failing destination; the 6 of PluginContract)
     assert "21 passed" in summary and "skipped" not in summary, summary
     listed = subprocess.run(
         [str(venv / "bin" / "pump"), "plugins", "--json"], capture_output=True, text=True, env=env

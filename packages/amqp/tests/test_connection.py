@@ -47,7 +47,7 @@ def test_a_malformed_url_is_a_config_error_without_the_secret() -> None:
     assert "key 'url'" in str(caught.value) and "amqp://" in str(caught.value)
     assert SECRET not in str(caught.value)
     with pytest.raises(pump.ConfigError, match="TLS options need an amqps:// URL"):
-        connection({"url": "amqp://host/", "ca_file": "/ca.pem"})
+        connection({"url": "amqp://host/", "tls_ca_file": __file__})  # a file that exists
 
 
 def test_heartbeat_goes_to_the_broker_url() -> None:
@@ -204,6 +204,11 @@ async def test_amqps_refuses_a_broker_signed_by_another_ca(certificates: dict[st
 
 
 def test_unreadable_tls_files_are_a_clear_error(tmp_path: Path) -> None:
-    conn = connection({"url": "amqps://h/", "ca_file": str(tmp_path / "missing.pem")})
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("not a certificate")
+    conn = connection({"url": "amqps://h/", "tls_ca_file": str(not_pem)})
     with pytest.raises(AMQPConnectionError, match="cannot load the TLS files"):
         conn._ssl_context()
+    # A file that is not there at all is refused with the config, before any connection.
+    with pytest.raises(pump.ConfigError, match="tls_ca_file: no such file"):
+        connection({"url": "amqps://h/", "tls_ca_file": str(tmp_path / "missing.pem")})

@@ -1,4 +1,4 @@
-"""pump.testing's contract suites (the delivery rules of ARCHITECTURE §3) for AMQPSource and AMQPSink."""
+"""pump.testing's contract suites (docs/architecture.md §3) for AMQPSource and AMQPSink."""
 
 from __future__ import annotations
 

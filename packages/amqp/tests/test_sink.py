@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 import pytest
 
 import pump
-from pump_amqp import AMQPPublishError, AMQPSink, AMQPTopologyError
+from pump.common import JsonParser, JsonSerializer
+from pump_amqp import AMQPPublishError, AMQPSink, AMQPSource, AMQPTopologyError, AMQPUnroutable
 
 pytestmark = pytest.mark.service
 
@@ -167,3 +169,96 @@ async def test_without_aiormq_internals_messages_are_published_one_by_one(
     assert list(caught.value.errors) == [1] and isinstance(caught.value.errors[1], AMQPPublishError)
     assert [m.body for m in await broker.take(queue)] == [b"1", b"3"]
     await sink.stop()
+
+
+async def test_unroutable_and_unserializable_events_are_dead_lettered_without_retries(
+    broker: Any, amqp_app: pump.Application, caplog: Any
+) -> None:
+    exchange = await broker.exchange()
+    queue = await broker.queue()
+    await broker.bind(queue, exchange, "bound")
+
+    class Route(pump.Processor):
+        writes_context = True
+
+        def process(self, context: dict[str, Any], event: Any) -> Any:
+            if event.get("to"):
+                context["amqp_sink_routing_key"] = event["to"]
+            return event
+
+    # sink_retries: -1 (forever): only a failure known to be permanent reaches the dead letters
+    pipeline = pump.Pipeline(amqp_app, "p", config={"on_error": "dead_letter"})
+    dead = pump.common.ListSink(amqp_app, pipeline, "dead")
+    events = [{"n": 1}, {"n": 2, "to": "nowhere"}, {"n": {3}}, {"n": 4}]
+    pipeline.build(
+        pump.common.IteratorSource(amqp_app, pipeline, lambda: iter(events)),
+        Route(amqp_app, pipeline),
+        AMQPSink(amqp_app, pipeline, "amqp", config={"exchange": exchange, "routing_key": "bound"}),
+    )
+    pipeline.set_dead_letter(dead)
+    amqp_app.add_pipeline(pipeline)
+    await amqp_app.start()
+    for _ in range(500):
+        if pipeline.in_flight == 0 and pipeline.sources_finished():
+            break
+        await asyncio.sleep(0.01)
+    assert [orjson.loads(m.body) for m in await broker.take(queue)] == [{"n": 1}, {"n": 4}]
+    by_error = {d["error"].split(":")[0]: d["event"]["n"] for d in dead.events}
+    assert by_error == {"PermanentWriteError": [3], "AMQPUnroutable": 2}
+    unroutable = next(d for d in dead.events if d["event"]["n"] == 2)
+    assert "routing key 'nowhere'" in unroutable["error"]
+    assert "retry" not in caplog.text
+    assert issubclass(AMQPUnroutable, AMQPPublishError) and issubclass(AMQPUnroutable, pump.PermanentWriteError)
+
+
+class Enrich(pump.Processor):
+    """Adds a field, and copies some of the input's metadata into the event."""
+
+    def process(self, context: dict[str, Any], event: Any) -> Any:
+        event["processed"] = True
+        event["from_queue"] = context["amqp_queue"]
+        event["input_routing_key"] = context["amqp_routing_key"]
+        return event
+
+
+async def test_messages_go_from_a_queue_through_the_pipeline_to_an_exchange(
+    broker: Any, amqp_app: pump.Application, wait: Any
+) -> None:
+    source_queue = await broker.queue()
+    exchange = await broker.exchange()
+    output = await broker.queue()
+    await broker.bind(output, exchange, "done")
+    events = [{"id": i, "text": f"message {i}"} for i in range(300)]
+    await broker.publish(events, queue=source_queue)
+
+    pipeline = pump.Pipeline(amqp_app, "roundtrip")
+    source = AMQPSource(amqp_app, pipeline, "amqp", config={"queue": source_queue, "batch_size": 64})
+    sink = AMQPSink(amqp_app, pipeline, "amqp", config={"exchange": exchange, "routing_key": "done"})
+    pipeline.build(source, JsonParser(amqp_app, pipeline), Enrich(amqp_app, pipeline), JsonSerializer(amqp_app, pipeline), sink)
+    amqp_app.add_pipeline(pipeline)
+    await amqp_app.start()
+
+    assert await wait(lambda: pipeline.counters.events_out == len(events))
+    assert await amqp_app.stop() == 0
+
+    messages = await broker.take(output)
+    received = [orjson.loads(m.body) for m in messages]
+    assert sorted(received, key=lambda e: e["id"]) == [
+        {**e, "processed": True, "from_queue": source_queue, "input_routing_key": source_queue}
+        for e in events
+    ]
+    # persistent, JSON-typed messages, published through the configured exchange and key
+    assert {m.delivery_mode for m in messages} == {aio_delivery_mode_persistent()}
+    assert {m.exchange for m in messages} == {exchange}
+    assert {m.routing_key for m in messages} == {"done"}
+    # every input message was acknowledged: none is left, and none came twice
+    assert await broker.count(source_queue) == 0
+    assert len(received) == len(events)
+    assert source.acknowledged == len(events)
+    assert source.generation == 1 and source.stale() == 0
+
+
+def aio_delivery_mode_persistent() -> int:
+    import aio_pika
+
+    return int(aio_pika.DeliveryMode.PERSISTENT)

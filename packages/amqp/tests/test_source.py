@@ -12,7 +12,8 @@ from aiormq.abc import ChannelFrame
 from pamqp import commands as spec
 
 import pump
-from pump_amqp import AMQPFullMessageSource, AMQPSource, AMQPTopologyError
+from pump.metrics import render_prometheus
+from pump_amqp import AMQPFullMessageSource, AMQPSource
 from pump_amqp import settlement as settlement_module
 
 pytestmark = pytest.mark.service
@@ -99,10 +100,11 @@ async def test_in_order_batches_are_acknowledged_with_one_multiple_ack_each(
 ) -> None:
     queue = await broker.queue()
     await broker.publish([{"i": i} for i in range(100)], queue=queue)
-    _pipeline, source = build(amqp_app, {"queue": queue, "batch_size": 25}, recording_sink)
+    pipeline, source = build(amqp_app, {"queue": queue, "batch_size": 25}, recording_sink)
     await amqp_app.start()
     assert await wait(lambda: source.acknowledged == 100)
     await amqp_app.stop()
+    assert pipeline.metrics()["components"][source.Id]["acknowledged"] == 100
     acks = [f for f in sent_frames if isinstance(f, spec.Basic.Ack)]
     assert acks and all(f.multiple for f in acks), acks
     assert len(acks) <= 100 // 25 + 3  # one per batch (a batch may be short)
@@ -190,6 +192,12 @@ async def test_a_rejected_batch_is_requeued_and_delivered_again(
     assert await wait(lambda: pipeline.is_error())
     await amqp_app.stop(timeout=1)
     assert source.requeued == 5
+    counted = pipeline.metrics()["components"][source.Id]
+    assert (counted["requeued"], counted["acknowledged"]) == (5, 0)
+    assert (
+        f'pump_component_requeued_total{{pipeline="p",component="{source.Id}"}} 5.0'
+        in render_prometheus(amqp_app.metrics())
+    )
     # a fresh run gets every message again, flagged redelivered
     app2 = pump.Application(exit_when_finished=False, tune_runtime=False)
     app2.add_connection(type(amqp_app.Connections["amqp"])(app2, "amqp", config={"url": broker.url}))
@@ -206,19 +214,6 @@ async def test_a_rejected_batch_is_requeued_and_delivered_again(
     again = sink2.seen[5:]
     assert all(redelivered for redelivered, _ in again)
     assert sorted(orjson.loads(body)["i"] for _, body in again) == list(range(5))
-
-
-async def test_missing_queue_without_declare_fails_the_start_clearly(
-    broker: Any, amqp_app: pump.Application, recording_sink: Any
-) -> None:
-    missing = broker.name("missing")
-    build(amqp_app, {"queue": missing}, recording_sink)
-    with pytest.raises(AMQPTopologyError) as caught:
-        await amqp_app.start()
-    message = str(caught.value)
-    assert f"queue '{missing}' does not exist" in message
-    assert "declare: true" in message
-    assert "guest:guest" not in message
 
 
 async def test_declare_creates_queue_exchange_binding_and_dead_letter_exchange(
@@ -269,31 +264,6 @@ async def test_declare_creates_queue_exchange_binding_and_dead_letter_exchange(
     assert await broker.wait_count(dead, 1, timeout=5) == 1
     assert [m.body for m in await broker.take(dead)] == [b"poison"]
     assert await broker.count(queue) == 0
-
-
-async def test_declaring_a_queue_differently_than_it_exists_is_a_clear_error(
-    broker: Any, amqp_app: pump.Application, recording_sink: Any
-) -> None:
-    queue = await broker.queue(arguments={"x-max-length": 5})
-    build(amqp_app, {"queue": queue, "declare": True, "queue_arguments": {"x-max-length": 7}}, recording_sink)
-    with pytest.raises(AMQPTopologyError) as caught:
-        await amqp_app.start()
-    assert f"declaring queue '{queue}'" in str(caught.value)
-    assert "x-max-length" in str(caught.value)
-
-
-def test_the_queue_is_required_and_unknown_keys_are_refused(amqp_url: str) -> None:
-    from pump_amqp import AMQPConnection
-
-    app = pump.Application()
-    app.add_connection(AMQPConnection(app, "amqp", config={"url": amqp_url}))
-    pipeline = pump.Pipeline(app, "p")
-    with pytest.raises(pump.ConfigError, match="queue"):
-        AMQPSource(app, pipeline, "amqp", config={})
-    with pytest.raises(pump.ConfigError, match="prefetch"):
-        AMQPSource(app, pipeline, "amqp", config={"queue": "q", "prefetch": 5})
-    with pytest.raises(pump.BuildError, match="unknown connection 'nope'"):
-        AMQPSource(app, pipeline, "nope", config={"queue": "q"})
 
 
 async def test_a_queue_deleted_while_consuming_stops_the_pipeline_with_a_clear_error(

@@ -7,7 +7,7 @@ import re
 import pytest
 
 import pump
-from pump.metrics import render_prometheus
+from pump.metrics import DECLARED, render_prometheus
 
 
 class DropThirds(pump.Processor):
@@ -101,7 +101,8 @@ async def test_declared_counters_reach_pipeline_metrics_and_prometheus(kit):
     assert (out["commits"], out["backlog"], out["events_out"]) == (3, 2, 6)
     assert app.metrics()["connections"] == {"link": {"reconnects": 2, "connected": 1}}
     text = render_prometheus(app.metrics())
-    assert "# HELP pump_component_commits_total Commits sent" in text
+    # One HELP line per name: the first class that declared it gives the text.
+    assert f"# HELP pump_component_commits_total {DECLARED['commits'].help}\n" in text
     assert "# TYPE pump_component_commits_total counter" in text
     assert 'pump_component_commits_total{pipeline="p",component="out"} 3.0' in text
     assert "# TYPE pump_component_backlog gauge" in text

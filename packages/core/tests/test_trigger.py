@@ -19,8 +19,8 @@ from pump.trigger import (
 class CountingSource(TriggerSource):
     """Emits one event per cycle, numbered, and records when each cycle started."""
 
-    def __init__(self, app, pipeline, id=None):
-        super().__init__(app, pipeline, id=id)
+    def __init__(self, app, pipeline, id=None, config=None):
+        super().__init__(app, pipeline, id=id, config=config)
         self.started: list[float] = []
 
     async def cycle(self):
@@ -52,10 +52,12 @@ class GatedSource(TriggerSource):
         self.cycles_done += 1
 
 
-def make_app(kit, source_class=CountingSource, **pipeline_config):
+def make_app(kit, source_class=CountingSource, source_config=None, **pipeline_config):
     app = pump.Application()
     pipeline = pump.Pipeline(app, "p", config=pipeline_config or None)
-    source = source_class(app, pipeline)
+    source = source_class(app, pipeline, config=source_config) if source_config else (
+        source_class(app, pipeline)
+    )
     sink = kit.CollectSink(app, pipeline)
     pipeline.build(source, sink)
     app.add_pipeline(pipeline)
@@ -157,14 +159,14 @@ async def test_error_in_cycle_sets_the_pipeline_error_and_the_app_exits_1(kit):
     assert pipeline.metrics()["error"]["error"] == "ValueError: no data today"
 
 
-async def test_failed_cycle_does_not_end_the_source(kit):
+async def test_with_on_cycle_error_stop_a_failed_cycle_stops_the_pipeline_not_the_source(kit):
     class FailsOnce(CountingSource):
         async def cycle(self):
             await super().cycle()
             if len(self.started) == 1:
                 raise RuntimeError("first cycle fails")
 
-    app, pipeline, source, sink = make_app(kit, FailsOnce)
+    app, pipeline, source, sink = make_app(kit, FailsOnce, {"on_cycle_error": "stop"})
     trigger = Trigger(app)
     source.on(trigger)
     await app.start()

@@ -5,10 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 
-import pytest
-
 import pump
-from pump.errors import ConfigError
 from pump_file import FileCSVSource
 
 
@@ -139,18 +136,3 @@ async def test_resuming_past_the_header_still_names_the_fields(tmp_path, fx):
     assert done == 29  # the header took a place in the first batch
     assert events[0] == {"n": "29", "sq": "841"} and contexts[0]["file_line"] == 31
     assert len(events) == 100 - done
-
-
-@pytest.mark.parametrize(
-    ("config", "key"),
-    [
-        ({"delimiter": ";;"}, "delimiter"),
-        ({"quoting": "sometimes"}, "quoting"),
-        ({"dialect": "nope"}, "dialect"),
-        ({"encoding": ""}, "encoding"),
-        ({"quotechar": "", "quoting": "minimal"}, "quotechar"),
-    ],
-)
-def test_bad_dialects_are_refused_naming_the_key(fx, config, key):
-    with pytest.raises(ConfigError, match=key):
-        fx.source_pipeline(FileCSVSource, {"path": "x", **config})

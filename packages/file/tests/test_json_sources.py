@@ -5,9 +5,7 @@ from __future__ import annotations
 import threading
 
 import orjson
-import pytest
 
-from pump.errors import ConfigError
 from pump_file import FileJSONLinesSource, FileJSONSource
 from pump_file.json_source import JSONDocumentReading
 
@@ -53,11 +51,6 @@ async def test_invalid_documents_and_oversized_files_fail_alone(tmp_path, fx):
     events, _, source = await fx.read_all(FileJSONSource, {"path": str(tmp_path / "*.json"), "max_size": 1000})
     assert events == [True] and source.files_failed == 2
     assert fx.files(tmp_path) == [".bad.json.p.src.pos", ".big.json.p.src.pos", "bad.json-failed", "big.json-failed", "ok.json-processed"]
-
-
-def test_whole_file_sources_cannot_follow(fx):
-    with pytest.raises(ConfigError, match="follow"):
-        fx.source_pipeline(FileJSONSource, {"path": "x", "follow": True})
 
 
 async def test_json_lines_skip_blank_lines_and_number_every_line(tmp_path, fx):

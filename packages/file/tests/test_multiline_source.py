@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 import pump
-from pump.errors import ConfigError
 from pump_file import FileMultiLineSource
 
 LOG = (
@@ -72,10 +69,3 @@ async def test_the_position_stops_before_the_open_event_so_a_resume_reads_it_who
     joined = [r.rstrip("\n") for r in records]
     assert sink.events + events == joined
     assert contexts[0]["file_line"] == 3 * len(sink.events) + 1
-
-
-def test_exactly_one_pattern_is_required(fx):
-    with pytest.raises(ConfigError, match="start_pattern"):
-        fx.source_pipeline(FileMultiLineSource, {"path": "x"})
-    with pytest.raises(ConfigError, match="start_pattern"):
-        fx.source_pipeline(FileMultiLineSource, {"path": "x", "start_pattern": "(unclosed"})

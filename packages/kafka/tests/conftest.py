@@ -22,7 +22,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 
+import pump
 from pump.testing import require_service
+from pump_kafka import KafkaConnection
 from pump_kafka.testing import TansuBroker, accepts, tansu_binary
 
 BOOTSTRAP_ENV = "PUMP_KAFKA_BOOTSTRAP"
@@ -251,3 +253,17 @@ async def kafka_for() -> AsyncIterator[Any]:
     yield make
     for helper in made:
         await helper.close()
+
+
+@pytest.fixture
+def offline_app() -> Any:
+    """Makes an Application with a KafkaConnection 'kafka' to an address nothing listens on."""
+
+    def make(**config: object) -> pump.Application:
+        app = pump.Application()
+        app.add_connection(
+            KafkaConnection(app, "kafka", config={"bootstrap_servers": "127.0.0.1:1", **config})
+        )
+        return app
+
+    return make

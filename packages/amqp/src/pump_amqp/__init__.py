@@ -9,7 +9,13 @@
 """
 
 from pump_amqp.connection import AMQPConnection
-from pump_amqp.errors import AMQPConnectionError, AMQPError, AMQPPublishError, AMQPTopologyError
+from pump_amqp.errors import (
+    AMQPConnectionError,
+    AMQPError,
+    AMQPPublishError,
+    AMQPTopologyError,
+    AMQPUnroutable,
+)
 from pump_amqp.sink import AMQPSink
 from pump_amqp.source import AMQPFullMessageSource, AMQPSource
 
@@ -24,4 +30,5 @@ __all__ = [
     "AMQPSink",
     "AMQPSource",
     "AMQPTopologyError",
+    "AMQPUnroutable",
 ]

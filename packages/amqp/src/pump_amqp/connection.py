@@ -108,6 +108,7 @@ class AMQPConnectionConfig(pump.TLSConfig, pump.ReconnectConfig):
     url: SecretStr = Field(
         SecretStr("amqp://guest:guest@localhost:5672/"),
         description="Broker URL, amqp://user:password@host:port/vhost or amqps://... (a secret: it may hold the password)",
+        examples=["amqps://pump:secret@rabbit.example:5671/prod"],
     )
     username: str = Field("", description="User name; overrides the one in the URL when set")
     password: SecretStr = Field(SecretStr(""), description="Password; overrides the one in the URL when set")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pump.errors import PumpError
+from pump.errors import PermanentWriteError, PumpError
 
 
 class AMQPError(PumpError):
@@ -19,3 +19,7 @@ class AMQPTopologyError(AMQPError):
 
 class AMQPPublishError(AMQPError):
     """The broker did not take a published message: returned unroutable, or nacked."""
+
+
+class AMQPUnroutable(AMQPPublishError, PermanentWriteError):
+    """A `mandatory` message no queue takes came back: its event fails without retries."""

@@ -4,8 +4,11 @@ A batch is published in one write with publisher confirms on, and its write comp
 the broker confirmed every message — so the source's messages are acknowledged only after
 their results are safely in the broker. Messages are persistent by default and `mandatory`:
 a message no queue takes is returned by the broker, and that event fails (a
-PartialWriteError naming it) instead of vanishing. When the connection drops, unconfirmed
-messages fail their write, and the pipeline writes them again on a new channel.
+PartialWriteError naming it) instead of vanishing. Such a failure (`AMQPUnroutable`) is
+permanent, as is an event that cannot be made a message (a body that cannot be serialized,
+a bad per-event property): the pipeline's error policy gets it at once, without retries.
+When the connection drops, unconfirmed messages fail their write, and the pipeline writes
+them again on a new channel.
 
 Per event, the context may override where a message goes and what it carries, with keys
 distinct from the ones AMQPSource sets, so an input's routing key is never echoed by accident:
@@ -30,7 +33,7 @@ from pydantic import Field
 import pump
 from pump_amqp.channel import ReopeningChannel
 from pump_amqp.connection import AMQPConnection
-from pump_amqp.errors import AMQPError, AMQPPublishError, AMQPTopologyError
+from pump_amqp.errors import AMQPError, AMQPPublishError, AMQPTopologyError, AMQPUnroutable
 from pump_amqp.publishing import Outgoing, check_routing_key, forget, new_message_id, publish
 from pump_amqp.topology import Topology
 
@@ -119,8 +122,8 @@ class AMQPSink(pump.Sink):
         for i, (context, event) in enumerate(zip(contexts, events, strict=True)):
             try:
                 messages.append(message(context, event))
-            except Exception as exc:
-                errors[i] = exc
+            except Exception as exc:  # it cannot be made a message: it never will be
+                errors[i] = pump.PermanentWriteError.wrap(self.location(), exc)
                 continue
             positions.append(i)
         if not messages:
@@ -246,7 +249,7 @@ class AMQPSink(pump.Sink):
             frame = getattr(exc, "frame", None)
             reply = getattr(frame, "reply_text", "") or "unroutable"
             exchange, routing_key = (message[0], message[1]) if message else ("?", "?")
-            return AMQPPublishError(
+            return AMQPUnroutable(
                 f"{self.location()}: message returned by the broker ({reply}): no queue is bound "
                 f"to exchange '{exchange}' with routing key '{routing_key}'"
             )

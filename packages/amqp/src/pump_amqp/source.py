@@ -106,7 +106,7 @@ class _Consumer:
 class AMQPSourceConfig(pump.ComponentConfig):
     """Settings of an AMQPSource (and AMQPFullMessageSource)."""
 
-    queue: str = Field(..., min_length=1, description="Queue to consume")
+    queue: str = Field(..., min_length=1, description="Queue to consume", examples=["orders"])
     prefetch_count: int = Field(1000, ge=1, description="Most messages unacknowledged at once (bounds memory; backpressure)")
     batch_size: int = Field(256, ge=1, description="Most messages handed to the pipeline in one batch")
     batch_linger: float = Field(0.005, ge=0, description="Seconds to wait for a batch to fill before handing over what arrived")

@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pump.application import Application
+    from pump.application import Application, BSPumpApplication, BSPumpService
     from pump.backoff import Backoff, ReconnectConfig, RetriesExhausted
     from pump.component import Component
     from pump.config import ComponentConfig
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         ConfigError,
         ContextWriteError,
         PartialWriteError,
+        PermanentWriteError,
         PumpError,
     )
     from pump.lookup import (
@@ -63,6 +64,8 @@ __version__ = "0.1.0"
 #: Public name → the module that defines it.
 _EXPORTS: dict[str, str] = {
     "Application": "pump.application",
+    "BSPumpApplication": "pump.application",
+    "BSPumpService": "pump.application",
     "Backoff": "pump.backoff",
     "ReconnectConfig": "pump.backoff",
     "RetriesExhausted": "pump.backoff",
@@ -76,6 +79,7 @@ _EXPORTS: dict[str, str] = {
     "ConfigError": "pump.errors",
     "ContextWriteError": "pump.errors",
     "PartialWriteError": "pump.errors",
+    "PermanentWriteError": "pump.errors",
     "PumpError": "pump.errors",
     "AsyncLookup": "pump.lookup",
     "AsyncLookupMixin": "pump.lookup",
@@ -115,6 +119,8 @@ __all__ = [
     "Application",
     "AsyncLookup",
     "AsyncLookupMixin",
+    "BSPumpApplication",
+    "BSPumpService",
     "Backoff",
     "Batch",
     "BuildError",
@@ -138,6 +144,7 @@ __all__ = [
     "MemoryLookupProvider",
     "PartialWriteError",
     "PeriodicTrigger",
+    "PermanentWriteError",
     "Pipeline",
     "PipelineConfig",
     "PipelineError",
@@ -178,4 +185,6 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS, *_SUBPACKAGES})
+    # The public API only: not the helpers this module imports nor the submodules it loaded.
+    dunders = {n for n in globals() if n.startswith("__")}
+    return sorted({*dunders, *__all__, *_SUBPACKAGES})

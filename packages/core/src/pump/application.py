@@ -14,7 +14,7 @@ from typing import Any, TypeVar, overload
 from pump.component import Component
 from pump.configfile import ConfigSection, read_config_file
 from pump.connection import Connection
-from pump.errors import BuildError
+from pump.errors import BuildError, PumpError
 from pump.pipeline import Pipeline
 from pump.pubsub import PubSub
 from pump.tuning import tune_runtime
@@ -23,6 +23,9 @@ L = logging.getLogger(__name__)
 
 LookupT = TypeVar("LookupT", bound=Component)
 ConnectionT = TypeVar("ConnectionT", bound=Connection)
+
+#: The service name BSPump code asks for; `get_service` returns the application.
+PUMP_SERVICE = "bspump.PumpService"
 
 
 class Application:
@@ -212,6 +215,15 @@ class Application:
             return pipeline.locate_source(rest[1:])
         return pipeline.locate_processor(rest)
 
+    def get_service(self, name: str) -> Application:
+        """BSPump's `app.get_service("bspump.PumpService")`: the registry is the app itself."""
+        if name != PUMP_SERVICE:
+            raise BuildError(
+                f"unknown service '{name}': Pump has no ASAB services; '{PUMP_SERVICE}' is the "
+                "application itself (add_pipeline, add_connection, add_lookup, locate, ...)"
+            )
+        return self
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -327,8 +339,18 @@ class Application:
         self.request_stop()
 
     def run(self) -> int:
-        """Run the application in a new event loop; returns the exit code."""
-        return asyncio.run(self.main())
+        """Run the application in a new event loop; returns the exit code.
+
+        A Pump error (a missing topic, an unreachable broker, a bad config) is logged as one
+        line and gives exit code 1; its traceback is logged at DEBUG level only.
+        """
+        try:
+            return asyncio.run(self.main())
+        except PumpError as exc:
+            what = "failed" if self._started else "cannot start"
+            L.error("%s: %s: %s", what, type(exc).__name__, exc)
+            L.debug("traceback of that error", exc_info=True)
+            return 1
 
     # -- observability ------------------------------------------------------------------------
 
@@ -339,6 +361,10 @@ class Application:
             "pipelines": {pid: p.metrics() for pid, p in self.Pipelines.items()},
             "connections": {cid: dict(c.counters.extra) for cid, c in self.Connections.items()},
         }
+
+
+#: BSPump's names: the application is also the pump service (its registry).
+BSPumpApplication = BSPumpService = Application
 
 
 def config_file_from_args(args: Sequence[str] | None) -> str | None:

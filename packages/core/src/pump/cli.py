@@ -88,10 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     describe = commands.add_parser(
         "describe", help="show a component type's config keys",
         description="Show the config keys of a component type: NAME or KIND:NAME "
-        "(e.g. json.parse, sink:print).",
+        "(e.g. json.parse, sink:print), or `pipeline` for a pipeline's own keys.",
     )
     describe.add_argument("name", metavar="NAME")
-    describe.add_argument("--json", action="store_true", help="print JSON")
+    describe.add_argument(
+        "--format", default="text", choices=["text", "json", "markdown"],
+        help="markdown: the table of the package READMEs",
+    )
+    describe.add_argument("--json", action="store_true", help="same as --format json")
     describe.set_defaults(handler=cmd_describe)
 
     # `pump new connector NAME`: the connector template (pump/scaffold.py)
@@ -193,6 +197,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return int(await app.main())
         except Exception as exc:
             log.error("the application failed: %s: %s", type(exc).__name__, exc)
+            log.debug("traceback of that error", exc_info=True)
             return EXIT_FAILED
         finally:
             await view.stop()
@@ -244,14 +249,17 @@ def cmd_describe(args: argparse.Namespace) -> int:
     """`pump describe [KIND:]NAME`."""
     import json
 
-    from pump.describe import describe_class, render_text
+    from pump.describe import describe_class, describe_pipeline, render_markdown, render_text
     from pump.plugins import PluginError, UnknownPluginError, default_registry, normalize_kind
 
     registry = default_registry()
     kind, sep, name = args.name.partition(":")
     described = []
+    kinds: list[str] = []
     try:
-        if sep:
+        if args.name in ("pipeline", "pipelines"):
+            described.append(describe_pipeline())
+        elif sep:
             kinds = [normalize_kind(kind)]
         else:
             name = args.name
@@ -266,10 +274,12 @@ def cmd_describe(args: argparse.Namespace) -> int:
         _error(f"pump: {exc}")
         # An unknown name is a usage error; a conflicting or broken plugin is not.
         return EXIT_CONFIG if isinstance(exc, UnknownPluginError) else EXIT_FAILED
-    if args.json:
+    style = "json" if args.json else args.format
+    if style == "json":
         print(json.dumps(described if len(described) > 1 else described[0], indent=2, default=repr))
     else:
-        print("\n\n".join(render_text(d) for d in described))
+        render = render_markdown if style == "markdown" else render_text
+        print("\n\n".join(render(d) for d in described))
     return EXIT_OK
 
 

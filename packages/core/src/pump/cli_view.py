@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pump.metrics import DECLARED
+
 if TYPE_CHECKING:
     from pump.application import Application
     from pump.pipeline import Pipeline
@@ -36,6 +38,8 @@ class PipelineStats:
     in_flight: int
     rate: float  # events in per second since the previous sample
     error: str | None = None
+    #: The components' own declared counters and gauges, "component.name" → value.
+    counters: dict[str, float] = field(default_factory=dict)
     warnings: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -82,11 +86,45 @@ class Sampler:
                     errors=m.get("errors", 0),
                     in_flight=m.get("in_flight", 0),
                     rate=rate,
-                    error=f"{error['component']}: {error['error']}" if error else None,
+                    error=_error_text(error),
                     warnings=m.get("warnings", 0),
+                    counters=declared_counters(m["components"]),
                 )
             )
         return rows
+
+    def connections(self) -> dict[str, dict[str, float]]:
+        """Every connection's declared counters and gauges (reconnects, connected, ...)."""
+        return {cid: dict(c.counters.extra) for cid, c in self.app.Connections.items()}
+
+
+def declared_counters(components: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """The declared counters and gauges of a pipeline's components, "component.name" → value.
+
+    A counter still at 0 is left out (nothing happened: a file source not run by triggers
+    never fails a cycle); gauges are always shown (`connected 0` says something).
+    """
+    out: dict[str, float] = {}
+    for cid, snapshot in components.items():
+        for key, value in snapshot.items():
+            metric = DECLARED.get(key)
+            if metric is None or value is None or (value == 0 and metric.kind == "counter"):
+                continue
+            out[f"{cid}.{key}"] = value
+    return out
+
+
+def counters_text(counters: dict[str, float]) -> str:
+    """`a.b 1, c.d 2.5` (empty when there are none)."""
+    return ", ".join(f"{key} {value:,g}" for key, value in counters.items())
+
+
+def _error_text(error: dict[str, Any] | None) -> str | None:
+    """`component: Error: message (event from file 'x' line 3)`."""
+    if not error:
+        return None
+    origin = f" (event from {error['origin']})" if error.get("origin") else ""
+    return f"{error['component']}: {error['error']}{origin}"
 
 
 class View:
@@ -140,10 +178,13 @@ class LogView(View):
         for r in rows:
             L.info(
                 "pipeline '%s' %s: in %d (%.0f/s), out %d, in flight %d, dropped %d, "
-                "errors %d, dead-lettered %d",
+                "errors %d, dead-lettered %d%s",
                 r.id, r.state, r.events_in, r.rate, r.events_out, r.in_flight, r.dropped,
-                r.errors, r.dead_lettered,
+                r.errors, r.dead_lettered, f"; {counters_text(r.counters)}" if r.counters else "",
             )
+        for cid, counters in self.sampler.connections().items():
+            if counters:
+                L.info("connection '%s': %s", cid, counters_text(counters))
 
 
 #: The live table's columns (short enough for an 80-column terminal).
@@ -217,6 +258,16 @@ class LiveView(View):
                 f"[red]{r.errors:,}[/]" if r.errors else "0",
                 f"{r.dead_lettered:,}",
             )
+        # The components' and connections' own counters, one line each, under the table.
+        notes = [f"{r.id}: {counters_text(r.counters)}" for r in rows if r.counters]
+        notes += [
+            f"connection {cid}: {counters_text(c)}"
+            for cid, c in self.sampler.connections().items()
+            if c
+        ]
+        if notes:
+            table.caption = "\n".join(notes)
+            table.caption_justify = "left"
         return table
 
 
@@ -253,6 +304,8 @@ def render_summary(data: dict[str, Any]) -> str:
             f"dead-lettered {p['dead_lettered']}, errors {p['errors']}, "
             f"{_warnings(p)}{p['rate']:,.0f} events/s"
         )
+        if p.get("counters"):
+            lines.append(f"    {counters_text(p['counters'])}")
         if p["error"]:
             lines.append(f"    error: {p['error']}")
     t = data["totals"]
@@ -304,8 +357,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+#: Loggers of the libraries connectors use: their INFO lines (group joins, reconnect chatter)
+#: would flood the live view, so they log warnings and errors only, unless `--log-level debug`.
+LIBRARY_LOGGERS = (
+    "aiokafka", "kafka", "aio_pika", "aiormq", "pamqp", "urllib3", "elasticsearch",
+    "elastic_transport", "aiomysql", "asyncmy", "pymysql", "influxdb_client", "aiohttp",
+    "websockets", "httpx", "httpcore", "asyncio", "pyarrow", "fsspec",
+)
+
+
 def setup_logging(level: str, fmt: str) -> None:
-    """Log to stderr at `level`, as text or JSON lines."""
+    """Log to stderr at `level`, as text or JSON lines; libraries at WARNING unless DEBUG."""
     handler = StderrHandler()
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
@@ -318,3 +380,6 @@ def setup_logging(level: str, fmt: str) -> None:
         root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    debug = level.upper() == "DEBUG"
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if debug else logging.WARNING)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, create_model
 
 from pump.errors import ConfigError
 
 SECRET_MASK = "*****"
+
+#: Custom (untyped) keys whose name says they hold a secret, masked like typed secrets.
+_SECRET_NAME = re.compile(r"pass|secret|token|credential|key$", re.IGNORECASE)
 
 
 class ComponentConfig(BaseModel):
@@ -19,33 +24,75 @@ class ComponentConfig(BaseModel):
 
     def __getitem__(self, key: str) -> Any:
         """BSPump-style `self.Config["key"]` access."""
-        if key not in type(self).model_fields:
-            raise KeyError(key)
-        return getattr(self, key)
+        if key in type(self).model_fields:
+            return getattr(self, key)
+        extra = self.model_extra
+        if extra is not None and key in extra:
+            return extra[key]
+        raise KeyError(key)
 
     def get(self, key: str, default: Any = None) -> Any:
-        """Return a key's value, or `default` if the key is not declared."""
-        return getattr(self, key) if key in type(self).model_fields else default
+        """Return a key's value, or `default` if the key is not set."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
     def __iter__(self) -> Iterator[str]:  # type: ignore[override]
-        return iter(type(self).model_fields)
+        return iter(self.keys())
 
     def keys(self) -> list[str]:
-        """Declared keys."""
-        return list(type(self).model_fields)
+        """Declared keys, then custom keys (see `with_custom_keys`)."""
+        return [*type(self).model_fields, *(self.model_extra or ())]
 
     def masked(self) -> dict[str, Any]:
-        """The config as a dict with every secret replaced by a mask (safe to log)."""
+        """The config as a dict with every secret masked (safe to log); a URL keeps all but
+        its credentials (`amqp://guest:*****@host/`)."""
         out: dict[str, Any] = {}
         for key in type(self).model_fields:
             value = getattr(self, key)
-            out[key] = SECRET_MASK if is_secret(type(self), key) and value else value
+            out[key] = mask_secret(value) if is_secret(type(self), key) and value else value
+        for key, value in (self.model_extra or {}).items():
+            out[key] = SECRET_MASK if _SECRET_NAME.search(key) and value else value
         return out
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.masked()!r})"
 
     __str__ = __repr__
+
+
+def mask_secret(value: Any) -> str:
+    """A secret as it may be shown: empty stays empty; a URL keeps all but its password."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if value is None or value == "":
+        return ""
+    text = str(value)
+    if "://" in text:
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(text)
+            password = parts.password
+        except ValueError:
+            return SECRET_MASK
+        netloc = parts.netloc
+        if "@" in netloc:
+            host = netloc.rpartition("@")[2]
+            user = parts.username or ""
+            credentials = f"{user}:{SECRET_MASK}" if password is not None else SECRET_MASK
+            netloc = f"{credentials}@{host}"
+        # a query may carry a token too: only its presence is shown
+        query = SECRET_MASK if parts.query else ""
+        return parts._replace(netloc=netloc, query=query, fragment="").geturl()
+    return SECRET_MASK
+
+
+def is_advanced(model: type[BaseModel], key: str) -> bool:
+    """True when a field is marked `json_schema_extra={'advanced': True}` (rarely needed)."""
+    extra = model.model_fields[key].json_schema_extra
+    return isinstance(extra, dict) and bool(extra.get("advanced"))
 
 
 def is_secret(model: type[BaseModel], key: str) -> bool:
@@ -81,9 +128,40 @@ def build_config(
         if layer:
             merged.update(layer)
     try:
-        return model.model_validate(merged)
+        config = model.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(where, describe_validation_error(exc, model, layers)) from None
+    if config.model_extra:
+        misspelt = _misspelt_keys(config.model_extra, model)
+        if misspelt:
+            raise ConfigError(where, misspelt)
+    return config
+
+
+ConfigT = TypeVar("ConfigT", bound=ComponentConfig)
+
+
+def with_custom_keys(model: type[ConfigT]) -> type[ConfigT]:
+    """`model`, also keeping keys it does not declare, as given (BSPump/ASAB config sections).
+
+    A key that looks like a misspelt declared key is still an error.
+    """
+    if model.model_config.get("extra") == "allow":
+        return model
+    name = model.__name__
+    open_model: type[ConfigT] = type(
+        name, (model,), {"model_config": ConfigDict(extra="allow"), "__module__": model.__module__}
+    )
+    return open_model
+
+
+def _misspelt_keys(extra: Mapping[str, Any], model: type[BaseModel]) -> list[str]:
+    problems = []
+    for key in extra:
+        close = difflib.get_close_matches(key, list(model.model_fields), n=1, cutoff=0.8)
+        if close:
+            problems.append(f"key '{key}': unknown key; did you mean '{close[0]}'?")
+    return problems
 
 
 def describe_validation_error(
@@ -102,8 +180,7 @@ def describe_validation_error(
         top = str(err["loc"][0]) if err["loc"] else ""
         origin = _origin(top, layers)
         if err["type"] == "extra_forbidden":
-            known = ", ".join(model.model_fields) or "none"
-            problems.append(f"key '{key}': unknown key (known keys: {known}){origin}")
+            problems.append(unknown_key_message(key, list(model.model_fields)) + origin)
             continue
         if err["type"] == "missing":
             # The "input" of a missing key is the whole config, secrets included: never shown.
@@ -118,6 +195,13 @@ def describe_validation_error(
             value = SECRET_MASK
         problems.append(f"key '{key}': {err['msg']} (got {value!r}){origin}")
     return problems
+
+
+def unknown_key_message(key: str, known: list[str]) -> str:
+    """`key 'x': unknown key; did you mean 'y'? (known keys: ...)`."""
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"key '{key}': unknown key{hint} (known keys: {', '.join(known) or 'none'})"
 
 
 def _origin(key: str, layers: tuple[Mapping[str, Any] | None, ...]) -> str:

@@ -11,6 +11,7 @@ pipelines:
     processors:
       - {type: json.parse}
       - {type: python, function: "mypkg.enrich:process"}      # or class: "mypkg:MyProcessor"
+      - {type: python, function: "mypkg.geo:country", lookup: countries}  # country(event, lookup)
     sink: {type: kafka, connection: kafka, topic: out}
     on_error: {dead_letter: {type: print, stream: stderr}}    # or "skip", or {policy: ..., dead_letter: ...}
     max_in_flight: 5000                                       # any other Pipeline config key
@@ -34,13 +35,16 @@ Trigger sources take `trigger:` (or `triggers:` list): `run_once`, `{type: perio
 Every value may use `${VAR}` / `${VAR:-default}`. Building collects every problem (unknown key,
 wrong type, missing required key, unset variable, unknown type, unknown connection, ...) and
 raises one `ConfigError` listing them all, each with the file, line, pipeline, component and key.
-Nothing is started: `pump validate` is exactly this.
+Nothing is started: `pump validate` is exactly this. The format's reference is docs/yaml.md.
 """
 
 from __future__ import annotations
 
+import difflib
+import functools
 import inspect
 import os
+import re
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -50,8 +54,9 @@ from pydantic import ConfigDict, Field
 
 from pump.application import Application
 from pump.common.callables import import_callable
-from pump.common.function import FunctionProcessor
+from pump.common.function import FunctionProcessor, FunctionProcessorConfig
 from pump.component import Component
+from pump.config import unknown_key_message
 from pump.configfile import interpolate_tree
 from pump.connection import Connection
 from pump.errors import BuildError, ConfigError
@@ -69,22 +74,41 @@ PIPELINE_STRUCTURE_KEYS = ("source", "sources", "processors", "sink", "on_error"
 SPEC_KEYS = ("type", "id")
 
 
+class PythonProcessorConfig(FunctionProcessorConfig):
+    """Settings of a PythonProcessor."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    class_: str = Field(
+        "",
+        alias="class",
+        description="'module:Class' of a Processor to use instead (other keys are its config)",
+        examples=["mypkg.processors:Enrich"],
+    )
+    lookup: str = Field(
+        "",
+        description="Id of a lookup passed to the function as its `lookup` argument",
+        examples=["countries"],
+    )
+    lookups: dict[str, str] = Field(
+        default_factory=dict,
+        description="Lookups passed to the function by argument name: {argument: lookup id}",
+        examples=[{"countries": "countries", "currencies": "rates"}],
+    )
+
+
 class PythonProcessor(FunctionProcessor):
     """Runs Python code: a function (`function: "module:func"`) or a processor class (`class: ...`).
 
     The function is called as `func(event)` or `func(context, event)` and returns the new event
-    (None drops it). With `class: "module:Class"`, that Processor class is built instead, and the
-    other keys are its config.
+    (None drops it). With `lookup: <id>` it gets that lookup as its `lookup` argument
+    (`func(event, lookup)`); `lookups: {name: <id>, ...}` passes several, by argument name.
+    With `class: "module:Class"`, that Processor class is built instead, and the other keys are
+    its config.
     """
 
-    class ConfigModel(FunctionProcessor.ConfigModel):
-        model_config = ConfigDict(populate_by_name=True)
-
-        class_: str = Field(
-            "",
-            alias="class",
-            description="'module:Class' of a Processor to use instead (other keys are its config)",
-        )
+    ConfigModel = PythonProcessorConfig
+    Config: PythonProcessorConfig
 
     @classmethod
     def from_config(
@@ -96,7 +120,11 @@ class PythonProcessor(FunctionProcessor):
     ) -> Component:
         """Build the named class, or a function processor."""
         path = config.get("class")
-        where = f"python processor '{id}'"
+        where = (
+            f"pipeline '{pipeline.Id}' component '{id}' ({cls.__name__})"
+            if pipeline is not None
+            else f"python processor '{id}'"
+        )
         if path:
             if config.get("function"):
                 raise BuildError(f"{where}: give 'function' or 'class', not both")
@@ -109,7 +137,26 @@ class PythonProcessor(FunctionProcessor):
             raise BuildError(
                 f"{where}: needs 'function: \"module:function\"' or 'class: \"module:Class\"'"
             )
-        return super().from_config(app, pipeline, id, config)
+        lookups = _function_lookups(config)
+        if not lookups:
+            return super().from_config(app, pipeline, id, config)
+        function = import_callable(str(config["function"]), where)
+        located = {argument: app.locate_lookup(lookup) for argument, lookup in lookups.items()}
+        if pipeline is None:
+            raise BuildError(f"{where}: a processor belongs to a pipeline")
+        built: Component = cls(
+            app, pipeline, functools.partial(function, **located), id=id, config=config
+        )
+        return built
+
+
+def _function_lookups(config: Mapping[str, Any]) -> dict[str, str]:
+    """`{argument: lookup id}` from a python processor's `lookup` and `lookups` keys."""
+    lookups = config.get("lookups")
+    out = {str(k): str(v) for k, v in lookups.items()} if isinstance(lookups, Mapping) else {}
+    if isinstance(config.get("lookup"), str) and config["lookup"]:
+        out["lookup"] = config["lookup"]
+    return out
 
 
 def load_yaml(path: str | os.PathLike[str]) -> Any:
@@ -124,6 +171,11 @@ def load_yaml(path: str | os.PathLike[str]) -> Any:
     def mapping(loader: Any, node: Any) -> Any:
         data = LocatedDict()
         data.line = node.start_mark.line + 1
+        data.key_lines = {
+            str(key.value): key.start_mark.line + 1
+            for key, _ in node.value
+            if isinstance(key, yaml.ScalarNode)
+        }
         yield data
         data.update(loader.construct_mapping(node))
 
@@ -145,9 +197,22 @@ def load_yaml(path: str | os.PathLike[str]) -> Any:
 
 
 class LocatedDict(dict[str, Any]):
-    """A mapping read from YAML, with the line it starts on."""
+    """A mapping read from YAML, with the line it starts on and the line of each key."""
 
     line: int | None = None
+    key_lines: Mapping[str, int] = {}
+
+    @classmethod
+    def like(cls, node: Any, data: Mapping[str, Any]) -> LocatedDict:
+        """`data` with the lines `node` was read from."""
+        out = cls(data)
+        out.line = getattr(node, "line", None)
+        out.key_lines = getattr(node, "key_lines", {})
+        return out
+
+
+#: `key 'name...'` at the start of a problem: the key it is about (its first part).
+_PROBLEM_KEY = re.compile(r"key '([^'.\[]+)")
 
 
 def build_file(
@@ -184,7 +249,7 @@ def build(
     builder = _Builder(app, source, registry or default_registry(), environ)
     builder.build(data)
     if builder.problems:
-        raise ConfigError(f"'{source}'", builder.problems)
+        raise ConfigError(f"'{source}'", builder.sorted_problems())
     return app
 
 
@@ -204,10 +269,33 @@ class _Builder:
         self.environ = environ
         self.problems: list[str] = []
         self.declared: dict[str, set[str]] = {"connection": set(), "lookup": set()}
+        #: Declared connections and lookups that failed to build: id → where their errors are.
+        self.invalid: dict[str, dict[str, str]] = {"connection": {}, "lookup": {}}
 
-    def problem(self, node: Any, what: str, message: str) -> None:
+    def sorted_problems(self) -> list[str]:
+        """The problems in the order of their lines in the file (those without a line last)."""
+        prefix = re.compile(rf"{re.escape(self.source)}:(\d+): ")
+
+        def line(problem: str) -> float:
+            found = prefix.match(problem)
+            return int(found[1]) if found else float("inf")
+
+        return sorted(self.problems, key=line)
+
+    def at(self, node: Any) -> str:
+        """`file:line` of a node (the file alone when its line is not known)."""
         line = getattr(node, "line", None)
-        at = f"{self.source}:{line}" if line else self.source
+        return f"{self.source}:{line}" if line else self.source
+
+    def problem(self, node: Any, what: str, message: str, key: str | None = None) -> None:
+        """Record a problem at the line of `key` (default: the key the message names), else
+        at the line of `node`."""
+        if key is None:
+            found = _PROBLEM_KEY.match(message)
+            key = found[1] if found else None
+        key_lines: Mapping[str, int] = getattr(node, "key_lines", {})
+        line = key_lines.get(key) if key is not None else None
+        at = f"{self.source}:{line}" if line else self.at(node)
         self.problems.append(f"{at}: {what}: {message}" if what else f"{at}: {message}")
 
     # -- the file -------------------------------------------------------------------------------
@@ -220,8 +308,12 @@ class _Builder:
             return
         for key in data:
             if key not in TOP_LEVEL_KEYS:
+                close = difflib.get_close_matches(str(key), TOP_LEVEL_KEYS, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
                 self.problem(
-                    data, "", f"unknown top-level key '{key}' (known: {', '.join(TOP_LEVEL_KEYS)})"
+                    data, "",
+                    f"unknown top-level key '{key}'{hint} (known: {', '.join(TOP_LEVEL_KEYS)})",
+                    key=str(key),
                 )
         sections = {}
         for key in TOP_LEVEL_KEYS:
@@ -240,10 +332,14 @@ class _Builder:
             connection = self.component("connection", spec, str(cid), None, f"connection '{cid}'")
             if isinstance(connection, Connection):
                 self.app.add_connection(connection)
+            else:
+                self.invalid["connection"][str(cid)] = self.at(spec)
         for lid, spec in sections["lookups"].items():
             lookup = self.component("lookup", spec, str(lid), None, f"lookup '{lid}'")
             if lookup is not None:
                 self.app.add_lookup(lookup)
+            else:
+                self.invalid["lookup"][str(lid)] = self.at(spec)
         for pid, spec in sections["pipelines"].items():
             self.pipeline(str(pid), spec)
         self.check_routes(sections["pipelines"])
@@ -257,6 +353,13 @@ class _Builder:
             return
         settings, failed = self.interpolated(spec, where, skip=PIPELINE_STRUCTURE_KEYS)
         config = {k: v for k, v in settings.items() if k not in PIPELINE_STRUCTURE_KEYS}
+        model = Pipeline.ConfigModel
+        if model.model_config.get("extra") == "forbid":
+            # Checked here, so that the known keys include the pipeline's structure keys.
+            known = list(dict.fromkeys([*PIPELINE_STRUCTURE_KEYS, *model.model_fields]))
+            for key in [k for k in config if k not in model.model_fields]:
+                self.problem(spec, where, unknown_key_message(key, known))
+                del config[key]
         dead_letter_spec = self.on_error(spec, config, where)
         ok = True
         try:
@@ -323,7 +426,13 @@ class _Builder:
             return None
         for key in on_error:
             if key not in ("policy", "dead_letter"):
-                self.problem(on_error, where, f"on_error: unknown key '{key}' (known: policy, dead_letter)")
+                close = difflib.get_close_matches(str(key), ("policy", "dead_letter"), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                self.problem(
+                    on_error, where,
+                    f"on_error: unknown key '{key}'{hint} (known: policy, dead_letter)",
+                    key=str(key),
+                )
         dead_letter = on_error.get("dead_letter")
         policy = on_error.get("policy", "dead_letter" if dead_letter is not None else None)
         if policy is not None:
@@ -372,9 +481,9 @@ class _Builder:
             triggers = spec.get("triggers", spec.get("trigger"))
             if "trigger" in spec and "triggers" in spec:
                 self.problem(spec, where, "give 'trigger' or 'triggers', not both")
-            line = getattr(spec, "line", None)
-            spec = LocatedDict({k: v for k, v in spec.items() if k not in ("trigger", "triggers")})
-            spec.line = line
+            spec = LocatedDict.like(
+                spec, {k: v for k, v in spec.items() if k not in ("trigger", "triggers")}
+            )
         component = self.component(kind, spec, cid, pipeline, where)
         if triggers is not None and component is not None:
             self.attach_triggers(component, triggers, spec, where)
@@ -393,6 +502,7 @@ class _Builder:
         own = SPEC_KEYS if "type" in spec else (*SPEC_KEYS, "class")
         config, failed = self.interpolated(spec, where, skip=own)
         config = {k: v for k, v in config.items() if k not in own}
+        invalid = self.invalid_references(spec, config, where)
         if not self.references_exist(spec, config, where) or cls is None:
             return None
         if failed:
@@ -403,9 +513,17 @@ class _Builder:
             built: Component = cls.from_config(self.app, pipeline, cid, config)
             return built
         except ConfigError as exc:
-            self.config_problems(spec, exc, failed)
+            located = exc.where
+            if pipeline is not None and f"pipeline '{pipeline.Id}'" not in located:
+                located = f"pipeline '{pipeline.Id}' component '{cid}' ({cls.__name__})"
+            self.config_problems(spec, exc, failed, located)
         except (BuildError, PluginError) as exc:
-            self.problem(spec, where, str(exc))
+            message = str(exc)
+            if any(reference in message for reference in invalid):
+                return None  # about an invalid connection or lookup: reported above
+            # a message that starts with the component's location already says where it is
+            named = pipeline is not None and message.startswith(f"pipeline '{pipeline.Id}' ")
+            self.problem(spec, "" if named else where, message)
         except Exception as exc:
             self.problem(spec, where, f"cannot be built: {type(exc).__name__}: {exc}")
         return None
@@ -439,10 +557,23 @@ class _Builder:
             return None
         return cls
 
+    def invalid_references(self, spec: Any, config: Mapping[str, Any], where: str) -> list[str]:
+        """Report the connections and lookups named that failed to build (pointing at their
+        own errors); return `"<kind> '<id>'"` of each, to leave out what building says of them."""
+        found = []
+        for key, kind, ref in _references(config):
+            if isinstance(ref, str) and ref in self.invalid[kind]:
+                self.problem(
+                    spec, where, f"key '{key}': {kind} '{ref}' is invalid "
+                    f"(see {self.invalid[kind][ref]})", key=key.split(".")[0],
+                )
+                found.append(f"{kind} '{ref}'")
+        return found
+
     def references_exist(self, spec: Any, config: Mapping[str, Any], where: str) -> bool:
+        references = _references(config)
         ok = True
-        for key, kind in (("connection", "connection"), ("lookup", "lookup")):
-            ref = config.get(key)
+        for key, kind, ref in references:
             if isinstance(ref, str) and ref not in self.declared[kind]:
                 known = ", ".join(sorted(self.declared[kind])) or "none"
                 self.problem(
@@ -464,11 +595,13 @@ class _Builder:
             self.problem(spec, where, f"key '{path}': {message}")
         return out, {path.split(".")[0].split("[")[0] for path, _ in found}
 
-    def config_problems(self, spec: Any, exc: ConfigError, failed: set[str]) -> None:
+    def config_problems(
+        self, spec: Any, exc: ConfigError, failed: set[str], where: str | None = None
+    ) -> None:
         for p in exc.problems:
             if any(p.startswith(f"key '{key}'") for key in failed):
                 continue  # already reported as an unset variable
-            self.problem(spec, exc.where, p)
+            self.problem(spec, where or exc.where, p)
 
     # -- triggers -------------------------------------------------------------------------------
 
@@ -523,8 +656,7 @@ class _Builder:
         ok = True
         for key in config:
             if key not in accepted:
-                known = ", ".join(accepted) or "none"
-                self.problem(spec, where, f"key '{key}': unknown key (known keys: {known})")
+                self.problem(spec, where, unknown_key_message(key, list(accepted)))
                 ok = False
         for name, p in accepted.items():
             if p.default is p.empty and name not in config:
@@ -571,12 +703,22 @@ class _Builder:
                     )
 
 
+def _references(config: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
+    """(key, kind, id) of the connections and lookups a component's keys name."""
+    references = [
+        ("connection", "connection", config.get("connection")),
+        ("lookup", "lookup", config.get("lookup")),
+    ]
+    lookups = config.get("lookups")
+    if isinstance(lookups, Mapping):
+        references += [(f"lookups.{k}", "lookup", v) for k, v in lookups.items()]
+    return references
+
+
 def _null_type(spec: Mapping[str, Any]) -> Mapping[str, Any]:
     """`type: null` is YAML's None: it means the sink called "null"."""
     if "type" in spec and spec["type"] is None:
-        out = LocatedDict({**spec, "type": "null"})
-        out.line = getattr(spec, "line", None)
-        return out
+        return LocatedDict.like(spec, {**spec, "type": "null"})
     return spec
 
 

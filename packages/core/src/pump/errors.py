@@ -24,7 +24,11 @@ class BuildError(PumpError):
 
 
 class PartialWriteError(PumpError):
-    """A sink wrote some events of a batch and failed others; `errors` maps index to error."""
+    """A sink wrote some events of a batch and failed others; `errors` maps index to error.
+
+    An error that is a `PermanentWriteError` fails its event for good (no retry); the others
+    are retried.
+    """
 
     def __init__(self, errors: Mapping[int, BaseException]) -> None:
         self.errors = dict(errors)
@@ -34,3 +38,25 @@ class PartialWriteError(PumpError):
 
 class ContextWriteError(PumpError):
     """A processor wrote to a context shared by a whole batch."""
+
+
+class PermanentWriteError(PumpError):
+    """A sink can never write this event (it cannot be serialized, the server rejects it).
+
+    Raise it (alone, or per event inside a `PartialWriteError`) instead of a transient error:
+    the pipeline hands the event to its error policy at once instead of retrying it.
+    """
+
+    @classmethod
+    def wrap(cls, where: str, exc: BaseException, hint: str = "") -> PermanentWriteError:
+        """`exc`, which an event will always raise in the sink at `where`, as a permanent failure."""
+        if isinstance(exc, PermanentWriteError):
+            return exc
+        message = str(exc).removeprefix(f"{where}: ")
+        error = cls(f"{where}: cannot write the event: {type(exc).__name__}: {message}{hint}")
+        error.__cause__ = exc
+        return error
+
+
+class DeadLetterError(PumpError):
+    """The dead-letter sink could not write a dead letter: the pipeline stops on it."""

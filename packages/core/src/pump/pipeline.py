@@ -4,85 +4,50 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
-import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
-from pump.chain import Segment
-from pump.config import ComponentConfig, Configurable, build_config
-from pump.context import SharedContext
+from pump.config import ComponentConfig, Configurable, build_config, with_custom_keys
 from pump.delivery import Batch, release_parents
-from pump.errors import BuildError, ContextWriteError, PartialWriteError
+from pump.dispatch import Dispatcher
+from pump.error_policy import ErrorPolicy, OnError, PipelineError, describe
+from pump.errors import BuildError
 from pump.metrics import Counters, RateMeter
-from pump.processor import Generator, Processor
+from pump.origin import event_origin
+from pump.processor import Processor
 from pump.sink import Sink
+from pump.sinkwriter import SinkWriter
 from pump.source import Source
+from pump.taskgroup import TaskGroup
 
 if TYPE_CHECKING:
     from pump.application import Application
     from pump.component import Component
 
-L = logging.getLogger(__name__)
+__all__ = ["Pipeline", "PipelineConfig", "PipelineError"]
 
-ErrorPolicy = Literal["stop", "skip", "dead_letter"]
+L = logging.getLogger(__name__)
 
 
 class PipelineConfig(ComponentConfig):
     """Settings every pipeline has."""
 
     max_in_flight: int = Field(10_000, gt=0, description="Source events not yet done before sources wait")
-    on_error: ErrorPolicy = Field("stop", description="What a failed event does: stop, skip or dead_letter")
+    on_error: OnError = Field("stop", description="What a failed event does: stop, skip or dead_letter")
     sink_retries: int = Field(
-        -1, ge=-1, description="Retries of a failed sink write before on_error applies (-1: forever)"
+        -1,
+        ge=-1,
+        description="Retries of a failed sink write before on_error applies "
+        "(-1: forever; a dead-letter sink: 10)",
     )
     retry_backoff: float = Field(0.1, gt=0, description="First retry delay, seconds (doubles)")
     retry_backoff_max: float = Field(10.0, gt=0, description="Longest retry delay, seconds")
     drain_timeout: float = Field(30.0, gt=0, description="Seconds to finish in-flight events on stop")
     profile_every: int = Field(256, ge=0, description="Time processors on one batch in N (0: never)")
-
-
-class PipelineError:
-    """An error the pipeline saw: where, what, when."""
-
-    __slots__ = ("component", "error", "event", "time")
-
-    def __init__(self, component: str, error: BaseException, event: Any) -> None:
-        self.component = component
-        self.error = error
-        self.event = event
-        self.time = time.time()
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-friendly view (the event is shown as its repr, truncated)."""
-        return {
-            "component": self.component,
-            "error": f"{type(self.error).__name__}: {self.error}",
-            "event": repr(self.event)[:500],
-            "time": self.time,
-        }
-
-
-class _Injected:
-    """Children collected from a Generator run, dispatched as batches rather than one by one."""
-
-    __slots__ = ("batch", "by_depth", "pipeline")
-
-    def __init__(self, pipeline: Pipeline, batch: Batch) -> None:
-        self.pipeline = pipeline
-        self.batch = batch
-        self.by_depth: dict[int, tuple[list[dict[str, Any]], list[Any]]] = {}
-
-
-_INJECTED: contextvars.ContextVar[_Injected | None] = contextvars.ContextVar(
-    "pump_injected", default=None
-)
-
-INJECT_BATCH = 1024
 
 
 class Pipeline(Configurable):
@@ -95,6 +60,18 @@ class Pipeline(Configurable):
 
     ConfigModel = PipelineConfig
     Config: PipelineConfig
+    #: True when the class (or a base below Pipeline) declares its own ConfigModel.
+    declares_config_model: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # BSPump: a pipeline subclass reads its own keys from its config section (the
+        # Configuration Quickstart's `url`, `api_key`); they are kept, untyped, unless the class
+        # declares a ConfigModel (then unknown keys are errors). ConfigDefaults keys are typed.
+        if "ConfigModel" in cls.__dict__:
+            cls.declares_config_model = True
+        super().__init_subclass__(**kwargs)
+        if not cls.declares_config_model:
+            cls.ConfigModel = with_custom_keys(cls.ConfigModel)
 
     def __init__(
         self, app: Application, id: str | None = None, config: Mapping[str, Any] | None = None
@@ -125,16 +102,15 @@ class Pipeline(Configurable):
         self._stopping = False
         #: True while the pipeline finishes its in-flight events; holders must not hold.
         self.draining = False
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._live: set[Batch] = set()  # source batches not yet done
-        self._segments: dict[int, Segment] = {}
-        self._current: Batch | None = None
-        self._error_batch: Batch | None = None
-        self._error_component: Component | None = None
-        self._own_contexts = False
         self._rate = RateMeter()
-        self._last_skip_log = 0.0
-        self._skips_unlogged = 0
+        # the parts: background tasks, error policy, sink writes with retry, dispatch
+        self._tasks = TaskGroup(f"pipeline '{self.Id}'", on_idle=self._tasks_idle)
+        self._policy = ErrorPolicy(self)
+        self._writer = SinkWriter(self, self._policy, self._tasks)
+        self._dispatch = Dispatcher(self, self._writer, self._policy, self._tasks)
+        self._policy.writer = self._writer
+        self._writer.dispatcher = self._dispatch
 
     # -- building -------------------------------------------------------------------------
 
@@ -235,10 +211,7 @@ class Pipeline(Configurable):
         raise KeyError(f"pipeline '{self.Id}' has no processor '{id}'")
 
     def _changed(self) -> None:
-        self._segments.clear()
-        self._own_contexts = any(
-            isinstance(p, Processor) and p.writes_context for p in self.Processors
-        )
+        self._dispatch.changed()
 
     @property
     def sink(self) -> Sink:
@@ -341,68 +314,29 @@ class Pipeline(Configurable):
             self._ready.clear()
         self._idle.clear()
         if errors:
-            events, contexts = self._source_errors(batch, source, events, context, contexts, errors)
+            events, contexts = self._policy.source_errors(
+                batch, source, events, context, contexts, errors
+            )
             if batch.failed or not events:  # stopped on one of them, or nothing else left
                 batch.done()
                 return batch
-        if contexts is not None and self._own_contexts:
-            contexts = [c if type(c) is dict else dict(c) for c in contexts]
-        if contexts is None:
-            if self._own_contexts:
-                base = dict(context) if context else {}
-                self._run(batch, depth, None, [base.copy() for _ in events], events)
-            else:
-                shared = context if type(context) is SharedContext else SharedContext(context or {})
-                self._run(batch, depth, shared, None, events)
-        else:
-            self._run(batch, depth, None, contexts, events)
+        self._dispatch.dispatch(batch, depth, context, contexts, events)
         batch.done()
         return batch
 
-    def _source_errors(
-        self,
-        batch: Batch,
-        source: Source | None,
-        events: list[Any],
-        context: Mapping[str, Any] | None,
-        contexts: list[dict[str, Any]] | None,
-        errors: Mapping[int, BaseException],
-    ) -> tuple[list[Any], list[dict[str, Any]] | None]:
-        """Hand the events a source failed to decode to the error policy; return the others."""
-        component: Component = source if source is not None else self.sink
-        for i in sorted(errors):
-            event_context = contexts[i] if contexts is not None else dict(context or {})
-            component.counters.errors += 1
-            if not self._event_failed(batch, component, event_context, events[i], errors[i]):
-                break
-        kept = [i for i in range(len(events)) if i not in errors]
-        return [events[i] for i in kept], None if contexts is None else [contexts[i] for i in kept]
-
-    def process(self, event: Any, context: dict[str, Any] | None = None) -> None:
-        """Run one event through the pipeline now (BSPump's synchronous entry)."""
+    async def process(self, event: Any, context: dict[str, Any] | None = None) -> None:
+        """Hand one event over once the pipeline is ready (BSPump's `await pipeline.process`)."""
+        await self.ready()
         self.process_batch([event], contexts=[context if context is not None else {}])
 
     def inject(self, context: dict[str, Any], event: Any, depth: int) -> None:
         """Send `event` on from processor index `depth` (used by Generators)."""
-        injected = _INJECTED.get()
-        if injected is not None and injected.pipeline is self:
-            contexts, events = injected.by_depth.setdefault(depth, ([], []))
-            contexts.append(context)
-            events.append(event)
-            if len(events) >= INJECT_BATCH:
-                self._flush_injected(injected)
-        elif self._current is not None:
-            self._run(self._current, depth, None, [context], [event])
-        else:
-            self.process_batch([event], contexts=[context], depth=depth)
+        self._dispatch.inject(context, event, depth)
 
     @property
     def current_batch(self) -> Batch | None:
         """The batch being processed right now (for processors that hold events)."""
-        injected = _INJECTED.get()
-        if injected is not None and injected.pipeline is self:
-            return injected.batch
-        return self._current
+        return self._dispatch.current_batch()
 
     def inject_batch(
         self,
@@ -414,277 +348,14 @@ class Pipeline(Configurable):
         """Send events made from held ones (an aggregate) on from `depth`; done → parents done."""
         batch = Batch(0, release_parents(parents))
         self._idle.clear()
-        self._run(batch, depth, None, contexts, events)
+        self._dispatch.run(batch, depth, None, contexts, events)
         batch.done()
-
-    def _run(
-        self,
-        batch: Batch,
-        depth: int,
-        context: SharedContext | None,
-        contexts: list[dict[str, Any]] | None,
-        events: list[Any],
-    ) -> None:
-        processors = self.Processors
-        if depth >= len(processors) - 1:
-            self._write(batch, self.sink, events, contexts or [context or {}] * len(events))
-            return
-        segment = self._segments.get(depth)
-        if segment is None:
-            segment = self._segment(depth)
-        shared = contexts is None
-        every = self.Config.profile_every
-        profiled = every > 0 and segment.batches % every == 0
-        segment.batches += 1
-        run, _ = segment.function(shared, profiled)
-        out_events: list[Any] = []
-        out_contexts: list[dict[str, Any]] = []
-        previous, self._current = self._current, batch
-        try:
-            run(
-                context if shared else contexts,
-                events,
-                out_events,
-                out_contexts,
-                segment.drops,
-                segment.times,
-                lambda stage, ctx, ev, exc: self._fail(segment, stage, batch, ctx, ev, exc),
-            )
-        finally:
-            self._current = previous
-        n_in, n_out = len(events), len(out_events)
-        if n_out != n_in:
-            dropped, aggregated = segment.dropped()
-            self.counters.dropped += dropped
-            self.counters.aggregated += aggregated
-        segment.account(n_in, n_out)
-        if profiled:
-            segment.account_times(n_in)
-        if not out_events:
-            return
-        if shared:
-            out_contexts = [context] * n_out  # type: ignore[list-item]
-        end = depth + len(segment.processors)
-        target = processors[end]
-        if isinstance(target, Sink):
-            self._write(batch, target, out_events, out_contexts)
-        else:
-            assert isinstance(target, Generator)
-            batch.hold()
-            self._spawn(self._generate(batch, end, target, out_contexts, out_events))
-
-    def _segment(self, depth: int) -> Segment:
-        processors = self.Processors
-        end = depth
-        while end < len(processors) - 1 and not isinstance(processors[end], Generator):
-            end += 1
-        segment = Segment([p for p in processors[depth:end] if isinstance(p, Processor)], depth)
-        self._segments[depth] = segment
-        return segment
-
-    def _fail(
-        self,
-        segment: Segment,
-        stage: int,
-        batch: Batch,
-        context: Any,
-        event: Any,
-        exc: BaseException,
-    ) -> bool:
-        segment.errors[stage] += 1
-        processor = segment.processors[stage]
-        processor.counters.errors += 1
-        if isinstance(exc, ContextWriteError):
-            exc = ContextWriteError(f"{processor.location()}: {exc}")
-        return not self._event_failed(batch, processor, context, event, exc)
-
-    async def _generate(
-        self,
-        batch: Batch,
-        index: int,
-        generator: Generator,
-        contexts: list[dict[str, Any]],
-        events: list[Any],
-    ) -> None:
-        injected = _Injected(self, batch)
-        token = _INJECTED.set(injected)
-        counters = generator.counters
-        try:
-            for context, event in zip(contexts, events, strict=False):
-                counters.events_in += 1
-                try:
-                    await generator.generate(context, event, index + 1)
-                except Exception as exc:
-                    counters.errors += 1
-                    if not self._event_failed(batch, generator, context, event, exc):
-                        break
-                self._flush_injected(injected)
-        finally:
-            _INJECTED.reset(token)
-            batch.done()
-
-    def _flush_injected(self, injected: _Injected) -> None:
-        by_depth, injected.by_depth = injected.by_depth, {}
-        for depth, (contexts, events) in by_depth.items():
-            self.Processors[depth - 1].counters.events_out += len(events)
-            self._run(injected.batch, depth, None, contexts, events)
-
-    # -- writing ----------------------------------------------------------------------------
-
-    def _write(
-        self, batch: Batch, sink: Sink, events: list[Any], contexts: list[dict[str, Any]]
-    ) -> None:
-        batch.hold()
-        sink.counters.events_in += len(events)
-        try:
-            pending = self._call_write(batch, sink, events, contexts)
-        except Exception as exc:
-            self._spawn(self._retry(batch, sink, events, contexts, exc))
-            return
-        if pending is None:
-            self._written(batch, sink, len(events))
-        else:
-            self._spawn(self._await_write(batch, sink, events, contexts, pending))
-
-    async def _await_write(
-        self,
-        batch: Batch,
-        sink: Sink,
-        events: list[Any],
-        contexts: list[dict[str, Any]],
-        pending: Any,
-    ) -> None:
-        try:
-            await pending
-        except Exception as exc:
-            await self._retry(batch, sink, events, contexts, exc)
-        else:
-            self._written(batch, sink, len(events))
-
-    async def _retry(
-        self,
-        batch: Batch,
-        sink: Sink,
-        events: list[Any],
-        contexts: list[dict[str, Any]],
-        exc: BaseException,
-    ) -> None:
-        """Write the failed events again with backoff; when retries run out, apply on_error."""
-        attempt = 0
-        retries = self.Config.sink_retries
-        while True:
-            if isinstance(exc, PartialWriteError):
-                failed = sorted(i for i in exc.errors if 0 <= i < len(events))
-                self._written(batch, sink, len(events) - len(failed), release=False)
-                events = [events[i] for i in failed]
-                contexts = [contexts[i] for i in failed]
-                exc = exc.errors[failed[0]] if failed else exc
-            if not events:
-                break
-            sink.counters.errors += len(events)
-            attempt += 1
-            if 0 <= retries < attempt:
-                for context, event in zip(contexts, events, strict=False):
-                    if not self._event_failed(batch, sink, context, event, exc):
-                        break
-                break
-            delay = min(
-                self.Config.retry_backoff * 2 ** (attempt - 1), self.Config.retry_backoff_max
-            )
-            sink.counters.warnings += 1
-            self.counters.warnings += 1
-            L.warning(
-                "%s: write of %d event(s) failed (%s: %s); retry %d in %.2fs",
-                sink.location(), len(events), type(exc).__name__, exc, attempt, delay,
-            )
-            await asyncio.sleep(delay)
-            try:
-                pending = self._call_write(batch, sink, events, contexts)
-                if pending is not None:
-                    await pending
-            except Exception as again:
-                exc = again
-                continue
-            self._written(batch, sink, len(events), release=False)
-            break
-        batch.done()
-
-    def _call_write(
-        self, batch: Batch, sink: Sink, events: list[Any], contexts: list[dict[str, Any]]
-    ) -> Any:
-        # a router sink holds the batch it writes for (current_batch), so set it during write
-        previous, self._current = self._current, batch
-        try:
-            return sink.write(events, contexts)
-        finally:
-            self._current = previous
-
-    def _written(self, batch: Batch, sink: Sink, n: int, release: bool = True) -> None:
-        sink.counters.events_out += n
-        if sink is self.dead_letter:
-            self.dead_lettered += n
-        else:
-            self.counters.events_out += n
-        if release:
-            batch.done()
 
     # -- errors -----------------------------------------------------------------------------
 
-    def _event_failed(
-        self, batch: Batch, component: Component, context: Any, event: Any, exc: BaseException
-    ) -> bool:
-        """Apply the error policy to one event; False means the pipeline stopped on it."""
-        self.counters.errors += 1
-        self.errors.append(PipelineError(component.Id, exc, event))
-        self._error_batch, self._error_component = batch, component
-        try:
-            handled = self.handle_error(exc, context, event)
-        finally:
-            self._error_batch = self._error_component = None
-        if not handled:
-            batch.fail()
-            self.set_error(context, event, exc, component)
-        return handled
-
     def handle_error(self, exception: BaseException, context: Any, event: Any) -> bool:
         """Decide what a failed event does; True = handled (processing goes on), False = stop."""
-        policy = self.Config.on_error
-        component = self._error_component
-        if policy == "skip":
-            self._log_skip(component, exception)
-            return True
-        if policy == "dead_letter" and self.dead_letter is not None:
-            if component is self.dead_letter:
-                return False  # the dead-letter sink itself failed: nowhere left to put it
-            batch = self._error_batch
-            record = {
-                "pipeline": self.Id,
-                "component": component.Id if component is not None else None,
-                "error": f"{type(exception).__name__}: {exception}",
-                "event": event,
-                "context": dict(context) if context else {},
-                "timestamp": time.time(),
-            }
-            if batch is not None:
-                self._write(batch, self.dead_letter, [record], [dict(context) if context else {}])
-            return True
-        return False
-
-    def _log_skip(self, component: Component | None, exc: BaseException) -> None:
-        now = time.monotonic()
-        if now - self._last_skip_log < 1.0:
-            self._skips_unlogged += 1
-            return
-        suppressed = f" ({self._skips_unlogged} more since the last message)" if self._skips_unlogged else ""
-        self._last_skip_log, self._skips_unlogged = now, 0
-        L.warning("%s%s", self._describe(component, exc, "event skipped"), suppressed)
-
-    def _describe(self, component: Component | None, exc: BaseException, what: str = "") -> str:
-        """`<where>: [what: ]<Error>: <message>`, naming the component once even when the
-        message already starts with its location."""
-        where = component.location() if component is not None else f"pipeline '{self.Id}'"
-        message = str(exc).removeprefix(f"{where}: ")
-        return f"{where}: {what + ': ' if what else ''}{type(exc).__name__}: {message}"
+        return self._policy.handle(exception, context, event)
 
     def set_error(
         self,
@@ -697,9 +368,10 @@ class Pipeline(Configurable):
         if exc is None:
             self.error = None
         else:
+            origin = event_origin(context)
             if self.error is None:  # the first failure stops it; later ones are in `errors`
-                L.error("%s — pipeline stopped", self._describe(component, exc))
-            self.error = PipelineError(component.Id if component else self.Id, exc, event)
+                L.error("%s — pipeline stopped", describe(self, component, exc, "", origin))
+            self.error = PipelineError(component.Id if component else self.Id, exc, event, origin)
             self.App.pipeline_failed(self)
         self._update_ready()
 
@@ -732,22 +404,14 @@ class Pipeline(Configurable):
         if self.in_flight == 0 and not self._tasks:
             self._became_idle()
 
+    def _tasks_idle(self) -> None:
+        if self.in_flight == 0:
+            self._became_idle()
+
     def _became_idle(self) -> None:
         self._idle.set()
         if self.sources_finished():
             self.App.wake()
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            L.error("pipeline '%s': internal task failed", self.Id, exc_info=task.exception())
-        if self.in_flight == 0 and not self._tasks:
-            self._became_idle()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -759,6 +423,7 @@ class Pipeline(Configurable):
         self._started = True
         self._stopping = False
         self.draining = False
+        self._writer.stopping(False)
         self._update_ready()
         loop = asyncio.get_running_loop()
         for source in self.Sources:
@@ -788,19 +453,23 @@ class Pipeline(Configurable):
         return self.sources_finished() and self.in_flight == 0 and not self._tasks
 
     async def drain(self, timeout: float | None = None) -> bool:
-        """Wait until no event is in flight; False if `timeout` passed first."""
+        """Wait until no event is in flight; False if `timeout` passed first.
+
+        A failing sink write gets one last attempt, then is given up (its batch is rejected,
+        to be delivered again) instead of being retried until the timeout; that too is False.
+        """
         self.draining = True
+        self._writer.stopping()
         for component in self.Processors:
             await component.flush()
         if self.dead_letter is not None:
             await self.dead_letter.flush()
-        if self._idle.is_set():
-            return True
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
+        if not self._idle.is_set():
+            try:
+                await asyncio.wait_for(self._idle.wait(), timeout)
+            except TimeoutError:
+                return False
+        return not self._writer.given_up
 
     async def stop_sources(self, internal: bool = True) -> None:
         """Stop fetching: cancel the sources' `main()` (internal ones too unless told not to)."""
@@ -822,15 +491,15 @@ class Pipeline(Configurable):
         """Graceful stop: stop sources, drain in-flight events, stop components. True if drained."""
         await self.stop_sources()
         drained = await self.drain(self.Config.drain_timeout if timeout is None else timeout)
-        if not drained:
+        if not drained and self.in_flight:
             L.warning(
                 "pipeline '%s': %d event(s) still in flight after the drain timeout; "
                 "they were not acknowledged and will be delivered again",
                 self.Id, self.in_flight,
             )
-        for task in list(self._tasks):
-            task.cancel()
+        # reject what is unfinished before cancelling: a cancelled task must not finish a batch
         self.abandon()
+        await self._tasks.cancel()
         for component in reversed(list(self.components())):
             try:
                 await component.stop()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.metadata
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -49,6 +50,20 @@ BASES: dict[str, str] = {
     "connection": "pump.connection:Connection",
     "lookup": "pump.component:Component",
     "trigger": "pump.trigger:Trigger",
+}
+
+#: First-party connector packages by the first part of their component names (`file.jsonl`,
+#: `kafka`, `pandas.to_frame`): an unknown name of one says which package to install.
+FIRST_PARTY: dict[str, str] = {
+    "file": "pump-file",
+    "kafka": "pump-kafka",
+    "amqp": "pump-amqp",
+    "elasticsearch": "pump-elastic",
+    "mysql": "pump-mysql",
+    "influxdb": "pump-influxdb",
+    "pandas": "pump-pandas",
+    "http": "pump-http",
+    "websocket": "pump-http",
 }
 
 ALLOW_ENV = "PUMP_PLUGINS_ALLOW"
@@ -80,6 +95,28 @@ def normalize_kind(kind: str) -> str:
     if k not in GROUPS:
         raise UnknownPluginError(f"unknown component kind '{kind}' (kinds: {', '.join(KINDS)})")
     return k
+
+
+def first_party_distribution(name: str) -> str | None:
+    """The first-party distribution whose components are named like `name`, if any."""
+    return FIRST_PARTY.get(name.split(".", 1)[0])
+
+
+def installed(distribution: str) -> bool:
+    """True when a distribution of this name is installed."""
+    try:
+        importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def _install_hint(name: str) -> str:
+    """`; pump-file provides it: pip install pump-file` when that package is missing."""
+    distribution = first_party_distribution(name)
+    if distribution is None or installed(distribution):
+        return ""
+    return f"; {distribution} provides it, and it is not installed: pip install {distribution}"
 
 
 def normalize_distribution(name: str) -> str:
@@ -218,6 +255,9 @@ class Registry:
         """The error for a name no kind has, with the closest names of every kind."""
         known = sorted({n for kind in KINDS for n in self.names(kind)})
         message = f"unknown component type '{name}'"
+        hint = _install_hint(name)
+        if hint:
+            return UnknownPluginError(message + hint)
         close = difflib.get_close_matches(name, known, n=3)
         if close:
             message += f"; did you mean {' or '.join(repr(c) for c in close)}?"
@@ -226,6 +266,9 @@ class Registry:
     def _unknown_message(self, kind: str, name: str) -> str:
         known = self.names(kind)
         message = f"unknown {kind} type '{name}'"
+        hint = _install_hint(name)
+        if hint:
+            return message + hint
         close = difflib.get_close_matches(name, known, n=1)
         if close:
             message += f"; did you mean '{close[0]}'?"

@@ -1,4 +1,4 @@
-"""Routing between pipelines: InternalSource, RouterSink, TeeProcessor — with backpressure.
+"""Routing between pipelines, with backpressure: InternalSource, RouterSink, TeeProcessor/Source.
 
 A routed event stays part of the upstream batch that carried it: the upstream batch is
 acknowledged only when the downstream pipeline has finished the routed copy. A downstream
@@ -18,13 +18,14 @@ from pydantic import Field
 
 from pump.config import ComponentConfig
 from pump.delivery import Batch
-from pump.errors import BuildError
+from pump.errors import BuildError, ConfigError
 from pump.processor import Processor
 from pump.sink import Sink
 from pump.source import Source
 
 if TYPE_CHECKING:
     from pump.application import Application
+    from pump.component import Component
     from pump.pipeline import Pipeline
 
 
@@ -140,6 +141,43 @@ class InternalSource(Source):
             batch.token.done()
 
 
+class TeeSource(InternalSource):
+    """BSPump's TeeSource: an InternalSource (default id 'TeeSource') fed by TeeProcessors.
+
+    Bind either way: `TeeProcessor(app, p).bind("Other.*TeeSource")`, or
+    `TeeSource(app, other).bind("P.TeeProcessorId")`.
+    """
+
+    def __init__(
+        self,
+        app: Application,
+        pipeline: Pipeline,
+        id: str | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(app, pipeline, id, config)
+        #: Addresses (`pipeline.ProcessorId`) of the TeeProcessors bound to this source.
+        self.Targets: list[str] = []
+
+    def bind(self, processor: str) -> TeeSource:
+        """Receive the copies of the TeeProcessor at `processor`; returns the source."""
+        if processor not in self.Targets:
+            self.Targets.append(processor)
+        return self
+
+    async def start(self) -> None:
+        for address in self.Targets:
+            try:
+                found = self.App.locate(address)
+            except BuildError as exc:
+                raise BuildError(f"{self.location()}: bind('{address}'): {exc}") from None
+            if not isinstance(found, TeeProcessor):
+                raise BuildError(
+                    f"{self.location()}: bind('{address}'): {found!r} is not a TeeProcessor"
+                )
+        await super().start()
+
+
 def _resolve_target(app: Application, address: str, who: str) -> InternalSource:
     """`pipeline.*SourceId`, or `pipeline` meaning its only InternalSource."""
     if ".*" in address:
@@ -224,7 +262,9 @@ class RouterSink(Sink):
 class TeeProcessorConfig(ComponentConfig):
     """TeeProcessor settings."""
 
-    target: str = Field(..., description="'pipeline' or 'pipeline.*SourceId'")
+    target: str = Field(
+        "", description="'pipeline' or 'pipeline.*SourceId' (or set with bind(), as in BSPump)"
+    )
     deep_copy: bool = Field(True, description="Copy the event deeply (else shallow)")
 
 
@@ -253,10 +293,55 @@ class TeeProcessor(Processor):
         self._contexts: list[dict[str, Any]] = []
         self._flush_soon: asyncio.Handle | None = None
 
+    @classmethod
+    def from_config(
+        cls,
+        app: Application,
+        pipeline: Pipeline | None,
+        id: str | None,
+        config: Mapping[str, Any],
+    ) -> Component:
+        """From YAML there is no bind(): `target` is required."""
+        if not config.get("target"):
+            where = f"{cls.__name__} '{id}'" if id else cls.__name__
+            raise ConfigError(where, ["key 'target': required"])
+        return super().from_config(app, pipeline, id, config)
+
+    def bind(self, target: str) -> TeeProcessor:
+        """Send the copies to `target` (BSPump's way of setting it); returns the processor."""
+        if self.Config.target and self.Config.target != target:
+            raise BuildError(
+                f"{self.location()}: already sends to '{self.Config.target}'; a TeeProcessor "
+                f"has one target, add another TeeProcessor for '{target}'"
+            )
+        self.Config.target = target
+        return self
+
     async def start(self) -> None:
         assert self.Pipeline is not None
+        bound = self._bound_by_tee_sources()
+        if bound and not self.Config.target and len(bound) == 1:
+            self.Config.target = bound[0]
+        if bound and bound != [self.Config.target]:
+            raise BuildError(
+                f"{self.location()}: bound by {', '.join(bound)} but sends to "
+                f"'{self.Config.target or bound[0]}'; a TeeProcessor has one target"
+            )
+        if not self.Config.target:
+            raise BuildError(f"{self.location()}: no target; set 'target' or call bind()")
         self._source = _resolve_target(self.App, self.Config.target, self.location())
         self._source.register_upstream(self.Pipeline)
+
+    def _bound_by_tee_sources(self) -> list[str]:
+        """Addresses of the TeeSources that bound themselves to this processor."""
+        assert self.Pipeline is not None
+        me = f"{self.Pipeline.Id}.{self.Id}"
+        return [
+            f"{pipeline.Id}.*{source.Id}"
+            for pipeline in self.App.Pipelines.values()
+            for source in pipeline.Sources
+            if isinstance(source, TeeSource) and me in source.Targets
+        ]
 
     def process(self, context: dict[str, Any], event: Any) -> Any:
         assert self.Pipeline is not None

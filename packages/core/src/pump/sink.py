@@ -17,7 +17,8 @@ class Sink(Component):
     written, or an awaitable that completes when the batch is durable. Raise to fail the whole
     batch, or raise `PartialWriteError` naming the indexes that failed. Failed events are retried
     by the pipeline and then handed to its `on_error` policy; nothing is acknowledged before the
-    write succeeded.
+    write succeeded. An event that can never be written (it cannot be serialized, the server
+    rejects it as invalid) fails with `PermanentWriteError`: it goes to `on_error` at once.
     """
 
     def process(self, context: dict[str, Any], event: Any) -> None:

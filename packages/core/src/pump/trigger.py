@@ -8,14 +8,17 @@ import math
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
+from pydantic import Field, model_validator
 
+from pump.backoff import Backoff
+from pump.config import ComponentConfig
 from pump.errors import BuildError, ConfigError
-from pump.metrics import Counters
-from pump.pipeline import PipelineError
+from pump.metrics import Counter, Counters
+from pump.ratelimit import RateLimitedLog
 from pump.source import Source
 
 if TYPE_CHECKING:
@@ -26,21 +29,49 @@ if TYPE_CHECKING:
 L = logging.getLogger(__name__)
 
 
-class TriggerCounters(Counters):
-    """A trigger source's counters: the usual ones plus cycles run and fires coalesced."""
+class TriggerSourceConfig(ComponentConfig):
+    """What a trigger source does when a cycle fails."""
 
-    __slots__ = ("cycles", "fires_skipped")
+    on_cycle_error: Literal["retry", "stop"] = Field(
+        "retry",
+        description="A cycle that raises: retry (logged, counted, run again at the next trigger, "
+        "after a pause that grows while it keeps failing), stop (the pipeline stops with the "
+        "error). A cycle that no trigger will run again stops the pipeline either way",
+    )
+    retry_delay: float = Field(
+        1.0, gt=0, description="Pause after a failed cycle, seconds; doubles while it keeps failing"
+    )
+    retry_delay_max: float = Field(
+        60.0, gt=0, description="Longest pause after a failed cycle, seconds"
+    )
+
+    @model_validator(mode="after")
+    def _delays_in_order(self) -> TriggerSourceConfig:
+        if self.retry_delay_max < self.retry_delay:
+            raise ValueError("retry_delay_max must be at least retry_delay")
+        return self
+
+
+class TriggerCounters(Counters):
+    """A trigger source's counters: the usual ones plus cycles run, fires coalesced and the
+    last error of a cycle."""
+
+    __slots__ = ("cycles", "cycles_failing", "fires_skipped", "last_error")
 
     def __init__(self, declared: Iterable[str] = ()) -> None:
         super().__init__(declared)
         self.cycles = 0
         self.fires_skipped = 0  # fires that arrived while a cycle was already due
+        self.cycles_failing = 0  # failed cycles in a row (0 after a success)
+        self.last_error: str | None = None  # of the last failed cycle, kept after a success
 
     def snapshot(self) -> dict[str, Any]:
-        """The usual snapshot plus `cycles` and `fires_skipped`."""
+        """The usual snapshot plus `cycles`, `fires_skipped`, `cycles_failing`, `last_error`."""
         out = super().snapshot()
         out["cycles"] = self.cycles
         out["fires_skipped"] = self.fires_skipped
+        out["cycles_failing"] = self.cycles_failing
+        out["last_error"] = self.last_error
         return out
 
 
@@ -50,12 +81,22 @@ class TriggerSource(Source):
     Attach triggers with `on(trigger)`. A cycle never overlaps itself: a fire that arrives while
     a cycle is running (or already due) makes one more cycle run after it, and every fire beyond
     that one is counted in `counters.fires_skipped`. Each cycle first waits for the pipeline to
-    be ready. An exception in `cycle()` puts the pipeline in error instead of ending the source.
-    The source finishes once every trigger is done with it (e.g. a `RunOnceTrigger` after its
-    cycle) and no cycle is due; stopping the source cancels the running cycle.
+    be ready. A cycle that raises is logged (rate-limited), counted (`cycles_failed`,
+    `cycles_failing`, `last_error` in the metrics, and the pipeline's errors) and run again at
+    the next trigger, after a pause (`pump.Backoff` from `retry_delay` to `retry_delay_max`) while it keeps
+    failing; `on_cycle_error: stop` puts the pipeline in error instead, as does a failed cycle
+    that no trigger will run again. The source finishes once every trigger is done with it
+    (e.g. a `RunOnceTrigger` after its cycle) and no cycle is due; stopping the source cancels
+    the running cycle.
     """
 
+    ConfigModel = TriggerSourceConfig
+    Config: TriggerSourceConfig
     counters: TriggerCounters
+    #: At most one log line per this many seconds about failing cycles (the rest are counted).
+    error_log_interval: ClassVar[float] = 10.0
+
+    cycles_failed = Counter("Cycles that raised")
 
     def __init__(
         self,
@@ -69,6 +110,9 @@ class TriggerSource(Source):
         self.Triggers: list[Trigger] = []
         self._due = asyncio.Event()
         self._running = False
+        c = self.Config
+        self._backoff = Backoff(c.retry_delay, c.retry_delay_max)
+        self._error_log = RateLimitedLog(L, self.error_log_interval)
 
     def on(self, trigger: Trigger) -> TriggerSource:
         """Run `cycle()` when `trigger` fires; returns the source, so calls can be chained."""
@@ -112,7 +156,10 @@ class TriggerSource(Source):
                 await self.Pipeline.ready()
                 # Cleared only now, so fires that came while waiting for ready() join this cycle.
                 self._due.clear()
-                await self._run_cycle()
+                pause = await self._run_cycle()
+                if pause:
+                    # fires during the pause are coalesced into one cycle right after it
+                    await asyncio.sleep(pause)
         finally:
             self._running = False
             for trigger in list(self.Triggers):
@@ -121,17 +168,40 @@ class TriggerSource(Source):
     def _exhausted(self) -> bool:
         return all(trigger.finished_for(self) for trigger in self.Triggers)
 
-    async def _run_cycle(self) -> None:
+    async def _run_cycle(self) -> float:
+        """Run one cycle; the pause before the next one (0 after a success)."""
         self.counters.cycles += 1
         try:
             await self.cycle()
         except Exception as exc:
+            return self._cycle_failed(exc)
+        c = self.counters
+        if c.cycles_failing:
+            L.info(
+                "%s: cycle succeeded after %d failed in a row", self.location(), c.cycles_failing
+            )
+            c.cycles_failing = 0
+            self._backoff.reset()
+        return 0.0
+
+    def _cycle_failed(self, exc: Exception) -> float:
+        self.cycles_failed += 1
+        c = self.counters
+        c.cycles_failing += 1
+        error = c.last_error = f"{type(exc).__name__}: {exc}"
+        self.Pipeline.report_error(self, exc)
+        if self.Config.on_cycle_error == "stop" or (self._exhausted() and not self._due.is_set()):
             # The pipeline stops on it, like on any source error; the app keeps running.
             L.error("%s: cycle() failed", self.location(), exc_info=exc)
-            self.counters.errors += 1
-            self.Pipeline.counters.errors += 1
-            self.Pipeline.errors.append(PipelineError(self.Id, exc, None))
             self.Pipeline.set_error(None, None, exc, self)
+            return 0.0
+        delay = self._backoff.next_delay()
+        self._error_log.error(
+            "%s: cycle failed (%d in a row): %s; tried again at the next trigger after %.2fs",
+            self.location(), c.cycles_failing, error, delay,
+        )
+        L.debug("%s: cycle() failed", self.location(), exc_info=exc)
+        return delay
 
 
 class Trigger:

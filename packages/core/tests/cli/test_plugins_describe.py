@@ -50,7 +50,9 @@ def test_describe_prints_fields_with_type_default_and_description(pump_cli):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "source 'test.numbers' — pump_test_plugins:NumbersSource (pump-test-plugins 1.2.3)" in out
-    assert "config keys (file section [pipeline:<PipelineId>:<ComponentId>]):" in out
+    # YAML first: where the component goes and its keys; the INI section only as a footnote
+    assert "in YAML: pipelines.<pipeline>.source (or an item of its `sources` list): " in out
+    assert "\n  keys:\n" in out and "[pipeline:<PipelineId>:<ComponentId>]" in out.splitlines()[-1]
     count = next(line for line in out.splitlines() if line.strip().startswith("count "))
     assert count.split()[:4] == ["count", "int", "default", "10"]
     assert "How many events (>= 0)" in count
@@ -76,7 +78,8 @@ def test_describe_masks_secrets(pump_cli):
     assert not fields["label"]["secret"] and fields["label"]["default"] == "secure"
     text = pump_cli("describe", "test.secure").stdout
     assert "default-key-value" not in text and "default-key-value" not in result.stdout
-    assert "'*****'" in text and "secret" in text
+    assert '"*****"' in text and "secret" in text
+    assert "(secret) (secret)" not in text
 
 
 def test_describe_unknown_conflicting_and_broken_names(pump_cli):
@@ -122,3 +125,39 @@ def test_secrets_never_reach_logs_errors_or_the_summary(pump_cli, tmp_path):
     assert invalid.returncode == 2
     assert "key 'pin'" in invalid.stderr and "(got '*****')" in invalid.stderr
     assert "pin-in-error" not in invalid.stderr and "pw-in-error" not in invalid.stderr
+
+
+def test_describe_shows_a_secret_once_and_an_empty_one_as_empty(pump_cli):
+    text = pump_cli("describe", "connection:kafka").stdout
+    password = next(line for line in text.splitlines() if line.strip().startswith("sasl_password"))
+    assert "(secret) (secret)" not in password and password.count("secret") == 1
+    assert 'default ""' in password and "*****" not in password
+
+
+def test_describe_masks_only_the_credentials_of_a_url(pump_cli):
+    text = pump_cli("describe", "connection:amqp").stdout
+    url = next(line for line in text.splitlines() if line.strip().startswith("url "))
+    assert 'default "amqp://guest:*****@localhost:5672/"' in url
+    assert "guest@" not in text.replace("guest:*****@", "")
+
+
+def test_describe_pipeline_lists_the_pipeline_keys(pump_cli):
+    result = pump_cli("describe", "pipeline")
+    assert result.returncode == 0, result.stderr
+    keys = {line.split()[0] for line in result.stdout.splitlines() if line.startswith("    ")}
+    assert {"source", "sources", "processors", "sink", "on_error", "max_in_flight",
+            "sink_retries", "retry_backoff", "drain_timeout"} <= keys
+    assert "in YAML: pipelines.<id>:" in result.stdout
+    assert "dead_letter: {type: <sink type>" in result.stdout
+
+
+def test_describe_markdown_prints_a_table(pump_cli):
+    result = pump_cli("describe", "test.numbers", "--format", "markdown")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "### source `test.numbers` (`pump_test_plugins:NumbersSource`)"
+    assert "| key | type | default | description |" in lines
+    count = next(line for line in lines if line.startswith("| `count` "))
+    assert count.startswith("| `count` | `int` | `10` | How many events (>= 0)")
+    as_json = json.loads(pump_cli("describe", "test.numbers", "--format", "json").stdout)
+    assert as_json["kind"] == "source" and as_json["place"].startswith("pipelines.<pipeline>")

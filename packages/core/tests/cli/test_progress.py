@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -33,9 +34,19 @@ def test_without_a_terminal_progress_is_periodic_log_lines(pump_cli, tmp_path):
     assert "read 60, written 60" in result.stderr
 
 
-def test_json_log_lines(pump_cli, tmp_path):
-    import json
+def test_components_own_counters_show_in_progress_lines_and_the_summary(pump_cli, tmp_path):
+    (tmp_path / "pipeline.yaml").write_text(SLOW)
+    result = pump_cli("run", "pipeline.yaml", "--interval", "0.2")
+    assert result.returncode == 0, result.stderr
+    progress = [line for line in result.stderr.splitlines() if "pump.run: pipeline 'slow'" in line]
+    assert any("; test.numbers.batches " in line for line in progress), result.stderr
+    assert "    test.numbers.batches 6\n" in result.stderr  # the summary: 60 events, 10 a batch
+    as_json = pump_cli("run", "pipeline.yaml", "--log-format", "json")
+    summary = json.loads(as_json.stderr.splitlines()[-1])["summary"]
+    assert summary["pipelines"][0]["counters"] == {"test.numbers.batches": 6}
 
+
+def test_json_log_lines(pump_cli, tmp_path):
     (tmp_path / "pipeline.yaml").write_text(SLOW)
     result = pump_cli("run", "pipeline.yaml", "--interval", "0.2", "--log-format", "json")
     assert result.returncode == 0, result.stderr

@@ -364,3 +364,28 @@ def test_config_is_validated() -> None:
         Aggregator(app, pipeline, config={"completion_size": 0})
     with pytest.raises(ConfigError, match="strategy"):
         Aggregator(app, pipeline, config={"strategy": "set"})
+
+
+async def test_behind_a_tee_the_run_ends_soon_after_the_upstream_source() -> None:
+    # The aggregator looks through its InternalSource to the upstream pipeline's sources; it
+    # used to do so only on the application's 1 s tick, so every such run lasted a second more.
+    from pump.common import IteratorSource
+    from pump.routing import InternalSource, TeeProcessor
+
+    app = Application()
+    up = Pipeline(app, "up")
+    up.build(
+        IteratorSource(app, up, [{"n": i} for i in range(10)]),
+        TeeProcessor(app, up, config={"target": "down"}),
+        ListSink(app, up),
+    )
+    down = Pipeline(app, "down")
+    sink = ListSink(app, down)
+    down.build(InternalSource(app, down), Aggregator(app, down, config={"completion_size": 1000}), sink)
+    app.add_pipeline(down)
+    app.add_pipeline(up)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await asyncio.wait_for(app.main(), 5) == 0
+    assert loop.time() - started < 0.6
+    assert [[e["n"] for e in aggregate] for aggregate in sink.events] == [list(range(10))]

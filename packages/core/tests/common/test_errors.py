@@ -15,7 +15,7 @@ from pump.common import (
     JsonParser,
     JsonSerializer,
     ListSink,
-    MappingValuesProcessor,
+    MapValuesProcessor,
     StringToBytesParser,
     TimeZoneNormalizer,
 )
@@ -37,7 +37,7 @@ CASES = [
     (lambda app, p: FlattenDictProcessor(app, p, "flat"), [{"ok": 1}, [1], {}], "expected a dict"),
     (lambda app, p: HexlifyProcessor(app, p, "hex"), [b"ok", 5, b""], "expected bytes"),
     (
-        lambda app, p: MappingValuesProcessor(app, p, str, "vals"),
+        lambda app, p: MapValuesProcessor(app, p, str, "vals"),
         [{"ok": 1}, "s", {}],
         "expected a dict",
     ),

@@ -1,4 +1,5 @@
-"""Mapping processors (transform keys/values/items) and generators (one event per part)."""
+"""Map processors (transform keys/values/items), BSPump's Mapping processors (the parts as a
+list) and generators (one event per part)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ import pytest
 
 from pump import Application, BuildError, Pipeline, Processor
 from pump.common import (
+    IteratorGenerator,
+    MapItemsProcessor,
+    MapKeysProcessor,
     MappingItemsGenerator,
     MappingItemsProcessor,
     MappingKeysGenerator,
     MappingKeysProcessor,
     MappingValuesGenerator,
     MappingValuesProcessor,
+    MapValuesProcessor,
 )
 
 
@@ -23,12 +28,12 @@ def shout(value: Any) -> Any:
 
 
 async def test_keys_processor_with_a_function(run: Any) -> None:
-    r = await run([{"a": 1, "b": 2}], lambda app, p: MappingKeysProcessor(app, p, str.upper))
+    r = await run([{"a": 1, "b": 2}], lambda app, p: MapKeysProcessor(app, p, str.upper))
     assert r.events == [{"A": 1, "B": 2}]
 
 
 async def test_values_processor_with_an_override(run: Any) -> None:
-    class Double(MappingValuesProcessor):
+    class Double(MapValuesProcessor):
         def process_value(self, value: Any) -> Any:
             return value * 2
 
@@ -37,7 +42,7 @@ async def test_values_processor_with_an_override(run: Any) -> None:
 
 
 async def test_items_processor_can_rename_and_leave_items_out(run: Any) -> None:
-    class PublicOnly(MappingItemsProcessor):
+    class PublicOnly(MapItemsProcessor):
         def process_item(self, key: Any, value: Any) -> tuple[Any, Any] | None:
             if key.startswith("_"):
                 return None
@@ -52,7 +57,7 @@ async def test_items_processor_can_rename_and_leave_items_out(run: Any) -> None:
 async def test_function_from_config_path(run: Any) -> None:
     r = await run(
         [{"a": "x"}],
-        lambda app, p: MappingValuesProcessor(app, p, config={"function": f"{__name__}:shout"}),
+        lambda app, p: MapValuesProcessor(app, p, config={"function": f"{__name__}:shout"}),
     )
     assert r.events == [{"a": "X"}]
 
@@ -60,20 +65,55 @@ async def test_function_from_config_path(run: Any) -> None:
 @pytest.mark.parametrize(
     ("cls", "method"),
     [
-        (MappingKeysProcessor, "process_key"),
-        (MappingValuesProcessor, "process_value"),
-        (MappingItemsProcessor, "process_item"),
+        (MapKeysProcessor, "process_key"),
+        (MapValuesProcessor, "process_value"),
+        (MapItemsProcessor, "process_item"),
     ],
 )
 def test_without_function_or_override_is_a_build_error(cls: type[Any], method: str) -> None:
     app = Application()
-    with pytest.raises(BuildError, match=f"pass a function .* or override {method}"):
+    parts = cls.__name__.replace("Map", "Mapping")
+    with pytest.raises(BuildError, match=f"pass a function .* or override {method}.*use {parts}"):
         cls(app, Pipeline(app, "p"))
+
+
+@pytest.mark.parametrize(
+    ("processor", "expected"),
+    [
+        (MappingKeysProcessor, [["a", "b"], []]),
+        (MappingValuesProcessor, [[1, 2], []]),
+        (MappingItemsProcessor, [[("a", 1), ("b", 2)], []]),
+    ],
+)
+async def test_bspump_mapping_processors_return_the_parts_as_a_list(
+    run: Any, processor: type[Any], expected: list[Any]
+) -> None:
+    r = await run([{"a": 1, "b": 2}, {}], processor)
+    assert r.events == expected
+
+
+def test_bspump_mapping_processor_rejects_a_non_mapping_naming_the_component() -> None:
+    app = Application()
+    processor = MappingValuesProcessor(app, Pipeline(app, "p"), id="vals")
+    with pytest.raises(TypeError, match=r"component 'vals'.*expected a dict, got str"):
+        processor.process({}, "abc")
+
+
+async def test_iterator_generator_emits_each_item(run: Any) -> None:
+    r = await run([[1, 2], (), "ab"], IteratorGenerator)
+    assert r.events == [1, 2, "a", "b"]
+    assert r.pipeline.counters.events_out == 4
+
+
+async def test_iterator_generator_rejects_a_non_iterable(run: Any) -> None:
+    r = await run([5], IteratorGenerator, pipeline_config={"on_error": "skip"})
+    assert r.events == []
+    assert "expected an iterable, got int" in str(r.pipeline.errors[-1].error)
 
 
 def test_non_mapping_event_is_an_error_naming_the_component() -> None:
     app = Application()
-    processor = MappingKeysProcessor(app, Pipeline(app, "p"), str, id="keys")
+    processor = MapKeysProcessor(app, Pipeline(app, "p"), str, id="keys")
     with pytest.raises(TypeError, match=r"component 'keys'.*expected a dict, got list"):
         processor.process({}, [1, 2])
 

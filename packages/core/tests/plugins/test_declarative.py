@@ -174,7 +174,7 @@ def test_pipeline_level_problems(tmp_path, registry):
     with pytest.raises(pump.ConfigError) as caught:
         build_file(path, registry=registry)
     text = "\n".join(caught.value.problems)
-    assert f"{path}:2: unknown top-level key 'extra'" in text
+    assert f"{path}:16: unknown top-level key 'extra'" in text  # at its own line
     assert "pipeline 'a': key 'max_in_flight': Input should be greater than 0" in text
     assert "pipeline 'a': 'sources' must be a non-empty list" in text
     assert "pipeline 'a': 'processors' must be a list" in text
@@ -437,3 +437,176 @@ def test_from_config_names_a_missing_required_constructor_argument():
     with pytest.raises(pump.ConfigError, match=r"NeedsConnection 'out'[\s\S]*key 'connection': required"):
         NeedsConnection.from_config(app, pipeline, "out", {})
     assert NeedsConnection.from_config(app, pipeline, "out", {"connection": "k"}).connection == "k"
+
+
+@pytest.fixture
+def lookup_functions(tmp_path, monkeypatch):
+    (tmp_path / "pump_lookup_code.py").write_text(
+        textwrap.dedent(
+            """
+            def country(event, lookup):
+                return {**event, "country": lookup.get(event["ip"], "??")}
+
+            def both(context, event, countries, names):
+                return {**event, "country": countries.get(event["ip"]), "name": names.get("x")}
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    sys.modules.pop("pump_lookup_code", None)
+
+
+def test_a_function_processor_reaches_a_lookup_by_its_lookup_key(lookup_functions):
+    from pump.testing import run_pipeline
+
+    app = build(
+        {
+            "lookups": {
+                "geo": {"type": "dictionary", "provider": {"10.0.0.1": "CZ"}},
+                "people": {"type": "dictionary", "provider": {"x": "Ann"}},
+            },
+            "pipelines": {
+                "p": {
+                    "source": {"type": "iterator", "iterator": []},
+                    "processors": [
+                        {"type": "python", "function": "pump_lookup_code:country", "lookup": "geo"},
+                        {"type": "python", "function": "pump_lookup_code:both",
+                         "lookups": {"countries": "geo", "names": "people"}},
+                    ],
+                    "sink": {"type": "null"},
+                }
+            },
+        }
+    )
+    app.exit_when_finished = False
+    result = run_pipeline(app.Pipelines["p"], [(None, {"ip": "10.0.0.1"}), (None, {"ip": "1.1.1.1"})])
+    assert result.events == [
+        {"ip": "10.0.0.1", "country": "CZ", "name": "Ann"},
+        {"ip": "1.1.1.1", "country": None, "name": "Ann"},
+    ]
+
+
+def test_an_unknown_lookup_of_a_function_processor_is_a_config_error(lookup_functions):
+    with pytest.raises(pump.ConfigError) as caught:
+        build(
+            {
+                "lookups": {"geo": {"type": "dictionary", "provider": {}}},
+                "pipelines": {
+                    "p": {
+                        "source": {"type": "iterator", "iterator": []},
+                        "processors": [
+                            {"type": "python", "function": "pump_lookup_code:both",
+                             "lookups": {"countries": "geo", "names": "nobody"}},
+                        ],
+                        "sink": {"type": "null"},
+                    }
+                },
+            }
+        )
+    assert "key 'lookups.names': unknown lookup 'nobody' (declared lookups: geo)" in str(caught.value)
+
+
+# -- error locations (issue 9, defect 5) ---------------------------------------------------------
+
+
+def test_pipeline_keys_are_reported_at_their_own_line_with_did_you_mean(tmp_path, registry):
+    path = write(
+        tmp_path,
+        """
+        pipelines:
+          p:
+            source: {type: test.numbers}
+            processor:
+              - {type: print}
+            sink: {type: null}
+            max_in_flight: 0
+            on_eror: skip
+        """,
+    )
+    with pytest.raises(pump.ConfigError) as caught:
+        build_file(path, registry=registry)
+    problems = caught.value.problems
+    processor = next(p for p in problems if "'processor'" in p)
+    assert processor.startswith(f"{path}:5: pipeline 'p': key 'processor': unknown key")
+    assert "did you mean 'processors'?" in processor
+    assert "processors" in processor.split("known keys:")[1]  # the structure keys are known too
+    max_in_flight = next(p for p in problems if "'max_in_flight'" in p)
+    assert max_in_flight.startswith(f"{path}:8: pipeline 'p': key 'max_in_flight'")
+    on_eror = next(p for p in problems if "'on_eror'" in p)
+    assert on_eror.startswith(f"{path}:9: pipeline 'p': key 'on_eror': unknown key")
+    assert "did you mean 'on_error'?" in on_eror
+
+
+def test_component_keys_are_reported_at_their_own_line_with_did_you_mean(tmp_path, registry):
+    path = write(
+        tmp_path,
+        """
+        pipelines:
+          p:
+            source:
+              type: test.numbers
+              cuont: 3
+            sink: {type: null}
+        """,
+    )
+    with pytest.raises(pump.ConfigError) as caught:
+        build_file(path, registry=registry)
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{path}:6: pipeline 'p' component 'test.numbers'")
+    assert "key 'cuont': unknown key; did you mean 'count'?" in problem
+
+
+def test_a_connection_whose_config_failed_is_pointed_at_not_called_unknown(tmp_path, registry):
+    path = write(
+        tmp_path,
+        """
+        connections:
+          main: {type: test.conn, url: "mem://x", colour: red}
+        pipelines:
+          p:
+            source: {type: test.connected, connection: main}
+            sink: {type: null}
+        """,
+    )
+    with pytest.raises(pump.ConfigError) as caught:
+        build_file(path, registry=registry)
+    problems = caught.value.problems
+    assert any(p.startswith(f"{path}:3:") and "key 'colour': unknown key" in p for p in problems)
+    source = next(p for p in problems if "pipeline 'p'" in p)
+    assert "unknown connection" not in source and "known: none" not in source
+    assert f"key 'connection': connection 'main' is invalid (see {path}:3)" in source
+
+
+def test_a_missing_constructor_key_names_the_pipeline(registry):
+    with pytest.raises(pump.ConfigError) as caught:
+        build(
+            {
+                "connections": {"main": {"type": "test.conn", "url": "mem://x"}},
+                "pipelines": {
+                    "p": {"source": {"type": "test.connected"}, "sink": {"type": "null"}}
+                },
+            },
+            registry=registry,
+        )
+    (problem,) = [p for p in caught.value.problems if "'connection'" in p]
+    assert "pipeline 'p'" in problem and "key 'connection': required" in problem
+
+
+def test_python_processor_errors_name_the_location_once(registry):
+    with pytest.raises(pump.ConfigError) as caught:
+        build(
+            {
+                "pipelines": {
+                    "p": {
+                        "source": {"type": "test.numbers"},
+                        "processors": [{"type": "python", "function": "no_such_module_x:f"}],
+                        "sink": {"type": "null"},
+                    }
+                }
+            },
+            registry=registry,
+        )
+    (problem,) = caught.value.problems
+    assert problem.count("pipeline 'p'") == 1, problem
+    assert "cannot import 'no_such_module_x:f'" in problem

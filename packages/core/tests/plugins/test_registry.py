@@ -176,3 +176,63 @@ def test_kind_names_accept_plural_and_reject_unknown():
     assert normalize_kind("Processors") == "processor"
     with pytest.raises(UnknownPluginError, match="unknown component kind 'widget'"):
         normalize_kind("widget")
+
+
+FIRST_PARTY_NAMES = [
+    ("sink", "file.jsonl", "pump-file"),
+    ("source", "file.csv", "pump-file"),
+    ("source", "kafka", "pump-kafka"),
+    ("processor", "kafka.topic_initializer", "pump-kafka"),
+    ("sink", "amqp", "pump-amqp"),
+    ("sink", "elasticsearch", "pump-elastic"),
+    ("source", "elasticsearch.aggs", "pump-elastic"),
+    ("sink", "mysql", "pump-mysql"),
+    ("source", "mysql.binlog", "pump-mysql"),
+    ("sink", "influxdb", "pump-influxdb"),
+    ("processor", "pandas.to_frame", "pump-pandas"),
+    ("processor", "pandas.function", "pump-pandas"),
+    ("processor", "pandas.from_frame", "pump-pandas"),
+    ("sink", "pandas.parquet", "pump-pandas"),
+    ("sink", "pandas.csv", "pump-pandas"),
+    ("source", "http.server", "pump-http"),
+    ("sink", "http.client", "pump-http"),
+    ("source", "websocket.client", "pump-http"),
+]
+
+
+@pytest.mark.parametrize("kind, name, distribution", FIRST_PARTY_NAMES)
+def test_an_unknown_first_party_type_names_its_package_and_how_to_install_it(
+    monkeypatch, kind, name, distribution
+):
+    # As if the distribution were not installed (some of them are, in the test venv).
+    monkeypatch.setattr("pump.plugins.installed", lambda dist: False)
+    registry = Registry(environ={})
+    registry._specs[kind] = {}  # its entry points are not there either
+    with pytest.raises(UnknownPluginError) as caught:
+        registry.load(kind, name)
+    message = str(caught.value)
+    assert f"unknown {kind} type '{name}'" in message
+    assert f"{distribution} provides it" in message and f"pip install {distribution}" in message
+    assert distribution in str(registry.unknown_anywhere(name))
+
+
+def test_every_installed_first_party_package_registers_names_under_its_prefix():
+    from pump.plugins import FIRST_PARTY, first_party_distribution, installed
+
+    registry = Registry(environ={})
+    for kind in KINDS:
+        for name, specs in registry.specs(kind).items():
+            dist = first_party_distribution(name)
+            if dist is not None:
+                assert {s.distribution for s in specs} == {dist}, (kind, name)
+    for distribution in ("pump-file", "pump-kafka", "pump-amqp"):
+        assert distribution in FIRST_PARTY.values()
+        assert installed(distribution)
+
+
+def test_an_unknown_name_of_an_installed_first_party_package_gets_no_install_hint():
+    registry = Registry(environ={})
+    with pytest.raises(UnknownPluginError) as caught:
+        registry.load("sink", "file.jsonx")
+    assert "pip install" not in str(caught.value)
+    assert "did you mean 'file.jsonl'?" in str(caught.value)

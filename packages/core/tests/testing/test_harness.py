@@ -235,3 +235,22 @@ async def test_pump_harness_fixture_runs_async(pump_harness):
 def test_pump_app_fixture_is_a_fresh_application(pump_app):
     assert isinstance(pump_app, pump.Application)
     assert not pump_app.Pipelines and not pump_app.Connections
+
+
+class _Joiner(pump.Processor):
+    def __init__(self, app, pipeline, separator, id=None, config=None, *, strategy="plain"):
+        super().__init__(app, pipeline, id, config)
+        self.separator, self.strategy = separator, strategy
+
+    def process(self, context, event):
+        return f"{self.strategy}{self.separator}{event}"
+
+
+def test_run_processor_passes_extra_constructor_arguments():
+    result = run_processor(_Joiner, ["a"], args=("+",), kwargs={"strategy": "k"})
+    assert result.events == ["k+a"]
+
+
+def test_extra_arguments_are_refused_with_a_factory():
+    with pytest.raises(TypeError, match="constructor arguments"):
+        run_processor(lambda app, pipeline: _Joiner(app, pipeline, "+"), ["a"], args=("+",))

@@ -69,3 +69,28 @@ def test_a_failing_expectation_is_reported_as_a_failure():
     outcome = unittest.TestResult()
     unittest.defaultTestLoader.loadTestsFromTestCase(Wrong).run(outcome)
     assert len(outcome.failures) == 1 and not outcome.errors
+
+
+class Joiner(pump.Processor):
+    """Takes constructor arguments besides config, as BSPump processors often do."""
+
+    def __init__(self, app, pipeline, separator, id=None, config=None, *, strategy="plain"):
+        super().__init__(app, pipeline, id, config)
+        self.separator = separator
+        self.strategy = strategy
+
+    def process(self, context, event):
+        return f"{self.strategy}{self.separator}{event}"
+
+
+class TestExtraConstructorArguments(ProcessorTestCase):
+    """BSPump's `set_up_processor(cls, *args, **kwargs)` passes them to the component."""
+
+    def test_positional_and_keyword_arguments_reach_the_processor(self):
+        self.set_up_processor(Joiner, None, ":", strategy="upper")
+        self.assertEqual(self.Processor.strategy, "upper")
+        self.assertEqual(self.execute([(None, "x")]), [({}, "upper:x")])
+
+    def test_config_as_a_keyword_with_other_keywords(self):
+        self.set_up_processor(Joiner, separator="-", config={}, strategy="s")
+        self.assertEqual(self.execute([(None, "y")]), [({}, "s-y")])

@@ -11,11 +11,12 @@ import time
 from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+import orjson
 from pydantic import Field, field_validator
 
 from pump.common.encoding import TextEncoding
 from pump.config import ComponentConfig
-from pump.errors import ConfigError, PartialWriteError
+from pump.errors import ConfigError, PartialWriteError, PermanentWriteError
 from pump.sink import Sink
 from pump_file import parts
 from pump_file.sink import Fsync
@@ -39,7 +40,11 @@ class FileBlockSinkConfig(ComponentConfig):
     fsync: Fsync = Field(
         "always", description="always / on_rotate: fsync each file before acknowledging; never"
     )
-    encoding: TextEncoding = Field("utf-8", description="Encoding of str events (bytes are written as they are)")
+    encoding: TextEncoding = Field(
+        "utf-8",
+        description="Encoding of str events (bytes are written as they are, dicts and lists "
+        "as JSON)",
+    )
     temp_prefix: str = Field(".", description="Prefix of the temporary name of a file being written")
     temp_suffix: str = Field(".inprogress", min_length=1, description="Suffix of that temporary name")
     timezone: Literal["utc", "local"] = Field("utc", description="Time zone of {date}/{time}")
@@ -62,7 +67,7 @@ class FileBlockSinkConfig(ComponentConfig):
 
 
 class FileBlockSink(Sink):
-    """Writes each event (bytes, or str encoded) as a whole file, published when complete.
+    """Writes each event (bytes; str encoded; a dict or list as JSON) as a whole file.
 
     A file appears under its final name only once it is completely written (and synced), and
     the event is acknowledged only then; an existing file is never overwritten.
@@ -109,14 +114,19 @@ class FileBlockSink(Sink):
                     data = event.encode(encoding)
                 elif isinstance(event, (bytes, bytearray, memoryview)):
                     data = bytes(event)
+                elif isinstance(event, (dict, list)):  # a dead-letter record, for one
+                    data = orjson.dumps(event)
                 else:
-                    raise TypeError(f"a block is bytes or str, not {type(event).__name__}")
+                    raise TypeError(
+                        f"a block is bytes, str, or a dict or list (written as JSON), "
+                        f"not {type(event).__name__}"
+                    )
             except (TemplateError, TypeError, UnicodeError) as exc:
-                errors[i] = exc
+                errors[i] = PermanentWriteError.wrap(self.location(), exc)
                 continue
             items.append((i, key, data))
         if len(errors) == len(events):
-            raise errors[min(errors)]
+            raise errors[min(errors)] if len(errors) == 1 else PartialWriteError(errors)
         return self._write(items, errors, len(events))
 
     async def _write(

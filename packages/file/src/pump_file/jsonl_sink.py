@@ -49,6 +49,11 @@ class FileJSONLinesSink(FileSink):
         self._default = str if self.Config.non_serializable == "str" else None
         self._option = option
 
+    def encode_hint(self) -> str:
+        if self._default is None:
+            return " (non_serializable: str writes such values as text)"
+        return ""
+
     def encode(self, events: list[Any]) -> list[bytes]:
         dumps, default, option = orjson.dumps, self._default, self._option
         return [dumps(event, default, option) for event in events]

@@ -204,16 +204,20 @@ class FileLookup(DictionaryLookup):
                 L.exception("%s: reloading failed", self.location())
 
 
+class FileJSONLookupConfig(FileLookupConfig):
+    """Settings of a FileJSONLookup."""
+
+    lines: bool = Field(False, description="The file is JSON Lines (one record per line)")
+
+
 class FileJSONLookup(FileLookup):
     """A lookup from a JSON file (an object, or an array of records with `key`) or JSON Lines.
 
     With `lines: true` the file is JSON Lines: one record per line, keyed by `key`.
     """
 
-    class ConfigModel(FileLookupConfig):
-        lines: bool = Field(False, description="The file is JSON Lines (one record per line)")
-
-    Config: ConfigModel
+    ConfigModel = FileJSONLookupConfig
+    Config: FileJSONLookupConfig
 
     def provider_format(self) -> str:
         return "jsonl" if self.Config.lines else "json"

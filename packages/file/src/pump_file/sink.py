@@ -8,7 +8,8 @@ only then completes the awaitables: a batch is acknowledged only once its bytes 
 
 A write that fails (disk full, permission, file too large) cuts the files it touched back to
 their size before it, so no torn record stays behind, and fails its batch; the pipeline retries
-it. Parts are written under a temporary name and published (renamed) when they rotate — by
+it. An event that cannot be encoded, or whose path cannot be made, fails alone and for good
+(`PermanentWriteError`): the pipeline hands it to its error policy without retrying. Parts are written under a temporary name and published (renamed) when they rotate — by
 size, event count or age —, when they stay idle, and on stop.
 """
 
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator
 
 from pump.config import ComponentConfig
-from pump.errors import ConfigError, PartialWriteError
+from pump.errors import ConfigError, PartialWriteError, PermanentWriteError
 from pump.sink import Sink
 from pump_file import parts
 from pump_file.parts import Part
@@ -48,6 +49,7 @@ class FileSinkConfig(ComponentConfig):
         "",
         description="Path template: {date:%Y-%m-%d}, {n} (part number), {pipeline}, {sink}, "
         "{host}, {pid}, event fields {name} / {event[name]}, context keys {context[key]}",
+        examples=["out/{date:%Y-%m-%d}/events-{n}.jsonl", "out/{context[file_name]}.csv"],
     )
     fsync: Fsync = Field(
         "always",
@@ -162,7 +164,7 @@ class FileSink(Sink):
                 try:
                     key = template.key(now, event, context)
                 except TemplateError as exc:
-                    errors[i] = exc
+                    errors[i] = PermanentWriteError.wrap(self.location(), exc)
                     continue
                 indexes = by_key.get(key)
                 if indexes is None:
@@ -178,7 +180,7 @@ class FileSink(Sink):
             records = self._encode(events, None, errors)
             groups = [(template.key(now), records)] if records else []
         if len(errors) == len(events):
-            raise errors[min(errors)]
+            raise errors[min(errors)] if len(errors) == 1 else PartialWriteError(errors)
         if self._writer is None or self._writer.done():
             raise RuntimeError(f"{self.location()} is not running (start it first)")
         future = asyncio.get_running_loop().create_future()
@@ -194,14 +196,19 @@ class FileSink(Sink):
             return self.encode(events)
         except Exception:
             pass
-        # one by one: an event that cannot be encoded fails alone
+        # one by one: an event that cannot be encoded fails alone, for good (no retry)
         records = []
         for j, event in enumerate(events):
             try:
                 records.extend(self.encode([event]))
             except Exception as exc:
-                errors[indexes[j] if indexes is not None else j] = exc
+                error = PermanentWriteError.wrap(self.location(), exc, self.encode_hint())
+                errors[indexes[j] if indexes is not None else j] = error
         return records
+
+    def encode_hint(self) -> str:
+        """Appended to the error of an event that cannot be encoded (an option that helps)."""
+        return ""
 
     @staticmethod
     async def _completion(future: asyncio.Future[None], errors: dict[int, BaseException]) -> None:

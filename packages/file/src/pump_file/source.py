@@ -10,7 +10,8 @@ batches of events, in a worker thread. This module does the rest:
 - saves positions atomically every `position_interval` seconds and on stop;
 - when every batch of a file is done, post-processes it (rename to `-processed`, move, delete,
   keep); a file that cannot be read is renamed `-failed`;
-- in `follow` mode, tails files instead, surviving rotation and truncation (pump_file.follow).
+- in `follow` mode, tails files instead, surviving rotation and truncation (pump_file.follow);
+- with triggers attached (`source.on(trigger)`, as in BSPump), scans once per fire instead.
 """
 
 from __future__ import annotations
@@ -26,11 +27,10 @@ from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Literal, NamedTuple, 
 from pydantic import Field, field_validator, model_validator
 
 from pump.common.encoding import ErrorHandler, TextEncodingOrNone
-from pump.config import ComponentConfig
 from pump.delivery import Batch, CommitTracker
-from pump.errors import ConfigError
+from pump.errors import BuildError, ConfigError
 from pump.metrics import Counter
-from pump.source import Source
+from pump.trigger import TriggerSource, TriggerSourceConfig
 from pump_file import claims
 from pump_file.claims import FileClaim
 from pump_file.compression import Compression, ShorterThanPosition, compression_of, open_binary
@@ -50,11 +50,13 @@ T = TypeVar("T")
 Opener = Callable[[int], BinaryIO]
 
 
-class FileSourceConfig(ComponentConfig):
+class FileSourceConfig(TriggerSourceConfig):
     """Settings every file source has."""
 
     path: str | list[str] = Field(
-        "", description="Glob pattern(s) of the files to read; `**` matches any depth"
+        "",
+        description="Glob pattern(s) of the files to read; `**` matches any depth",
+        examples=["inbox/*.csv", "logs/**/*.log.gz", ["a/*.jsonl", "b/*.jsonl"]],
     )
     include: str | list[str] = Field(
         [], description="Only files matching one of these patterns (name, or path if it has a /)"
@@ -97,6 +99,11 @@ class FileSourceConfig(ComponentConfig):
         "read again unless it changes), move (into move_to), delete",
     )
     move_to: str = Field("", description="Folder done files are moved into (post_process: move)")
+    post: Literal["", "move", "noop", "delete"] = Field(
+        "",
+        description="BSPump's key for post_process: move (= rename, adds processed_suffix), "
+        "noop (= keep), delete",
+    )
     on_reject: Literal["retry", "fail"] = Field(
         "retry",
         description="A file with a rejected batch is: retry (read again from its saved position "
@@ -125,6 +132,15 @@ class FileSourceConfig(ComponentConfig):
         description="In follow mode, where a file never seen before is read from",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bspump_post(cls, data: Any) -> Any:
+        # BSPump's `post` sets post_process unless that is given too (then __init__ checks them)
+        post = data.get("post") if isinstance(data, Mapping) else None
+        if post in BSPUMP_POST and "post_process" not in data:
+            data = {**data, "post_process": BSPUMP_POST[post]}
+        return data
+
     @field_validator("path")
     @classmethod
     def _some_path(cls, value: str | list[str]) -> str | list[str]:
@@ -147,6 +163,10 @@ class FileSourceConfig(ComponentConfig):
 
 class NoFilesFound(Exception):
     """A file source found nothing to read (raised into the pipeline with `on_no_files: fail`)."""
+
+
+#: BSPump's `post` values → post_process.
+BSPUMP_POST = {"move": "rename", "noop": "keep", "delete": "delete"}
 
 
 class Chunk(NamedTuple):
@@ -193,8 +213,11 @@ def file_contexts(path: str, first: int, n: int) -> list[dict[str, Any]]:
     return [{"file_path": path, "file_line": line} for line in range(first, first + n)]
 
 
-class FileSource(Source):
+class FileSource(TriggerSource):
     """Reads files matching `path`, hands their events over in batches, loses no line.
+
+    Without a trigger it reads what it finds (every `scan_interval` if set); with triggers
+    (`source.on(pump.trigger.RunOnceTrigger(app))`, BSPump's way) it scans once per fire.
 
     Every context carries `file_path` (the file's original path); line-based sources add
     `file_line`. See the package README for the file lifecycle and the delivery guarantees.
@@ -222,6 +245,11 @@ class FileSource(Source):
         problems = []
         if c.follow and not self.can_follow:
             problems.append(f"key 'follow': {type(self).__name__} reads whole files and cannot follow them")
+        if c.post and c.post_process != BSPUMP_POST[c.post]:
+            problems.append(
+                f"key 'post': '{c.post}' (BSPump's key) means post_process "
+                f"'{BSPUMP_POST[c.post]}', which contradicts post_process '{c.post_process}'"
+            )
         if self.needs_ascii_compatible and c.encoding:
             from pump_file.lines import ascii_compatible
 
@@ -256,6 +284,8 @@ class FileSource(Source):
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.Triggers and self.Config.follow:
+            raise BuildError(f"{self.location()}: a followed source cannot also run on triggers")
         self._saver = asyncio.get_running_loop().create_task(self._save_periodically())
 
     async def stop(self) -> None:
@@ -288,20 +318,18 @@ class FileSource(Source):
                 L.warning("%s: %s: could not release: %s", self.location(), claim.current, exc)
 
     async def main(self) -> None:
-        """Read every file found (until no new one appears), or keep watching/following."""
+        """Read every file found (until no new one appears), or keep watching/following; with
+        triggers, scan once per fire until the triggers are done."""
+        if self.Triggers:
+            await super().main()
+            return
         if self.Config.follow:
             await Follower(self).run()
             return
         interval = self.Config.scan_interval
         claimed_any = False
         while True:
-            claimed = 0
-            for path, orphan in await self._thread(self._candidates):
-                claim = await self._thread(self._claim, path, orphan, on_cancel=self._adopt)
-                if claim is None:
-                    continue
-                claimed += 1
-                await self._read(claim)
+            claimed = await self._scan()
             if not claimed_any and not claimed:
                 await self.nothing_found(final=interval <= 0)
             claimed_any = claimed_any or claimed > 0
@@ -312,6 +340,22 @@ class FileSource(Source):
         # Everything is handed over. Files are post-processed as their last batches are done;
         # waiting for that here could deadlock a pipeline that holds events until its sources
         # end (an aggregator), and stop() finishes what is still pending.
+
+    async def cycle(self) -> None:
+        """One scan, run when a trigger fires: read every file found now."""
+        if not await self._scan():
+            await self.nothing_found(final=self._exhausted())
+
+    async def _scan(self) -> int:
+        """Claim and read every file found now; returns how many were claimed."""
+        claimed = 0
+        for path, orphan in await self._thread(self._candidates):
+            claim = await self._thread(self._claim, path, orphan, on_cancel=self._adopt)
+            if claim is None:
+                continue
+            claimed += 1
+            await self._read(claim)
+        return claimed
 
     async def nothing_found(self, final: bool) -> None:
         """Say why there is nothing to read, once; with `final` (the source ends) see `on_no_files`.

@@ -43,7 +43,9 @@ class KafkaConnectionConfig(pump.TLSConfig, pump.ReconnectConfig):
     }
 
     bootstrap_servers: str | list[str] = Field(
-        "localhost:9092", description="Brokers to bootstrap from: 'host:port[,host:port]' or a list"
+        "localhost:9092",
+        description="Brokers to bootstrap from: 'host:port[,host:port]' or a list",
+        examples=["kafka1:9092,kafka2:9092", ["kafka1:9092", "kafka2:9092"]],
     )
     client_id: str = Field("pump", description="Client id the brokers see (logs, quotas)")
     security_protocol: SecurityProtocol = Field(

@@ -11,7 +11,13 @@ from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
-from aiokafka.errors import KafkaError, ProducerClosed, UnknownError
+from aiokafka.errors import (
+    CorruptRecordException,
+    KafkaError,
+    MessageSizeTooLargeError,
+    ProducerClosed,
+    UnknownError,
+)
 from aiokafka.partitioner import DefaultPartitioner
 from pydantic import Field
 
@@ -33,6 +39,8 @@ PASS_EVENTS = 50_000
 NO_HEADERS: list[tuple[str, bytes]] = []
 #: Keys whose partition is remembered (murmur2 in pure Python is slow), per sink.
 KEY_CACHE = 65_536
+#: Broker errors that reject a record batch for what it holds; permanent for a lone record.
+REJECTED_RECORD = (MessageSizeTooLargeError, CorruptRecordException)
 
 
 class KafkaSinkConfig(pump.ComponentConfig):
@@ -126,6 +134,10 @@ class KafkaSink(pump.Sink):
     headers come from `context["kafka_key"]` and `context["kafka_headers"]` — so a record read
     by KafkaSource keeps its key and headers unless a processor changes them. Writes are built
     into record batches of up to `batch_bytes` per partition, in order, by one task.
+
+    An event that cannot be encoded (or names no topic), and a lone record the broker rejects
+    as too large or corrupt, fail with `PermanentWriteError`: the pipeline's error policy gets
+    them at once; everything else (broker down, a missing topic) is retried.
     """
 
     ConfigModel = KafkaSinkConfig
@@ -271,19 +283,24 @@ class KafkaSink(pump.Sink):
             try:
                 delivered = await producer.send_batch(batch.builder, batch.topic, partition=batch.partition)
             except Exception as exc:
-                self._delivered(batch.owners, exc)
+                self._delivered(batch, exc)
                 continue
-            delivered.add_done_callback(lambda f, owners=batch.owners: self._delivered(owners, f))
+            delivered.add_done_callback(lambda f, batch=batch: self._delivered(batch, f))
 
-    @staticmethod
-    def _delivered(owners: list[tuple[_Write, list[int]]], outcome: Any) -> None:
+    def _delivered(self, batch: _OpenBatch, outcome: Any) -> None:
         if isinstance(outcome, BaseException):
             exc: BaseException | None = outcome
         elif outcome.cancelled():
             exc = asyncio.CancelledError("the record batch was cancelled")
         else:
             exc = outcome.exception()
-        for write, indexes in owners:
+        if (
+            isinstance(exc, REJECTED_RECORD)
+            and (batch.count or batch.builder.record_count()) == 1
+        ):
+            # the broker refuses this one record (too large, invalid): it never will take it
+            exc = pump.PermanentWriteError.wrap(self.location(), exc)
+        for write, indexes in batch.owners:
             if exc is not None:
                 write.fail(indexes, exc)
             write.release()
@@ -393,8 +410,8 @@ class KafkaSink(pump.Sink):
                         if key is None:
                             sticky_at += 1
                             partition = parts[sticky_at % n_parts]
-                except Exception as exc:
-                    failures.setdefault(i, exc)
+                except Exception as exc:  # it cannot be encoded: it never will be
+                    failures.setdefault(i, pump.PermanentWriteError.wrap(self.location(), exc))
                     continue
                 indexes.append(i)
             if batch is not None:
@@ -406,11 +423,11 @@ class KafkaSink(pump.Sink):
 
     async def _partitions(self, producer: AIOKafkaProducer, cluster: Any, topic: str) -> list[int] | BaseException:
         """The topic's partitions, or the error that makes writing to it impossible."""
-        if not topic:
-            return TopicMissing(
+        if not topic:  # the event's context decides, and it does not change on a retry
+            return pump.PermanentWriteError.wrap(self.location(), TopicMissing(
                 f"{self.location()}: the event names no output topic: set `topic`, or "
                 f"context[{self.Config.topic_context_key!r}] in a processor (writes_context = True)"
-            )
+            ))
         try:
             if self.Config.check_topics and topic not in self._known_topics:
                 await self._check_topic(producer, topic)

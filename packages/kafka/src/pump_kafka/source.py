@@ -33,10 +33,15 @@ class KafkaSourceConfig(pump.ComponentConfig):
     """Settings of a KafkaSource."""
 
     topic: str | list[str] = Field(
-        "", description="Topic(s) to consume: a name, 'a,b,c' or a list (or use topic_pattern)"
+        "",
+        description="Topic(s) to consume: a name, 'a,b,c' or a list (or use topic_pattern)",
+        examples=["events", "clicks,views", ["clicks", "views"]],
     )
     topic_pattern: str = Field("", description="Regular expression of topics to consume instead of `topic`")
-    group_id: str = Field(..., min_length=1, description="Consumer group; commits are kept per group")
+    group_id: str = Field(
+        ..., min_length=1, description="Consumer group; commits are kept per group",
+        examples=["enrich"],
+    )
     auto_offset_reset: Literal["earliest", "latest"] = Field(
         "earliest", description="Where a group without a committed offset starts"
     )

@@ -1,4 +1,5 @@
-"""Common processors, sources and sinks: JSON, text, flattening, mapping, filtering, aggregation."""
+"""Common processors, sources and sinks: JSON, text, flattening, mapping, filtering, aggregation,
+routing; under BSPump's names too (`bspump.common.X` is `pump.common.X`)."""
 
 from pump.common.aggregation import (
     AggregationStrategy,
@@ -16,18 +17,25 @@ from pump.common.hexlify import HexlifyProcessor
 from pump.common.iterator import IteratorSource
 from pump.common.jsoncodec import (
     DictToJsonBytesParser,
+    DictToJsonParser,
     JsonBytesToDictParser,
     JsonParser,
     JsonSerializer,
+    JsonToDictParser,
+    StdDictToJsonParser,
+    StdJsonToDictParser,
 )
 from pump.common.listsink import ListSink
 from pump.common.mapping import (
+    MapItemsProcessor,
+    MapKeysProcessor,
     MappingItemsGenerator,
     MappingItemsProcessor,
     MappingKeysGenerator,
     MappingKeysProcessor,
     MappingValuesGenerator,
     MappingValuesProcessor,
+    MapValuesProcessor,
 )
 from pump.common.null import CountingSink, NullSink
 from pump.common.printing import (
@@ -38,7 +46,9 @@ from pump.common.printing import (
     PrintProcessor,
     PrintSink,
 )
+from pump.common.splitting import IteratorGenerator, SplitGenerator
 from pump.common.timezone import TimeZoneNormalizer
+from pump.routing import InternalSource, RouterSink, TeeProcessor, TeeSource
 
 __all__ = [
     "AggregationStrategy",
@@ -47,17 +57,24 @@ __all__ = [
     "CountingSink",
     "DictAggregationStrategy",
     "DictToJsonBytesParser",
+    "DictToJsonParser",
     "FilterProcessor",
     "FlattenDictProcessor",
     "FunctionProcessor",
     "HexlifyProcessor",
+    "InternalSource",
+    "IteratorGenerator",
     "IteratorSource",
     "JsonBytesToDictParser",
     "JsonParser",
     "JsonSerializer",
+    "JsonToDictParser",
     "ListAggregationStrategy",
     "ListEventAggregationStrategy",
     "ListSink",
+    "MapItemsProcessor",
+    "MapKeysProcessor",
+    "MapValuesProcessor",
     "MappingItemsGenerator",
     "MappingItemsProcessor",
     "MappingKeysGenerator",
@@ -71,8 +88,14 @@ __all__ = [
     "PrintContextProcessor",
     "PrintProcessor",
     "PrintSink",
+    "RouterSink",
+    "SplitGenerator",
+    "StdDictToJsonParser",
+    "StdJsonToDictParser",
     "StringAggregationStrategy",
     "StringToBytesParser",
+    "TeeProcessor",
+    "TeeSource",
     "TimeZoneNormalizer",
     "flatten",
 ]

@@ -32,6 +32,27 @@ StrategyName = Literal["list", "pairs", "dict", "string"]
 
 # How often start() looks again for the source tasks the pipeline has not created yet.
 _WATCH_RETRY = 0.01
+# How often sources fed by other pipelines are looked through (as InternalSource polls them).
+_UPSTREAM_POLL = 0.05
+
+
+class AggregatorConfig(ComponentConfig):
+    """Settings of a Aggregator."""
+
+    completion_size: int = Field(10, gt=0, description="Emit when this many events are held")
+    completion_timeout: float = Field(
+        0, ge=0, description="Emit this many seconds after an aggregate's first event (0: off)"
+    )
+    completion_interval: float = Field(
+        0, ge=0, description="Emit what is held every this many seconds (0: off)"
+    )
+    strategy: StrategyName = Field(
+        "list",
+        description="Aggregate shape: list of events, pairs of (context, event), "
+        "dict {key: [events]}, or string (str of events joined by delimiter)",
+    )
+    key: str = Field("events", description="Key of the event list (strategy 'dict')")
+    delimiter: str = Field("\n", description="Joins the events (strategy 'string')")
 
 
 class Aggregator(Processor):
@@ -52,21 +73,8 @@ class Aggregator(Processor):
     Pipeline: _Pipeline
     consumes_events = True
 
-    class ConfigModel(ComponentConfig):
-        completion_size: int = Field(10, gt=0, description="Emit when this many events are held")
-        completion_timeout: float = Field(
-            0, ge=0, description="Emit this many seconds after an aggregate's first event (0: off)"
-        )
-        completion_interval: float = Field(
-            0, ge=0, description="Emit what is held every this many seconds (0: off)"
-        )
-        strategy: StrategyName = Field(
-            "list",
-            description="Aggregate shape: list of events, pairs of (context, event), "
-            "dict {key: [events]}, or string (str of events joined by delimiter)",
-        )
-        key: str = Field("events", description="Key of the event list (strategy 'dict')")
-        delimiter: str = Field("\n", description="Joins the events (strategy 'string')")
+    ConfigModel = AggregatorConfig
+    Config: AggregatorConfig
 
     def __init__(
         self,
@@ -214,6 +222,17 @@ class Aggregator(Processor):
         for task in tasks:
             assert task is not None
             task.add_done_callback(self._source_finished)
+        if any(s.internal for s in sources):
+            self._watch = self._event_loop().call_later(_UPSTREAM_POLL, self._poll_upstream)
+
+    def _poll_upstream(self) -> None:
+        # Sources fed by other pipelines end only after those pipelines finished their events,
+        # which may wait for this aggregate: look through them, often enough that a finite
+        # run ends soon after its first sources (the 1 s application tick was too slow).
+        self._watch = None
+        self._check_exhausted()
+        if not self._sources_finished:
+            self._watch = self._event_loop().call_later(_UPSTREAM_POLL, self._poll_upstream)
 
     def _source_finished(self, task: asyncio.Task[None]) -> None:
         self._sources_left -= 1

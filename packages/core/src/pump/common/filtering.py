@@ -17,6 +17,15 @@ if TYPE_CHECKING:
     from pump.pipeline import Pipeline
 
 
+class FilterProcessorConfig(ComponentConfig):
+    """Settings of a FilterProcessor."""
+
+    predicate: str = Field("", description="'module:function' deciding (when none is passed)")
+    inclusive: bool = Field(
+        True, description="true: keep events the predicate accepts; false: drop them"
+    )
+
+
 class FilterProcessor(Processor):
     """Keeps the events a predicate accepts and drops (acknowledges) the others.
 
@@ -25,11 +34,8 @@ class FilterProcessor(Processor):
     reversed: the events the predicate accepts are the ones dropped.
     """
 
-    class ConfigModel(ComponentConfig):
-        predicate: str = Field("", description="'module:function' deciding (when none is passed)")
-        inclusive: bool = Field(
-            True, description="true: keep events the predicate accepts; false: drop them"
-        )
+    ConfigModel = FilterProcessorConfig
+    Config: FilterProcessorConfig
 
     def __init__(
         self,

@@ -45,14 +45,20 @@ def flatten(
     return out
 
 
+class FlattenDictProcessorConfig(ComponentConfig):
+    """Settings of a FlattenDictProcessor."""
+
+    separator: str = Field(".", description="Joins the keys of nested dicts")
+    flatten_lists: bool = Field(
+        False, description="Also flatten lists, into keys ending with the item index"
+    )
+
+
 class FlattenDictProcessor(Processor):
     """Flattens nested dict events: `{"person": {"name": "X"}}` → `{"person.name": "X"}`."""
 
-    class ConfigModel(ComponentConfig):
-        separator: str = Field(".", description="Joins the keys of nested dicts")
-        flatten_lists: bool = Field(
-            False, description="Also flatten lists, into keys ending with the item index"
-        )
+    ConfigModel = FlattenDictProcessorConfig
+    Config: FlattenDictProcessorConfig
 
     def __init__(
         self,

@@ -17,6 +17,15 @@ if TYPE_CHECKING:
     from pump.pipeline import Pipeline
 
 
+class FunctionProcessorConfig(ComponentConfig):
+    """Settings of a FunctionProcessor."""
+
+    function: str = Field("", description="'module:function' to run (when none is passed)")
+    writes_context: bool = Field(
+        False, description="The function writes into its context (each event gets its own)"
+    )
+
+
 class FunctionProcessor(Processor):
     """Runs `f(event)` or `f(context, event)` on every event; its result is the new event.
 
@@ -25,11 +34,8 @@ class FunctionProcessor(Processor):
     signature once, here, not per event.
     """
 
-    class ConfigModel(ComponentConfig):
-        function: str = Field("", description="'module:function' to run (when none is passed)")
-        writes_context: bool = Field(
-            False, description="The function writes into its context (each event gets its own)"
-        )
+    ConfigModel = FunctionProcessorConfig
+    Config: FunctionProcessorConfig
 
     def __init__(
         self,

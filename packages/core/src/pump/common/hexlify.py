@@ -15,11 +15,17 @@ if TYPE_CHECKING:
     from pump.pipeline import Pipeline
 
 
+class HexlifyProcessorConfig(ComponentConfig):
+    """Settings of a HexlifyProcessor."""
+
+    separator: str = Field("", max_length=1, description="Put between bytes, e.g. ':' or ' '")
+
+
 class HexlifyProcessor(Processor):
     """Turns bytes events into their hexadecimal str: `b"\\x01\\xff"` → `"01ff"`."""
 
-    class ConfigModel(ComponentConfig):
-        separator: str = Field("", max_length=1, description="Put between bytes, e.g. ':' or ' '")
+    ConfigModel = HexlifyProcessorConfig
+    Config: HexlifyProcessorConfig
 
     def __init__(
         self,

@@ -34,6 +34,12 @@ class _Failed:
         self.error = error
 
 
+class IteratorSourceConfig(ComponentConfig):
+    """Settings of a IteratorSource."""
+
+    batch_size: int = Field(1024, gt=0, description="Most events handed over at once")
+
+
 class IteratorSource(Source):
     """Emits the items of an iterable (or async iterable) as events, in batches; then ends.
 
@@ -44,8 +50,8 @@ class IteratorSource(Source):
     arrived while the previous one was being handed over, up to `batch_size`.
     """
 
-    class ConfigModel(ComponentConfig):
-        batch_size: int = Field(1024, gt=0, description="Most events handed over at once")
+    ConfigModel = IteratorSourceConfig
+    Config: IteratorSourceConfig
 
     def __init__(
         self,

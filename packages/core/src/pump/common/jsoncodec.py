@@ -21,14 +21,19 @@ if TYPE_CHECKING:
     from pump.pipeline import Pipeline
 
 
+class JsonParserConfig(ComponentConfig):
+    """Settings of a JsonParser."""
+
+    encoding: TextEncoding = Field(
+        "utf-8", description="Encoding of bytes events (orjson reads UTF-8 directly)"
+    )
+
+
 class JsonParser(Processor):
     """Parses a JSON document (bytes or str) into Python objects (dict, list, ...)."""
 
-    class ConfigModel(ComponentConfig):
-        encoding: TextEncoding = Field(
-            "utf-8", description="Encoding of bytes events (orjson reads UTF-8 directly)"
-        )
-
+    ConfigModel = JsonParserConfig
+    Config: JsonParserConfig
 
     def __init__(
         self,
@@ -68,18 +73,24 @@ class JsonParser(Processor):
         return ValueError(f"{self.location()}: invalid JSON: {exc}")
 
 
+class JsonSerializerConfig(ComponentConfig):
+    """Settings of a JsonSerializer."""
+
+    sort_keys: bool = Field(False, description="Write object keys in sorted order")
+    indent: Literal[0, 2] = Field(0, description="0: compact; 2: pretty, two spaces")
+    output: Literal["bytes", "str"] = Field("bytes", description="Produce bytes or str")
+    append_newline: bool = Field(False, description="End each document with a newline (JSONL)")
+    non_str_keys: bool = Field(
+        False,
+        description="Allow int, float, bool, enum, date... dict keys (written as strings)",
+    )
+
+
 class JsonSerializer(Processor):
     """Serialises an event (dict, list, dataclass, datetime, ...) to a JSON document (bytes)."""
 
-    class ConfigModel(ComponentConfig):
-        sort_keys: bool = Field(False, description="Write object keys in sorted order")
-        indent: Literal[0, 2] = Field(0, description="0: compact; 2: pretty, two spaces")
-        output: Literal["bytes", "str"] = Field("bytes", description="Produce bytes or str")
-        append_newline: bool = Field(False, description="End each document with a newline (JSONL)")
-        non_str_keys: bool = Field(
-            False,
-            description="Allow int, float, bool, enum, date... dict keys (written as strings)",
-        )
+    ConfigModel = JsonSerializerConfig
+    Config: JsonSerializerConfig
 
     def __init__(
         self,
@@ -119,7 +130,22 @@ class JsonSerializer(Processor):
         return data.decode() if self._as_str else data
 
 
-#: BSPump's name for JsonParser.
-JsonBytesToDictParser = JsonParser
-#: BSPump's name for JsonSerializer.
+class StdDictToJsonParserConfig(JsonSerializerConfig):
+    """Settings of a StdDictToJsonParser."""
+
+    output: Literal["bytes", "str"] = Field("str", description="Produce bytes or str")
+
+
+class StdDictToJsonParser(JsonSerializer):
+    """BSPump's StdDictToJsonParser: a JsonSerializer producing `str` by default."""
+
+    ConfigModel = StdDictToJsonParserConfig
+    Config: StdDictToJsonParserConfig
+
+
+#: BSPump's names for JsonParser (each parses bytes or str into Python objects).
+JsonBytesToDictParser = StdJsonToDictParser = JsonToDictParser = JsonParser
+#: BSPump's name for JsonSerializer (bytes out).
 DictToJsonBytesParser = JsonSerializer
+#: BSPump's older name for StdDictToJsonParser (str out).
+DictToJsonParser = StdDictToJsonParser

@@ -1,35 +1,44 @@
-"""Per-key, per-value and per-item work on dict events: transform them, or emit one event each."""
+"""Per-key, per-value and per-item work on dict events.
+
+BSPump's names keep BSPump's meaning: `MappingKeysProcessor` returns the keys of a dict event as
+a list (values, items likewise) and `MappingKeysGenerator` emits each key as an event. Changing
+every key, value or item with a function is `MapKeysProcessor` / `MapValuesProcessor` /
+`MapItemsProcessor`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from operator import methodcaller
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
 from pump.common.callables import import_callable
+from pump.common.splitting import SplitGenerator
 from pump.config import ComponentConfig
 from pump.errors import BuildError
-from pump.processor import Generator, Processor
+from pump.processor import Processor
 
 if TYPE_CHECKING:
     from pump.application import Application
     from pump.pipeline import Pipeline
 
 
-class MappingFunctionConfig(ComponentConfig):
-    """Settings of the mapping processors."""
+class MapFunctionConfig(ComponentConfig):
+    """Settings of the Map*Processors."""
 
     function: str = Field(
         "", description="'module:function' applied to each key/value/item (instead of a subclass)"
     )
 
 
-class _MappingProcessor(Processor):
+class _MapProcessor(Processor):
     """Base: resolves the per-part function from the constructor, the config or an override."""
 
-    ConfigModel = MappingFunctionConfig
+    ConfigModel = MapFunctionConfig
     _method = ""  # the overridable method, e.g. "process_key"
+    _parts_processor = ""  # the processor that returns the parts instead (BSPump's name)
 
     def __init__(
         self,
@@ -47,8 +56,8 @@ class _MappingProcessor(Processor):
             if not self._overridden():
                 raise BuildError(
                     f"{self.location()}: pass a function (or config 'function') or override "
-                    f"{self._method}(); to turn a dict into a list of its parts use a "
-                    f"{type(self).__name__.replace('Processor', 'Generator')} or a FunctionProcessor"
+                    f"{self._method}(); to turn a dict into the list of its parts use "
+                    f"{self._parts_processor}"
                 )
             function = getattr(self, self._method)
         self._function: Callable[..., Any] = function
@@ -60,13 +69,14 @@ class _MappingProcessor(Processor):
         return TypeError(f"{self.location()}: expected a dict, got {type(event).__name__}")
 
 
-class MappingKeysProcessor(_MappingProcessor):
+class MapKeysProcessor(_MapProcessor):
     """Maps every key of a dict event: `{process_key(k): v}` (pass `function` or override)."""
 
     _method = "process_key"
+    _parts_processor = "MappingKeysProcessor"
 
     def _overridden(self) -> bool:
-        return type(self).process_key is not MappingKeysProcessor.process_key
+        return type(self).process_key is not MapKeysProcessor.process_key
 
     def process_key(self, key: Any) -> Any:
         """The new key for `key`."""
@@ -80,13 +90,14 @@ class MappingKeysProcessor(_MappingProcessor):
         return {function(k): v for k, v in event.items()}
 
 
-class MappingValuesProcessor(_MappingProcessor):
+class MapValuesProcessor(_MapProcessor):
     """Maps every value of a dict event: `{k: process_value(v)}` (pass `function` or override)."""
 
     _method = "process_value"
+    _parts_processor = "MappingValuesProcessor"
 
     def _overridden(self) -> bool:
-        return type(self).process_value is not MappingValuesProcessor.process_value
+        return type(self).process_value is not MapValuesProcessor.process_value
 
     def process_value(self, value: Any) -> Any:
         """The new value for `value`."""
@@ -100,13 +111,14 @@ class MappingValuesProcessor(_MappingProcessor):
         return {k: function(v) for k, v in event.items()}
 
 
-class MappingItemsProcessor(_MappingProcessor):
+class MapItemsProcessor(_MapProcessor):
     """Maps every item of a dict event: `process_item(k, v)` returns a `(key, value)` or None."""
 
     _method = "process_item"
+    _parts_processor = "MappingItemsProcessor"
 
     def _overridden(self) -> bool:
-        return type(self).process_item is not MappingItemsProcessor.process_item
+        return type(self).process_item is not MapItemsProcessor.process_item
 
     def process_item(self, key: Any, value: Any) -> tuple[Any, Any] | None:
         """The new `(key, value)` for an item, or None to leave the item out."""
@@ -125,50 +137,52 @@ class MappingItemsProcessor(_MappingProcessor):
         return out
 
 
-class _MappingGenerator(Generator):
-    """Base: emits one event per part of a dict event, each with its own context if needed."""
+class _PartsProcessor(Processor):
+    """Base: returns the parts of a dict event as a list (BSPump's Mapping*Processor)."""
 
-    Pipeline: Pipeline
-    _copy_context = False
+    _parts: Callable[[Mapping[Any, Any]], Iterable[Any]]  # e.g. methodcaller("keys")
 
-    async def start(self) -> None:
-        """Note whether a later processor writes its context (children then need copies)."""
-        processors = self.Pipeline.Processors
-        later = processors[processors.index(self) + 1 :] if self in processors else processors
-        self._copy_context = any(isinstance(p, Processor) and p.writes_context for p in later)
-
-    def _parts(self, event: Mapping[Any, Any]) -> Any:
-        raise NotImplementedError
-
-    async def generate(self, context: dict[str, Any], event: Any, depth: int) -> None:
-        """Inject one child event per part."""
+    def process(self, context: dict[str, Any], event: Any) -> list[Any]:
+        """Return the list of parts."""
         if not isinstance(event, Mapping):
             raise TypeError(f"{self.location()}: expected a dict, got {type(event).__name__}")
-        inject = self.Pipeline.inject
-        if self._copy_context:
-            for part in self._parts(event):
-                inject(dict(context), part, depth)
-        else:
-            for part in self._parts(event):
-                inject(context, part, depth)
+        return list(self._parts(event))
 
 
-class MappingKeysGenerator(_MappingGenerator):
+class MappingKeysProcessor(_PartsProcessor):
+    """Returns the keys of a dict event as a list (BSPump's meaning)."""
+
+    _parts = methodcaller("keys")
+
+
+class MappingValuesProcessor(_PartsProcessor):
+    """Returns the values of a dict event as a list (BSPump's meaning)."""
+
+    _parts = methodcaller("values")
+
+
+class MappingItemsProcessor(_PartsProcessor):
+    """Returns the `(key, value)` items of a dict event as a list (BSPump's meaning)."""
+
+    _parts = methodcaller("items")
+
+
+class MappingKeysGenerator(SplitGenerator):
     """Emits each key of a dict event as an event."""
 
-    def _parts(self, event: Mapping[Any, Any]) -> Any:
-        return event.keys()
+    parts = methodcaller("keys")
+    expected = Mapping
 
 
-class MappingValuesGenerator(_MappingGenerator):
+class MappingValuesGenerator(SplitGenerator):
     """Emits each value of a dict event as an event."""
 
-    def _parts(self, event: Mapping[Any, Any]) -> Any:
-        return event.values()
+    parts = methodcaller("values")
+    expected = Mapping
 
 
-class MappingItemsGenerator(_MappingGenerator):
+class MappingItemsGenerator(SplitGenerator):
     """Emits each `(key, value)` item of a dict event as an event."""
 
-    def _parts(self, event: Mapping[Any, Any]) -> Any:
-        return event.items()
+    parts = methodcaller("items")
+    expected = Mapping

@@ -18,6 +18,26 @@ if TYPE_CHECKING:
     from pump.pipeline import Pipeline
 
 
+class TimeZoneNormalizerConfig(ComponentConfig):
+    """Settings of a TimeZoneNormalizer."""
+
+    timezone: str = Field(
+        "UTC", description="IANA zone naive datetimes are in, e.g. Europe/Prague"
+    )
+    fields: list[str] = Field(
+        default_factory=list, description="Keys of the event whose datetimes are normalised"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}'") from None
+        return value
+
+
 class TimeZoneNormalizer(Processor):
     """Converts datetimes to UTC; naive ones are first read as local time of `timezone`.
 
@@ -27,22 +47,8 @@ class TimeZoneNormalizer(Processor):
     ambiguous is read as the earlier of the two instants (`fold=0`).
     """
 
-    class ConfigModel(ComponentConfig):
-        timezone: str = Field(
-            "UTC", description="IANA zone naive datetimes are in, e.g. Europe/Prague"
-        )
-        fields: list[str] = Field(
-            default_factory=list, description="Keys of the event whose datetimes are normalised"
-        )
-
-        @field_validator("timezone")
-        @classmethod
-        def _known_zone(cls, value: str) -> str:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown time zone '{value}'") from None
-            return value
+    ConfigModel = TimeZoneNormalizerConfig
+    Config: TimeZoneNormalizerConfig
 
     def __init__(
         self,

@@ -58,6 +58,11 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+def __dir__() -> list[str]:
+    # The public API, the lazily imported contract suites included.
+    return sorted({*(n for n in globals() if n.startswith("__")), *__all__})
+
+
 __all__ = [
     "BatchRecord",
     "CollectingSink",

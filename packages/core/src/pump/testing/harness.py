@@ -341,14 +341,22 @@ def make_processor(
     pipeline: Pipeline,
     processor: ProcessorFactory,
     config: Mapping[str, Any] | None = None,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
 ) -> Processor:
-    """Build the processor under test from its class (with `config`) or from a factory."""
+    """Build the processor under test: `Class(app, pipeline, *args, config=config, **kwargs)`,
+    or `factory(app, pipeline)`."""
     if isinstance(processor, type):
         if not issubclass(processor, Processor):
             raise TypeError(f"{processor.__name__} is not a pump.Processor subclass")
-        return processor(app, pipeline, config=config)
+        build: Callable[..., Processor] = processor
+        return build(app, pipeline, *args, config=config, **(kwargs or {}))
     if config is not None:
         raise TypeError("config= is for a Processor class; a factory configures the processor itself")
+    if args or kwargs:
+        raise TypeError(
+            "constructor arguments are for a Processor class; a factory passes its own"
+        )
     built = processor(app, pipeline)
     if not isinstance(built, Processor):
         raise TypeError(f"the processor factory returned {built!r}, not a pump.Processor")
@@ -361,11 +369,13 @@ def processor_pipeline(
     *,
     app: Application | None = None,
     pipeline_config: Mapping[str, Any] | None = None,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
 ) -> tuple[Pipeline, Processor]:
     """A pipeline holding just the processor under test (source and sink come from the harness)."""
     app = app if app is not None else Application(exit_when_finished=False)
     pipeline = Pipeline(app, "harness", config=pipeline_config)
-    built = make_processor(app, pipeline, processor, config)
+    built = make_processor(app, pipeline, processor, config, args, kwargs)
     pipeline.append_processor(built)
     return pipeline, built
 
@@ -432,9 +442,17 @@ async def arun_processor(
     shared_context: bool = True,
     pipeline_config: Mapping[str, Any] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
 ) -> PipelineResult:
-    """Run events through one processor (class + config, or factory); the result has `counters`."""
-    pipeline, built = processor_pipeline(processor, config, pipeline_config=pipeline_config)
+    """Run events through one processor (class + config, or factory); the result has `counters`.
+
+    `args` and `kwargs` are more constructor arguments of the class (BSPump's
+    `set_up_processor(cls, *args, **kwargs)`), e.g. `kwargs={"aggregation_strategy": ...}`.
+    """
+    pipeline, built = processor_pipeline(
+        processor, config, pipeline_config=pipeline_config, args=args, kwargs=kwargs
+    )
     rig = HarnessRig(pipeline, False, batch_size, shared_context)
     result = await rig.run(pairs_of(events, contexts), timeout)
     result.counters = built.counters.snapshot()

@@ -124,8 +124,11 @@ class PluginContract:
             if not info["summary"]:
                 return "describes itself without a summary"
             keys = {f["name"] for f in info["fields"]}
-            if issubclass(cls, Configurable) and keys != set(cls.ConfigModel.model_fields):
-                return f"describe shows keys {sorted(keys)}"
+            if issubclass(cls, Configurable):
+                fields = cls.ConfigModel.model_fields
+                expected = {f.alias or key for key, f in fields.items()}
+                if keys != expected:
+                    return f"describe shows keys {sorted(keys)}, the model has {sorted(expected)}"
             return None
 
         self._check_each(describes)
@@ -137,7 +140,8 @@ class PluginContract:
         prefix = prefix or normalize_distribution(self.distribution).removeprefix("pump-")
 
         def namespaced(kind: str, name: str, cls: type) -> str | None:
-            if name == prefix or name.startswith(f"{prefix}."):
+            head = name.split(".")[0]
+            if head == prefix or normalize_distribution(head) == normalize_distribution(prefix):
                 return None
             return f"the name should be '{prefix}' or '{prefix}.<what>'"
 

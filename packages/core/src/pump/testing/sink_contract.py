@@ -1,4 +1,4 @@
-"""SinkContract: the delivery rules (ARCHITECTURE §3) every sink must honour, as pytest tests.
+"""SinkContract: what every sink must do (docs/architecture.md §3, delivery), as pytest tests.
 
 A connector's test module subclasses it and supplies the sink and a way to read back what
 reached the destination:
@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import pytest
 
 from pump.application import Application
+from pump.deadletter import original_event
 from pump.errors import ConfigError
 from pump.pipeline import Pipeline
 from pump.sink import Sink
@@ -353,7 +354,7 @@ class SinkContract:
         await rig.stop()
         not_acked = [r.positions for r in rig.records if r.status != BatchRecord.ACKNOWLEDGED]
         assert not not_acked, f"dead-lettered batches {not_acked} were not acknowledged"
-        dead = [record["event"] for record in rig.dead_letter.events]
+        dead = [original_event(record) for record in rig.dead_letter.events]
         missing, extra = self._missing_and_extra(rig.events, dead)
         assert not missing, (
             f"{len(missing)} of {len(rig.events)} events that could not be written are not in "

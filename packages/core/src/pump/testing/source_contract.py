@@ -1,4 +1,4 @@
-"""SourceContract: the delivery rules (ARCHITECTURE §3) every source must honour, as pytest tests.
+"""SourceContract: what every source must do (docs/architecture.md §3, delivery), as pytest tests.
 
 A connector's test module subclasses it and supplies the source and a way to put events at
 its origin:

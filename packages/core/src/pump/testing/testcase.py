@@ -56,13 +56,16 @@ class Harness:
         self,
         processor: ProcessorFactory,
         config: Mapping[str, Any] | None = None,
-        *,
+        *args: Any,
         app: Application | None = None,
         pipeline_config: Mapping[str, Any] | None = None,
+        **kwargs: Any,
     ) -> Processor:
-        """Put one processor (a class with `config`, or a factory `f(app, pipeline)`) under test."""
+        """Put one processor under test: a class, built as `Class(app, pipeline, *args,
+        config=config, **kwargs)` (BSPump's `set_up_processor(cls, *args, **kwargs)`), or a
+        factory `f(app, pipeline)`."""
         pipeline, built = processor_pipeline(
-            processor, config, app=app, pipeline_config=pipeline_config
+            processor, config, app=app, pipeline_config=pipeline_config, args=args, kwargs=kwargs
         )
         self._use(pipeline, keep_sink=False)
         self.Processor = built
@@ -167,10 +170,15 @@ class PipelineTestCase(unittest.TestCase):
         return self.harness.Processor
 
     def set_up_processor(
-        self, processor: ProcessorFactory, config: Mapping[str, Any] | None = None, **options: Any
+        self,
+        processor: ProcessorFactory,
+        config: Mapping[str, Any] | None = None,
+        *args: Any,
+        **kwargs: Any,
     ) -> _Processor:
-        """Put one processor under test (a class with `config`, or a factory `f(app, pipeline)`)."""
-        return self.harness.set_up_processor(processor, config, **options)
+        """Put one processor under test: a class (more constructor arguments in `args` and
+        `kwargs`, as BSPump's `set_up_processor(cls, *args, **kwargs)`), or a factory."""
+        return self.harness.set_up_processor(processor, config, *args, **kwargs)
 
     def set_up_pipeline(self, pipeline: PipelineFactory, **options: Any) -> _Pipeline:
         """Put a pipeline (or `f(app) -> Pipeline`) under test."""

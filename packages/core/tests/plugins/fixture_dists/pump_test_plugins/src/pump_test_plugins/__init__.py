@@ -22,11 +22,14 @@ class NumbersSource(pump.Source):
         batch_size: int = Field(100, gt=0, description="Events per batch")
         delay: float = Field(0.0, ge=0, description="Seconds to wait between batches")
 
+    batches = pump.Counter("Batches emitted")
+
     async def main(self):
         c = self.Config
         end = c.start + c.count
         for first in range(c.start, end, c.batch_size):
             await self.emit([{"n": i} for i in range(first, min(first + c.batch_size, end))])
+            self.batches += 1
             if c.delay:
                 await asyncio.sleep(c.delay)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pump.errors import ConfigError
+from pump.metrics import render_prometheus
 from pump_file import FileLineSource
 
 
@@ -125,6 +125,11 @@ async def test_an_unreadable_file_is_set_aside_as_failed_and_the_others_are_read
     assert events == ["b"]  # a.log's first batch held the undecodable line
     assert fx.files(tmp_path) == [".a.log.p.src.pos", "a.log-failed", "b.log-processed"]
     assert source.files_failed == 1 and source.counters.errors == 1
+    assert source.files_done == 1
+    counted = source.Pipeline.metrics()["components"][source.Id]
+    assert (counted["files_done"], counted["files_failed"]) == (1, 1)
+    prometheus = render_prometheus(source.App.metrics())
+    assert f'pump_component_files_failed_total{{pipeline="p",component="{source.Id}"}} 1.0' in prometheus
 
 
 async def test_decoding_errors_can_be_replaced(tmp_path, fx):
@@ -154,23 +159,6 @@ async def test_without_lock_files_are_read_in_place(tmp_path, fx):
     write_lines(tmp_path / "a.log", ["a"])
     events, _, _ = await fx.read_all(FileLineSource, {"path": str(tmp_path / "a.log"), "lock": False})
     assert events == ["a"] and fx.files(tmp_path) == ["a.log-processed"]
-
-
-@pytest.mark.parametrize(
-    ("config", "key"),
-    [
-        ({"path": ""}, "path"),
-        ({"path": "x", "encoding": "no-such-codec"}, "encoding"),
-        ({"path": "x", "encoding": "utf-16"}, "encoding"),
-        ({"path": "x", "post_process": "move"}, "move_to"),
-        ({"path": "x", "batch_size": 0}, "batch_size"),
-        ({"path": "x", "locked_suffix": "-processed"}, "locked_suffix"),
-        ({"path": "x", "compression": "zip"}, "compression"),
-    ],
-)
-def test_bad_config_is_refused_naming_the_key(fx, config, key):
-    with pytest.raises(ConfigError, match=key):
-        fx.source_pipeline(FileLineSource, config)
 
 
 async def test_with_a_scan_interval_files_dropped_later_are_read_too(tmp_path):

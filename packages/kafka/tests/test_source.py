@@ -1,4 +1,5 @@
-"""At-least-once with a failing sink: nothing lost, and no commit ever passes an unfinished event."""
+"""KafkaSource against a real broker: record metadata in the context; at-least-once with a failing
+sink (nothing lost, no commit ever passes an unfinished event); commits counted in the metrics."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 import pump
+from pump.metrics import render_prometheus
 from pump_kafka import KafkaConnection, KafkaSource
 
 PARTITIONS = 3
@@ -110,7 +112,7 @@ async def test_failing_writes_lose_nothing_and_commits_never_pass_unfinished_eve
     topic = await kafka.create_topic(partitions=PARTITIONS)
     group = kafka.name("g")
     await kafka.produce_spread(topic, [{"seq": i} for i in range(n)], PARTITIONS)
-    app, _, sink = build(
+    app, pipeline, sink = build(
         kafka, topic, group, lambda a, p: FlakySink(a, p, failure_rate=0.25),
         sink_retries=-1, retry_backoff=0.005, retry_backoff_max=0.02,
     )
@@ -141,6 +143,14 @@ async def test_failing_writes_lose_nothing_and_commits_never_pass_unfinished_eve
     assert not watcher.violations, "\n".join(watcher.violations[:5])
     assert sorted(set(sink.seqs)) == list(range(n))
     assert await kafka.committed(group, topic, PARTITIONS) == ends
+    # Every commit is counted, and the count reaches the metrics and the Prometheus text.
+    source = pipeline.Sources[0]
+    assert source.commits >= watcher.nonzero_checks // 5 > 0
+    assert pipeline.metrics()["components"][source.Id]["commits"] == source.commits
+    assert (
+        f'pump_component_commits_total{{pipeline="{pipeline.Id}",component="{source.Id}"}} '
+        f"{float(source.commits)!r}" in render_prometheus(app.metrics())
+    )
 
 
 async def test_rejected_event_stops_commits_before_it_and_comes_again(kafka: Any) -> None:
@@ -171,3 +181,26 @@ async def test_rejected_event_stops_commits_before_it_and_comes_again(kafka: Any
     finally:
         assert await app.stop() == 0
     assert min(healthy.seqs) >= 0 and (1, 100) in healthy.done
+
+
+async def test_context_carries_the_record_metadata(kafka: Any) -> None:
+    topic = await kafka.create_topic()
+    await kafka.produce(topic, [b"a", b"b"], keys=[b"k1", None], headers=[("h", b"v")])
+    app = pump.Application(exit_when_finished=False)
+    app.add_connection(KafkaConnection(app, "kafka", config=kafka.connection_config()))
+    pipeline = pump.Pipeline(app, "p")
+    sink = pump.common.ListSink(app, pipeline)
+    pipeline.build(KafkaSource(app, pipeline, "kafka", config=kafka.source_config(topic, kafka.name("g"))), sink)
+    app.add_pipeline(pipeline)
+    await app.start()
+    try:
+        assert await kafka.wait_for(lambda: pipeline.counters.events_out == 2)
+    finally:
+        await app.stop()
+    assert sink.events == [b"a", b"b"]
+    first, second = sink.contexts
+    assert (first["kafka_offset"], second["kafka_offset"]) == (0, 1)
+    assert first["kafka_topic"] == topic and first["kafka_partition"] == 0
+    assert first["kafka_key"] == b"k1" and second["kafka_key"] is None
+    assert list(first["kafka_headers"]) == [("h", b"v")]
+    assert isinstance(first["kafka_timestamp"], int) and first["kafka_timestamp"] > 0

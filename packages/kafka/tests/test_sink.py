@@ -1,4 +1,4 @@
-"""Topic → pipeline → topic against a real broker: keys, headers, per-event routing, key filter."""
+"""KafkaSink against a real broker: topic → pipeline → topic keeps keys and headers, routes per event."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ import pump
 from pump.common import JsonParser, JsonSerializer
 from pump_kafka import (
     KafkaConnection,
-    KafkaKeyFilter,
     KafkaSink,
     KafkaSource,
-    KafkaTopicInitializer,
 )
 
 
@@ -77,59 +75,3 @@ async def test_round_trip_keeps_keys_and_headers_and_routes_per_event(kafka: Any
     for record in await kafka.read(source_topic, 2, count=40):
         per_partition[record.partition] = max(per_partition[record.partition], record.offset + 1)
     assert committed == per_partition
-
-
-async def test_context_carries_the_record_metadata(kafka: Any) -> None:
-    topic = await kafka.create_topic()
-    await kafka.produce(topic, [b"a", b"b"], keys=[b"k1", None], headers=[("h", b"v")])
-    app = pump.Application(exit_when_finished=False)
-    app.add_connection(KafkaConnection(app, "kafka", config=kafka.connection_config()))
-    pipeline = pump.Pipeline(app, "p")
-    sink = pump.common.ListSink(app, pipeline)
-    pipeline.build(KafkaSource(app, pipeline, "kafka", config=kafka.source_config(topic, kafka.name("g"))), sink)
-    app.add_pipeline(pipeline)
-    await app.start()
-    try:
-        assert await kafka.wait_for(lambda: pipeline.counters.events_out == 2)
-    finally:
-        await app.stop()
-    assert sink.events == [b"a", b"b"]
-    first, second = sink.contexts
-    assert (first["kafka_offset"], second["kafka_offset"]) == (0, 1)
-    assert first["kafka_topic"] == topic and first["kafka_partition"] == 0
-    assert first["kafka_key"] == b"k1" and second["kafka_key"] is None
-    assert list(first["kafka_headers"]) == [("h", b"v")]
-    assert isinstance(first["kafka_timestamp"], int) and first["kafka_timestamp"] > 0
-
-
-async def test_key_filter_and_topic_initializer_in_a_pipeline(kafka: Any) -> None:
-    source_topic = kafka.name("created-in")
-    out_topic = kafka.name("created-out")
-    app = pump.Application(exit_when_finished=False)
-    app.add_connection(KafkaConnection(app, "kafka", config=kafka.connection_config()))
-    pipeline = pump.Pipeline(app, "p")
-    initializer = KafkaTopicInitializer(app, pipeline, "kafka", config={
-        "topics": [{"name": source_topic, "partitions": 3}, out_topic],
-    })
-    pipeline.build(
-        KafkaSource(app, pipeline, "kafka", config=kafka.source_config(source_topic, kafka.name("g"))),
-        initializer,
-        KafkaKeyFilter(app, pipeline, ["keep"]),
-        KafkaSink(app, pipeline, "kafka", config=kafka.sink_config(topic=out_topic)),
-    )
-    app.add_pipeline(pipeline)
-    await app.start()
-    try:
-        assert sorted(initializer.created) == sorted([source_topic, out_topic])
-        assert {source_topic, out_topic} <= await kafka.topics()
-        await kafka.produce(source_topic, [b"1", b"2", b"3", b"4"], keys=[b"keep", b"drop", b"keep", None])
-        assert await kafka.wait_for(lambda: pipeline.counters.events_in == 4)
-        assert await kafka.wait_for(lambda: pipeline.in_flight == 0)
-    finally:
-        assert await app.stop() == 0
-    out = await kafka.read(out_topic, 1, count=2)
-    assert sorted(r.value for r in out) == [b"1", b"3"]
-    assert pipeline.metrics()["components"]["KafkaKeyFilter"]["dropped"] == 2
-    # A second initializer finds the topics there and creates nothing.
-    again = KafkaTopicInitializer(app, pipeline, "kafka", id="again", config={"topics": [source_topic]})
-    assert await again.initialize() == []

@@ -1,0 +1,225 @@
+"""Dispatch: runs a batch through a pipeline's compiled segments and generators to its sink."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pump.chain import Segment
+from pump.context import SharedContext
+from pump.delivery import Batch
+from pump.errors import ContextWriteError
+from pump.processor import Generator, Processor
+from pump.sink import Sink
+
+if TYPE_CHECKING:
+    from pump.error_policy import ErrorPolicy
+    from pump.pipeline import Pipeline
+    from pump.sinkwriter import SinkWriter
+    from pump.taskgroup import TaskGroup
+
+#: Children a Generator injects are sent on in batches of at most this many.
+INJECT_BATCH = 1024
+
+
+class _Injected:
+    """Children collected from a Generator run, dispatched as batches rather than one by one."""
+
+    __slots__ = ("batch", "by_depth", "dispatcher")
+
+    def __init__(self, dispatcher: Dispatcher, batch: Batch) -> None:
+        self.dispatcher = dispatcher
+        self.batch = batch
+        self.by_depth: dict[int, tuple[list[dict[str, Any]], list[Any]]] = {}
+
+
+_INJECTED: contextvars.ContextVar[_Injected | None] = contextvars.ContextVar(
+    "pump_injected", default=None
+)
+
+
+class Dispatcher:
+    """Moves batches from processor index `depth` on: segment by segment, then to the sink.
+
+    Segments (runs of synchronous processors, see `pump.chain`) are compiled once and cached
+    until the processors change; a Generator's children are collected and sent on in batches.
+    """
+
+    def __init__(
+        self, pipeline: Pipeline, writer: SinkWriter, policy: ErrorPolicy, tasks: TaskGroup
+    ) -> None:
+        self.pipeline = pipeline
+        self.writer = writer
+        self.policy = policy
+        self.tasks = tasks
+        #: The batch being dispatched or written right now (for processors that hold events).
+        self.current: Batch | None = None
+        #: True when a processor writes to contexts: every event then gets its own.
+        self.own_contexts = False
+        self._segments: dict[int, Segment] = {}
+
+    def changed(self) -> None:
+        """The processors changed: compile the segments again when next used."""
+        self._segments.clear()
+        self.own_contexts = any(
+            isinstance(p, Processor) and p.writes_context for p in self.pipeline.Processors
+        )
+
+    def dispatch(
+        self,
+        batch: Batch,
+        depth: int,
+        context: Mapping[str, Any] | None,
+        contexts: list[dict[str, Any]] | None,
+        events: list[Any],
+    ) -> None:
+        """Run a source's batch with one shared `context` or a context per event."""
+        if contexts is not None and self.own_contexts:
+            contexts = [c if type(c) is dict else dict(c) for c in contexts]
+        if contexts is None:
+            if self.own_contexts:
+                base = dict(context) if context else {}
+                self.run(batch, depth, None, [base.copy() for _ in events], events)
+            else:
+                shared = context if type(context) is SharedContext else SharedContext(context or {})
+                self.run(batch, depth, shared, None, events)
+        else:
+            self.run(batch, depth, None, contexts, events)
+
+    def run(
+        self,
+        batch: Batch,
+        depth: int,
+        context: SharedContext | None,
+        contexts: list[dict[str, Any]] | None,
+        events: list[Any],
+    ) -> None:
+        """Run events through the segment at `depth`, then on to a Generator or the sink."""
+        pipeline = self.pipeline
+        processors = pipeline.Processors
+        if depth >= len(processors) - 1:
+            self.writer.write(
+                batch, pipeline.sink, events, contexts or [context or {}] * len(events)
+            )
+            return
+        segment = self._segments.get(depth)
+        if segment is None:
+            segment = self._segment(depth)
+        shared = contexts is None
+        every = pipeline.Config.profile_every
+        profiled = every > 0 and segment.batches % every == 0
+        segment.batches += 1
+        run, _ = segment.function(shared, profiled)
+        out_events: list[Any] = []
+        out_contexts: list[dict[str, Any]] = []
+        previous, self.current = self.current, batch
+        try:
+            run(
+                context if shared else contexts,
+                events,
+                out_events,
+                out_contexts,
+                segment.drops,
+                segment.times,
+                lambda stage, ctx, ev, exc: self._fail(segment, stage, batch, ctx, ev, exc),
+            )
+        finally:
+            self.current = previous
+        n_in, n_out = len(events), len(out_events)
+        if n_out != n_in:
+            dropped, aggregated = segment.dropped()
+            pipeline.counters.dropped += dropped
+            pipeline.counters.aggregated += aggregated
+        segment.account(n_in, n_out)
+        if profiled:
+            segment.account_times(n_in)
+        if not out_events:
+            return
+        if shared:
+            out_contexts = [context] * n_out  # type: ignore[list-item]
+        end = depth + len(segment.processors)
+        target = processors[end]
+        if isinstance(target, Sink):
+            self.writer.write(batch, target, out_events, out_contexts)
+        else:
+            assert isinstance(target, Generator)
+            batch.hold()
+            self.tasks.spawn(self._generate(batch, end, target, out_contexts, out_events))
+
+    def _segment(self, depth: int) -> Segment:
+        processors = self.pipeline.Processors
+        end = depth
+        while end < len(processors) - 1 and not isinstance(processors[end], Generator):
+            end += 1
+        segment = Segment([p for p in processors[depth:end] if isinstance(p, Processor)], depth)
+        self._segments[depth] = segment
+        return segment
+
+    def _fail(
+        self,
+        segment: Segment,
+        stage: int,
+        batch: Batch,
+        context: Any,
+        event: Any,
+        exc: BaseException,
+    ) -> bool:
+        segment.errors[stage] += 1
+        processor = segment.processors[stage]
+        processor.counters.errors += 1
+        if isinstance(exc, ContextWriteError):
+            exc = ContextWriteError(f"{processor.location()}: {exc}")
+        return not self.policy.event_failed(batch, processor, context, event, exc)
+
+    async def _generate(
+        self,
+        batch: Batch,
+        index: int,
+        generator: Generator,
+        contexts: list[dict[str, Any]],
+        events: list[Any],
+    ) -> None:
+        injected = _Injected(self, batch)
+        token = _INJECTED.set(injected)
+        counters = generator.counters
+        try:
+            for context, event in zip(contexts, events, strict=False):
+                counters.events_in += 1
+                try:
+                    await generator.generate(context, event, index + 1)
+                except Exception as exc:
+                    counters.errors += 1
+                    if not self.policy.event_failed(batch, generator, context, event, exc):
+                        break
+                self._flush_injected(injected)
+        finally:
+            _INJECTED.reset(token)
+            batch.done()
+
+    def _flush_injected(self, injected: _Injected) -> None:
+        by_depth, injected.by_depth = injected.by_depth, {}
+        for depth, (contexts, events) in by_depth.items():
+            self.pipeline.Processors[depth - 1].counters.events_out += len(events)
+            self.run(injected.batch, depth, None, contexts, events)
+
+    def inject(self, context: dict[str, Any], event: Any, depth: int) -> None:
+        """Send `event` on from processor index `depth` (a Generator's child)."""
+        injected = _INJECTED.get()
+        if injected is not None and injected.dispatcher is self:
+            contexts, events = injected.by_depth.setdefault(depth, ([], []))
+            contexts.append(context)
+            events.append(event)
+            if len(events) >= INJECT_BATCH:
+                self._flush_injected(injected)
+        elif self.current is not None:
+            self.run(self.current, depth, None, [context], [event])
+        else:
+            self.pipeline.process_batch([event], contexts=[context], depth=depth)
+
+    def current_batch(self) -> Batch | None:
+        """The batch being processed right now (a Generator's, or the one dispatched)."""
+        injected = _INJECTED.get()
+        if injected is not None and injected.dispatcher is self:
+            return injected.batch
+        return self.current
