@@ -10,7 +10,9 @@ import redis.asyncio as aioredis
 from pydantic import Field, SecretStr
 
 
-class RedisConnectionConfig(pump.ComponentConfig):
+class RedisConnectionConfig(pump.ReconnectConfig):
+    """Settings of a RedisConnection; reconnect_delay(_max) come from pump.ReconnectConfig."""
+
     url: str = Field(
         "redis://127.0.0.1:6379/0",
         description="The server: redis://host:port/db (rediss:// for TLS); no password here",

@@ -16,6 +16,8 @@ VALUE_TYPES = (bytes, str, int, float)
 
 
 class RedisStreamSinkConfig(pump.ComponentConfig):
+    """Settings of a RedisStreamSink."""
+
     stream: str = Field(..., min_length=1, description="The stream to add to", examples=["out"])
     field: str = Field(
         "data", description="The entry field the event goes into; empty: the event is a dict "

@@ -23,6 +23,8 @@ TRANSIENT = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class RedisStreamSourceConfig(pump.ComponentConfig):
+    """Settings of a RedisStreamSource."""
+
     stream: str = Field(..., min_length=1, description="The stream to read", examples=["events"])
     group: str = Field(..., min_length=1, description="Consumer group (created when missing)")
     consumer: str = Field(
@@ -42,8 +44,6 @@ class RedisStreamSourceConfig(pump.ComponentConfig):
         "another claims it (XAUTOCLAIM): how long a crashed consumer's entries wait"
     )
     claim_interval: float = Field(5.0, gt=0, description="Seconds between looks for such entries")
-    reconnect_delay: float = Field(0.2, gt=0, description="First pause after a lost connection")
-    reconnect_delay_max: float = Field(10.0, gt=0, description="Longest pause between tries")
 
 
 class RedisStreamSource(pump.Source):
@@ -56,6 +56,10 @@ class RedisStreamSource(pump.Source):
 
     ConfigModel = RedisStreamSourceConfig
     Config: RedisStreamSourceConfig
+
+    # its own numbers: in Pipeline.metrics(), the Prometheus text and `pump run`'s progress
+    acknowledged = pump.Counter("Entries acknowledged (XACK) once their events were done")
+    claimed = pump.Counter("Entries claimed from consumers that left them pending (XAUTOCLAIM)")
 
     def __init__(
         self,
@@ -75,7 +79,7 @@ class RedisStreamSource(pump.Source):
         self.in_flight: set[bytes] = set()
 
     async def main(self) -> None:
-        backoff = pump.Backoff(self.Config.reconnect_delay, self.Config.reconnect_delay_max)
+        backoff = self.Connection.Config.backoff()
         while True:
             try:
                 await self._read()
@@ -152,6 +156,7 @@ class RedisStreamSource(pump.Source):
             entries = [e for e in entries if e[0] not in self.in_flight]
             if entries:
                 L.info("%s: claimed %d abandoned entries", self.location(), len(entries))
+                self.claimed += len(entries)
                 await self._emit(entries)
             if start in (b"0-0", "0-0"):
                 return
@@ -199,6 +204,7 @@ class RedisStreamSource(pump.Source):
             )
         else:
             self.in_flight.difference_update(ids)
+            self.acknowledged += len(ids)
 
     async def stop(self) -> None:
         await self.tasks.drain(timeout=5.0)
