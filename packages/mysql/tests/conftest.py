@@ -8,8 +8,9 @@ names and drops them afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -17,8 +18,8 @@ import aiomysql
 import pytest
 
 import pump
-from pump.testing import service_address
-from pump_mysql import MySQLConnection
+from pump.testing import CollectingSink, HarnessSource, service_address, wait_until
+from pump_mysql import MySQLConnection, MySQLSink
 
 URL_ENV = "PUMP_MYSQL_URL"
 LOCAL_URL = "mysql://root@127.0.0.1:3306/test"
@@ -49,6 +50,7 @@ class Database:
         self.settings = settings
         self.conn = conn
         self.tables: list[str] = []
+        self._lock = asyncio.Lock()  # one connection: the contract reads back concurrently
 
     def add_connection(self, app: pump.Application, id: str = "db", **config: Any) -> MySQLConnection:
         """A MySQLConnection to the test server registered in `app` (once per id)."""
@@ -67,11 +69,11 @@ class Database:
         return name
 
     async def execute(self, sql: str, args: Any = None) -> int:
-        async with self.conn.cursor() as cursor:
+        async with self._lock, self.conn.cursor() as cursor:
             return int(await cursor.execute(sql, args))
 
     async def rows(self, sql: str, args: Any = None) -> list[dict[str, Any]]:
-        async with self.conn.cursor(aiomysql.DictCursor) as cursor:
+        async with self._lock, self.conn.cursor(aiomysql.DictCursor) as cursor:
             await cursor.execute(sql, args)
             return list(await cursor.fetchall())
 
@@ -90,3 +92,55 @@ async def db(mysql_settings: dict[str, Any]) -> AsyncIterator[Database]:
         for name in database.tables:
             await database.execute(f"DROP TABLE IF EXISTS `{name}`")
         conn.close()
+
+
+class SinkRun:
+    """An application with one pipeline: HarnessSource → MySQLSink (+ dead letters)."""
+
+    def __init__(
+        self,
+        db: Any,
+        sink_config: Mapping[str, Any],
+        *,
+        batch_size: int = 100,
+        on_error: str = "dead_letter",
+        **pipeline_config: Any,
+    ) -> None:
+        self.app = pump.Application(exit_when_finished=False)
+        self.connection = db.add_connection(self.app)
+        config = {"on_error": on_error, "retry_backoff": 0.02, "retry_backoff_max": 0.2,
+                  **pipeline_config}
+        self.pipeline = pump.Pipeline(self.app, "to_mysql", config=config)
+        self.source = HarnessSource(self.app, self.pipeline, "fed", batch_size=batch_size)
+        self.sink = MySQLSink(self.app, self.pipeline, "db", "out", config=dict(sink_config))
+        self.dead_letter = CollectingSink(self.app, self.pipeline, "dead_letter")
+        self.pipeline.build(self.source, self.sink)
+        self.pipeline.set_dead_letter(self.dead_letter)
+        self.app.add_pipeline(self.pipeline)
+
+    def feed(self, events: Sequence[Any], contexts: Sequence[Mapping[str, Any]] | None = None) -> None:
+        pairs = list(zip(contexts or [{}] * len(events), events, strict=True))
+        self.source.feed(pairs)
+
+    def settled(self) -> bool:
+        return all(r.status != "pending" for r in self.source.records)
+
+    async def run(self, timeout: float = 30.0) -> None:
+        """Start, wait until every fed batch is acknowledged or rejected, stop."""
+        await self.app.start()
+        try:
+            assert await wait_until(self.settled, timeout), (
+                f"batches still pending after {timeout}s; errors: "
+                f"{[e.as_dict()['error'] for e in self.pipeline.errors]}"
+            )
+        finally:
+            await self.app.stop(timeout=5.0)
+
+    def statuses(self) -> set[str]:
+        return {r.status for r in self.source.records}
+
+
+@pytest.fixture
+def sink_run(db: Database) -> Callable[..., SinkRun]:
+    """Makes a SinkRun (fed events → MySQLSink) against the test server."""
+    return lambda sink_config, **kwargs: SinkRun(db, sink_config, **kwargs)
