@@ -11,6 +11,7 @@ pipelines:
     processors:
       - {type: json.parse}
       - {type: python, function: "mypkg.enrich:process"}      # or class: "mypkg:MyProcessor"
+      - {type: python, function: "mypkg.geo:country", lookup: countries}  # country(event, lookup)
     sink: {type: kafka, connection: kafka, topic: out}
     on_error: {dead_letter: {type: print, stream: stderr}}    # or "skip", or {policy: ..., dead_letter: ...}
     max_in_flight: 5000                                       # any other Pipeline config key
@@ -34,7 +35,7 @@ Trigger sources take `trigger:` (or `triggers:` list): `run_once`, `{type: perio
 Every value may use `${VAR}` / `${VAR:-default}`. Building collects every problem (unknown key,
 wrong type, missing required key, unset variable, unknown type, unknown connection, ...) and
 raises one `ConfigError` listing them all, each with the file, line, pipeline, component and key.
-Nothing is started: `pump validate` is exactly this.
+Nothing is started: `pump validate` is exactly this. The format's reference is docs/yaml.md.
 """
 
 from __future__ import annotations

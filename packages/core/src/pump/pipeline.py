@@ -369,7 +369,6 @@ class Pipeline(Configurable):
             self.error = None
         else:
             origin = event_origin(context)
-            origin = event_origin(context)
             if self.error is None:  # the first failure stops it; later ones are in `errors`
                 L.error("%s — pipeline stopped", describe(self, component, exc, "", origin))
             self.error = PipelineError(component.Id if component else self.Id, exc, event, origin)
