@@ -83,7 +83,7 @@ async def test_an_unknown_table_or_column_fails_the_sink_at_start(db: Any) -> No
     try:
         with pytest.raises(MySQLSchemaError, match="key 'table': no table 'pump_no_such_table'"):
             await missing.start()
-        with pytest.raises(MySQLSchemaError, match="key 'columns': .*'nope'"):
+        with pytest.raises(MySQLSchemaError, match=r"key 'columns': .*'nope'"):
             await wrong_column.start()
     finally:
         await connection.stop()

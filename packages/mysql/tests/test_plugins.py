@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pump.testing import PluginContract
-from pump_mysql import MySQLConnection, MySQLSink
+from pump_mysql import MySQLConnection, MySQLLookup, MySQLSink, MySQLSource
 
 
 class TestPlugins(PluginContract):
@@ -11,4 +11,6 @@ class TestPlugins(PluginContract):
     declared = {
         ("connection", "mysql"): MySQLConnection,
         ("sink", "mysql"): MySQLSink,
+        ("source", "mysql"): MySQLSource,
+        ("lookup", "mysql"): MySQLLookup,
     }

@@ -1,4 +1,4 @@
-"""pump-mysql: MySQL/MariaDB connection and sink for Pump, on aiomysql.
+"""pump-mysql: MySQL/MariaDB connection, sink, source and lookup for Pump, on aiomysql.
 
     app.add_connection(MySQLConnection(app, "db", config={"host": "127.0.0.1", "database": "shop"}))
     pipeline.build(
@@ -14,7 +14,9 @@ from pump_mysql.errors import (
     MySQLRowError,
     MySQLSchemaError,
 )
+from pump_mysql.lookup import MySQLLookup
 from pump_mysql.sink import MySQLSink
+from pump_mysql.source import MySQLSource
 
 __version__ = "0.1.0"
 
@@ -22,7 +24,9 @@ __all__ = [
     "MySQLConnection",
     "MySQLConnectionError",
     "MySQLError",
+    "MySQLLookup",
     "MySQLRowError",
     "MySQLSchemaError",
     "MySQLSink",
+    "MySQLSource",
 ]
