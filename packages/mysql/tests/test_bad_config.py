@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 import pump
-from pump_mysql import MySQLConnection, MySQLConnectionError, MySQLSchemaError, MySQLSink
+from pump_mysql import (
+    MySQLConnection,
+    MySQLConnectionError,
+    MySQLError,
+    MySQLSchemaError,
+    MySQLSink,
+    MySQLSource,
+)
 
 WRONG = "wr0ng-Passw0rd"
 
@@ -85,5 +93,51 @@ async def test_an_unknown_table_or_column_fails_the_sink_at_start(db: Any) -> No
             await missing.start()
         with pytest.raises(MySQLSchemaError, match=r"key 'columns': .*'nope'"):
             await wrong_column.start()
+    finally:
+        await connection.stop()
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({}, "table"),
+        ({"table": "t", "query": "SELECT 1"}, "query"),
+        ({"table": "t", "incrementing_column": "id"}, "position_file"),
+        ({"table": "t", "position_file": "/tmp/x.pos"}, "position_file"),
+        ({"table": "t", "batch_size": 0}, "batch_size"),
+    ],
+)
+def test_source_config_errors_name_the_key(config: dict[str, Any], key: str) -> None:
+    app = pump.Application()
+    app.add_connection(MySQLConnection(app, "db"))
+    with pytest.raises(pump.ConfigError, match=key) as caught:
+        MySQLSource(app, pump.Pipeline(app, "p"), "db", "in", config=config)
+    assert "'in'" in str(caught.value)
+
+
+@pytest.mark.service
+async def test_the_source_names_an_unknown_table_or_column_and_a_corrupt_position(db: Any, tmp_path: Any) -> None:
+    table = await db.table("id INT PRIMARY KEY")
+    corrupt = tmp_path / "corrupt.pos"
+    corrupt.write_text("{not json")
+    app = pump.Application()
+    connection = db.add_connection(app)
+    pipeline = pump.Pipeline(app, "p")
+    sources = {
+        "key 'table': no table 'pump_no_such_table'": {"table": "pump_no_such_table"},
+        "incrementing_column/timestamp_column: Unknown column 'nope'": {
+            "table": table, "incrementing_column": "nope", "position_file": str(tmp_path / "a.pos"),
+        },
+        "key 'position_file': cannot read the saved position": {
+            "table": table, "incrementing_column": "id", "position_file": str(corrupt),
+        },
+    }
+    await connection.start()
+    try:
+        for i, (message, config) in enumerate(sources.items()):
+            source = MySQLSource(app, pipeline, "db", f"in{i}", config=config)
+            source.on(pump.RunOnceTrigger(app))
+            with pytest.raises(MySQLError, match=re.escape(message)):
+                await source.start()
     finally:
         await connection.stop()

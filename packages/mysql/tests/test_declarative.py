@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import pump
-from pump_mysql import MySQLConnection, MySQLSink
+from pump_mysql import MySQLConnection, MySQLLookup, MySQLSink, MySQLSource
 
 SECRET = "yaml-s3cret"
 
@@ -43,3 +43,32 @@ def test_a_yaml_pipeline_builds_from_the_registered_names(tmp_path: Any) -> None
     assert isinstance(sink, MySQLSink) and sink.Connection is connection
     assert sink.Config.columns == ["id"] and sink.Config.mode == "upsert"
     assert SECRET not in repr(connection) and SECRET not in str(connection.Config.masked())
+
+
+def test_a_yaml_source_with_a_trigger_and_a_lookup(tmp_path: Any) -> None:
+    from pump import declarative
+
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(
+        "connections:\n"
+        "  db: {type: mysql, database: shop}\n"
+        "lookups:\n"
+        "  customers: {type: mysql, connection: db, table: customers, key_column: id, cache_ttl: 5}\n"
+        "pipelines:\n"
+        "  export:\n"
+        "    source:\n"
+        "      type: mysql\n"
+        "      connection: db\n"
+        "      table: orders\n"
+        "      incrementing_column: id\n"
+        f"      position_file: {tmp_path / 'orders.pos'}\n"
+        "      trigger: {type: periodic, interval: 10}\n"
+        "    sink: {type: mysql, connection: db, table: copy}\n"
+    )
+    app = declarative.build_file(path, environ={})
+    lookup = app.Lookups["customers"]
+    assert isinstance(lookup, MySQLLookup) and lookup.Config.cache_ttl == 5
+    source = app.Pipelines["export"].Sources[0]
+    assert isinstance(source, MySQLSource) and source.incremental
+    assert source.Connection is lookup.Connection is app.Connections["db"]
+    assert len(source.Triggers) == 1
