@@ -12,7 +12,6 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import aiomysql
 import pytest
@@ -20,27 +19,13 @@ import pytest
 import pump
 from pump.testing import CollectingSink, HarnessSource, service_address, wait_until
 from pump_mysql import MySQLConnection, MySQLSink
-
-URL_ENV = "PUMP_MYSQL_URL"
-LOCAL_URL = "mysql://root@127.0.0.1:3306/test"
-
-
-def settings_of(url: str) -> dict[str, Any]:
-    """MySQLConnection settings of a mysql:// URL."""
-    parts = urlsplit(url if "://" in url else f"mysql://{url}")
-    return {
-        "host": parts.hostname or "127.0.0.1",
-        "port": parts.port or 3306,
-        "user": unquote(parts.username or "root"),
-        "password": unquote(parts.password or ""),
-        "database": parts.path.lstrip("/") or "test",
-    }
+from pump_mysql.testing import LOCAL_URL, URL_ENV, settings_from_url
 
 
 @pytest.fixture(scope="session")
 def mysql_settings() -> dict[str, Any]:
     """Connection settings of the test server (skip, or fail in CI, when there is none)."""
-    return settings_of(service_address("mysql", URL_ENV, LOCAL_URL))
+    return settings_from_url(service_address("mysql", URL_ENV, LOCAL_URL))
 
 
 class Database:
