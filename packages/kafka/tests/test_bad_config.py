@@ -207,3 +207,57 @@ def test_sink_refuses_acks_zero(offline_app: Any) -> None:
     with pytest.raises(pump.ConfigError) as caught:
         KafkaSink(app, pump.Pipeline(app, "p"), "kafka", config={"topic": "t", "acks": 0})
     assert "acks" in str(caught.value)
+
+
+START_SCRIPT = """\
+import sys
+
+import pump
+from pump_kafka import KafkaConnection, KafkaSink
+
+bootstrap, topic, idempotence = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+app = pump.Application(args=[])
+app.add_connection(KafkaConnection(app, "kafka", config={"bootstrap_servers": bootstrap}))
+pipeline = pump.Pipeline(app, "p")
+pipeline.build(
+    pump.common.IteratorSource(app, pipeline, [b"x"]),
+    KafkaSink(app, pipeline, "kafka", config={"topic": topic, "enable_idempotence": idempotence}),
+)
+app.add_pipeline(pipeline)
+raise SystemExit(app.run())
+"""
+
+
+def _run_app(tmp_path: Any, *args: str) -> Any:
+    import subprocess
+    import sys
+
+    script = tmp_path / "app.py"
+    script.write_text(START_SCRIPT)
+    return subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=120
+    )
+
+
+async def test_a_start_error_from_app_run_is_one_line_and_exit_1(kafka: Any, tmp_path: Any) -> None:
+    missing = kafka.name("missing")
+    idempotence = "1" if kafka.broker.idempotence else "0"
+    result = _run_app(tmp_path, kafka.bootstrap, missing, idempotence)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("cannot start: TopicMissing: ") and missing in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+async def test_idempotence_unsupported_from_app_run_is_one_line(kafka: Any, tmp_path: Any) -> None:
+    if kafka.broker.idempotence:
+        pytest.skip("this broker gives out producer ids: nothing to refuse")
+    topic = await kafka.create_topic()
+    result = _run_app(tmp_path, kafka.bootstrap, topic, "1")
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    # pump's one line; aiokafka itself logs one ERROR line of its own before it
+    ours = [line for line in lines if "IdempotenceUnsupported" in line]
+    assert len(ours) == 1 and ours[0].startswith("cannot start: IdempotenceUnsupported: ")
+    assert len(lines) <= 2 and "Traceback" not in result.stderr, result.stderr
