@@ -55,6 +55,7 @@ COMPOSE_SERVICES = {
     "PUMP_AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/",
     "PUMP_REDIS_URL": "redis://127.0.0.1:6379/0",
     "PUMP_ELASTICSEARCH_URL": "http://127.0.0.1:9200",
+    "PUMP_MYSQL_URL": "mysql://root@127.0.0.1:3306/test",
 }
 
 

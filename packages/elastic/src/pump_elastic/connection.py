@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout, TransportError
 from elasticsearch import ApiError, AsyncElasticsearch, AuthenticationException
+from elasticsearch.serializer import OrjsonSerializer
 from pydantic import Field, SecretStr
 
 import pump
@@ -143,6 +144,8 @@ class ElasticsearchConnection(pump.Connection):
             "retry_on_timeout": False,
             "connections_per_node": cfg.connections_per_node,
             "http_compress": cfg.http_compress,
+            # orjson parses bulk answers (one object per item) several times faster
+            "serializer": OrjsonSerializer(),
         }
         if cfg.username:
             options["basic_auth"] = (cfg.username, cfg.password.get_secret_value())
