@@ -53,3 +53,10 @@ def test_mask_secret():
     assert mask_secret("https://h/path?token=abc") == "https://h/path?*****"
     assert mask_secret("https://h/path") == "https://h/path"
     assert mask_secret("plain") == "*****" and mask_secret("") == "" and mask_secret(None) == ""
+
+
+def test_masked_config_keeps_a_urls_host_and_hides_its_password():
+    masked = Config(needed="x", url="amqp://me:hunter2@broker.example:5672/vh").masked()
+    assert masked["url"] == "amqp://me:*****@broker.example:5672/vh"
+    assert masked["api_key"] == "*****" and masked["token"] == SecretStr("")
+    assert "hunter2" not in repr(Config(needed="x", url="amqp://me:hunter2@b/"))

@@ -16,6 +16,7 @@ import textwrap
 import time
 
 import pump
+from pump.metrics import render_prometheus
 from pump.testing import CollectingSink, wait_until
 from pump.trigger import PeriodicTrigger, RunOnceTrigger, TriggerSource
 
@@ -64,14 +65,16 @@ async def test_a_failed_cycle_is_counted_and_tried_again_until_the_server_is_bac
     await app.start()
     server = None
     try:
-        assert await wait_until(lambda: source.counters.cycles_failed >= 3, 5)
+        assert await wait_until(lambda: source.cycles_failed >= 3, 5)
         assert not pipeline.is_error()  # the run goes on
         metrics = pipeline.metrics()
         poll = metrics["components"]["poll"]
         assert poll["cycles_failed"] >= 3
-        assert poll["failing"] >= 3  # failures in a row
+        assert poll["cycles_failing"] >= 3  # failures in a row
         assert poll["last_error"].startswith("ConnectionRefusedError: ")
         assert metrics["errors"] >= 3 and poll["errors"] == poll["cycles_failed"]
+        prometheus = render_prometheus(app.metrics())
+        assert 'pump_component_cycles_failed_total{pipeline="p",component="poll"}' in prometheus
 
         async def answer(reader, writer):
             writer.write(b"pong\n")
@@ -81,7 +84,7 @@ async def test_a_failed_cycle_is_counted_and_tried_again_until_the_server_is_bac
         server = await asyncio.start_server(answer, "127.0.0.1", port)
         assert await wait_until(lambda: "pong" in sink.events, 5)
         poll = pipeline.metrics()["components"]["poll"]
-        assert poll["failing"] == 0  # the next cycle after a success starts afresh
+        assert poll["cycles_failing"] == 0  # the next cycle after a success starts afresh
         assert poll["last_error"].startswith("ConnectionRefusedError: ")  # still shown
         assert not pipeline.is_error()
     finally:
@@ -98,7 +101,7 @@ async def test_consecutive_failures_back_off_and_fires_meanwhile_are_coalesced()
     )
     await app.start()
     try:
-        assert await wait_until(lambda: source.counters.cycles_failed >= 5, 10)
+        assert await wait_until(lambda: source.cycles_failed >= 5, 10)
     finally:
         await app.stop()
     gaps = [b - a for a, b in zip(source.started, source.started[1:], strict=False)][:4]
@@ -113,7 +116,7 @@ async def test_repeated_failures_are_logged_rate_limited(caplog):
     )
     await app.start()
     try:
-        assert await wait_until(lambda: source.counters.cycles_failed >= 20, 5)
+        assert await wait_until(lambda: source.cycles_failed >= 20, 5)
     finally:
         await app.stop()
     lines = [r.getMessage() for r in caplog.records if "cycle failed" in r.getMessage()]
@@ -136,7 +139,7 @@ async def test_on_cycle_error_stop_stops_the_pipeline_at_the_first_failure():
     assert code == 1
     assert pipeline.error is not None and pipeline.error.component == "poll"
     assert isinstance(pipeline.error.error, ConnectionRefusedError)
-    assert source.counters.cycles_failed == 1 and source.counters.cycles == 1
+    assert source.cycles_failed == 1 and source.counters.cycles == 1
 
 
 async def test_a_run_once_source_whose_only_cycle_failed_ends_in_error():
@@ -145,7 +148,7 @@ async def test_a_run_once_source_whose_only_cycle_failed_ends_in_error():
     code = await asyncio.wait_for(app.main(), 10)
     assert code == 1
     assert isinstance(pipeline.error.error, ConnectionRefusedError)
-    assert source.counters.cycles_failed == 1
+    assert source.cycles_failed == 1
 
 
 POLLER = """
@@ -197,6 +200,8 @@ def test_pump_run_keeps_running_while_the_server_is_down_and_exits_0_on_sigterm(
     assert "pipeline 'poll' component 'poller' (Poller): cycle failed (1 in a row)" in stderr
     assert "ConnectionRefusedError" in stderr
     assert "success (exit 0)" in stderr
-    summary = next(line for line in stderr.splitlines() if "pipeline 'poll'" in line and "read" in line)
+    summary = next(
+        line for line in stderr.splitlines() if "pipeline 'poll'" in line and "read" in line
+    )
     errors = int(summary.split("errors ")[1].split(",")[0])
     assert errors >= 3, summary

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 import pump
-from pump.common import IteratorSource
+from pump.common import IteratorSource, JsonParser
 from pump.testing import CollectingSink, HarnessSource
 from pump_file import FileBlockSink, FileCSVSink, FileJSONLinesSink
 
@@ -241,3 +241,23 @@ async def test_an_event_a_file_sink_cannot_write_is_dead_lettered_at_once(
     assert record["error"].startswith("PermanentWriteError: pipeline 'p' component 'out'")
     assert message in record["error"]
     assert pipeline.metrics()["events_out"] == 2
+
+async def test_a_bytes_event_json_cannot_parse_is_written_by_a_jsonl_dead_letter_sink(tmp_path, fx, caplog):
+    """Issue 9: the dead letter of a bytes event failed `TypeError: ... bytes` and retried forever."""
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p", config={"on_error": "dead_letter"})  # sink_retries: -1
+    pipeline.build(
+        IteratorSource(app, pipeline, [b'{"ok": 1}', b"not json", b"\xff\xfe"]),
+        JsonParser(app, pipeline, "json.parse"),
+        FileJSONLinesSink(app, pipeline, "out", config={"path": str(tmp_path / "out.jsonl")}),
+    )
+    pipeline.set_dead_letter(FileJSONLinesSink(app, pipeline, "dead", config={"path": str(tmp_path / "dead.jsonl")}))
+    app.add_pipeline(pipeline)
+    assert await fx.run_app(app) == 0
+    assert "retry" not in caplog.text
+    assert read_jsonl(tmp_path / "out.jsonl") == [{"ok": 1}]
+    records = read_jsonl(tmp_path / "dead.jsonl")
+    assert [(r["event"], r["event_encoding"], r["event_type"]) for r in records] == [
+        ("not json", "utf-8", "bytes"), ("//4=", "base64", "bytes"),
+    ]
+    assert all(r["component"] == "json.parse" and "invalid JSON" in r["error"] for r in records)

@@ -178,9 +178,12 @@ async def test_with_a_scan_interval_files_dropped_later_are_read_too(tmp_path):
         assert await wait_until(lambda: sink.events == ["a"], 5)
         write_lines(tmp_path / "b.log", ["b"])
         assert await wait_until(lambda: sink.events == ["a", "b"], 5)
+        # the rename follows the acknowledgement: wait for it rather than race the stop
+        done = ["a.log-processed", "b.log-processed"]
+        assert await wait_until(lambda: sorted(os.listdir(tmp_path)) == done, 5)
     finally:
         await app.stop()
-    assert sorted(os.listdir(tmp_path)) == ["a.log-processed", "b.log-processed"]
+    assert sorted(os.listdir(tmp_path)) == done
 
 
 async def test_files_can_be_read_oldest_first(tmp_path, fx):

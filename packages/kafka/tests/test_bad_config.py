@@ -207,3 +207,101 @@ def test_sink_refuses_acks_zero(offline_app: Any) -> None:
     with pytest.raises(pump.ConfigError) as caught:
         KafkaSink(app, pump.Pipeline(app, "p"), "kafka", config={"topic": "t", "acks": 0})
     assert "acks" in str(caught.value)
+
+
+async def test_a_message_that_is_not_json_is_dead_lettered_with_its_kafka_context(kafka: Any) -> None:
+    """Issue 9: the README's Kafka → json.parse → dead_letter pipeline and one non-JSON message."""
+    import orjson
+
+    topic = await kafka.create_topic()
+    group = kafka.name("g")
+    await kafka.produce(topic, [{"ok": 1}, b"\xffnot json", {"ok": 2}], keys=[b"a", b"\xfe", b"c"], headers=[("h", b"\x00v")])
+
+    class StrictJsonLines(pump.Sink):
+        """Serialises each event as a file.jsonl sink does (orjson, no fallback)."""
+
+        def __init__(self, app: Any, pipeline: Any, id: str) -> None:
+            super().__init__(app, pipeline, id)
+            self.lines: list[bytes] = []
+
+        def process(self, context: dict[str, Any], event: Any) -> None:
+            self.lines.append(orjson.dumps(event))
+
+    app = pump.Application(exit_when_finished=False)
+    app.add_connection(KafkaConnection(app, "kafka", config=kafka.connection_config()))
+    pipeline = pump.Pipeline(app, "p", config={"on_error": "dead_letter"})
+    out = pump.common.ListSink(app, pipeline, "out")
+    pipeline.build(
+        KafkaSource(app, pipeline, "kafka", config=kafka.source_config(topic, group)),
+        pump.common.JsonParser(app, pipeline, "json.parse"),
+        out,
+    )
+    pipeline.set_dead_letter(dead := StrictJsonLines(app, pipeline, "dead"))
+    app.add_pipeline(pipeline)
+    await app.start()
+    try:
+        assert await kafka.wait_for(lambda: len(out.events) == 2 and pipeline.in_flight == 0, timeout=20)
+        assert await kafka.wait_for(lambda: pipeline.counters.warnings == 0 and len(dead.lines) == 1)
+    finally:
+        await app.stop()
+    [record] = [orjson.loads(line) for line in dead.lines]
+    assert original_event(record) == b"\xffnot json" and record["event_encoding"] == "base64"
+    assert record["component"] == "json.parse" and "invalid JSON" in record["error"]
+    context = record["context"]
+    assert (context["kafka_topic"], context["kafka_partition"], context["kafka_offset"]) == (topic, 0, 1)
+    assert context["kafka_key"] == {"base64": "/g=="} and context["kafka_headers"] == [["h", "\x00v"]]
+    assert await kafka.committed(group, topic) == {0: 3}  # every message done, the bad one too
+
+
+START_SCRIPT = """\
+import sys
+
+import pump
+from pump_kafka import KafkaConnection, KafkaSink
+
+bootstrap, topic, idempotence = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+app = pump.Application(args=[])
+app.add_connection(KafkaConnection(app, "kafka", config={"bootstrap_servers": bootstrap}))
+pipeline = pump.Pipeline(app, "p")
+pipeline.build(
+    pump.common.IteratorSource(app, pipeline, [b"x"]),
+    KafkaSink(app, pipeline, "kafka", config={"topic": topic, "enable_idempotence": idempotence}),
+)
+app.add_pipeline(pipeline)
+raise SystemExit(app.run())
+"""
+
+
+def _run_app(tmp_path: Any, *args: str) -> Any:
+    import subprocess
+    import sys
+
+    script = tmp_path / "app.py"
+    script.write_text(START_SCRIPT)
+    return subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=120
+    )
+
+
+async def test_a_start_error_from_app_run_is_one_line_and_exit_1(kafka: Any, tmp_path: Any) -> None:
+    missing = kafka.name("missing")
+    idempotence = "1" if kafka.broker.idempotence else "0"
+    result = _run_app(tmp_path, kafka.bootstrap, missing, idempotence)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("cannot start: TopicMissing: ") and missing in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+async def test_idempotence_unsupported_from_app_run_is_one_line(kafka: Any, tmp_path: Any) -> None:
+    if kafka.broker.idempotence:
+        pytest.skip("this broker gives out producer ids: nothing to refuse")
+    topic = await kafka.create_topic()
+    result = _run_app(tmp_path, kafka.bootstrap, topic, "1")
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    # pump's one line; aiokafka itself logs one ERROR line of its own before it
+    ours = [line for line in lines if "IdempotenceUnsupported" in line]
+    assert len(ours) == 1 and ours[0].startswith("cannot start: IdempotenceUnsupported: ")
+    assert len(lines) <= 2 and "Traceback" not in result.stderr, result.stderr

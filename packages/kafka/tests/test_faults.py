@@ -244,6 +244,7 @@ async def test_broker_gone_then_back(own_broker: TansuBroker, kafka_for: Any) ->
         assert not pipeline.is_error() and not app.failed, "a lost broker must not fail the pipeline"
         reported = [e.as_dict()["error"] for e in pipeline.errors]
         assert source.counters.errors > 0 and any("no fetch answered" in e for e in reported), reported
+        assert pipeline.metrics()["components"][source.Id]["connected"] == 0
 
         own_broker.start()  # Tansu's memory storage starts empty: the topics come again
         restarted = time.time()
@@ -271,6 +272,10 @@ async def test_broker_gone_then_back(own_broker: TansuBroker, kafka_for: Any) ->
         assert arrived, f"{pipeline.counters.events_out - 50} of 50 events after the restart arrived"
         out = await helper.read_json(out_topic, 2, count=50)
         assert sorted(e["n"] for e in out) == list(range(100, 150))
+        # The outage and the way back are in the metrics: the broker answers again.
+        assert await helper.wait_for(lambda: source.connected == 1, timeout=5)
+        counted = pipeline.metrics()["components"][source.Id]
+        assert counted["reconnects"] == source.reconnects >= 1
     finally:
         code = await app.stop()
     assert code == 0

@@ -99,12 +99,18 @@ class Sampler:
 
 
 def declared_counters(components: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """The declared counters and gauges of a pipeline's components, "component.name" → value."""
+    """The declared counters and gauges of a pipeline's components, "component.name" → value.
+
+    A counter still at 0 is left out (nothing happened: a file source not run by triggers
+    never fails a cycle); gauges are always shown (`connected 0` says something).
+    """
     out: dict[str, float] = {}
     for cid, snapshot in components.items():
         for key, value in snapshot.items():
-            if key in DECLARED and value is not None:
-                out[f"{cid}.{key}"] = value
+            metric = DECLARED.get(key)
+            if metric is None or value is None or (value == 0 and metric.kind == "counter"):
+                continue
+            out[f"{cid}.{key}"] = value
     return out
 
 

@@ -46,11 +46,12 @@ class ComponentConfig(BaseModel):
         return [*type(self).model_fields, *(self.model_extra or ())]
 
     def masked(self) -> dict[str, Any]:
-        """The config as a dict with every secret replaced by a mask (safe to log)."""
+        """The config as a dict with every secret masked (safe to log); a URL keeps all but
+        its credentials (`amqp://guest:*****@host/`)."""
         out: dict[str, Any] = {}
         for key in type(self).model_fields:
             value = getattr(self, key)
-            out[key] = SECRET_MASK if is_secret(type(self), key) and value else value
+            out[key] = mask_secret(value) if is_secret(type(self), key) and value else value
         for key, value in (self.model_extra or {}).items():
             out[key] = SECRET_MASK if _SECRET_NAME.search(key) and value else value
         return out

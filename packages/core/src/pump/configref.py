@@ -33,7 +33,7 @@ from pump.describe import (
     describe_pipeline,
     render_markdown_table,
 )
-from pump.plugins import KINDS, Registry, default_registry
+from pump.plugins import KINDS, PluginError, Registry, default_registry
 
 MARKER = re.compile(
     r"(?P<open><!-- pump:config (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(?P<close><!-- /pump:config -->)",
@@ -79,7 +79,10 @@ def describe_spec(spec: str, registry: Registry | None = None) -> dict[str, Any]
         if kind not in KINDS:
             model = _model_of(target)
             return describe_model(model, _inherited(model, shared))
-        cls = (registry or default_registry()).load(kind, name)
+        try:
+            cls = (registry or default_registry()).load(kind, name)
+        except PluginError as exc:
+            raise MarkerError(str(exc)) from None
         info = describe_class(cls, kind, name)
         model = cls.ConfigModel if issubclass(cls, Configurable) else BaseModel
     exclude = _inherited(model, shared)
@@ -169,13 +172,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = 0
     for name in args.files:
         path = Path(name)
-        if args.check:
-            for spec in stale(path):
-                print(f"{path}: the table of '{spec}' is stale (run `nox -s docs`)")
-                code = 1
+        try:
+            if args.check:
+                for spec in stale(path):
+                    print(f"{path}: the table of '{spec}' is stale (run `nox -s docs`)")
+                    code = 1
+                continue
+            text = path.read_text(encoding="utf-8")
+            new = rewrite(text)
+        except MarkerError as exc:
+            print(f"{path}: a <!-- pump:config --> marker names nothing describable: {exc}")
+            code = 2
             continue
-        text = path.read_text(encoding="utf-8")
-        new = rewrite(text)
         if new != text:
             path.write_text(new, encoding="utf-8")
             print(f"{path}: config tables rewritten")

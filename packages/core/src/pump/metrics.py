@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any, ClassVar, overload
+from typing import Any, ClassVar, Generic, Self, TypeVar, overload
 
 
 class Counters:
@@ -60,11 +60,13 @@ class Counters:
         }
 
 
+ValueT = TypeVar("ValueT", int, float)
+
 #: Every declared metric name → its declaration (one kind and help text per name).
-DECLARED: dict[str, Metric] = {}
+DECLARED: dict[str, Metric[Any]] = {}
 
 
-class Metric:
+class Metric(Generic[ValueT]):
     """A named number of a component, declared as a class attribute; read and set like one.
 
     The value lives in the component's `counters.extra`, so it reaches every snapshot.
@@ -88,34 +90,25 @@ class Metric:
             )
 
     @overload
-    def __get__(self, obj: None, owner: type | None = None) -> Metric: ...
+    def __get__(self, obj: None, owner: type | None = None) -> Self: ...
     @overload
-    def __get__(self, obj: object, owner: type | None = None) -> float: ...
-    def __get__(self, obj: object | None, owner: type | None = None) -> Metric | float:
+    def __get__(self, obj: object, owner: type | None = None) -> ValueT: ...
+    def __get__(self, obj: object | None, owner: type | None = None) -> Self | ValueT:
         if obj is None:
             return self
         return obj.counters.extra.get(self.name, 0)  # type: ignore[attr-defined,no-any-return]
 
-    def __set__(self, obj: object, value: float) -> None:
+    def __set__(self, obj: object, value: ValueT) -> None:
         obj.counters.extra[self.name] = value  # type: ignore[attr-defined]
 
 
-class Counter(Metric):
+class Counter(Metric[int]):
     """A count that only grows (commits, acknowledged messages, reconnects)."""
 
     kind = "counter"
 
-    @overload
-    def __get__(self, obj: None, owner: type | None = None) -> Counter: ...
-    @overload
-    def __get__(self, obj: object, owner: type | None = None) -> int: ...
-    def __get__(self, obj: object | None, owner: type | None = None) -> Counter | int:
-        if obj is None:
-            return self
-        return obj.counters.extra.get(self.name, 0)  # type: ignore[attr-defined,no-any-return]
 
-
-class Gauge(Metric):
+class Gauge(Metric[float]):
     """A value that goes up and down (1 while connected, items waiting)."""
 
     kind = "gauge"

@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 from pump.backoff import Backoff
 from pump.config import ComponentConfig
 from pump.errors import BuildError, ConfigError
-from pump.metrics import Counters
+from pump.metrics import Counter, Counters
 from pump.ratelimit import RateLimitedLog
 from pump.source import Source
 
@@ -53,26 +53,25 @@ class TriggerSourceConfig(ComponentConfig):
 
 
 class TriggerCounters(Counters):
-    """A trigger source's counters: the usual ones plus cycles run, failed, and fires coalesced."""
+    """A trigger source's counters: the usual ones plus cycles run, fires coalesced and the
+    last error of a cycle."""
 
-    __slots__ = ("cycles", "cycles_failed", "failing", "fires_skipped", "last_error")
+    __slots__ = ("cycles", "cycles_failing", "fires_skipped", "last_error")
 
     def __init__(self, declared: Iterable[str] = ()) -> None:
         super().__init__(declared)
         self.cycles = 0
-        self.cycles_failed = 0
-        self.failing = 0  # failed cycles in a row (0 after a success)
-        self.last_error: str | None = None
         self.fires_skipped = 0  # fires that arrived while a cycle was already due
+        self.cycles_failing = 0  # failed cycles in a row (0 after a success)
+        self.last_error: str | None = None  # of the last failed cycle, kept after a success
 
     def snapshot(self) -> dict[str, Any]:
-        """The usual snapshot plus the cycle counters and the last cycle error."""
+        """The usual snapshot plus `cycles`, `fires_skipped`, `cycles_failing`, `last_error`."""
         out = super().snapshot()
         out["cycles"] = self.cycles
-        out["cycles_failed"] = self.cycles_failed
-        out["failing"] = self.failing
-        out["last_error"] = self.last_error
         out["fires_skipped"] = self.fires_skipped
+        out["cycles_failing"] = self.cycles_failing
+        out["last_error"] = self.last_error
         return out
 
 
@@ -82,9 +81,9 @@ class TriggerSource(Source):
     Attach triggers with `on(trigger)`. A cycle never overlaps itself: a fire that arrives while
     a cycle is running (or already due) makes one more cycle run after it, and every fire beyond
     that one is counted in `counters.fires_skipped`. Each cycle first waits for the pipeline to
-    be ready. A cycle that raises is logged (rate-limited), counted (`cycles_failed`, `failing`,
-    `last_error` in the metrics, and the pipeline's errors) and run again at the next trigger,
-    after a pause (`pump.Backoff` from `retry_delay` to `retry_delay_max`) while it keeps
+    be ready. A cycle that raises is logged (rate-limited), counted (`cycles_failed`,
+    `cycles_failing`, `last_error` in the metrics, and the pipeline's errors) and run again at
+    the next trigger, after a pause (`pump.Backoff` from `retry_delay` to `retry_delay_max`) while it keeps
     failing; `on_cycle_error: stop` puts the pipeline in error instead, as does a failed cycle
     that no trigger will run again. The source finishes once every trigger is done with it
     (e.g. a `RunOnceTrigger` after its cycle) and no cycle is due; stopping the source cancels
@@ -96,6 +95,8 @@ class TriggerSource(Source):
     counters: TriggerCounters
     #: At most one log line per this many seconds about failing cycles (the rest are counted).
     error_log_interval: ClassVar[float] = 10.0
+
+    cycles_failed = Counter("Cycles that raised")
 
     def __init__(
         self,
@@ -169,23 +170,25 @@ class TriggerSource(Source):
 
     async def _run_cycle(self) -> float:
         """Run one cycle; the pause before the next one (0 after a success)."""
-        c = self.counters
-        c.cycles += 1
+        self.counters.cycles += 1
         try:
             await self.cycle()
         except Exception as exc:
             return self._cycle_failed(exc)
-        if c.failing:
-            L.info("%s: cycle succeeded after %d failed in a row", self.location(), c.failing)
-            c.failing = 0
+        c = self.counters
+        if c.cycles_failing:
+            L.info(
+                "%s: cycle succeeded after %d failed in a row", self.location(), c.cycles_failing
+            )
+            c.cycles_failing = 0
             self._backoff.reset()
         return 0.0
 
     def _cycle_failed(self, exc: Exception) -> float:
+        self.cycles_failed += 1
         c = self.counters
-        c.cycles_failed += 1
-        c.failing += 1
-        c.last_error = f"{type(exc).__name__}: {exc}"
+        c.cycles_failing += 1
+        error = c.last_error = f"{type(exc).__name__}: {exc}"
         self.Pipeline.report_error(self, exc)
         if self.Config.on_cycle_error == "stop" or (self._exhausted() and not self._due.is_set()):
             # The pipeline stops on it, like on any source error; the app keeps running.
@@ -195,7 +198,7 @@ class TriggerSource(Source):
         delay = self._backoff.next_delay()
         self._error_log.error(
             "%s: cycle failed (%d in a row): %s; tried again at the next trigger after %.2fs",
-            self.location(), c.failing, c.last_error, delay,
+            self.location(), c.cycles_failing, error, delay,
         )
         L.debug("%s: cycle() failed", self.location(), exc_info=exc)
         return delay
