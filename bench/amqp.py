@@ -72,10 +72,15 @@ async def prepare(url: str, names: Names, n: int) -> None:
         await output.bind(exchange, "out")
         pending = []
         for i in range(n):
-            body = orjson.dumps({"seq": i, "user": f"user-{i % 1000}", "amount": i * 0.5, "tags": ["a", "b"]})
-            pending.append(channel.default_exchange.publish(
-                aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT), routing_key=names.input
-            ))
+            body = orjson.dumps(
+                {"seq": i, "user": f"user-{i % 1000}", "amount": i * 0.5, "tags": ["a", "b"]}
+            )
+            pending.append(
+                channel.default_exchange.publish(
+                    aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                    routing_key=names.input,
+                )
+            )
             if len(pending) >= 2000:
                 await asyncio.gather(*pending)
                 pending = []
@@ -124,11 +129,17 @@ async def run_aio_pika_loop(url: str, names: Names, n: int) -> float:
         for message in batch:
             event = loads(message.body)
             event["processed"] = True
-            publishes.append(exchange.publish(aio_pika.Message(dumps(event), delivery_mode=persistent), routing_key="out"))
+            publishes.append(
+                exchange.publish(
+                    aio_pika.Message(dumps(event), delivery_mode=persistent), routing_key="out"
+                )
+            )
         in_flight.append((batch[-1], asyncio.gather(*publishes)))
         done += len(batch)
         # acknowledge, in order, every batch whose confirms are all in; wait when the window is full
-        while in_flight and (in_flight[0][1].done() or len(in_flight) >= IN_FLIGHT_BATCHES or done >= n):
+        while in_flight and (
+            in_flight[0][1].done() or len(in_flight) >= IN_FLIGHT_BATCHES or done >= n
+        ):
             last, confirms = in_flight.popleft()
             await confirms
             await last.ack(multiple=True)
@@ -142,7 +153,12 @@ async def run_pump(url: str, names: Names, n: int) -> float:
     app = pump.Application(exit_when_finished=False)
     app.add_connection(AMQPConnection(app, "amqp", config={"url": url}))
     pipeline = pump.Pipeline(app, "bench")
-    source = AMQPSource(app, pipeline, "amqp", config={"queue": names.input, "prefetch_count": PREFETCH, "batch_size": BATCH})
+    source = AMQPSource(
+        app,
+        pipeline,
+        "amqp",
+        config={"queue": names.input, "prefetch_count": PREFETCH, "batch_size": BATCH},
+    )
     pipeline.build(
         source,
         JsonParser(app, pipeline),
@@ -174,13 +190,25 @@ async def measure(url: str, n: int, rounds: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", default=os.environ.get("PUMP_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--url", default=os.environ.get("PUMP_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    )
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     results = asyncio.run(measure(args.url, args.messages, args.rounds))
-    report("amqp", results, reference="aio_pika_loop", subject="pump", messages=args.messages, batch=BATCH, prefetch=PREFETCH)
+    report(
+        "amqp",
+        results,
+        reference="aio_pika_loop",
+        subject="pump",
+        messages=args.messages,
+        batch=BATCH,
+        prefetch=PREFETCH,
+    )
 
 
 if __name__ == "__main__":

@@ -97,7 +97,9 @@ def run_pump(source: Path, work: Path, fsync: str) -> tuple[Clock, Path]:
     os.link(source, inbox / source.name)  # the source renames what it reads; keep the original
     app = pump.Application()
     pipeline = pump.Pipeline(app, "bench")
-    sink = FileJSONLinesSink(app, pipeline, "out", config={"path": str(work / "out.jsonl"), "fsync": fsync})
+    sink = FileJSONLinesSink(
+        app, pipeline, "out", config={"path": str(work / "out.jsonl"), "fsync": fsync}
+    )
     pipeline.build(FileCSVSource(app, pipeline, "csv", config={"path": str(inbox / "*.csv")}), sink)
     app.add_pipeline(pipeline)
     with Clock() as clock:
@@ -126,7 +128,9 @@ def main() -> None:
     pump.tuning.tune_runtime()
     have_pandas = importlib.util.find_spec("pandas") is not None
     if not have_pandas and args.only in (None, "pandas"):
-        print("file_csv_to_jsonl: pandas is not installed; its line is skipped (pip install pandas)")
+        print(
+            "file_csv_to_jsonl: pandas is not installed; its line is skipped (pip install pandas)"
+        )
     with tempfile.TemporaryDirectory(prefix="pump-bench-") as tmp:
         root = Path(tmp)
         source = root / "data.csv"

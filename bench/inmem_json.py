@@ -1,6 +1,6 @@
 """JSON events: parse → add a field → serialize, through pump and through a bare orjson loop.
 
-    python bench/inmem_json.py [--events N] [--rounds R]
+python bench/inmem_json.py [--events N] [--rounds R]
 """
 
 from __future__ import annotations

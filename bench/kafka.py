@@ -55,8 +55,14 @@ class AddField(pump.Processor):
 
 
 def message(i: int) -> bytes:
-    body = {"seq": i, "user": f"user-{i % 1000:04d}", "amount": round(i * 0.37, 2),
-            "ts": 1700000000.0 + i / 1000, "tags": ["alpha", "beta"], "note": ""}
+    body = {
+        "seq": i,
+        "user": f"user-{i % 1000:04d}",
+        "amount": round(i * 0.37, 2),
+        "ts": 1700000000.0 + i / 1000,
+        "tags": ["alpha", "beta"],
+        "note": "",
+    }
     raw = orjson.dumps(body)
     body["note"] = "x" * max(0, 150 - len(raw))
     return orjson.dumps(body)
@@ -93,8 +99,9 @@ async def preload(bootstrap: str, topic: str, n: int) -> None:
 
 async def count_output(bootstrap: str, topic: str, n: int) -> int:
     """Distinct sequence numbers on `topic` (read by partition assignment, no group)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
     await consumer.start()
     try:
         consumer.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
@@ -112,15 +119,21 @@ async def count_output(bootstrap: str, topic: str, n: int) -> int:
         await consumer.stop()
 
 
-async def run_pump(bootstrap: str, source_topic: str, n: int, idempotence: bool) -> tuple[float, str]:
+async def run_pump(
+    bootstrap: str, source_topic: str, n: int, idempotence: bool
+) -> tuple[float, str]:
     out = f"bench-pump-{uuid.uuid4().hex[:8]}"
     await create_topic(bootstrap, out)
     app = pump.Application(exit_when_finished=False)
     app.add_connection(KafkaConnection(app, "kafka", config={"bootstrap_servers": bootstrap}))
     pipeline = pump.Pipeline(app, "bench")
     pipeline.build(
-        KafkaSource(app, pipeline, "kafka",
-                    config={"topic": source_topic, "group_id": f"bench-{uuid.uuid4().hex}", **GROUP}),
+        KafkaSource(
+            app,
+            pipeline,
+            "kafka",
+            config={"topic": source_topic, "group_id": f"bench-{uuid.uuid4().hex}", **GROUP},
+        ),
         JsonParser(app, pipeline),
         AddField(app, pipeline),
         JsonSerializer(app, pipeline),
@@ -146,10 +159,18 @@ async def run_aiokafka(
     """The reference: consume a fetch, transform, produce it with the batch API, await, commit."""
     out = f"bench-raw-{uuid.uuid4().hex[:8]}"
     await create_topic(bootstrap, out)
-    consumer = AIOKafkaConsumer(source_topic, bootstrap_servers=bootstrap, group_id=f"bench-{uuid.uuid4().hex}",
-                                enable_auto_commit=False, auto_offset_reset="earliest", **GROUP)
+    consumer = AIOKafkaConsumer(
+        source_topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-{uuid.uuid4().hex}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **GROUP,
+    )
     sizing = {} if batch_bytes is None else {"max_batch_size": batch_bytes}
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=idempotence, **sizing)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=idempotence, **sizing
+    )
     await consumer.start()
     await producer.start()
     loads, dumps = orjson.loads, orjson.dumps
@@ -197,10 +218,22 @@ RUNS = {
 }
 
 
-def run_one(name: str, bootstrap: str, source_topic: str, n: int, idempotence: bool) -> tuple[float, str]:
+def run_one(
+    name: str, bootstrap: str, source_topic: str, n: int, idempotence: bool
+) -> tuple[float, str]:
     """One contestant in a fresh interpreter (no state or runtime tuning shared between them)."""
-    command = [sys.executable, __file__, "--run", name, "--bootstrap", bootstrap, "--topic", source_topic,
-               "--messages", str(n)] + (["--idempotence"] if idempotence else [])
+    command = [
+        sys.executable,
+        __file__,
+        "--run",
+        name,
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        source_topic,
+        "--messages",
+        str(n),
+    ] + (["--idempotence"] if idempotence else [])
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         raise SystemExit(f"{name} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
@@ -210,7 +243,9 @@ def run_one(name: str, bootstrap: str, source_topic: str, n: int, idempotence: b
 
 def bench(bootstrap: str, n: int, rounds: int, idempotence: bool) -> dict[str, float]:
     source_topic = f"bench-in-{uuid.uuid4().hex[:8]}"
-    print(f"kafka: loading {n:,} messages of ~{len(message(n))} B onto {source_topic} ({PARTITIONS} partitions)")
+    print(
+        f"kafka: loading {n:,} messages of ~{len(message(n))} B onto {source_topic} ({PARTITIONS} partitions)"
+    )
     asyncio.run(preload(bootstrap, source_topic, n))
     results = dict.fromkeys(RUNS, 0.0)
     for r in range(rounds):
@@ -219,7 +254,10 @@ def bench(bootstrap: str, n: int, rounds: int, idempotence: bool) -> dict[str, f
             counted = asyncio.run(count_output(bootstrap, out, n))
             if counted != n:
                 raise SystemExit(f"{name}: the output holds {counted} of {n} sequence numbers")
-            print(f"kafka: round {r + 1} {name:<27} {rate:>12,.0f} msgs/s (output complete)", flush=True)
+            print(
+                f"kafka: round {r + 1} {name:<27} {rate:>12,.0f} msgs/s (output complete)",
+                flush=True,
+            )
             results[name] = max(results[name], rate)
     return results
 
@@ -229,13 +267,20 @@ def main() -> None:
     parser.add_argument("--bootstrap", help="HOST:PORT of a Kafka broker (default: start Tansu)")
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--idempotence", action="store_true",
-                        help="idempotent producers on all sides (not on Tansu: it cannot)")
-    parser.add_argument("--run", choices=list(RUNS), help=argparse.SUPPRESS)  # one contestant (internal)
+    parser.add_argument(
+        "--idempotence",
+        action="store_true",
+        help="idempotent producers on all sides (not on Tansu: it cannot)",
+    )
+    parser.add_argument(
+        "--run", choices=list(RUNS), help=argparse.SUPPRESS
+    )  # one contestant (internal)
     parser.add_argument("--topic", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run:
-        rate, out = asyncio.run(RUNS[args.run](args.bootstrap, args.topic, args.messages, args.idempotence))
+        rate, out = asyncio.run(
+            RUNS[args.run](args.bootstrap, args.topic, args.messages, args.idempotence)
+        )
         print(json.dumps({"rate": rate, "output": out}))
         return
     broker = None
@@ -250,9 +295,16 @@ def main() -> None:
         if broker is not None:
             broker.stop()
             broker.log_path.unlink(missing_ok=True)
-    report("kafka", results, reference="aiokafka_batched_loop", subject="pump",
-           ratio_same_batch=round(results["pump"] / results["aiokafka_batched_loop_512k"], 3),
-           messages=args.messages, partitions=PARTITIONS, broker="tansu" if broker else bootstrap)
+    report(
+        "kafka",
+        results,
+        reference="aiokafka_batched_loop",
+        subject="pump",
+        ratio_same_batch=round(results["pump"] / results["aiokafka_batched_loop_512k"], 3),
+        messages=args.messages,
+        partitions=PARTITIONS,
+        broker="tansu" if broker else bootstrap,
+    )
 
 
 if __name__ == "__main__":

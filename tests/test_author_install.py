@@ -43,6 +43,7 @@ def test_pump_core_testing_extra_runs_the_contract_suites(tmp_path: Path, uv: st
     # Every rule that applies to an in-memory source and sink ran and passed; the others
     # (redelivery, a failing destination) are skipped by the suites themselves.
     assert "10 passed" in summary and "failed" not in summary, summary
-    assert "PASSED test_memory_contracts.py::TestListSink::test_written_events_can_be_read_back" in (
-        result.stdout
+    assert (
+        "PASSED test_memory_contracts.py::TestListSink::test_written_events_can_be_read_back"
+        in (result.stdout)
     )

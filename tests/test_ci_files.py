@@ -29,7 +29,10 @@ def nox_compose_services() -> dict[str, str]:
     """COMPOSE_SERVICES as written in noxfile.py (the addresses `nox -s integration` sets)."""
     tree = ast.parse((ROOT / "noxfile.py").read_text())
     for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "COMPOSE_SERVICES":
+        if (
+            isinstance(node, ast.Assign)
+            and getattr(node.targets[0], "id", "") == "COMPOSE_SERVICES"
+        ):
             return ast.literal_eval(node.value)
     raise AssertionError("noxfile.py has no COMPOSE_SERVICES")
 
@@ -92,5 +95,7 @@ def test_release_publishes_with_trusted_publishing_on_tags() -> None:
     assert trigger["push"]["tags"] == ["v*"]
     publish = release["jobs"]["publish"]
     assert publish["permissions"] == {"id-token": "write"}
-    assert any(s.get("uses", "").startswith("pypa/gh-action-pypi-publish") for s in publish["steps"])
+    assert any(
+        s.get("uses", "").startswith("pypa/gh-action-pypi-publish") for s in publish["steps"]
+    )
     assert "nox -s build" in " ".join(s.get("run", "") for s in release["jobs"]["build"]["steps"])

@@ -32,6 +32,14 @@ def test_the_guide_names_every_hook_and_attribute(suite: type) -> None:
 
 def test_the_guide_names_the_emit_arguments_and_the_delivery_hooks() -> None:
     text = GUIDE.read_text()
-    for name in ("token=", "errors=", "contexts=", "acknowledge(batch)", "reject(batch)",
-                 "PUMP_REQUIRE_SERVICES", "require_service", "pump new connector"):
+    for name in (
+        "token=",
+        "errors=",
+        "contexts=",
+        "acknowledge(batch)",
+        "reject(batch)",
+        "PUMP_REQUIRE_SERVICES",
+        "require_service",
+        "pump new connector",
+    ):
         assert name in text, name

@@ -63,7 +63,12 @@ def lines_in(folder: Path) -> list[bytes]:
     """Every line of every file in `folder`, published or still being written."""
     if not folder.exists():
         return []
-    return [line for p in sorted(folder.iterdir()) if p.is_file() for line in p.read_bytes().splitlines()]
+    return [
+        line
+        for p in sorted(folder.iterdir())
+        if p.is_file()
+        for line in p.read_bytes().splitlines()
+    ]
 
 
 def test_file_to_kafka_to_rabbitmq_to_file(tmp_path, kafka_bootstrap):
@@ -140,5 +145,7 @@ def test_file_to_kafka_to_rabbitmq_to_file(tmp_path, kafka_bootstrap):
     assert sorted({e["seq"] for e in out}) == list(range(EVENTS))  # every event made it through
     assert len(out) == EVENTS  # and, with a clean stop, exactly once
     assert not list((tmp_path / "out").glob(".*inprogress"))  # the stop published every part
-    [dead] = [orjson.loads(line) for line in (tmp_path / "dead-letter.jsonl").read_bytes().splitlines()]
+    [dead] = [
+        orjson.loads(line) for line in (tmp_path / "dead-letter.jsonl").read_bytes().splitlines()
+    ]
     assert dead["pipeline"] == "file-to-kafka" and "not JSON" in repr(dead["event"])

@@ -37,8 +37,12 @@ def _settings() -> dict[str, Any]:
 
 async def _sql(settings: dict[str, Any], sql: str) -> Any:
     conn = await aiomysql.connect(
-        host=settings["host"], port=settings["port"], user=settings["user"],
-        password=settings["password"], db=settings["database"], autocommit=True,
+        host=settings["host"],
+        port=settings["port"],
+        user=settings["user"],
+        password=settings["password"],
+        db=settings["database"],
+        autocommit=True,
     )
     try:
         async with conn.cursor() as cursor:
@@ -64,7 +68,9 @@ async def test_file_to_table_to_file(tmp_path: Path) -> None:
     given = tmp_path / "in.jsonl"
     given.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
     back = tmp_path / "out.jsonl"
-    await _sql(settings, f"CREATE TABLE `{table}` (id INT PRIMARY KEY, name VARCHAR(20), amount INT)")
+    await _sql(
+        settings, f"CREATE TABLE `{table}` (id INT PRIMARY KEY, name VARCHAR(20), amount INT)"
+    )
     try:
         await _run(
             settings,
@@ -73,13 +79,22 @@ async def test_file_to_table_to_file(tmp_path: Path) -> None:
         )
 
         def reader(app: pump.Application, p: pump.Pipeline) -> MySQLSource:
-            source = MySQLSource(app, p, "db", config={
-                "table": table, "incrementing_column": "id",
-                "position_file": str(tmp_path / "table.pos"), "batch_size": 500,
-            })
+            source = MySQLSource(
+                app,
+                p,
+                "db",
+                config={
+                    "table": table,
+                    "incrementing_column": "id",
+                    "position_file": str(tmp_path / "table.pos"),
+                    "batch_size": 500,
+                },
+            )
             return source.on(pump.RunOnceTrigger(app))  # type: ignore[return-value]
 
-        await _run(settings, reader, lambda app, p: FileJSONLinesSink(app, p, config={"path": str(back)}))
+        await _run(
+            settings, reader, lambda app, p: FileJSONLinesSink(app, p, config={"path": str(back)})
+        )
     finally:
         await _sql(settings, f"DROP TABLE IF EXISTS `{table}`")
     assert [orjson.loads(line) for line in back.read_bytes().splitlines()] == events
@@ -100,11 +115,15 @@ def _pump_run(path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     cli = [sys.executable, "-c", "import sys; from pump.cli import main; sys.exit(main())"]
     return subprocess.Popen(
         [*cli, "run", str(path), "--progress", "off"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **env},
     )
 
 
-async def test_sigkill_of_pump_run_then_a_restart_writes_every_row_exactly_once(tmp_path: Path) -> None:
+async def test_sigkill_of_pump_run_then_a_restart_writes_every_row_exactly_once(
+    tmp_path: Path,
+) -> None:
     settings = _settings()
     table = f"pump_killed_{uuid.uuid4().hex[:10]}"
     given = tmp_path / "in.jsonl"
@@ -112,9 +131,13 @@ async def test_sigkill_of_pump_run_then_a_restart_writes_every_row_exactly_once(
     path = tmp_path / "load.yaml"
     path.write_text(PIPELINE)
     env = {
-        "DB_HOST": settings["host"], "DB_PORT": str(settings["port"]), "DB_USER": settings["user"],
-        "DB_PASSWORD": settings["password"], "DB_NAME": settings["database"],
-        "INPUT": str(given), "TABLE": table,
+        "DB_HOST": settings["host"],
+        "DB_PORT": str(settings["port"]),
+        "DB_USER": settings["user"],
+        "DB_PASSWORD": settings["password"],
+        "DB_NAME": settings["database"],
+        "INPUT": str(given),
+        "TABLE": table,
     }
     await _sql(settings, f"CREATE TABLE `{table}` (id INT PRIMARY KEY, n INT)")
     try:

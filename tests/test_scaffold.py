@@ -31,7 +31,11 @@ def test_generated_connector_installs_and_passes_its_own_tests(tmp_path: Path, u
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON"))}
     result = subprocess.run(
         [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q"],
-        cwd=package, capture_output=True, text=True, env=env, timeout=180,
+        cwd=package,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
     )
     summary = result.stdout.strip().splitlines()[-1]
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

@@ -31,7 +31,9 @@ def wheel_problems(path: Path) -> list[str]:
     problems: list[str] = []
     with zipfile.ZipFile(path) as wheel:
         names = wheel.namelist()
-        dist_info = sorted({n.split("/")[0] for n in names if n.split("/")[0].endswith(".dist-info")})
+        dist_info = sorted(
+            {n.split("/")[0] for n in names if n.split("/")[0].endswith(".dist-info")}
+        )
         if len(dist_info) != 1:
             return [f"{path.name}: expected one .dist-info folder, found {dist_info}"]
         info = dist_info[0]

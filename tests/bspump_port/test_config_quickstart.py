@@ -22,7 +22,7 @@ import pump
 HERE = Path(__file__).parent
 API_KEY = "k3y-0f-the-test"
 
-PUMP_SCRIPT = '''
+PUMP_SCRIPT = """
 #!/usr/bin/env python3
 import pump
 import pump.common
@@ -52,7 +52,7 @@ if __name__ == '__main__':
     svc.add_pipeline(pl)
 
     app.run()
-'''
+"""
 
 
 def weather(path: str) -> tuple[int, Any]:
@@ -66,16 +66,21 @@ def test_quickstart_reads_custom_pipeline_keys_from_the_config_file(tmp_path: Pa
     script.write_text(PUMP_SCRIPT.lstrip())
     with JsonServer(weather) as server:
         conf = tmp_path / "mypump.conf"
-        conf.write_text(textwrap.dedent(f"""\
+        conf.write_text(
+            textwrap.dedent(f"""\
             [pipeline:SamplePipeline]
             url = {server.url}/data/2.5/weather?q=London&units=metric&appid={{api_key}}
             api_key = {API_KEY}
-            """))
+            """)
+        )
         env = {**os.environ, "PYTHONPATH": str(HERE), "PYTHONUNBUFFERED": "1"}
         env.pop("PUMP_IGNORE_ARGV", None)
         process = subprocess.Popen(
             [sys.executable, str(script), "-c", str(conf)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         try:
             deadline = time.monotonic() + 20

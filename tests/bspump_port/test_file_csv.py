@@ -53,11 +53,13 @@ def test_csv_pipeline_reads_once_and_writes_the_enriched_rows(tmp_path: Path) ->
     source.write_text("name;code\nCzechia;CZ\nSlovakia;SK\nAustria;AT\n")
     output = tmp_path / "countries-out.csv"
     conf = tmp_path / "pump.conf"
-    conf.write_text(textwrap.dedent(f"""\
+    conf.write_text(
+        textwrap.dedent(f"""\
         [pipeline:SampleCSVPipeline]
         input = {source}
         output = {output}
-        """))
+        """)
+    )
 
     assert run_pump(conf) == 0
 

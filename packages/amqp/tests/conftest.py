@@ -36,7 +36,9 @@ _started_once = False
 def _reachable(url: str, timeout: float = 0.5) -> bool:
     parsed = URL(url)
     try:
-        with socket.create_connection((parsed.host or "127.0.0.1", parsed.port or 5672), timeout=timeout):
+        with socket.create_connection(
+            (parsed.host or "127.0.0.1", parsed.port or 5672), timeout=timeout
+        ):
             return True
     except OSError:
         return False
@@ -66,7 +68,9 @@ def amqp_url() -> str:
         return configured
     if _reachable(LOCAL_URL) or _start_local_broker():
         return LOCAL_URL
-    require_service("rabbitmq", f"nothing answers at 127.0.0.1:5672 and it could not be started; set {URL_ENV}")
+    require_service(
+        "rabbitmq", f"nothing answers at 127.0.0.1:5672 and it could not be started; set {URL_ENV}"
+    )
     raise AssertionError("unreachable")
 
 
@@ -115,7 +119,13 @@ class Broker:
         if exchange:
             self.exchanges.append(exchange)
 
-    async def queue(self, name: str | None = None, *, durable: bool = True, arguments: dict[str, Any] | None = None) -> str:
+    async def queue(
+        self,
+        name: str | None = None,
+        *,
+        durable: bool = True,
+        arguments: dict[str, Any] | None = None,
+    ) -> str:
         """Declare a queue (deleted after the test)."""
         name = name or self.name("q")
         channel = await self._channel()
@@ -123,7 +133,9 @@ class Broker:
         self.queues.append(name)
         return name
 
-    async def exchange(self, name: str | None = None, type: str = "direct", *, durable: bool = True) -> str:
+    async def exchange(
+        self, name: str | None = None, type: str = "direct", *, durable: bool = True
+    ) -> str:
         """Declare an exchange (deleted after the test)."""
         name = name or self.name("x")
         channel = await self._channel()
@@ -149,12 +161,18 @@ class Broker:
     ) -> None:
         """Publish persistent messages (non-bytes bodies as JSON), confirmed, in order."""
         channel = await self._channel()
-        target = await channel.get_exchange(exchange, ensure=False) if exchange else channel.default_exchange
+        target = (
+            await channel.get_exchange(exchange, ensure=False)
+            if exchange
+            else channel.default_exchange
+        )
         key = queue if queue is not None else routing_key
         pending = []
         for body in bodies:
             data = body if isinstance(body, bytes) else orjson.dumps(body)
-            message = aio_pika.Message(data, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, headers=headers, **properties)
+            message = aio_pika.Message(
+                data, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, headers=headers, **properties
+            )
             pending.append(target.publish(message, routing_key=key))
             if len(pending) >= 500:
                 await asyncio.gather(*pending)
@@ -227,7 +245,12 @@ class Broker:
         for attempt in range(attempts):
             try:
                 return await operation(*args)
-            except (aio_pika.exceptions.AMQPError, ConnectionError, RuntimeError, asyncio.CancelledError):
+            except (
+                aio_pika.exceptions.AMQPError,
+                ConnectionError,
+                RuntimeError,
+                asyncio.CancelledError,
+            ):
                 if attempt == attempts - 1:
                     raise
                 self.channel = None
@@ -297,7 +320,9 @@ def _recording_sink_class() -> Any:
                 return None
             return self._later(list(events), [dict(c) for c in contexts], self.gate)
 
-        async def _later(self, events: list[Any], contexts: list[dict[str, Any]], gate: asyncio.Event) -> None:
+        async def _later(
+            self, events: list[Any], contexts: list[dict[str, Any]], gate: asyncio.Event
+        ) -> None:
             await gate.wait()
             self.outputs.extend(zip(contexts, events, strict=True))
 
@@ -321,7 +346,9 @@ async def amqp_app(amqp_url: str) -> AsyncIterator[Any]:
     from pump_amqp import AMQPConnection
 
     app = pump.Application(exit_when_finished=False, tune_runtime=False)
-    app.add_connection(AMQPConnection(app, "amqp", config={"url": amqp_url, "reconnect_delay": 0.2}))
+    app.add_connection(
+        AMQPConnection(app, "amqp", config={"url": amqp_url, "reconnect_delay": 0.2})
+    )
     yield app
     if app._started:
         await app.stop(timeout=1.0)

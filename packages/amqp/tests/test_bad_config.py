@@ -15,7 +15,9 @@ SECRET = "yaml-s3cret"
 
 def build(app: pump.Application, source_config: dict[str, Any], sink: Any) -> None:
     pipeline = pump.Pipeline(app, "p")
-    pipeline.build(AMQPSource(app, pipeline, "amqp", config=source_config), sink(app, pipeline, "sink"))
+    pipeline.build(
+        AMQPSource(app, pipeline, "amqp", config=source_config), sink(app, pipeline, "sink")
+    )
     app.add_pipeline(pipeline)
 
 
@@ -53,7 +55,11 @@ async def test_declaring_a_queue_differently_than_it_exists_is_a_clear_error(
     broker: Any, amqp_app: pump.Application, recording_sink: Any
 ) -> None:
     queue = await broker.queue(arguments={"x-max-length": 5})
-    build(amqp_app, {"queue": queue, "declare": True, "queue_arguments": {"x-max-length": 7}}, recording_sink)
+    build(
+        amqp_app,
+        {"queue": queue, "declare": True, "queue_arguments": {"x-max-length": 7}},
+        recording_sink,
+    )
     with pytest.raises(AMQPTopologyError) as caught:
         await amqp_app.start()
     assert f"declaring queue '{queue}'" in str(caught.value)
@@ -62,6 +68,7 @@ async def test_declaring_a_queue_differently_than_it_exists_is_a_clear_error(
 
 def test_a_yaml_error_names_the_key_and_hides_the_secret(tmp_path: Any) -> None:
     from pump import declarative
+
     path = tmp_path / "pipeline.yaml"
     path.write_text(
         "connections:\n"

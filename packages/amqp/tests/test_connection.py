@@ -59,7 +59,9 @@ def test_heartbeat_goes_to_the_broker_url() -> None:
 
 
 @pytest.mark.service
-async def test_wrong_credentials_are_a_clear_error_without_the_password(amqp_url: str, caplog: pytest.LogCaptureFixture) -> None:
+async def test_wrong_credentials_are_a_clear_error_without_the_password(
+    amqp_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     url = URL(amqp_url).with_user("guest").with_password(SECRET)
     conn = AMQPConnection(pump.Application(), "amqp", config={"url": str(url)})
     with caplog.at_level(logging.DEBUG), pytest.raises(AMQPConnectionError) as caught:
@@ -83,7 +85,9 @@ async def test_an_unreachable_broker_is_a_clear_error(caplog: pytest.LogCaptureF
 
 
 async def test_an_unknown_host_is_a_clear_error() -> None:
-    conn = connection({"url": f"amqp://guest:{SECRET}@no-such-host.invalid/", "connection_timeout": 5})
+    conn = connection(
+        {"url": f"amqp://guest:{SECRET}@no-such-host.invalid/", "connection_timeout": 5}
+    )
     with pytest.raises(AMQPConnectionError) as caught:
         await conn.start()
     assert "cannot connect to amqp://guest:*****@no-such-host.invalid" in str(caught.value)
@@ -115,7 +119,9 @@ async def test_open_channel_and_generation(amqp_url: str) -> None:
 
 async def test_the_reconnection_delay_doubles_while_the_broker_stays_down() -> None:
     owner = connection({"url": "amqp://h/"})
-    robust = _BackoffConnection(URL("amqp://h/"), reconnect_delay_max=8.0, owner=owner, reconnect_interval=0.5)
+    robust = _BackoffConnection(
+        URL("amqp://h/"), reconnect_delay_max=8.0, owner=owner, reconnect_interval=0.5
+    )
     assert robust.reconnect_interval == 0.5  # connected, or never lost: the base delay
     for down, expected in [(0.1, 0.5), (1.0, 1.0), (2.0, 2.0), (4.0, 4.0), (100.0, 8.0)]:
         robust._lost_at = time.monotonic() - down
@@ -137,13 +143,83 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed (needed to make test certificates)")
     d = tmp_path_factory.mktemp("tls")
-    p = {name: d / name for name in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem", "client.key", "client.csr", "client.pem", "ext.cnf", "other.key", "other.pem")}
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(p["ca.key"]), "-out", str(p["ca.pem"]), "-days", "2", "-subj", "/CN=pump-test-ca")
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(p["other.key"]), "-out", str(p["other.pem"]), "-days", "2", "-subj", "/CN=other-ca")
+    p = {
+        name: d / name
+        for name in (
+            "ca.key",
+            "ca.pem",
+            "server.key",
+            "server.csr",
+            "server.pem",
+            "client.key",
+            "client.csr",
+            "client.pem",
+            "ext.cnf",
+            "other.key",
+            "other.pem",
+        )
+    }
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(p["ca.key"]),
+        "-out",
+        str(p["ca.pem"]),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=pump-test-ca",
+    )
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(p["other.key"]),
+        "-out",
+        str(p["other.pem"]),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=other-ca",
+    )
     p["ext.cnf"].write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     for who, cn in (("server", "127.0.0.1"), ("client", "pump-client")):
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(p[f"{who}.key"]), "-out", str(p[f"{who}.csr"]), "-subj", f"/CN={cn}")
-        _openssl("x509", "-req", "-in", str(p[f"{who}.csr"]), "-CA", str(p["ca.pem"]), "-CAkey", str(p["ca.key"]), "-CAcreateserial", "-out", str(p[f"{who}.pem"]), "-days", "2", "-extfile", str(p["ext.cnf"]))
+        _openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(p[f"{who}.key"]),
+            "-out",
+            str(p[f"{who}.csr"]),
+            "-subj",
+            f"/CN={cn}",
+        )
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            str(p[f"{who}.csr"]),
+            "-CA",
+            str(p["ca.pem"]),
+            "-CAkey",
+            str(p["ca.key"]),
+            "-CAcreateserial",
+            "-out",
+            str(p[f"{who}.pem"]),
+            "-days",
+            "2",
+            "-extfile",
+            str(p["ext.cnf"]),
+        )
     return p
 
 
@@ -151,8 +227,12 @@ class TLSServer:
     """A TLS endpoint that requires a client certificate, records it, then hangs up (no AMQP)."""
 
     def __init__(self, certificates: dict[str, Path]) -> None:
-        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(certificates["ca.pem"]))
-        self.context.load_cert_chain(str(certificates["server.pem"]), str(certificates["server.key"]))
+        self.context = ssl.create_default_context(
+            ssl.Purpose.CLIENT_AUTH, cafile=str(certificates["ca.pem"])
+        )
+        self.context.load_cert_chain(
+            str(certificates["server.pem"]), str(certificates["server.key"])
+        )
         self.context.verify_mode = ssl.CERT_REQUIRED
         self.clients: list[str] = []
         self.server: asyncio.Server | None = None
@@ -165,7 +245,9 @@ class TLSServer:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peercert") or {}
-        self.clients.extend(value for rdn in peer.get("subject", ()) for key, value in rdn if key == "commonName")
+        self.clients.extend(
+            value for rdn in peer.get("subject", ()) for key, value in rdn if key == "commonName"
+        )
         writer.close()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -174,15 +256,19 @@ class TLSServer:
         await self.server.wait_closed()
 
 
-async def test_amqps_presents_the_client_certificate_and_trusts_the_given_ca(certificates: dict[str, Path]) -> None:
+async def test_amqps_presents_the_client_certificate_and_trusts_the_given_ca(
+    certificates: dict[str, Path],
+) -> None:
     async with TLSServer(certificates) as server:
-        conn = connection({
-            "url": f"amqps://guest:{SECRET}@127.0.0.1:{server.port}/",
-            "ca_file": str(certificates["ca.pem"]),
-            "cert_file": str(certificates["client.pem"]),
-            "key_file": str(certificates["client.key"]),
-            "connection_timeout": 5,
-        })
+        conn = connection(
+            {
+                "url": f"amqps://guest:{SECRET}@127.0.0.1:{server.port}/",
+                "ca_file": str(certificates["ca.pem"]),
+                "cert_file": str(certificates["client.pem"]),
+                "key_file": str(certificates["client.key"]),
+                "connection_timeout": 5,
+            }
+        )
         with pytest.raises(AMQPConnectionError) as caught:
             await conn.start()  # the TLS handshake succeeds; the fake server speaks no AMQP
     assert server.clients == ["pump-client"]
@@ -191,13 +277,15 @@ async def test_amqps_presents_the_client_certificate_and_trusts_the_given_ca(cer
 
 async def test_amqps_refuses_a_broker_signed_by_another_ca(certificates: dict[str, Path]) -> None:
     async with TLSServer(certificates) as server:
-        conn = connection({
-            "url": f"amqps://guest:{SECRET}@127.0.0.1:{server.port}/",
-            "ca_file": str(certificates["other.pem"]),
-            "cert_file": str(certificates["client.pem"]),
-            "key_file": str(certificates["client.key"]),
-            "connection_timeout": 5,
-        })
+        conn = connection(
+            {
+                "url": f"amqps://guest:{SECRET}@127.0.0.1:{server.port}/",
+                "ca_file": str(certificates["other.pem"]),
+                "cert_file": str(certificates["client.pem"]),
+                "key_file": str(certificates["client.key"]),
+                "connection_timeout": 5,
+            }
+        )
         with pytest.raises(AMQPConnectionError, match="certificate verify failed"):
             await conn.start()
     assert server.clients == []

@@ -27,8 +27,13 @@ def add_connection(app: pump.Application, url: str) -> AMQPConnection:
 class TestAMQPSourceContract(SourceContract):
     supports_redelivery = True
     expected_context_keys = (
-        "amqp_queue", "amqp_routing_key", "amqp_exchange", "amqp_headers", "amqp_properties",
-        "amqp_redelivered", "amqp_delivery_tag",
+        "amqp_queue",
+        "amqp_routing_key",
+        "amqp_exchange",
+        "amqp_headers",
+        "amqp_properties",
+        "amqp_redelivered",
+        "amqp_delivery_tag",
     )
     bad_configs = [{"prefetch_count": 0}, {"batch_size": "many"}, {"on_reject": "drop"}]
 
@@ -39,9 +44,19 @@ class TestAMQPSourceContract(SourceContract):
     async def prepare(self) -> None:
         self.queue = await self.broker.queue()
 
-    def make_source(self, app: pump.Application, pipeline: pump.Pipeline, config: Mapping[str, Any] | None = None) -> AMQPSource:
+    def make_source(
+        self,
+        app: pump.Application,
+        pipeline: pump.Pipeline,
+        config: Mapping[str, Any] | None = None,
+    ) -> AMQPSource:
         add_connection(app, self.broker.url)
-        return AMQPSource(app, pipeline, "amqp", config={"queue": self.queue, "batch_size": 4, "batch_linger": 0.01, **(config or {})})
+        return AMQPSource(
+            app,
+            pipeline,
+            "amqp",
+            config={"queue": self.queue, "batch_size": 4, "batch_linger": 0.01, **(config or {})},
+        )
 
     async def produce(self, events: list[Any]) -> None:
         await self.broker.publish(events, queue=self.queue)
@@ -62,9 +77,19 @@ class TestAMQPSinkContract(SinkContract):
         self.queue = await self.broker.queue()
         await self.broker.bind(self.queue, self.exchange, "contract")
 
-    def make_sink(self, app: pump.Application, pipeline: pump.Pipeline, config: Mapping[str, Any] | None = None) -> AMQPSink:
+    def make_sink(
+        self,
+        app: pump.Application,
+        pipeline: pump.Pipeline,
+        config: Mapping[str, Any] | None = None,
+    ) -> AMQPSink:
         add_connection(app, self.broker.url)
-        return AMQPSink(app, pipeline, "amqp", config={"exchange": self.exchange, "routing_key": "contract", **(config or {})})
+        return AMQPSink(
+            app,
+            pipeline,
+            "amqp",
+            config={"exchange": self.exchange, "routing_key": "contract", **(config or {})},
+        )
 
     def make_failing_sink(self, app: pump.Application, pipeline: pump.Pipeline) -> AMQPSink:
         # No queue is bound with this key: every (mandatory) message comes back unroutable.

@@ -17,7 +17,9 @@ def test_from_config_takes_the_connection_id_from_the_config() -> None:
     connection = AMQPConnection.from_config(app, None, "broker", {"url": "amqp://u:p@h/"})
     app.add_connection(connection)
     pipeline = pump.Pipeline(app, "p")
-    source = AMQPSource.from_config(app, pipeline, "in", {"connection": "broker", "queue": "q", "prefetch_count": 5})
+    source = AMQPSource.from_config(
+        app, pipeline, "in", {"connection": "broker", "queue": "q", "prefetch_count": 5}
+    )
     sink = AMQPSink.from_config(app, pipeline, "out", {"connection": "broker", "exchange": "x"})
     assert source.Connection is connection and sink.Connection is connection
     assert source.Id == "in" and source.Config.prefetch_count == 5
@@ -30,6 +32,7 @@ def test_from_config_takes_the_connection_id_from_the_config() -> None:
 
 def test_a_yaml_pipeline_builds_from_the_registered_names(tmp_path: Any) -> None:
     from pump import declarative
+
     path = tmp_path / "pipeline.yaml"
     path.write_text(
         "connections:\n"

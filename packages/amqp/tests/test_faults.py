@@ -29,7 +29,16 @@ HERE = Path(__file__).resolve().parent
 WORKER = HERE / "amqp_worker.yaml"
 
 
-def start_worker(url: str, queue: str, exchange: str, name: str, *, delay: float = 0.0, prefetch: int = 100, batch_size: int = 20) -> subprocess.Popen[bytes]:
+def start_worker(
+    url: str,
+    queue: str,
+    exchange: str,
+    name: str,
+    *,
+    delay: float = 0.0,
+    prefetch: int = 100,
+    batch_size: int = 20,
+) -> subprocess.Popen[bytes]:
     """`pump run amqp_worker.yaml` in a process of its own."""
     env = {
         **os.environ,
@@ -46,11 +55,15 @@ def start_worker(url: str, queue: str, exchange: str, name: str, *, delay: float
     pump_cli = [sys.executable, "-c", "import sys; from pump.cli import main; sys.exit(main())"]
     return subprocess.Popen(
         [*pump_cli, "run", str(WORKER), "--progress", "off"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
     )
 
 
-async def stop_worker(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+async def stop_worker(
+    process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 20.0
+) -> int:
     if process.poll() is None:
         process.send_signal(sig)
     for _ in range(int(timeout / 0.05)):
@@ -69,7 +82,9 @@ def output_of(process: subprocess.Popen[bytes]) -> str:
     return process.stdout.read().decode(errors="replace")[-3000:]
 
 
-async def pipeline_setup(broker: Any, n: int, publish: bool = True) -> tuple[str, str, str, list[int]]:
+async def pipeline_setup(
+    broker: Any, n: int, publish: bool = True
+) -> tuple[str, str, str, list[int]]:
     source_queue = await broker.queue()
     exchange = await broker.exchange()
     output = await broker.queue()
@@ -80,7 +95,14 @@ async def pipeline_setup(broker: Any, n: int, publish: bool = True) -> tuple[str
     return source_queue, exchange, output, ids
 
 
-async def wait_all_ids(broker: Any, output: str, ids: list[int], received: list[dict[str, Any]], timeout: float, alive: Any = None) -> bool:
+async def wait_all_ids(
+    broker: Any,
+    output: str,
+    ids: list[int],
+    received: list[dict[str, Any]],
+    timeout: float,
+    alive: Any = None,
+) -> bool:
     wanted = set(ids)
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
@@ -102,14 +124,20 @@ async def test_sigkill_mid_stream_loses_nothing(broker: Any) -> None:
         await stop_worker(worker, signal.SIGKILL)
     assert worker.returncode == -signal.SIGKILL
     received: list[dict[str, Any]] = await broker.take_json(output)
-    assert len({e["id"] for e in received}) < len(ids), "killed too late: everything was already done"
+    assert len({e["id"] for e in received}) < len(ids), (
+        "killed too late: everything was already done"
+    )
 
     second = start_worker(broker.url, source_queue, exchange, "second")
     try:
-        done = await wait_all_ids(broker, output, ids, received, timeout=60, alive=lambda: second.poll() is None)
+        done = await wait_all_ids(
+            broker, output, ids, received, timeout=60, alive=lambda: second.poll() is None
+        )
     finally:
         code = await stop_worker(second)
-    assert done, f"messages lost: {sorted(set(ids) - {e['id'] for e in received})[:20]} ... {output_of(second)}"
+    assert done, (
+        f"messages lost: {sorted(set(ids) - {e['id'] for e in received})[:20]} ... {output_of(second)}"
+    )
     assert code == 0, output_of(second)
     counts = Counter(e["id"] for e in received)
     assert set(counts) == set(ids)
@@ -130,15 +158,26 @@ async def wait_at_least(count: Any, at_least: int, timeout: float) -> bool:
 async def test_two_workers_on_one_queue_share_the_work_and_output_everything(broker: Any) -> None:
     source_queue, exchange, output, ids = await pipeline_setup(broker, 1000, publish=False)
     workers = [
-        start_worker(broker.url, source_queue, exchange, name, delay=0.001, prefetch=20, batch_size=10)
+        start_worker(
+            broker.url, source_queue, exchange, name, delay=0.001, prefetch=20, batch_size=10
+        )
         for name in ("a", "b")
     ]
     received: list[dict[str, Any]] = []
     try:
         # both consume before the work arrives, so neither gets a head start
-        assert await wait_at_least(lambda: broker.consumers(source_queue), 2, timeout=30), [output_of(w) for w in workers]
+        assert await wait_at_least(lambda: broker.consumers(source_queue), 2, timeout=30), [
+            output_of(w) for w in workers
+        ]
         await broker.publish([{"id": i} for i in ids], queue=source_queue)
-        done = await wait_all_ids(broker, output, ids, received, timeout=60, alive=lambda: all(w.poll() is None for w in workers))
+        done = await wait_all_ids(
+            broker,
+            output,
+            ids,
+            received,
+            timeout=60,
+            alive=lambda: all(w.poll() is None for w in workers),
+        )
     finally:
         codes = [await stop_worker(w) for w in workers]
     assert done, [output_of(w) for w in workers]
@@ -159,19 +198,41 @@ class Slow(pump.Processor):
         return event
 
 
-async def test_dropped_connections_reconnect_and_lose_nothing(broker: Any, amqp_app: pump.Application, rabbitmqctl: str, wait: Any) -> None:
+async def test_dropped_connections_reconnect_and_lose_nothing(
+    broker: Any, amqp_app: pump.Application, rabbitmqctl: str, wait: Any
+) -> None:
     source_queue, exchange, output, ids = await pipeline_setup(broker, 3000)
-    pipeline = pump.Pipeline(amqp_app, "p", config={"retry_backoff": 0.05, "retry_backoff_max": 0.5})
-    source = AMQPSource(amqp_app, pipeline, "amqp", config={"queue": source_queue, "prefetch_count": 200, "batch_size": 50})
-    sink = AMQPSink(amqp_app, pipeline, "amqp", config={"exchange": exchange, "routing_key": "out", "publish_timeout": 10})
-    pipeline.build(source, JsonParser(amqp_app, pipeline), Slow(amqp_app, pipeline), JsonSerializer(amqp_app, pipeline), sink)
+    pipeline = pump.Pipeline(
+        amqp_app, "p", config={"retry_backoff": 0.05, "retry_backoff_max": 0.5}
+    )
+    source = AMQPSource(
+        amqp_app,
+        pipeline,
+        "amqp",
+        config={"queue": source_queue, "prefetch_count": 200, "batch_size": 50},
+    )
+    sink = AMQPSink(
+        amqp_app,
+        pipeline,
+        "amqp",
+        config={"exchange": exchange, "routing_key": "out", "publish_timeout": 10},
+    )
+    pipeline.build(
+        source,
+        JsonParser(amqp_app, pipeline),
+        Slow(amqp_app, pipeline),
+        JsonSerializer(amqp_app, pipeline),
+        sink,
+    )
     amqp_app.add_pipeline(pipeline)
     await amqp_app.start()
     connection: AMQPConnection = amqp_app.Connections["amqp"]  # type: ignore[assignment]
     assert await wait(lambda: pipeline.counters.events_out >= 300, timeout=30)
     closed = subprocess.run(
         [rabbitmqctl, "close_all_connections", "pump-amqp test: injected connection drop"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert closed.returncode == 0, closed.stderr
     received: list[dict[str, Any]] = []
@@ -214,13 +275,22 @@ async def run_until_poison_fails(
     app = pump.Application(exit_when_finished=False, tune_runtime=False)
     app.add_connection(AMQPConnection(app, "amqp", config={"url": broker.url}))
     pipeline = pump.Pipeline(app, "p", config={"on_error": "stop"})
-    source = AMQPSource(app, pipeline, "amqp", config={"batch_size": 1, "prefetch_count": 1, **source_config})
-    pipeline.build(source, Poison(app, pipeline), AMQPSink(app, pipeline, "amqp", config={"exchange": "", "routing_key": output}))
+    source = AMQPSource(
+        app, pipeline, "amqp", config={"batch_size": 1, "prefetch_count": 1, **source_config}
+    )
+    pipeline.build(
+        source,
+        Poison(app, pipeline),
+        AMQPSink(app, pipeline, "amqp", config={"exchange": "", "routing_key": output}),
+    )
     app.add_pipeline(pipeline)
     await app.start()
     try:
         if expect is not None:
-            await wait(lambda: pipeline.is_error() or 0 < expect <= pipeline.counters.events_out, timeout=10)
+            await wait(
+                lambda: pipeline.is_error() or 0 < expect <= pipeline.counters.events_out,
+                timeout=10,
+            )
             await asyncio.sleep(0.05)  # a failure right after the last write would show now
         failed = pipeline.is_error()
     finally:
@@ -229,7 +299,9 @@ async def run_until_poison_fails(
 
 
 @pytest.mark.parametrize("queue_type", ["classic", "quorum"])
-async def test_a_poison_message_reaches_the_dead_letter_exchange_after_the_limit(broker: Any, wait: Any, queue_type: str) -> None:
+async def test_a_poison_message_reaches_the_dead_letter_exchange_after_the_limit(
+    broker: Any, wait: Any, queue_type: str
+) -> None:
     queue, dlx = broker.name("q"), broker.name("dlx")
     broker.forget_later(queue=queue, exchange=dlx)
     output = await broker.queue()
@@ -238,10 +310,15 @@ async def test_a_poison_message_reaches_the_dead_letter_exchange_after_the_limit
     # redelivery "auto": quorum queues count deliveries themselves (x-delivery-count); for
     # classic ones the source requeues a counted copy (x-pump-delivery-count)
     config = {
-        "queue": queue, "declare": True, "dead_letter_exchange": dlx, "delivery_limit": limit,
+        "queue": queue,
+        "declare": True,
+        "dead_letter_exchange": dlx,
+        "delivery_limit": limit,
         "queue_arguments": {"x-queue-type": queue_type},
     }
-    await run_until_poison_fails(broker, config, output, wait, expect=None)  # declares the queue and the DLX
+    await run_until_poison_fails(
+        broker, config, output, wait, expect=None
+    )  # declares the queue and the DLX
     await broker.bind(dead, dlx)
     await broker.publish([{"poison": True}], queue=queue)
     failures = republished = 0

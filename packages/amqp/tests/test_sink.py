@@ -24,11 +24,15 @@ async def started_sink(app: pump.Application, config: dict[str, Any]) -> AMQPSin
     return sink
 
 
-async def test_write_completes_when_confirmed_and_messages_are_persistent(broker: Any, amqp_app: pump.Application) -> None:
+async def test_write_completes_when_confirmed_and_messages_are_persistent(
+    broker: Any, amqp_app: pump.Application
+) -> None:
     exchange = await broker.exchange()
     queue = await broker.queue()
     await broker.bind(queue, exchange, "k")
-    sink = await started_sink(amqp_app, {"exchange": exchange, "routing_key": "k", "headers": {"origin": "pump"}})
+    sink = await started_sink(
+        amqp_app, {"exchange": exchange, "routing_key": "k", "headers": {"origin": "pump"}}
+    )
     pending = sink.write([b"raw", "text", {"json": 1}], [{}, {}, {}])
     assert pending is not None
     await pending
@@ -41,7 +45,9 @@ async def test_write_completes_when_confirmed_and_messages_are_persistent(broker
     await sink.stop()
 
 
-async def test_unroutable_messages_fail_their_events_only(broker: Any, amqp_app: pump.Application) -> None:
+async def test_unroutable_messages_fail_their_events_only(
+    broker: Any, amqp_app: pump.Application
+) -> None:
     exchange = await broker.exchange()
     queue = await broker.queue()
     await broker.bind(queue, exchange, "bound")
@@ -59,7 +65,9 @@ async def test_unroutable_messages_fail_their_events_only(broker: Any, amqp_app:
     await sink.stop()
 
 
-async def test_a_missing_per_event_exchange_fails_only_its_events(broker: Any, amqp_app: pump.Application) -> None:
+async def test_a_missing_per_event_exchange_fails_only_its_events(
+    broker: Any, amqp_app: pump.Application
+) -> None:
     exchange = await broker.exchange()
     queue = await broker.queue()
     await broker.bind(queue, exchange, "k")
@@ -86,7 +94,11 @@ async def test_context_overrides_exchange_routing_key_headers_and_properties(
 ) -> None:
     default_exchange = await broker.exchange()
     other_exchange = await broker.exchange(type="topic")
-    default_queue, routed_queue, source_queue = await broker.queue(), await broker.queue(), await broker.queue()
+    default_queue, routed_queue, source_queue = (
+        await broker.queue(),
+        await broker.queue(),
+        await broker.queue(),
+    )
     await broker.bind(default_queue, default_exchange, "default")
     await broker.bind(routed_queue, other_exchange, "route.#")
     await broker.publish([{"n": 1, "route": True}, {"n": 2, "route": False}], queue=source_queue)
@@ -100,14 +112,23 @@ async def test_context_overrides_exchange_routing_key_headers_and_properties(
                 context["amqp_sink_exchange"] = other_exchange
                 context["amqp_sink_routing_key"] = f"route.{event['n']}"
                 context["amqp_sink_headers"] = {"n": event["n"]}
-                context["amqp_sink_properties"] = {"correlation_id": "corr", "priority": 3, "type": "routed"}
+                context["amqp_sink_properties"] = {
+                    "correlation_id": "corr",
+                    "priority": 3,
+                    "type": "routed",
+                }
             return event
 
     from pump_amqp import AMQPSource
 
     pipeline = pump.Pipeline(amqp_app, "p")
     source = AMQPSource(amqp_app, pipeline, "amqp", config={"queue": source_queue})
-    sink = AMQPSink(amqp_app, pipeline, "amqp", config={"exchange": default_exchange, "routing_key": "default", "headers": {"h": "x"}})
+    sink = AMQPSink(
+        amqp_app,
+        pipeline,
+        "amqp",
+        config={"exchange": default_exchange, "routing_key": "default", "headers": {"h": "x"}},
+    )
     pipeline.build(source, Route(amqp_app, pipeline, "route"), sink)
     amqp_app.add_pipeline(pipeline)
     await amqp_app.start()
@@ -117,18 +138,26 @@ async def test_context_overrides_exchange_routing_key_headers_and_properties(
     assert [orjson.loads(m.body)["n"] for m in routed] == [1]
     assert routed[0].routing_key == "route.1"
     assert routed[0].headers == {"h": "x", "n": 1}
-    assert routed[0].correlation_id == "corr" and routed[0].priority == 3 and routed[0].type == "routed"
+    assert (
+        routed[0].correlation_id == "corr"
+        and routed[0].priority == 3
+        and routed[0].type == "routed"
+    )
     # the input's routing key (the source queue's name) is not echoed: the default applies
     assert [orjson.loads(m.body)["n"] for m in plain] == [2]
     assert plain[0].routing_key == "default" and plain[0].headers == {"h": "x"}
 
 
-async def test_missing_exchange_fails_the_start_and_declare_creates_it(broker: Any, amqp_app: pump.Application) -> None:
+async def test_missing_exchange_fails_the_start_and_declare_creates_it(
+    broker: Any, amqp_app: pump.Application
+) -> None:
     missing = broker.name("x")
     with pytest.raises(AMQPTopologyError, match=f"exchange '{missing}' does not exist"):
         await started_sink(amqp_app, {"exchange": missing})
     broker.forget_later(exchange=missing)
-    sink = await started_sink(amqp_app, {"exchange": missing, "declare": True, "exchange_type": "fanout"})
+    sink = await started_sink(
+        amqp_app, {"exchange": missing, "declare": True, "exchange_type": "fanout"}
+    )
     queue = await broker.queue()
     await broker.bind(queue, missing)
     pending = sink.write([b"x"], [{}])
@@ -208,7 +237,9 @@ async def test_unroutable_and_unserializable_events_are_dead_lettered_without_re
     unroutable = next(d for d in dead.events if d["event"]["n"] == 2)
     assert "routing key 'nowhere'" in unroutable["error"]
     assert "retry" not in caplog.text
-    assert issubclass(AMQPUnroutable, AMQPPublishError) and issubclass(AMQPUnroutable, pump.PermanentWriteError)
+    assert issubclass(AMQPUnroutable, AMQPPublishError) and issubclass(
+        AMQPUnroutable, pump.PermanentWriteError
+    )
 
 
 class Enrich(pump.Processor):
@@ -232,9 +263,19 @@ async def test_messages_go_from_a_queue_through_the_pipeline_to_an_exchange(
     await broker.publish(events, queue=source_queue)
 
     pipeline = pump.Pipeline(amqp_app, "roundtrip")
-    source = AMQPSource(amqp_app, pipeline, "amqp", config={"queue": source_queue, "batch_size": 64})
-    sink = AMQPSink(amqp_app, pipeline, "amqp", config={"exchange": exchange, "routing_key": "done"})
-    pipeline.build(source, JsonParser(amqp_app, pipeline), Enrich(amqp_app, pipeline), JsonSerializer(amqp_app, pipeline), sink)
+    source = AMQPSource(
+        amqp_app, pipeline, "amqp", config={"queue": source_queue, "batch_size": 64}
+    )
+    sink = AMQPSink(
+        amqp_app, pipeline, "amqp", config={"exchange": exchange, "routing_key": "done"}
+    )
+    pipeline.build(
+        source,
+        JsonParser(amqp_app, pipeline),
+        Enrich(amqp_app, pipeline),
+        JsonSerializer(amqp_app, pipeline),
+        sink,
+    )
     amqp_app.add_pipeline(pipeline)
     await amqp_app.start()
 

@@ -19,7 +19,12 @@ from pump_amqp import settlement as settlement_module
 pytestmark = pytest.mark.service
 
 
-def build(app: pump.Application, source_config: dict[str, Any], sink: Any, cls: type[AMQPSource] = AMQPSource) -> tuple[pump.Pipeline, AMQPSource]:
+def build(
+    app: pump.Application,
+    source_config: dict[str, Any],
+    sink: Any,
+    cls: type[AMQPSource] = AMQPSource,
+) -> tuple[pump.Pipeline, AMQPSource]:
     pipeline = pump.Pipeline(app, "p", config={"retry_backoff": 0.01})
     source = cls(app, pipeline, "amqp", config=source_config)
     pipeline.build(source, sink(app, pipeline, "sink"))
@@ -42,7 +47,9 @@ def sent_frames(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     def marshall(*, channel_number: int, frames: list[Any]) -> Any:
         return Recording.marshall(channel_number, frames)
 
-    monkeypatch.setattr(settlement_module, "ChannelFrame", type("F", (), {"marshall": staticmethod(marshall)}))
+    monkeypatch.setattr(
+        settlement_module, "ChannelFrame", type("F", (), {"marshall": staticmethod(marshall)})
+    )
     return frames
 
 
@@ -54,8 +61,15 @@ async def test_context_carries_routing_key_exchange_headers_and_properties(
     await broker.bind(queue, exchange, "rk.one")
     stamp = datetime.datetime(2024, 5, 1, 12, 0, tzinfo=datetime.UTC)
     await broker.publish(
-        [b"hello"], exchange=exchange, routing_key="rk.one", headers={"h": "v", "n": 3},
-        message_id="m-1", correlation_id="c-1", content_type="text/plain", timestamp=stamp, app_id="tester",
+        [b"hello"],
+        exchange=exchange,
+        routing_key="rk.one",
+        headers={"h": "v", "n": 3},
+        message_id="m-1",
+        correlation_id="c-1",
+        content_type="text/plain",
+        timestamp=stamp,
+        app_id="tester",
     )
     pipeline, _source = build(amqp_app, {"queue": queue}, recording_sink)
     await amqp_app.start()
@@ -136,10 +150,14 @@ async def test_batches_done_out_of_order_are_acknowledged_one_by_one_without_ack
     sink = pipeline.sink
     await amqp_app.start()
     # the later batches are done and acknowledged while the first one is still in the sink
-    assert await wait(lambda: sink.first_tags is not None and source.acknowledged == 60 - len(sink.first_tags))
+    assert await wait(
+        lambda: sink.first_tags is not None and source.acknowledged == 60 - len(sink.first_tags)
+    )
     assert sink.first_tags == list(range(1, len(sink.first_tags) + 1))
     early_acks = [f for f in sent_frames if isinstance(f, spec.Basic.Ack)]
-    assert early_acks and all(not f.multiple for f in early_acks), "a multiple ack would also ack the first batch"
+    assert early_acks and all(not f.multiple for f in early_acks), (
+        "a multiple ack would also ack the first batch"
+    )
     assert not set(sink.first_tags) & {f.delivery_tag for f in early_acks}
     sink.gate.set()
     assert await wait(lambda: source.acknowledged == 60)
@@ -156,7 +174,9 @@ async def test_prefetch_count_bounds_unacknowledged_deliveries(
 ) -> None:
     queue = await broker.queue()
     await broker.publish([{"i": i} for i in range(100)], queue=queue)
-    pipeline, source = build(amqp_app, {"queue": queue, "prefetch_count": 10, "batch_size": 4}, recording_sink)
+    pipeline, source = build(
+        amqp_app, {"queue": queue, "prefetch_count": 10, "batch_size": 4}, recording_sink
+    )
     pipeline.sink.gate = asyncio.Event()
     await amqp_app.start()
     assert await wait(lambda: pipeline.in_flight == 10)
@@ -180,7 +200,9 @@ async def test_a_rejected_batch_is_requeued_and_delivered_again(
             self.seen: list[tuple[bool, bytes]] = []
 
         def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> None:
-            self.seen.extend((c["amqp_redelivered"], e) for c, e in zip(contexts, events, strict=True))
+            self.seen.extend(
+                (c["amqp_redelivered"], e) for c, e in zip(contexts, events, strict=True)
+            )
             if len(self.seen) <= 5:
                 raise ConnectionError("the first write fails")
 
@@ -200,7 +222,9 @@ async def test_a_rejected_batch_is_requeued_and_delivered_again(
     )
     # a fresh run gets every message again, flagged redelivered
     app2 = pump.Application(exit_when_finished=False, tune_runtime=False)
-    app2.add_connection(type(amqp_app.Connections["amqp"])(app2, "amqp", config={"url": broker.url}))
+    app2.add_connection(
+        type(amqp_app.Connections["amqp"])(app2, "amqp", config={"url": broker.url})
+    )
     pipeline2 = pump.Pipeline(app2, "p")
     sink2 = FailOnce(app2, pipeline2, "sink")
     sink2.seen = [(False, b"")] * 5  # never fails
@@ -225,9 +249,14 @@ async def test_declare_creates_queue_exchange_binding_and_dead_letter_exchange(
     pipeline, _source = build(
         amqp_app,
         {
-            "queue": queue, "declare": True, "exchange": exchange, "exchange_type": "topic",
-            "routing_keys": ["a.*", "b.#"], "dead_letter_exchange": dlx,
-            "queue_arguments": {"x-max-length": 1000}, "on_reject": "dead_letter",
+            "queue": queue,
+            "declare": True,
+            "exchange": exchange,
+            "exchange_type": "topic",
+            "routing_keys": ["a.*", "b.#"],
+            "dead_letter_exchange": dlx,
+            "queue_arguments": {"x-max-length": 1000},
+            "on_reject": "dead_letter",
         },
         recording_sink,
     )
@@ -244,7 +273,9 @@ async def test_declare_creates_queue_exchange_binding_and_dead_letter_exchange(
     await broker.publish([b"poison"], exchange=exchange, routing_key="a.p")
 
     app2 = pump.Application(exit_when_finished=False, tune_runtime=False)
-    app2.add_connection(type(amqp_app.Connections["amqp"])(app2, "amqp", config={"url": broker.url}))
+    app2.add_connection(
+        type(amqp_app.Connections["amqp"])(app2, "amqp", config={"url": broker.url})
+    )
     pipeline2 = pump.Pipeline(app2, "p", config={"sink_retries": 0})
 
     class Refuse(pump.Sink):
@@ -252,7 +283,18 @@ async def test_declare_creates_queue_exchange_binding_and_dead_letter_exchange(
             raise ValueError("refused")
 
     pipeline2.build(
-        AMQPSource(app2, pipeline2, "amqp", config={"queue": queue, "declare": True, "dead_letter_exchange": dlx, "queue_arguments": {"x-max-length": 1000}, "on_reject": "dead_letter"}),
+        AMQPSource(
+            app2,
+            pipeline2,
+            "amqp",
+            config={
+                "queue": queue,
+                "declare": True,
+                "dead_letter_exchange": dlx,
+                "queue_arguments": {"x-max-length": 1000},
+                "on_reject": "dead_letter",
+            },
+        ),
         Refuse(app2, pipeline2, "refuse"),
     )
     app2.add_pipeline(pipeline2)

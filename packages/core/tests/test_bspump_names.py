@@ -75,8 +75,11 @@ async def test_a_tee_source_bound_to_a_tee_processor_receives_copies(kit) -> Non
 async def test_a_tee_source_bound_to_something_else_fails_to_start(kit) -> None:
     app = pump.Application(args=[])
     main = pump.Pipeline(app, "Main")
-    main.build(kit.RecordingSource(app, main, []), kit.Identity(app, main, "ident"),
-               kit.CollectSink(app, main))
+    main.build(
+        kit.RecordingSource(app, main, []),
+        kit.Identity(app, main, "ident"),
+        kit.CollectSink(app, main),
+    )
     copies = pump.Pipeline(app, "Copies")
     tee = pump.common.TeeSource(app, copies).bind("Main.ident")
     copies.build(tee, kit.CollectSink(app, copies))

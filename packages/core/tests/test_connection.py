@@ -56,8 +56,7 @@ def test_an_unknown_id_names_the_component_the_id_and_the_known_ids_of_that_kind
     with pytest.raises(pump.BuildError) as caught:
         Reader(app, pipeline, "k3", id="in")
     assert str(caught.value) == (
-        "pipeline 'p' component 'in' (Reader): unknown connection 'k3' "
-        "(known KafkaLikes: k1, k2)"
+        "pipeline 'p' component 'in' (Reader): unknown connection 'k3' (known KafkaLikes: k1, k2)"
     )
 
 
@@ -72,7 +71,9 @@ def test_a_connection_of_another_kind_is_refused_saying_both_kinds():
 
 def test_no_connection_given_says_which_kind_is_needed():
     app = app_with_connections()
-    with pytest.raises(pump.BuildError, match=r"^source 'in': needs a connection: the id of a KafkaLike$"):
+    with pytest.raises(
+        pump.BuildError, match=r"^source 'in': needs a connection: the id of a KafkaLike$"
+    ):
         app.locate_connection("", KafkaLike, where="source 'in'")
 
 
@@ -90,5 +91,7 @@ def test_a_connection_whose_own_config_failed_is_named_with_its_problem():
 
 def test_without_a_kind_the_message_lists_every_connection():
     app = app_with_connections()
-    with pytest.raises(pump.BuildError, match=r"^unknown connection 'x' \(known: k1, k2, rabbit\)$"):
+    with pytest.raises(
+        pump.BuildError, match=r"^unknown connection 'x' \(known: k1, k2, rabbit\)$"
+    ):
         app.locate_connection("x")

@@ -49,10 +49,13 @@ class Opaque:
         (decimal.Decimal("1.5"), "1.5", "str"),
     ],
 )
-def test_a_dead_letter_record_of_any_event_is_json_and_gives_the_event_back(
-    event, shown, encoding
-):
-    context = {"kafka_topic": "in", "kafka_offset": 7, "kafka_key": b"\xffk", "headers": (("h", b"v"),)}
+def test_a_dead_letter_record_of_any_event_is_json_and_gives_the_event_back(event, shown, encoding):
+    context = {
+        "kafka_topic": "in",
+        "kafka_offset": 7,
+        "kafka_key": b"\xffk",
+        "headers": (("h", b"v"),),
+    }
     record = dead_letter_record("p", "parse", ValueError("bad input"), event, context)
     assert orjson.loads(orjson.dumps(record)) == record  # plain JSON, nothing lost on the way
     assert record["event"] == shown and record["event_encoding"] == encoding
@@ -60,7 +63,10 @@ def test_a_dead_letter_record_of_any_event_is_json_and_gives_the_event_back(
     assert record["pipeline"] == "p" and record["component"] == "parse"
     assert record["error"] == "ValueError: bad input"
     assert record["context"] == {
-        "kafka_topic": "in", "kafka_offset": 7, "kafka_key": {"base64": "/2s="}, "headers": [["h", "v"]],
+        "kafka_topic": "in",
+        "kafka_offset": 7,
+        "kafka_key": {"base64": "/2s="},
+        "headers": [["h", "v"]],
     }
     assert abs(record["timestamp"] - time.time()) < 5
     if isinstance(event, (bytes, bytearray)):
@@ -72,7 +78,10 @@ def test_nested_values_json_cannot_hold_are_converted():
     event = {"raw": b"\xff", "at": when, "tags": {"x"}, 3: float("nan"), "deep": (b"ok",)}
     record = dead_letter_record("p", "c", KeyError("k"), event, None)
     assert record["event"] == {
-        "raw": {"base64": "/w=="}, "at": "2024-05-01T12:00:00+00:00", "tags": ["x"], "3": None,
+        "raw": {"base64": "/w=="},
+        "at": "2024-05-01T12:00:00+00:00",
+        "tags": ["x"],
+        "3": None,
         "deep": ["ok"],
     }
     assert record["event_encoding"] is None and record["context"] == {}
@@ -85,7 +94,9 @@ def build(kit, sink, dead=None, config=None, events=None, batch_size=10):
         app, "p", config={"on_error": "dead_letter", "retry_backoff": 0.001, **(config or {})}
     )
     source = kit.RecordingSource(
-        app, pipeline, events if events is not None else [{"seq": i} for i in range(6)],
+        app,
+        pipeline,
+        events if events is not None else [{"seq": i} for i in range(6)],
         batch_size=batch_size,
     )
     pipeline.build(source, sink(app, pipeline))
@@ -110,7 +121,8 @@ async def test_a_bytes_event_json_cannot_parse_is_dead_lettered_by_a_strict_json
     assert out.events == [{"a": 1}, {"a": 2}]
     records = [orjson.loads(line) for line in dead.lines]
     assert [(r["event"], r["event_encoding"]) for r in records] == [
-        ("not json", "utf-8"), ("//4=", "base64"),
+        ("not json", "utf-8"),
+        ("//4=", "base64"),
     ]
     assert [original_event(r) for r in records] == [b"not json", b"\xff\xfe"]
     assert [r["context"] for r in records] == [{"index": 1}, {"index": 2}]
@@ -168,7 +180,9 @@ async def test_a_whole_batch_failing_permanently_is_not_retried(kit, caplog):
             calls.append(len(events))
             raise pump.PermanentWriteError("the server rejects these as invalid")
 
-    app, pipeline, source = build(kit, lambda a, p: Rejects(a, p, "out"), config={"on_error": "skip"})
+    app, pipeline, source = build(
+        kit, lambda a, p: Rejects(a, p, "out"), config={"on_error": "skip"}
+    )
     assert await kit.run_app(app) == 0
     assert calls == [6] and "retry" not in caplog.text
     assert pipeline.metrics()["errors"] == 6 and source.acknowledged == [(0, 6)]
@@ -200,7 +214,9 @@ async def test_a_dead_letter_sink_failing_permanently_stops_the_pipeline_without
     error = pipeline.error
     assert isinstance(error.error, DeadLetterError) and error.component == "dead"
     message = str(error.error)
-    assert "component 'dead'" in message and "'poison'" in message and "cannot be written" in message
+    assert (
+        "component 'dead'" in message and "'poison'" in message and "cannot be written" in message
+    )
     assert "PermanentWriteError: cannot serialize" in message
     assert source.rejected == [(0, 6)] and source.acknowledged == []
 
@@ -296,5 +312,8 @@ async def test_the_dead_letter_sink_ignores_context_keys_meant_for_the_pipelines
     assert dead.contexts == [{"index": 0, "kafka_key": b"k1"}]
     # the record keeps the whole context, made JSON-safe
     assert dead.events[0]["context"] == {
-        "index": 0, "kafka_sink_topic": "orders", "amqp_sink_routing_key": "orders", "kafka_key": "k1",
+        "index": 0,
+        "kafka_sink_topic": "orders",
+        "amqp_sink_routing_key": "orders",
+        "kafka_key": "k1",
     }

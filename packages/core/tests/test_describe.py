@@ -12,7 +12,8 @@ from pump.describe import config_fields, render_markdown_table
 
 class Config(ComponentConfig):
     url: SecretStr = Field(
-        SecretStr("amqp://guest:guest@localhost/"), description="Where to connect",
+        SecretStr("amqp://guest:guest@localhost/"),
+        description="Where to connect",
         examples=["amqps://me:hunter2@broker.example/"],
     )
     token: SecretStr = Field(SecretStr(""), description="API token")

@@ -175,7 +175,9 @@ class UndecodableSource(pump.Source):
             except ValueError as exc:
                 events.append(line)  # the raw input goes to the error policy
                 errors[i] = exc
-        await self.emit(events, contexts=[{"line": i} for i in range(len(events))], token="t", errors=errors)
+        await self.emit(
+            events, contexts=[{"line": i} for i in range(len(events))], token="t", errors=errors
+        )
 
     def acknowledge(self, batch):
         self.acknowledged.append(batch.token)

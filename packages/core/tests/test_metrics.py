@@ -24,7 +24,9 @@ async def test_snapshot_counts_every_component(kit):
     pipeline = pump.Pipeline(app, "p", config={"on_error": "skip", "profile_every": 1})
     source = kit.RecordingSource(app, pipeline, [{"seq": i} for i in range(30)], batch_size=10)
     sink = kit.CollectSink(app, pipeline, id="out")
-    pipeline.build(source, kit.Identity(app, pipeline, "first"), DropThirds(app, pipeline, "drop"), sink)
+    pipeline.build(
+        source, kit.Identity(app, pipeline, "first"), DropThirds(app, pipeline, "drop"), sink
+    )
     app.add_pipeline(pipeline)
     assert await kit.run_app(app) == 0
 
@@ -54,7 +56,7 @@ async def test_prometheus_text_format(kit):
     assert "# TYPE pump_pipeline_in_flight gauge" in text
     assert 'pump_pipeline_events_in_total{pipeline="we\\"ird"} 5.0' in text
     assert 'pump_component_events_out_total{pipeline="we\\"ird",component="out"} 5.0' in text
-    sample = re.compile(r'^[a-z_]+\{[^}]*\} -?[0-9.e+]+$')
+    sample = re.compile(r"^[a-z_]+\{[^}]*\} -?[0-9.e+]+$")
     for line in text.splitlines():
         assert line.startswith("# ") or sample.match(line), line
 

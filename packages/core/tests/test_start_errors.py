@@ -43,7 +43,10 @@ def test_a_start_error_prints_one_line_and_exits_1(tmp_path, debug):
     script.write_text(textwrap.dedent(SCRIPT))
     result = subprocess.run(
         [sys.executable, str(script), *(["debug"] if debug else [])],
-        capture_output=True, text=True, timeout=60, env={"PUMP_IGNORE_ARGV": "1", "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PUMP_IGNORE_ARGV": "1", "PATH": ""},
     )
     assert result.returncode == 1
     assert "cannot start: TopicMissing: Broker 'kafka': topic 'in' does not exist" in result.stderr
@@ -57,9 +60,16 @@ def test_a_start_error_prints_one_line_and_exits_1(tmp_path, debug):
 
 def test_an_unexpected_error_is_not_hidden(tmp_path):
     script = tmp_path / "app.py"
-    script.write_text(textwrap.dedent(SCRIPT).replace("TopicMissing(pump.PumpError)", "TopicMissing(ZeroDivisionError)"))
+    script.write_text(
+        textwrap.dedent(SCRIPT).replace(
+            "TopicMissing(pump.PumpError)", "TopicMissing(ZeroDivisionError)"
+        )
+    )
     result = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PUMP_IGNORE_ARGV": "1", "PATH": ""},
     )
     assert result.returncode == 1 and "Traceback (most recent call last)" in result.stderr

@@ -34,16 +34,35 @@ def make(**config: object) -> Secure:
 def pem(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("tls")
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(d / "key.pem"),
-         "-out", str(d / "cert.pem"), "-days", "2", "-subj", "/CN=pump-test"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(d / "key.pem"),
+            "-out",
+            str(d / "cert.pem"),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=pump-test",
+        ],
+        check=True,
+        capture_output=True,
     )
     return {"cert": d / "cert.pem", "key": d / "key.pem"}
 
 
 def test_the_keys_and_their_defaults_are_the_same_everywhere():
     assert list(pump.TLSConfig.model_fields) == [
-        "tls_ca_file", "tls_cert_file", "tls_key_file", "tls_key_password", "tls_verify",
+        "tls_ca_file",
+        "tls_cert_file",
+        "tls_key_file",
+        "tls_key_password",
+        "tls_verify",
         "tls_check_hostname",
     ]
     config = make().Config
@@ -52,8 +71,9 @@ def test_the_keys_and_their_defaults_are_the_same_everywhere():
 
 
 def test_the_context_verifies_by_default_and_loads_the_given_files(pem):
-    context = make(tls_ca_file=str(pem["cert"]), tls_cert_file=str(pem["cert"]),
-                   tls_key_file=str(pem["key"])).Config.ssl_context()
+    context = make(
+        tls_ca_file=str(pem["cert"]), tls_cert_file=str(pem["cert"]), tls_key_file=str(pem["key"])
+    ).Config.ssl_context()
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     assert any(c["subject"] == ((("commonName", "pump-test"),),) for c in context.get_ca_certs())
 

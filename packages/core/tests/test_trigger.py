@@ -55,8 +55,10 @@ class GatedSource(TriggerSource):
 def make_app(kit, source_class=CountingSource, source_config=None, **pipeline_config):
     app = pump.Application()
     pipeline = pump.Pipeline(app, "p", config=pipeline_config or None)
-    source = source_class(app, pipeline, config=source_config) if source_config else (
-        source_class(app, pipeline)
+    source = (
+        source_class(app, pipeline, config=source_config)
+        if source_config
+        else (source_class(app, pipeline))
     )
     sink = kit.CollectSink(app, pipeline)
     pipeline.build(source, sink)

@@ -59,9 +59,7 @@ def build(port, trigger_interval, config, run_once=False):
 
 async def test_a_failed_cycle_is_counted_and_tried_again_until_the_server_is_back(tmp_path):
     port = closed_port()
-    app, pipeline, source, sink = build(
-        port, 0.02, {"retry_delay": 0.01, "retry_delay_max": 0.05}
-    )
+    app, pipeline, source, sink = build(port, 0.02, {"retry_delay": 0.01, "retry_delay_max": 0.05})
     await app.start()
     server = None
     try:
@@ -131,9 +129,7 @@ async def test_repeated_failures_are_logged_rate_limited(caplog):
 
 
 async def test_on_cycle_error_stop_stops_the_pipeline_at_the_first_failure():
-    app, pipeline, source, _sink = build(
-        closed_port(), 0.02, {"on_cycle_error": "stop"}
-    )
+    app, pipeline, source, _sink = build(closed_port(), 0.02, {"on_cycle_error": "stop"})
     app.ExitWhenFinished = True
     code = await asyncio.wait_for(app.main(), 10)
     assert code == 1
@@ -185,7 +181,10 @@ def test_pump_run_keeps_running_while_the_server_is_down_and_exits_0_on_sigterm(
     env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
     process = subprocess.Popen(
         [sys.executable, "-m", "pump", "run", "p.yaml", "--progress", "off"],
-        cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         time.sleep(2.5)  # the old behaviour ended the run after the first failed cycle

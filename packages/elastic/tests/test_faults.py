@@ -84,7 +84,9 @@ async def test_injected_item_errors_of_each_kind_end_acknowledged_or_dead_letter
     errors = {d["event"]["_id"]: d["error"] for d in run.dead_letters()}
     assert all(f"id {doc_id!r}" in error for doc_id, error in errors.items()), errors
     kinds = sorted(e.split(" refused with ")[1].split(":")[0] for e in errors.values())
-    assert kinds == ["400 document_parsing_exception"] * 2 + ["409 version_conflict_engine_exception"]
+    assert kinds == ["400 document_parsing_exception"] * 2 + [
+        "409 version_conflict_engine_exception"
+    ]
     assert run.sink.items_retried == 3, "only the 429s were retried"
 
 

@@ -92,7 +92,9 @@ async def test_delete_without_an_id_goes_to_the_error_policy(es: Any, sink_run: 
     assert "delete needs a document id" in run.dead_letters()[0]["error"]
 
 
-async def test_update_without_an_id_is_refused_with_or_without_routing(es: Any, sink_run: Any) -> None:
+async def test_update_without_an_id_is_refused_with_or_without_routing(
+    es: Any, sink_run: Any
+) -> None:
     index = es.index()
     pairs = [(None, {"n": 1}), ({"es_routing": "r"}, {"n": 2})]
     run = await sink_run(es, pairs, {"index": index, "data_feeder": "update"})

@@ -21,7 +21,9 @@ async def run_app(app: pump.Application, timeout: float = 20.0) -> int:
 
 
 def source_pipeline(
-    source_cls: type[pump.Source], config: Mapping[str, Any], pipeline_config: Mapping[str, Any] | None = None
+    source_cls: type[pump.Source],
+    config: Mapping[str, Any],
+    pipeline_config: Mapping[str, Any] | None = None,
 ) -> tuple[pump.Application, pump.Pipeline, pump.Source, CollectingSink]:
     """app → pipeline 'p': source 'src' → CollectingSink."""
     app = pump.Application()
@@ -43,7 +45,10 @@ async def read_all(
 
 
 async def write_all(
-    sink_cls: type[pump.Sink], config: Mapping[str, Any], events: Iterable[Any], batch_size: int = 100
+    sink_cls: type[pump.Sink],
+    config: Mapping[str, Any],
+    events: Iterable[Any],
+    batch_size: int = 100,
 ) -> pump.Sink:
     """Run events through a sink to the end (the app stops, so files are published)."""
     app = pump.Application()

@@ -55,7 +55,12 @@ async def test_two_sources_in_one_process_share_the_files(tmp_path, fx):
         pipeline = pump.Pipeline(app, name)
         sink = CollectingSink(app, pipeline)
         pipeline.build(
-            FileLineSource(app, pipeline, "src", config={"path": str(tmp_path / "in" / "*.log"), "batch_size": 50}),
+            FileLineSource(
+                app,
+                pipeline,
+                "src",
+                config={"path": str(tmp_path / "in" / "*.log"), "batch_size": 50},
+            ),
             sink,
         )
         app.add_pipeline(pipeline)
@@ -72,15 +77,24 @@ async def test_two_processes_share_the_files(tmp_path):
     script.write_text(READER)
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, str(script), str(tmp_path / "in" / "*.log"), str(tmp_path / f"out{k}.jsonl"),
+            sys.executable,
+            str(script),
+            str(tmp_path / "in" / "*.log"),
+            str(tmp_path / f"out{k}.jsonl"),
             stderr=subprocess.PIPE,
         )
         for k in range(2)
     ]
     results = [await asyncio.wait_for(p.communicate(), 60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [r[1].decode()[-2000:] for r in results]
-    written = {k: tmp_path / f"out{k}.jsonl" for k in range(2)}  # a process may have found nothing left
-    outputs = {k: [orjson.loads(line) for line in p.read_bytes().splitlines()] for k, p in written.items() if p.exists()}
+    written = {
+        k: tmp_path / f"out{k}.jsonl" for k in range(2)
+    }  # a process may have found nothing left
+    outputs = {
+        k: [orjson.loads(line) for line in p.read_bytes().splitlines()]
+        for k, p in written.items()
+        if p.exists()
+    }
     assert Counter(o["text"] for out in outputs.values() for o in out) == Counter(expected)
     # every file was read by one process only
     readers: dict[str, set[int]] = {}

@@ -45,7 +45,11 @@ class FileSourceRules(SourceContract):
         self.produced = 0
 
     def make_source(self, app, pipeline, config=None):
-        settings = {"path": str(self.folder / f"*.{self.extension}"), "batch_size": 5, **self.extra_config}
+        settings = {
+            "path": str(self.folder / f"*.{self.extension}"),
+            "batch_size": 5,
+            **self.extra_config,
+        }
         return self.source_cls(app, pipeline, "src", config={**settings, **(config or {})})
 
     def produce(self, events: list[Any]) -> None:
@@ -141,7 +145,9 @@ class FileSinkRules(SinkContract):
         self.folder = tmp_path / "out"
 
     def make_sink(self, app, pipeline, config=None):
-        return self.sink_cls(app, pipeline, "out", config={"path": str(self.folder / self.name), **(config or {})})
+        return self.sink_cls(
+            app, pipeline, "out", config={"path": str(self.folder / self.name), **(config or {})}
+        )
 
     def make_failing_sink(self, app, pipeline):
         blocker = self.folder.parent / "blocker"

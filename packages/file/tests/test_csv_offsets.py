@@ -14,11 +14,13 @@ from hypothesis import strategies as st
 from pump_file.compression import open_binary
 from pump_file.csv_source import CSVReading, FileCSVSourceConfig
 
-fields = st.text(st.sampled_from("aé€\n\r,\" x"), max_size=6)
+fields = st.text(st.sampled_from('aé€\n\r," x'), max_size=6)
 
 
 def parse(path: Path, config: FileCSVSourceConfig, offset: int, line: int, limits: list[int]):
-    reading = CSVReading(str(path), functools.partial(open_binary, str(path), None), offset, line, config)
+    reading = CSVReading(
+        str(path), functools.partial(open_binary, str(path), None), offset, line, config
+    )
     batches = []
     i = 0
     while (chunk := reading.next_batch(limits[i % len(limits)], True)) is not None:
@@ -54,5 +56,7 @@ def test_resuming_at_any_batch_end_gives_the_rest(tmp_path_factory, rows, read_s
     cut = data.draw(st.integers(0, len(whole) - 1))
     rest = parse(path, config, whole[cut].end, whole[cut].line, [3])
     assert [e for b in rest for e in b.events] == [e for b in whole[cut + 1 :] for e in b.events]
-    assert [c for b in rest for c in b.contexts] == [c for b in whole[cut + 1 :] for c in b.contexts]
+    assert [c for b in rest for c in b.contexts] == [
+        c for b in whole[cut + 1 :] for c in b.contexts
+    ]
     assert lines == expected

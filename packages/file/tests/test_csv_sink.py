@@ -18,7 +18,9 @@ def read_csv(path, **kwargs) -> list[list[str]]:
 
 async def test_columns_come_from_the_first_event_and_every_part_has_a_header(tmp_path, fx):
     events = [{"id": i, "name": f"n,{i}", "note": 'say "hi"\nbye'} for i in range(10)]
-    await fx.write_all(FileCSVSink, {"path": str(tmp_path / "{n}.csv"), "max_events": 4}, events, batch_size=3)
+    await fx.write_all(
+        FileCSVSink, {"path": str(tmp_path / "{n}.csv"), "max_events": 4}, events, batch_size=3
+    )
     assert fx.files(tmp_path) == ["0.csv", "1.csv", "2.csv"]
     rows = [read_csv(tmp_path / f"{n}.csv") for n in range(3)]
     assert all(r[0] == ["id", "name", "note"] for r in rows)
@@ -28,7 +30,11 @@ async def test_columns_come_from_the_first_event_and_every_part_has_a_header(tmp
 
 async def test_configured_columns_missing_values_and_other_key_orders(tmp_path, fx):
     events = [{"b": 1, "a": 2}, {"a": 3}, ["x", "y"]]
-    await fx.write_all(FileCSVSink, {"path": str(tmp_path / "a.csv"), "fieldnames": ["a", "b"], "restval": "?"}, events)
+    await fx.write_all(
+        FileCSVSink,
+        {"path": str(tmp_path / "a.csv"), "fieldnames": ["a", "b"], "restval": "?"},
+        events,
+    )
     assert read_csv(tmp_path / "a.csv") == [["a", "b"], ["2", "1"], ["3", "?"], ["x", "y"]]
 
 
@@ -60,12 +66,18 @@ async def test_extra_keys_fail_the_event_or_are_ignored(tmp_path, fx):
     assert await fx.run_app(app) == 0
     assert read_csv(tmp_path / "a.csv") == [["a"], ["1"], ["4"]]
     assert [r["event"] for r in dead.events] == [{"a": 2, "extra": 3}]
-    await fx.write_all(FileCSVSink, {"path": str(tmp_path / "b.csv"), "extrasaction": "ignore"}, [{"a": 1}, {"a": 2, "x": 0}])
+    await fx.write_all(
+        FileCSVSink,
+        {"path": str(tmp_path / "b.csv"), "extrasaction": "ignore"},
+        [{"a": 1}, {"a": 2, "x": 0}],
+    )
     assert read_csv(tmp_path / "b.csv") == [["a"], ["1"], ["2"]]
 
 
 async def test_another_encoding(tmp_path, fx):
-    await fx.write_all(FileCSVSink, {"path": str(tmp_path / "a.csv"), "encoding": "cp1250"}, [{"jméno": "Šárka"}])
+    await fx.write_all(
+        FileCSVSink, {"path": str(tmp_path / "a.csv"), "encoding": "cp1250"}, [{"jméno": "Šárka"}]
+    )
     assert (tmp_path / "a.csv").read_bytes() == "jméno\r\nŠárka\r\n".encode("cp1250")
 
 
@@ -81,5 +93,9 @@ async def test_a_torn_record_even_inside_quotes_is_cut_off_an_unfinished_file(tm
 
 
 async def test_a_lone_line_break_is_quoted_whatever_the_line_terminator(tmp_path, fx):
-    await fx.write_all(FileCSVSink, {"path": str(tmp_path / "a.csv"), "lineterminator": "\n"}, [{"v": "x\ry"}, {"v": "z"}])
+    await fx.write_all(
+        FileCSVSink,
+        {"path": str(tmp_path / "a.csv"), "lineterminator": "\n"},
+        [{"v": "x\ry"}, {"v": "z"}],
+    )
     assert (tmp_path / "a.csv").read_bytes() == b'v\n"x\ry"\nz\n'

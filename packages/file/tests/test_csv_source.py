@@ -10,8 +10,12 @@ from pump_file import FileCSVSource
 
 
 async def test_header_gives_the_keys_and_contexts_give_each_records_first_line(tmp_path, fx):
-    (tmp_path / "a.csv").write_text('id,text\n1,plain\n\n2,"two\nlines"\n3,"three\r\nlines"\n4,last')
-    events, contexts, _ = await fx.read_all(FileCSVSource, {"path": str(tmp_path / "a.csv"), "batch_size": 2})
+    (tmp_path / "a.csv").write_text(
+        'id,text\n1,plain\n\n2,"two\nlines"\n3,"three\r\nlines"\n4,last'
+    )
+    events, contexts, _ = await fx.read_all(
+        FileCSVSource, {"path": str(tmp_path / "a.csv"), "batch_size": 2}
+    )
     assert events == [
         {"id": "1", "text": "plain"},
         {"id": "2", "text": "two\nlines"},
@@ -38,9 +42,7 @@ async def test_line_numbers_of_multi_line_records_are_right_in_big_batches(tmp_p
 
 async def test_every_dialect_option_is_honoured(tmp_path, fx):
     (tmp_path / "a.csv").write_text(
-        "id;name;note\n"
-        "1; 'Smith; John';'He said ''hi'''\n"
-        "2; plain;esc\\;aped\n"
+        "id;name;note\n1; 'Smith; John';'He said ''hi'''\n2; plain;esc\\;aped\n"
     )
     events, _, _ = await fx.read_all(
         FileCSVSource,
@@ -62,7 +64,9 @@ async def test_every_dialect_option_is_honoured(tmp_path, fx):
 
 async def test_quoting_nonnumeric_turns_unquoted_fields_into_numbers(tmp_path, fx):
     (tmp_path / "a.csv").write_text('"a","b"\n1.5,"x"\n')
-    events, _, _ = await fx.read_all(FileCSVSource, {"path": str(tmp_path / "a.csv"), "quoting": "nonnumeric"})
+    events, _, _ = await fx.read_all(
+        FileCSVSource, {"path": str(tmp_path / "a.csv"), "quoting": "nonnumeric"}
+    )
     assert events == [{"a": 1.5, "b": "x"}]
 
 
@@ -84,7 +88,9 @@ async def test_given_field_names_with_and_without_a_header_line(tmp_path, fx):
     without, _, _ = await fx.read_all(
         FileCSVSource, {"path": str(tmp_path / "n.csv"), "fieldnames": ["x", "y"], "header": False}
     )
-    lists, _, _ = await fx.read_all(FileCSVSource, {"path": str(tmp_path / "l.csv"), "header": False})
+    lists, _, _ = await fx.read_all(
+        FileCSVSource, {"path": str(tmp_path / "l.csv"), "header": False}
+    )
     assert with_header == [{"x": "1", "y": "2"}]
     assert without == [{"x": "3", "y": "4"}]
     assert lists == [["3", "4"]]
@@ -95,20 +101,31 @@ async def test_short_and_long_records(tmp_path, fx):
     events, _, _ = await fx.read_all(
         FileCSVSource, {"path": str(tmp_path / "a.csv"), "rest_key": "more", "rest_value": "-"}
     )
-    assert events == [{"a": "1", "b": "-", "c": "-"}, {"a": "1", "b": "2", "c": "3", "more": ["4", "5"]}]
+    assert events == [
+        {"a": "1", "b": "-", "c": "-"},
+        {"a": "1", "b": "2", "c": "3", "more": ["4", "5"]},
+    ]
 
 
 async def test_malformed_input_in_strict_mode_fails_the_file(tmp_path, fx):
     (tmp_path / "a.csv").write_text('a,b\n1,"unterminated\n')
-    events, _, source = await fx.read_all(FileCSVSource, {"path": str(tmp_path / "a.csv"), "strict": True})
+    events, _, source = await fx.read_all(
+        FileCSVSource, {"path": str(tmp_path / "a.csv"), "strict": True}
+    )
     assert events == [] and source.files_failed == 1
     assert "a.csv-failed" in fx.files(tmp_path)
 
 
 async def test_compressed_csv(tmp_path, fx):
-    (tmp_path / "a.csv.gz").write_bytes(gzip.compress(b"k,v\n" + b"".join(b"%d,x\n" % i for i in range(5000))))
+    (tmp_path / "a.csv.gz").write_bytes(
+        gzip.compress(b"k,v\n" + b"".join(b"%d,x\n" % i for i in range(5000)))
+    )
     events, contexts, _ = await fx.read_all(FileCSVSource, {"path": str(tmp_path / "*.csv.gz")})
-    assert len(events) == 5000 and events[-1] == {"k": "4999", "v": "x"} and contexts[-1]["file_line"] == 5001
+    assert (
+        len(events) == 5000
+        and events[-1] == {"k": "4999", "v": "x"}
+        and contexts[-1]["file_line"] == 5001
+    )
 
 
 class StopAfter(pump.Sink):
@@ -128,7 +145,9 @@ async def test_resuming_past_the_header_still_names_the_fields(tmp_path, fx):
     config = {"path": str(tmp_path / "a.csv"), "batch_size": 10}
     app = pump.Application()
     pipeline = pump.Pipeline(app, "p", config={"on_error": "stop", "sink_retries": 0})
-    pipeline.build(FileCSVSource(app, pipeline, "src", config=config), sink := StopAfter(app, pipeline, 3))
+    pipeline.build(
+        FileCSVSource(app, pipeline, "src", config=config), sink := StopAfter(app, pipeline, 3)
+    )
     app.add_pipeline(pipeline)
     assert await fx.run_app(app) == 1
     events, contexts, _ = await fx.read_all(FileCSVSource, config)

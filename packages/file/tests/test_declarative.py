@@ -20,20 +20,30 @@ async def test_a_yaml_pipeline_of_file_components_runs(tmp_path):
     (tmp_path / "countries.json").write_text('{"CZ": "Czechia", "DE": "Germany"}')
     app = build(
         {
-            "lookups": {"countries": {"type": "file.json", "path": str(tmp_path / "countries.json")}},
+            "lookups": {
+                "countries": {"type": "file.json", "path": str(tmp_path / "countries.json")}
+            },
             "pipelines": {
                 "sales": {
                     "source": {"type": "file.csv", "path": str(tmp_path / "in" / "*.csv")},
                     "processors": [{"type": "python", "function": "builtins:dict"}],
-                    "sink": {"type": "file.jsonl", "path": str(tmp_path / "out" / "sales-{n}.jsonl")},
-                    "on_error": {"dead_letter": {"type": "file.jsonl", "path": str(tmp_path / "dead.jsonl")}},
+                    "sink": {
+                        "type": "file.jsonl",
+                        "path": str(tmp_path / "out" / "sales-{n}.jsonl"),
+                    },
+                    "on_error": {
+                        "dead_letter": {"type": "file.jsonl", "path": str(tmp_path / "dead.jsonl")}
+                    },
                 }
             },
         }
     )
     assert await run_app(app) == 0
     assert dict(app.locate_lookup("countries")) == {"CZ": "Czechia", "DE": "Germany"}
-    rows = [orjson.loads(line) for line in (tmp_path / "out" / "sales-0.jsonl").read_bytes().splitlines()]
+    rows = [
+        orjson.loads(line)
+        for line in (tmp_path / "out" / "sales-0.jsonl").read_bytes().splitlines()
+    ]
     assert [r["id"] for r in rows] == ["1", "2", "3"]
 
 
@@ -55,7 +65,9 @@ def test_wrong_keys_are_reported_at_build_time(tmp_path):
 
 
 @pytest.mark.parametrize("dead_type", ["file.jsonl", "file.csv", "file.block"])
-async def test_input_json_cannot_parse_is_dead_lettered_by_every_file_sink(tmp_path, dead_type, caplog):
+async def test_input_json_cannot_parse_is_dead_lettered_by_every_file_sink(
+    tmp_path, dead_type, caplog
+):
     """Issue 9: bytes that are not JSON made a file.jsonl dead-letter sink retry forever."""
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.json").write_bytes(b'{"ok": 1}')
@@ -70,21 +82,31 @@ async def test_input_json_cannot_parse_is_dead_lettered_by_every_file_sink(tmp_p
                     "processors": [{"type": "json.parse"}],
                     "sink": {"type": "file.jsonl", "path": str(tmp_path / "out.jsonl")},
                     # sink_retries is -1 (forever): only a permanent failure could end this run
-                    "on_error": {"dead_letter": {"type": dead_type, "path": str(tmp_path / "dead" / f"{{n}}.{suffix}")}},
+                    "on_error": {
+                        "dead_letter": {
+                            "type": dead_type,
+                            "path": str(tmp_path / "dead" / f"{{n}}.{suffix}"),
+                        }
+                    },
                 }
             },
         }
     )
     assert await run_app(app) == 0
     assert "retry" not in caplog.text
-    assert [orjson.loads(line) for line in (tmp_path / "out.jsonl").read_bytes().splitlines()] == [{"ok": 1}]
+    assert [orjson.loads(line) for line in (tmp_path / "out.jsonl").read_bytes().splitlines()] == [
+        {"ok": 1}
+    ]
     pipeline = app.locate_pipeline("p")
     assert pipeline.metrics()["dead_lettered"] == 2
     dead = sorted((tmp_path / "dead").iterdir())
     if dead_type == "file.csv":
         [path] = dead
         rows = list(csv.DictReader(path.read_text().splitlines()))
-        assert [(r["event"], r["event_encoding"]) for r in rows] == [("//4gbm90IGpzb24=", "base64"), ("{not json either", "utf-8")]
+        assert [(r["event"], r["event_encoding"]) for r in rows] == [
+            ("//4gbm90IGpzb24=", "base64"),
+            ("{not json either", "utf-8"),
+        ]
         assert all(r["component"] == "json.parse" and "b.json" in rows[0]["context"] for r in rows)
         return
     if dead_type == "file.jsonl":

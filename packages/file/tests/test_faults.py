@@ -47,7 +47,9 @@ def pump_run(folder: Path) -> subprocess.Popen[bytes]:
 
 
 def writing(out: Path) -> bool:
-    return any(p.stat().st_size > 0 for p in out.glob(".part-*.inprogress")) if out.is_dir() else False
+    return (
+        any(p.stat().st_size > 0 for p in out.glob(".part-*.inprogress")) if out.is_dir() else False
+    )
 
 
 def test_sigkill_in_the_middle_of_a_large_file_loses_no_line(tmp_path):

@@ -156,7 +156,9 @@ async def test_a_compressed_file_is_read_once_not_tailed(tmp_path):
     app, sink = await started(FileLineSource, {"path": str(tmp_path / "*.gz")})
     try:
         await until(sink, 2)
-        assert not await wait_until(lambda: len(sink.events) > 2, 0.3)  # rescans do not read it again
+        assert not await wait_until(
+            lambda: len(sink.events) > 2, 0.3
+        )  # rescans do not read it again
     finally:
         await app.stop()
     app, sink = await started(FileLineSource, {"path": str(tmp_path / "*.gz")})

@@ -10,13 +10,16 @@ from hypothesis import strategies as st
 
 from pump_file.lines import LineReader, LineTooLong, decoder
 
-content = st.lists(
-    st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=60
-).flatmap(
-    lambda lines: st.tuples(
-        st.just(lines), st.booleans()  # with or without a final newline
+content = (
+    st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=60)
+    .flatmap(
+        lambda lines: st.tuples(
+            st.just(lines),
+            st.booleans(),  # with or without a final newline
+        )
     )
-).map(lambda t: b"\n".join(t[0]) + (b"\n" if t[1] and t[0] else b""))
+    .map(lambda t: b"\n".join(t[0]) + (b"\n" if t[1] and t[0] else b""))
+)
 
 
 def take_everything(data: bytes, read_size: int, limits: list[int], final: bool = True) -> list:
@@ -31,7 +34,9 @@ def take_everything(data: bytes, read_size: int, limits: list[int], final: bool 
 
 @settings(max_examples=300, deadline=None)
 @given(content, st.integers(1, 64), st.lists(st.integers(1, 7), min_size=1, max_size=5))
-def test_lines_are_whole_at_any_chunk_boundary(data: bytes, read_size: int, limits: list[int]) -> None:
+def test_lines_are_whole_at_any_chunk_boundary(
+    data: bytes, read_size: int, limits: list[int]
+) -> None:
     takes = take_everything(data, read_size, limits)
     lines = [line for got in takes for line in got.lines]
     expected = data.split(b"\n")
@@ -50,7 +55,9 @@ def test_lines_are_whole_at_any_chunk_boundary(data: bytes, read_size: int, limi
 
 @settings(max_examples=200, deadline=None)
 @given(content, st.integers(1, 64), st.data())
-def test_resuming_at_any_take_end_gives_the_rest(data: bytes, read_size: int, draw: st.DataObject) -> None:
+def test_resuming_at_any_take_end_gives_the_rest(
+    data: bytes, read_size: int, draw: st.DataObject
+) -> None:
     takes = take_everything(data, read_size, [3])
     if not takes:
         return
@@ -58,7 +65,12 @@ def test_resuming_at_any_take_end_gives_the_rest(data: bytes, read_size: int, dr
     resumed_at = takes[cut]
     stream = io.BytesIO(data)
     stream.seek(resumed_at.end)
-    reader = LineReader(stream, offset=resumed_at.end, line=resumed_at.first + len(resumed_at.lines), read_size=read_size)
+    reader = LineReader(
+        stream,
+        offset=resumed_at.end,
+        line=resumed_at.first + len(resumed_at.lines),
+        read_size=read_size,
+    )
     rest = []
     while (got := reader.take(5, final=True)) is not None:
         rest.append(got)
@@ -89,7 +101,11 @@ def test_a_line_written_in_two_goes_comes_out_whole() -> None:
     stream.write(b"lf\n")
     stream.seek(position)
     got = reader.take(10)
-    assert got.lines == [b"second half"] and got.first == 2 and got.end == len(b"first line\nsecond half\n")
+    assert (
+        got.lines == [b"second half"]
+        and got.first == 2
+        and got.end == len(b"first line\nsecond half\n")
+    )
 
 
 def test_an_overlong_line_is_refused() -> None:

@@ -55,7 +55,9 @@ class TestFileCSVLookupContract(LookupContract):
 
     def make_lookup(self, app):
         return FileCSVLookup(
-            app, "numbers", config={"path": str(self.path), "value": "name", "delimiter": ";", "poll_interval": 0}
+            app,
+            "numbers",
+            config={"path": str(self.path), "value": "name", "delimiter": ";", "poll_interval": 0},
         )
 
     def change(self):
@@ -75,8 +77,14 @@ async def test_an_array_of_records_keyed_by_a_field(tmp_path):
     path = tmp_path / "users.json"
     path.write_bytes(orjson.dumps([{"id": 7, "name": "Ann"}, {"id": 9, "name": "Bob"}]))
     app = pump.Application()
-    whole = await started(FileJSONLookup(app, "u", config={"path": str(path), "key": "id", "poll_interval": 0}))
-    names = await started(FileJSONLookup(app, "n", config={"path": str(path), "key": "id", "value": "name", "poll_interval": 0}))
+    whole = await started(
+        FileJSONLookup(app, "u", config={"path": str(path), "key": "id", "poll_interval": 0})
+    )
+    names = await started(
+        FileJSONLookup(
+            app, "n", config={"path": str(path), "key": "id", "value": "name", "poll_interval": 0}
+        )
+    )
     assert whole[7] == {"id": 7, "name": "Ann"} and names.get(9) == "Bob"
 
 
@@ -84,7 +92,17 @@ async def test_json_lines_and_compressed_files(tmp_path):
     path = tmp_path / "users.jsonl.gz"
     path.write_bytes(gzip.compress(b'{"id": "a", "v": 1}\n\n{"id": "b", "v": 2}\n'))
     lookup = await started(
-        FileJSONLookup(pump.Application(), "u", config={"path": str(path), "lines": True, "key": "id", "value": "v", "poll_interval": 0})
+        FileJSONLookup(
+            pump.Application(),
+            "u",
+            config={
+                "path": str(path),
+                "lines": True,
+                "key": "id",
+                "value": "v",
+                "poll_interval": 0,
+            },
+        )
     )
     assert dict(lookup) == {"a": 1, "b": 2}
 
@@ -92,7 +110,9 @@ async def test_json_lines_and_compressed_files(tmp_path):
 async def test_csv_rows_keyed_by_the_first_column_by_default(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("code,name,pop\nCZ,Czechia,10\nDE,Germany,83\n")
-    lookup = await started(FileCSVLookup(pump.Application(), "t", config={"path": str(path), "poll_interval": 0}))
+    lookup = await started(
+        FileCSVLookup(pump.Application(), "t", config={"path": str(path), "poll_interval": 0})
+    )
     assert lookup["DE"] == {"code": "DE", "name": "Germany", "pop": "83"}
 
 
@@ -111,7 +131,9 @@ async def test_a_changed_file_is_reloaded_and_a_broken_one_keeps_the_old_content
         assert await wait_until(lambda: lookup.load_error is not None, 5)
         failures = lookup.counters.errors
         await wait_until(lambda: False, 0.1)
-        assert lookup.get("a") == 2 and lookup.counters.errors == failures  # tried once, not every poll
+        assert (
+            lookup.get("a") == 2 and lookup.counters.errors == failures
+        )  # tried once, not every poll
         path.write_bytes(b'{"a": 3, "b": 4}')  # finished: the next poll sees another change
         assert await wait_until(lambda: lookup.get("a") == 3, 5)
         assert changes == [{"a": 2}, {"a": 3, "b": 4}]

@@ -31,7 +31,8 @@ async def test_a_start_pattern_begins_each_event(tmp_path, fx):
 async def test_a_continuation_pattern_joins_indented_lines(tmp_path, fx):
     (tmp_path / "a.log").write_text("a\n  a2\n  a3\nb\nc\n\tc2")
     events, _, _ = await fx.read_all(
-        FileMultiLineSource, {"path": str(tmp_path / "a.log"), "continue_pattern": r"\s", "separator": "|"}
+        FileMultiLineSource,
+        {"path": str(tmp_path / "a.log"), "continue_pattern": r"\s", "separator": "|"},
     )
     assert events == ["a|  a2|  a3", "b", "c|\tc2"]
 
@@ -39,7 +40,8 @@ async def test_a_continuation_pattern_joins_indented_lines(tmp_path, fx):
 async def test_max_lines_bounds_an_event(tmp_path, fx):
     (tmp_path / "a.log").write_text("start\n" + "more\n" * 5)
     events, _, _ = await fx.read_all(
-        FileMultiLineSource, {"path": str(tmp_path / "a.log"), "start_pattern": "start", "max_lines": 4}
+        FileMultiLineSource,
+        {"path": str(tmp_path / "a.log"), "start_pattern": "start", "max_lines": 4},
     )
     assert events == ["start\nmore\nmore\nmore", "more\nmore"]
 
@@ -59,10 +61,18 @@ class StopAfter(pump.Sink):
 async def test_the_position_stops_before_the_open_event_so_a_resume_reads_it_whole(tmp_path, fx):
     records = [f"R{i}\n cont {i}.1\n cont {i}.2\n" for i in range(300)]
     (tmp_path / "a.log").write_text("".join(records))
-    config = {"path": str(tmp_path / "a.log"), "start_pattern": "R", "batch_size": 7, "read_size": 100}
+    config = {
+        "path": str(tmp_path / "a.log"),
+        "start_pattern": "R",
+        "batch_size": 7,
+        "read_size": 100,
+    }
     app = pump.Application()
     pipeline = pump.Pipeline(app, "p", config={"on_error": "stop", "sink_retries": 0})
-    pipeline.build(FileMultiLineSource(app, pipeline, "src", config=config), sink := StopAfter(app, pipeline, 5))
+    pipeline.build(
+        FileMultiLineSource(app, pipeline, "src", config=config),
+        sink := StopAfter(app, pipeline, 5),
+    )
     app.add_pipeline(pipeline)
     assert await fx.run_app(app) == 1
     events, contexts, _ = await fx.read_all(FileMultiLineSource, config)

@@ -178,7 +178,11 @@ def pump_run(tmp_path, yaml_text):
     (tmp_path / "p.yaml").write_text(textwrap.dedent(yaml_text))
     return subprocess.run(
         [sys.executable, "-m", "pump", "run", "p.yaml", "--progress", "off"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -197,8 +201,10 @@ def test_pump_run_warns_and_counts_it_in_the_summary(tmp_path):
         "pipeline 'csv' component 'file.csv' (FileCSVSource): nothing to read: "
         "path 'nodir/*.csv': no such folder 'nodir'"
     ) in done.stderr
-    assert "pipeline 'csv' finished: read 0, written 0, dropped 0, dead-lettered 0, errors 0, " \
+    assert (
+        "pipeline 'csv' finished: read 0, written 0, dropped 0, dead-lettered 0, errors 0, "
         "warnings 1" in done.stderr
+    )
 
 
 def test_pump_run_with_on_no_files_fail_exits_1_naming_the_reason(tmp_path):

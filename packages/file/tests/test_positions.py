@@ -35,11 +35,15 @@ def numbered(path: Path, n: int) -> Path:
     return path
 
 
-async def run_failing_then_complete(tmp_path: Path, fx, config: dict, ok: int) -> tuple[list, list, list]:
+async def run_failing_then_complete(
+    tmp_path: Path, fx, config: dict, ok: int
+) -> tuple[list, list, list]:
     """A run whose sink fails after `ok` batches, then a normal run; (first, second, contexts)."""
     app = pump.Application()
     pipeline = pump.Pipeline(app, "p", config={"on_error": "stop", "sink_retries": 0})
-    pipeline.build(FileLineSource(app, pipeline, "src", config=config), sink := FailAfter(app, pipeline, ok))
+    pipeline.build(
+        FileLineSource(app, pipeline, "src", config=config), sink := FailAfter(app, pipeline, ok)
+    )
     app.add_pipeline(pipeline)
     assert await fx.run_app(app) == 1
     events, contexts, _ = await fx.read_all(FileLineSource, config)
@@ -89,7 +93,9 @@ async def test_a_corrupt_position_means_reading_from_the_start(tmp_path, fx, cap
 async def test_a_position_of_another_file_by_the_same_name_is_ignored(tmp_path, fx):
     log = numbered(tmp_path / "a.log", 10)
     st = os.stat(log)
-    PositionStore("p.src").save(str(log), Position(offset=30, line=5, ino=st.st_ino + 1, dev=st.st_dev))
+    PositionStore("p.src").save(
+        str(log), Position(offset=30, line=5, ino=st.st_ino + 1, dev=st.st_dev)
+    )
     events, _, _ = await fx.read_all(FileLineSource, {"path": str(log)})
     assert events[0] == "line 1" and len(events) == 10
 
@@ -97,7 +103,9 @@ async def test_a_position_of_another_file_by_the_same_name_is_ignored(tmp_path, 
 async def test_a_position_past_the_end_of_a_shrunk_file_means_reading_from_the_start(tmp_path, fx):
     log = numbered(tmp_path / "a.log", 3)
     st = os.stat(log)
-    PositionStore("p.src").save(str(log), Position(offset=10_000, line=500, ino=st.st_ino, dev=st.st_dev))
+    PositionStore("p.src").save(
+        str(log), Position(offset=10_000, line=500, ino=st.st_ino, dev=st.st_dev)
+    )
     events, contexts, _ = await fx.read_all(FileLineSource, {"path": str(log)})
     assert events == ["line 1", "line 2", "line 3"] and contexts[0]["file_line"] == 1
 
@@ -114,7 +122,9 @@ async def test_positions_are_saved_atomically_where_configured(tmp_path, fx):
     assert await fx.run_app(app) == 1
     assert fx.files(positions) == [".a.log.p.src.pos"]  # no temporary file left
     record = orjson.loads((positions / ".a.log.p.src.pos").read_bytes())
-    assert record["line"] == 21 and record["offset"] == len("".join(f"line {i}\n" for i in range(1, 21)))
+    assert record["line"] == 21 and record["offset"] == len(
+        "".join(f"line {i}\n" for i in range(1, 21))
+    )
     assert record["file"] == str(tmp_path / "a.log")
 
 

@@ -29,12 +29,16 @@ json_values = st.recursive(
     | st.integers(-(2**63), 2**63 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
+    ),
     max_leaves=10,
 )
 
 
-def round_trip(sink_cls, sink_config: dict, source_cls, source_config: dict, events: list[Any]) -> list[Any]:
+def round_trip(
+    sink_cls, sink_config: dict, source_cls, source_config: dict, events: list[Any]
+) -> list[Any]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         sink_config = {**sink_config, "path": str(folder / sink_config["path"])}
@@ -60,7 +64,9 @@ def test_json_lines_round_trip(events, max_events, read_size):
     assert back == events
 
 
-csv_text = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=12)
+csv_text = st.text(
+    st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=12
+)
 
 
 @SETTINGS
@@ -76,7 +82,12 @@ def test_csv_round_trip(rows, delimiter, quoting, lineterminator, max_events, re
     dialect = {"delimiter": delimiter, "quoting": quoting}
     back = round_trip(
         FileCSVSink,
-        {"path": "part-{n:04d}.csv", "max_events": max_events, "lineterminator": lineterminator, **dialect},
+        {
+            "path": "part-{n:04d}.csv",
+            "max_events": max_events,
+            "lineterminator": lineterminator,
+            **dialect,
+        },
         FileCSVSource,
         {"path": "*.csv", "read_size": read_size, "batch_size": 4, **dialect},
         rows,
@@ -86,7 +97,12 @@ def test_csv_round_trip(rows, delimiter, quoting, lineterminator, max_events, re
 
 @SETTINGS
 @given(
-    st.lists(st.text(st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)), max_size=30), max_size=50),
+    st.lists(
+        st.text(
+            st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)), max_size=30
+        ),
+        max_size=50,
+    ),
     st.integers(1, 32),
 )
 def test_lines_round_trip_through_any_read_size(lines, read_size):
@@ -95,7 +111,9 @@ def test_lines_round_trip_through_any_read_size(lines, read_size):
         path.write_bytes("".join(line + "\n" for line in lines).encode())
 
         async def run():
-            return await read_all(FileLineSource, {"path": str(path), "read_size": read_size, "batch_size": 3})
+            return await read_all(
+                FileLineSource, {"path": str(path), "read_size": read_size, "batch_size": 3}
+            )
 
         events, contexts, _ = asyncio.run(run())
     assert events == lines

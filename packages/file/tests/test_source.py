@@ -65,7 +65,9 @@ async def test_crlf_files_last_line_without_newline_and_other_encodings(tmp_path
 
 async def test_without_an_encoding_the_events_are_bytes(tmp_path, fx):
     (tmp_path / "raw.bin").write_bytes(b"\xff\xfe one\r\ntwo\n")
-    events, _, _ = await fx.read_all(FileLineSource, {"path": str(tmp_path / "raw.bin"), "encoding": ""})
+    events, _, _ = await fx.read_all(
+        FileLineSource, {"path": str(tmp_path / "raw.bin"), "encoding": ""}
+    )
     assert events == [b"\xff\xfe one", b"two"]
 
 
@@ -76,7 +78,9 @@ async def test_without_an_encoding_the_events_are_bytes(tmp_path, fx):
 async def test_compressed_files_are_read_transparently(tmp_path, fx, name, compress):
     lines = [f"line {i} " + "x" * (i % 50) for i in range(20_000)]
     (tmp_path / name).write_bytes(compress("".join(f"{line}\n" for line in lines).encode()))
-    events, contexts, _ = await fx.read_all(FileLineSource, {"path": str(tmp_path / "log.*"), "read_size": 65536})
+    events, contexts, _ = await fx.read_all(
+        FileLineSource, {"path": str(tmp_path / "log.*"), "read_size": 65536}
+    )
     assert events == lines
     assert contexts[-1] == {"file_path": str(tmp_path / name), "file_line": 20_000}
     assert fx.files(tmp_path) == [f"{name}-processed"]
@@ -86,14 +90,20 @@ async def test_post_process_move(tmp_path, fx):
     write_lines(tmp_path / "in" / "a.log", ["a"])
     await fx.read_all(
         FileLineSource,
-        {"path": str(tmp_path / "in" / "*.log"), "post_process": "move", "move_to": str(tmp_path / "done")},
+        {
+            "path": str(tmp_path / "in" / "*.log"),
+            "post_process": "move",
+            "move_to": str(tmp_path / "done"),
+        },
     )
     assert fx.files(tmp_path) == ["done/a.log"]
 
 
 async def test_post_process_delete(tmp_path, fx):
     write_lines(tmp_path / "a.log", ["a"])
-    events, _, _ = await fx.read_all(FileLineSource, {"path": str(tmp_path / "*.log"), "post_process": "delete"})
+    events, _, _ = await fx.read_all(
+        FileLineSource, {"path": str(tmp_path / "*.log"), "post_process": "delete"}
+    )
     assert events == ["a"] and fx.files(tmp_path) == []
 
 
@@ -129,7 +139,10 @@ async def test_an_unreadable_file_is_set_aside_as_failed_and_the_others_are_read
     counted = source.Pipeline.metrics()["components"][source.Id]
     assert (counted["files_done"], counted["files_failed"]) == (1, 1)
     prometheus = render_prometheus(source.App.metrics())
-    assert f'pump_component_files_failed_total{{pipeline="p",component="{source.Id}"}} 1.0' in prometheus
+    assert (
+        f'pump_component_files_failed_total{{pipeline="p",component="{source.Id}"}} 1.0'
+        in prometheus
+    )
 
 
 async def test_decoding_errors_can_be_replaced(tmp_path, fx):
@@ -157,7 +170,9 @@ async def test_files_in_the_lifecycle_or_hidden_are_never_picked_up(tmp_path, fx
 
 async def test_without_lock_files_are_read_in_place(tmp_path, fx):
     write_lines(tmp_path / "a.log", ["a"])
-    events, _, _ = await fx.read_all(FileLineSource, {"path": str(tmp_path / "a.log"), "lock": False})
+    events, _, _ = await fx.read_all(
+        FileLineSource, {"path": str(tmp_path / "a.log"), "lock": False}
+    )
     assert events == ["a"] and fx.files(tmp_path) == ["a.log-processed"]
 
 
@@ -171,7 +186,12 @@ async def test_with_a_scan_interval_files_dropped_later_are_read_too(tmp_path):
     from pump.testing import CollectingSink
 
     sink = CollectingSink(app, pipeline, "collect")
-    pipeline.build(FileLineSource(app, pipeline, "src", config={"path": str(tmp_path / "*.log"), "scan_interval": 0.05}), sink)
+    pipeline.build(
+        FileLineSource(
+            app, pipeline, "src", config={"path": str(tmp_path / "*.log"), "scan_interval": 0.05}
+        ),
+        sink,
+    )
     app.add_pipeline(pipeline)
     await app.start()
     try:
@@ -190,5 +210,7 @@ async def test_files_can_be_read_oldest_first(tmp_path, fx):
     for name, age in (("b.log", 300), ("a.log", 100), ("c.log", 200)):
         write_lines(tmp_path / name, [name])
         os.utime(tmp_path / name, (1_700_000_000 - age, 1_700_000_000 - age))
-    events, _, _ = await fx.read_all(FileLineSource, {"path": str(tmp_path / "*.log"), "order": "mtime"})
+    events, _, _ = await fx.read_all(
+        FileLineSource, {"path": str(tmp_path / "*.log"), "order": "mtime"}
+    )
     assert events == ["b.log", "c.log", "a.log"]

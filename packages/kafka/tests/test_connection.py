@@ -15,7 +15,9 @@ from pump_kafka.testing import free_port
 def test_sasl_without_credentials_is_refused_naming_the_keys() -> None:
     app = pump.Application()
     with pytest.raises(pump.ConfigError) as caught:
-        KafkaConnection(app, "kafka", config={"security_protocol": "SASL_SSL", "sasl_username": "u"})
+        KafkaConnection(
+            app, "kafka", config={"security_protocol": "SASL_SSL", "sasl_username": "u"}
+        )
     assert "sasl_username and sasl_password" in str(caught.value)
     assert "KafkaConnection 'kafka'" in str(caught.value)
 
@@ -26,7 +28,9 @@ def test_unknown_mechanism_and_missing_tls_files_are_refused() -> None:
         KafkaConnection(app, "k", config={"sasl_mechanism": "GSSAPI"})
     assert "sasl_mechanism" in str(caught.value)
     with pytest.raises(pump.ConfigError) as caught:
-        KafkaConnection(app, "k", config={"security_protocol": "SSL", "ssl_cafile": "/no/such/ca.pem"})
+        KafkaConnection(
+            app, "k", config={"security_protocol": "SSL", "ssl_cafile": "/no/such/ca.pem"}
+        )
     assert "ssl_cafile: no such file '/no/such/ca.pem'" in str(caught.value)
     with pytest.raises(pump.ConfigError) as caught:
         KafkaConnection(app, "k", config={"bootstrap_servers": " , "})
@@ -35,13 +39,17 @@ def test_unknown_mechanism_and_missing_tls_files_are_refused() -> None:
 
 def test_secrets_never_show_but_reach_the_client(caplog: pytest.LogCaptureFixture) -> None:
     app = pump.Application()
-    connection = KafkaConnection(app, "k", config={
-        "bootstrap_servers": "a:9092, b:9093",
-        "security_protocol": "SASL_PLAINTEXT",
-        "sasl_mechanism": "SCRAM-SHA-512",
-        "sasl_username": "alice",
-        "sasl_password": "hunter2-secret",
-    })
+    connection = KafkaConnection(
+        app,
+        "k",
+        config={
+            "bootstrap_servers": "a:9092, b:9093",
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_username": "alice",
+            "sasl_password": "hunter2-secret",
+        },
+    )
     logging.getLogger("test").info("config: %s / %r", connection.Config, connection.Config.masked())
     assert "hunter2-secret" not in repr(connection.Config)
     assert "hunter2-secret" not in str(connection.Config.masked())
@@ -57,7 +65,9 @@ def test_secrets_never_show_but_reach_the_client(caplog: pytest.LogCaptureFixtur
 
 
 def test_plaintext_connection_passes_no_sasl_or_tls() -> None:
-    options = KafkaConnection(pump.Application(), "k", config={"bootstrap_servers": "h:1"}).client_options()
+    options = KafkaConnection(
+        pump.Application(), "k", config={"bootstrap_servers": "h:1"}
+    ).client_options()
     assert options["security_protocol"] == "PLAINTEXT"
     assert "sasl_plain_password" not in options and "ssl_context" not in options
 
@@ -65,7 +75,11 @@ def test_plaintext_connection_passes_no_sasl_or_tls() -> None:
 async def test_unreachable_servers_fail_the_start_naming_them() -> None:
     port = free_port()
     app = pump.Application(exit_when_finished=False)
-    app.add_connection(KafkaConnection(app, "kafka", config={"bootstrap_servers": f"127.0.0.1:{port}", "connect_timeout": 3}))
+    app.add_connection(
+        KafkaConnection(
+            app, "kafka", config={"bootstrap_servers": f"127.0.0.1:{port}", "connect_timeout": 3}
+        )
+    )
     with pytest.raises(BrokerUnavailable) as caught:
         await app.start()
     message = str(caught.value)
@@ -75,10 +89,19 @@ async def test_unreachable_servers_fail_the_start_naming_them() -> None:
 
 async def test_wrong_sasl_settings_fail_the_start_saying_so(kafka: Any) -> None:
     app = pump.Application(exit_when_finished=False)
-    app.add_connection(KafkaConnection(app, "kafka", config=kafka.connection_config(
-        security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-256",
-        sasl_username="pump", sasl_password="not-the-password", connect_timeout=5,
-    )))
+    app.add_connection(
+        KafkaConnection(
+            app,
+            "kafka",
+            config=kafka.connection_config(
+                security_protocol="SASL_PLAINTEXT",
+                sasl_mechanism="SCRAM-SHA-256",
+                sasl_username="pump",
+                sasl_password="not-the-password",
+                connect_timeout=5,
+            ),
+        )
+    )
     with pytest.raises(BrokerUnavailable) as caught:
         await app.start()
     message = str(caught.value)

@@ -13,10 +13,14 @@ from pump_kafka import KafkaConnection, KafkaSink, KafkaSource
 def test_from_config_takes_the_connection_out_of_the_config(offline_app: Any) -> None:
     app = offline_app()
     pipeline = pump.Pipeline(app, "p")
-    sink = KafkaSink.from_config(app, pipeline, "out", {"connection": "kafka", "topic": "t", "acks": 1})
+    sink = KafkaSink.from_config(
+        app, pipeline, "out", {"connection": "kafka", "topic": "t", "acks": 1}
+    )
     assert sink.Connection is app.locate_connection("kafka")
     assert sink.Id == "out" and sink.Config.acks == 1
-    source = KafkaSource.from_config(app, pipeline, "in", {"connection": "kafka", "topic": "t", "group_id": "g"})
+    source = KafkaSource.from_config(
+        app, pipeline, "in", {"connection": "kafka", "topic": "t", "group_id": "g"}
+    )
     assert source.Connection is sink.Connection
     with pytest.raises(pump.ConfigError) as caught:
         KafkaSink.from_config(app, pipeline, "out", {"topic": "t"})

@@ -32,7 +32,9 @@ PARTITIONS = 4
 class Worker:
     """`pump run kafka_worker.yaml` in a process of its own, its output in a file (never a full pipe)."""
 
-    def __init__(self, kafka: Any, source: str, output: str, group: str, name: str, **settings: Any) -> None:
+    def __init__(
+        self, kafka: Any, source: str, output: str, group: str, name: str, **settings: Any
+    ) -> None:
         self.name = name
         self.log = Path(tempfile.mkstemp(prefix=f"pump-kafka-{name}-", suffix=".log")[1])
         env = {
@@ -51,7 +53,10 @@ class Worker:
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
                 [*pump_cli, "run", str(WORKER), "--progress", "off"],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
             )
 
     def text(self) -> str:
@@ -80,7 +85,9 @@ class Worker:
             if time.monotonic() > deadline:
                 self.process.kill()
                 self.process.wait()
-                raise AssertionError(f"worker {self.name} did not stop within {timeout}s:\n{self.text()[-3000:]}")
+                raise AssertionError(
+                    f"worker {self.name} did not stop within {timeout}s:\n{self.text()[-3000:]}"
+                )
             await asyncio.sleep(0.05)
         return self.process.returncode
 
@@ -106,8 +113,11 @@ class OutputReader:
         return self
 
     async def _run(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka.bootstrap, auto_offset_reset="earliest",
-                                    enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.kafka.bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
         await consumer.start()
         try:
             consumer.assign([TopicPartition(self.topic, p) for p in range(PARTITIONS)])
@@ -170,7 +180,9 @@ async def test_sigkill_five_times_loses_nothing(kafka: Any, workers: Any) -> Non
     # A kill repeats what was in flight (max_in_flight) plus what was done but not yet committed
     # (commit_interval 0.2 s at ≤ 50,000 events/s, with slack for the commit's round trip).
     bound = 5 * (settings["max_in_flight"] + 50_000 * 0.5)
-    assert duplicates <= bound, f"{duplicates} duplicates, more than in-flight + uncommitted allows ({bound})"
+    assert duplicates <= bound, (
+        f"{duplicates} duplicates, more than in-flight + uncommitted allows ({bound})"
+    )
 
 
 async def test_two_processes_share_a_group_and_one_takes_over(kafka: Any, workers: Any) -> None:
@@ -180,22 +192,38 @@ async def test_two_processes_share_a_group_and_one_takes_over(kafka: Any, worker
     group = kafka.name("g")
     await kafka.produce_spread(source, [{"seq": i} for i in range(n)], PARTITIONS)
     reader = OutputReader(kafka, output).start()
-    settings = {"pause_every": 100, "pause": 0.02, "max_in_flight": 500, "max_batch": 100}  # ≤ 5,000/s each
+    settings = {
+        "pause_every": 100,
+        "pause": 0.02,
+        "max_in_flight": 500,
+        "max_batch": 100,
+    }  # ≤ 5,000/s each
     try:
         a = workers(kafka, source, output, group, "a", **settings)
-        assert await kafka.wait_for(lambda: a.assigned() == set(range(PARTITIONS)), timeout=30), a.text()[-3000:]
+        assert await kafka.wait_for(lambda: a.assigned() == set(range(PARTITIONS)), timeout=30), (
+            a.text()[-3000:]
+        )
         b = workers(kafka, source, output, group, "b", **settings)
 
         def shared() -> bool:
             got_a, got_b = a.assigned(), b.assigned()
-            return bool(got_a) and bool(got_b) and got_a | got_b == set(range(PARTITIONS)) and not got_a & got_b
+            return (
+                bool(got_a)
+                and bool(got_b)
+                and got_a | got_b == set(range(PARTITIONS))
+                and not got_a & got_b
+            )
 
         assert await kafka.wait_for(shared, timeout=30), f"a: {a.assigned()}, b: {b.assigned()}"
-        assert await kafka.wait_for(lambda: reader.workers["a"] > 0 and reader.workers["b"] > 0, timeout=30)
+        assert await kafka.wait_for(
+            lambda: reader.workers["a"] > 0 and reader.workers["b"] > 0, timeout=30
+        )
         assert len(reader.seqs) < n, "the stop should come mid-stream"
         assert await a.stop() == 0, a.text()[-3000:]
         assert "partitions revoked" in a.text()
-        assert await kafka.wait_for(lambda: b.assigned() == set(range(PARTITIONS)), timeout=30), b.text()[-3000:]
+        assert await kafka.wait_for(lambda: b.assigned() == set(range(PARTITIONS)), timeout=30), (
+            b.text()[-3000:]
+        )
         complete = await kafka.wait_for(lambda: len(reader.seqs) == n, timeout=60)
         assert complete, f"{n - len(reader.seqs)} sequence numbers missing"
         assert await b.stop() == 0, b.text()[-3000:]
@@ -224,10 +252,19 @@ async def test_broker_gone_then_back(own_broker: TansuBroker, kafka_for: Any) ->
     source_topic = await helper.create_topic("outage-in", partitions=2)
     out_topic = await helper.create_topic("outage-out", partitions=2)
     app = pump.Application(exit_when_finished=False)
-    app.add_connection(KafkaConnection(app, "kafka", config=helper.connection_config(request_timeout_ms=5000)))
+    app.add_connection(
+        KafkaConnection(app, "kafka", config=helper.connection_config(request_timeout_ms=5000))
+    )
     pipeline = pump.Pipeline(app, "p", config={"retry_backoff": 0.1, "retry_backoff_max": 1.0})
-    source = KafkaSource(app, pipeline, "kafka", config=helper.source_config(source_topic, "outage", silence_timeout=1.5))
-    pipeline.build(source, KafkaSink(app, pipeline, "kafka", config=helper.sink_config(topic=out_topic)))
+    source = KafkaSource(
+        app,
+        pipeline,
+        "kafka",
+        config=helper.source_config(source_topic, "outage", silence_timeout=1.5),
+    )
+    pipeline.build(
+        source, KafkaSink(app, pipeline, "kafka", config=helper.sink_config(topic=out_topic))
+    )
     app.add_pipeline(pipeline)
     await app.start()
     try:
@@ -241,9 +278,13 @@ async def test_broker_gone_then_back(own_broker: TansuBroker, kafka_for: Any) ->
         wall, cpu = time.monotonic() - wall, time.process_time() - cpu
         # Waiting, not spinning: aiokafka reconnects with backoff, the source polls calmly.
         assert cpu < 0.25 * wall, f"{cpu:.2f}s of CPU in {wall:.1f}s while the broker was gone"
-        assert not pipeline.is_error() and not app.failed, "a lost broker must not fail the pipeline"
+        assert not pipeline.is_error() and not app.failed, (
+            "a lost broker must not fail the pipeline"
+        )
         reported = [e.as_dict()["error"] for e in pipeline.errors]
-        assert source.counters.errors > 0 and any("no fetch answered" in e for e in reported), reported
+        assert source.counters.errors > 0 and any("no fetch answered" in e for e in reported), (
+            reported
+        )
         assert pipeline.metrics()["components"][source.Id]["connected"] == 0
 
         own_broker.start()  # Tansu's memory storage starts empty: the topics come again
@@ -269,7 +310,9 @@ async def test_broker_gone_then_back(own_broker: TansuBroker, kafka_for: Any) ->
         assert await helper.wait_for(fetching_again, timeout=30), "the source did not reconnect"
         await helper.produce(source_topic, [{"n": 100 + i} for i in range(50)])
         arrived = await helper.wait_for(lambda: pipeline.counters.events_out >= 100, timeout=45)
-        assert arrived, f"{pipeline.counters.events_out - 50} of 50 events after the restart arrived"
+        assert arrived, (
+            f"{pipeline.counters.events_out - 50} of 50 events after the restart arrived"
+        )
         out = await helper.read_json(out_topic, 2, count=50)
         assert sorted(e["n"] for e in out) == list(range(100, 150))
         # The outage and the way back are in the metrics: the broker answers again.

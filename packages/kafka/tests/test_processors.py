@@ -22,11 +22,18 @@ async def test_key_filter_and_topic_initializer_in_a_pipeline(kafka: Any) -> Non
     app = pump.Application(exit_when_finished=False)
     app.add_connection(KafkaConnection(app, "kafka", config=kafka.connection_config()))
     pipeline = pump.Pipeline(app, "p")
-    initializer = KafkaTopicInitializer(app, pipeline, "kafka", config={
-        "topics": [{"name": source_topic, "partitions": 3}, out_topic],
-    })
+    initializer = KafkaTopicInitializer(
+        app,
+        pipeline,
+        "kafka",
+        config={
+            "topics": [{"name": source_topic, "partitions": 3}, out_topic],
+        },
+    )
     pipeline.build(
-        KafkaSource(app, pipeline, "kafka", config=kafka.source_config(source_topic, kafka.name("g"))),
+        KafkaSource(
+            app, pipeline, "kafka", config=kafka.source_config(source_topic, kafka.name("g"))
+        ),
         initializer,
         KafkaKeyFilter(app, pipeline, ["keep"]),
         KafkaSink(app, pipeline, "kafka", config=kafka.sink_config(topic=out_topic)),
@@ -36,7 +43,9 @@ async def test_key_filter_and_topic_initializer_in_a_pipeline(kafka: Any) -> Non
     try:
         assert sorted(initializer.created) == sorted([source_topic, out_topic])
         assert {source_topic, out_topic} <= await kafka.topics()
-        await kafka.produce(source_topic, [b"1", b"2", b"3", b"4"], keys=[b"keep", b"drop", b"keep", None])
+        await kafka.produce(
+            source_topic, [b"1", b"2", b"3", b"4"], keys=[b"keep", b"drop", b"keep", None]
+        )
         assert await kafka.wait_for(lambda: pipeline.counters.events_in == 4)
         assert await kafka.wait_for(lambda: pipeline.in_flight == 0)
     finally:
@@ -45,7 +54,9 @@ async def test_key_filter_and_topic_initializer_in_a_pipeline(kafka: Any) -> Non
     assert sorted(r.value for r in out) == [b"1", b"3"]
     assert pipeline.metrics()["components"]["KafkaKeyFilter"]["dropped"] == 2
     # A second initializer finds the topics there and creates nothing.
-    again = KafkaTopicInitializer(app, pipeline, "kafka", id="again", config={"topics": [source_topic]})
+    again = KafkaTopicInitializer(
+        app, pipeline, "kafka", id="again", config={"topics": [source_topic]}
+    )
     assert await again.initialize() == []
 
 
@@ -65,15 +76,25 @@ def test_key_filter_keeps_only_listed_keys() -> None:
 
 def test_topic_initializer_applies_defaults(offline_app: Any) -> None:
     app = offline_app()
-    init = KafkaTopicInitializer(app, pump.Pipeline(app, "p"), "kafka", config={
-        "topics": ["plain", {"name": "big", "partitions": 8, "config": {"retention.ms": "1000"}}],
-        "partitions": 3,
-        "topic_config": {"cleanup.policy": "delete"},
-    })
+    init = KafkaTopicInitializer(
+        app,
+        pump.Pipeline(app, "p"),
+        "kafka",
+        config={
+            "topics": [
+                "plain",
+                {"name": "big", "partitions": 8, "config": {"retention.ms": "1000"}},
+            ],
+            "partitions": 3,
+            "topic_config": {"cleanup.policy": "delete"},
+        },
+    )
     specs = {t.name: t for t in init.specs()}
     assert specs["plain"].num_partitions == 3
     assert specs["big"].num_partitions == 8
     assert specs["big"].topic_configs == {"cleanup.policy": "delete", "retention.ms": "1000"}
     assert init.process({}, "event") == "event"
     with pytest.raises(pump.ConfigError):
-        KafkaTopicInitializer(app, pump.Pipeline(app, "q"), "kafka", config={"topics": [{"name": "x", "size": 1}]})
+        KafkaTopicInitializer(
+            app, pump.Pipeline(app, "q"), "kafka", config={"topics": [{"name": "x", "size": 1}]}
+        )

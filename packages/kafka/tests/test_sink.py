@@ -37,13 +37,17 @@ async def test_round_trip_keeps_keys_and_headers_and_routes_per_event(kafka: Any
     even_topic = await kafka.create_topic(partitions=2)
     odd_topic = await kafka.create_topic(partitions=1)
     keys = [f"key-{i % 5}".encode() for i in range(40)]
-    await kafka.produce(source_topic, [{"n": i} for i in range(40)], keys=keys, headers=[("origin", b"test")])
+    await kafka.produce(
+        source_topic, [{"n": i} for i in range(40)], keys=keys, headers=[("origin", b"test")]
+    )
 
     app = pump.Application(exit_when_finished=False)
     app.add_connection(KafkaConnection(app, "kafka", config=kafka.connection_config()))
     pipeline = pump.Pipeline(app, "p")
     pipeline.build(
-        KafkaSource(app, pipeline, "kafka", config=kafka.source_config(source_topic, kafka.name("g"))),
+        KafkaSource(
+            app, pipeline, "kafka", config=kafka.source_config(source_topic, kafka.name("g"))
+        ),
         JsonParser(app, pipeline),
         Route(app, pipeline, odd_topic),
         JsonSerializer(app, pipeline),

@@ -24,7 +24,14 @@ class FlakySink(pump.Sink):
     the pipeline can acknowledge it, so at any time it is a superset of what may be committed.
     """
 
-    def __init__(self, app: Any, pipeline: Any, *, failure_rate: float = 0.0, poison: frozenset[int] = frozenset()) -> None:
+    def __init__(
+        self,
+        app: Any,
+        pipeline: Any,
+        *,
+        failure_rate: float = 0.0,
+        poison: frozenset[int] = frozenset(),
+    ) -> None:
         super().__init__(app, pipeline)
         self.failure_rate = failure_rate
         self.poison = poison
@@ -44,7 +51,9 @@ class FlakySink(pump.Sink):
             seq = orjson.loads(event)["seq"]
             if seq in self.poison:
                 errors[i] = ValueError(f"poison event {seq}")
-            elif roll < self.failure_rate / 2 or (roll < self.failure_rate and self.random.random() < 0.3):
+            elif roll < self.failure_rate / 2 or (
+                roll < self.failure_rate and self.random.random() < 0.3
+            ):
                 errors[i] = ConnectionError("injected write failure")
         for i, (event, context) in enumerate(zip(events, contexts, strict=True)):
             if i not in errors:
@@ -70,8 +79,9 @@ class CommitWatcher:
         self.nonzero_checks = 0
 
     async def run(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka.bootstrap, group_id=self.group,
-                                    enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.kafka.bootstrap, group_id=self.group, enable_auto_commit=False
+        )
         await consumer.start()
         try:
             while True:
@@ -94,27 +104,41 @@ class CommitWatcher:
             )
 
 
-def build(kafka: Any, topic: str, group: str, sink_factory: Any, **pipeline_config: Any) -> tuple[pump.Application, pump.Pipeline, Any]:
+def build(
+    kafka: Any, topic: str, group: str, sink_factory: Any, **pipeline_config: Any
+) -> tuple[pump.Application, pump.Pipeline, Any]:
     app = pump.Application(exit_when_finished=False)
     app.add_connection(KafkaConnection(app, "kafka", config=kafka.connection_config()))
     pipeline = pump.Pipeline(app, "p", config={"max_in_flight": 400, **pipeline_config})
     sink = sink_factory(app, pipeline)
     pipeline.build(
-        KafkaSource(app, pipeline, "kafka", config=kafka.source_config(topic, group, max_batch=50, commit_interval=0.02)),
+        KafkaSource(
+            app,
+            pipeline,
+            "kafka",
+            config=kafka.source_config(topic, group, max_batch=50, commit_interval=0.02),
+        ),
         sink,
     )
     app.add_pipeline(pipeline)
     return app, pipeline, sink
 
 
-async def test_failing_writes_lose_nothing_and_commits_never_pass_unfinished_events(kafka: Any) -> None:
+async def test_failing_writes_lose_nothing_and_commits_never_pass_unfinished_events(
+    kafka: Any,
+) -> None:
     n = 3000
     topic = await kafka.create_topic(partitions=PARTITIONS)
     group = kafka.name("g")
     await kafka.produce_spread(topic, [{"seq": i} for i in range(n)], PARTITIONS)
     app, pipeline, sink = build(
-        kafka, topic, group, lambda a, p: FlakySink(a, p, failure_rate=0.25),
-        sink_retries=-1, retry_backoff=0.005, retry_backoff_max=0.02,
+        kafka,
+        topic,
+        group,
+        lambda a, p: FlakySink(a, p, failure_rate=0.25),
+        sink_retries=-1,
+        retry_backoff=0.005,
+        retry_backoff_max=0.02,
     )
     watcher = CommitWatcher(kafka, group, topic, sink)
     watching = asyncio.ensure_future(watcher.run())
@@ -139,7 +163,9 @@ async def test_failing_writes_lose_nothing_and_commits_never_pass_unfinished_eve
         assert await app.stop() == 0
         watching.cancel()
     assert sink.failures >= 8, "the sink should have failed many writes"
-    assert watcher.nonzero_checks >= 5, "the watcher should have seen commits while the pipeline ran"
+    assert watcher.nonzero_checks >= 5, (
+        "the watcher should have seen commits while the pipeline ran"
+    )
     assert not watcher.violations, "\n".join(watcher.violations[:5])
     assert sorted(set(sink.seqs)) == list(range(n))
     assert await kafka.committed(group, topic, PARTITIONS) == ends
@@ -161,8 +187,13 @@ async def test_rejected_event_stops_commits_before_it_and_comes_again(kafka: Any
     await kafka.produce_spread(topic, [{"seq": i} for i in range(n)], PARTITIONS)
     poison_seq = 301  # partition 301 % 3 == 1, offset 301 // 3 == 100
     app, pipeline, sink = build(
-        kafka, topic, group, lambda a, p: FlakySink(a, p, poison=frozenset({poison_seq})),
-        on_error="stop", sink_retries=1, retry_backoff=0.005,
+        kafka,
+        topic,
+        group,
+        lambda a, p: FlakySink(a, p, poison=frozenset({poison_seq})),
+        on_error="stop",
+        sink_retries=1,
+        retry_backoff=0.005,
     )
     await app.start()
     try:
@@ -178,7 +209,9 @@ async def test_rejected_event_stops_commits_before_it_and_comes_again(kafka: Any
     await app.start()
     try:
         assert await kafka.wait_for(lambda: poison_seq in healthy.seqs, timeout=30)
-        assert await kafka.wait_for(lambda: len(set(sink.seqs) | set(healthy.seqs)) == n, timeout=30)
+        assert await kafka.wait_for(
+            lambda: len(set(sink.seqs) | set(healthy.seqs)) == n, timeout=30
+        )
     finally:
         assert await app.stop() == 0
     assert min(healthy.seqs) >= 0 and (1, 100) in healthy.done
@@ -191,7 +224,10 @@ async def test_context_carries_the_record_metadata(kafka: Any) -> None:
     app.add_connection(KafkaConnection(app, "kafka", config=kafka.connection_config()))
     pipeline = pump.Pipeline(app, "p")
     sink = pump.common.ListSink(app, pipeline)
-    pipeline.build(KafkaSource(app, pipeline, "kafka", config=kafka.source_config(topic, kafka.name("g"))), sink)
+    pipeline.build(
+        KafkaSource(app, pipeline, "kafka", config=kafka.source_config(topic, kafka.name("g"))),
+        sink,
+    )
     app.add_pipeline(pipeline)
     await app.start()
     try:

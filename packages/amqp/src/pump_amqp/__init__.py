@@ -1,11 +1,11 @@
 """pump-amqp: RabbitMQ (AMQP 0-9-1) connection, source and sink for Pump, on aio-pika.
 
-    app.add_connection(AMQPConnection(app, "amqp", config={"url": "amqp://guest:guest@localhost/"}))
-    pipeline.build(
-        AMQPSource(app, pipeline, "amqp", config={"queue": "in"}),
-        ...,
-        AMQPSink(app, pipeline, "amqp", config={"exchange": "out", "routing_key": "done"}),
-    )
+app.add_connection(AMQPConnection(app, "amqp", config={"url": "amqp://guest:guest@localhost/"}))
+pipeline.build(
+    AMQPSource(app, pipeline, "amqp", config={"queue": "in"}),
+    ...,
+    AMQPSink(app, pipeline, "amqp", config={"exchange": "out", "routing_key": "done"}),
+)
 """
 
 from pump_amqp.connection import AMQPConnection

@@ -61,7 +61,9 @@ class _BackoffConnection(aio_pika.RobustConnection):
     connection was lost, within [delay, delay_max], which doubles it per attempt.
     """
 
-    def __init__(self, url: URL, *, reconnect_delay_max: float, owner: AMQPConnection, **kwargs: Any) -> None:
+    def __init__(
+        self, url: URL, *, reconnect_delay_max: float, owner: AMQPConnection, **kwargs: Any
+    ) -> None:
         self._max_delay = reconnect_delay_max
         self._backoff = pump.Backoff(min(1.0, reconnect_delay_max), reconnect_delay_max, jitter=0.0)
         self._lost_at: float | None = None
@@ -111,10 +113,18 @@ class AMQPConnectionConfig(pump.TLSConfig, pump.ReconnectConfig):
         examples=["amqps://pump:secret@rabbit.example:5671/prod"],
     )
     username: str = Field("", description="User name; overrides the one in the URL when set")
-    password: SecretStr = Field(SecretStr(""), description="Password; overrides the one in the URL when set")
-    heartbeat: int = Field(30, ge=0, description="Heartbeat interval asked of the broker, seconds (0: none)")
-    connection_timeout: float = Field(10.0, gt=0, description="Seconds to establish a connection before it counts as failed")
-    connection_name: str = Field("", description="Name shown by the broker (rabbitmqctl list_connections); empty: pump:<id>")
+    password: SecretStr = Field(
+        SecretStr(""), description="Password; overrides the one in the URL when set"
+    )
+    heartbeat: int = Field(
+        30, ge=0, description="Heartbeat interval asked of the broker, seconds (0: none)"
+    )
+    connection_timeout: float = Field(
+        10.0, gt=0, description="Seconds to establish a connection before it counts as failed"
+    )
+    connection_name: str = Field(
+        "", description="Name shown by the broker (rabbitmqctl list_connections); empty: pump:<id>"
+    )
 
 
 class AMQPConnection(pump.Connection):
@@ -242,7 +252,9 @@ class AMQPConnection(pump.Connection):
         reason = "closed"
         if closing.done() and not closing.cancelled() and closing.exception() is not None:
             reason = self.describe_error(closing.exception())  # type: ignore[arg-type]
-        L.warning("%s: connection to %s lost (%s); reconnecting", self.location(), self.masked_url, reason)
+        L.warning(
+            "%s: connection to %s lost (%s); reconnecting", self.location(), self.masked_url, reason
+        )
 
     # -- for components -------------------------------------------------------------------
 
@@ -325,4 +337,3 @@ async def _close_quietly(connection: aio_pika.RobustConnection) -> None:
         await connection.close()
     except Exception:
         L.debug("closing an AMQP connection failed", exc_info=True)
-

@@ -33,7 +33,14 @@ def new_message_id() -> str:
 
 
 #: What `publish` needs of an aiormq channel to write a batch at once.
-_CHANNEL_INTERNALS = ("confirmations", "message_id_delivery_tag", "delivery_tag", "write_queue", "max_content_size", "lock")
+_CHANNEL_INTERNALS = (
+    "confirmations",
+    "message_id_delivery_tag",
+    "delivery_tag",
+    "write_queue",
+    "max_content_size",
+    "lock",
+)
 
 
 def batch_write_supported(channel: AbstractChannel) -> bool:
@@ -47,7 +54,9 @@ def check_routing_key(routing_key: str) -> None:
         raise ValueError(f"routing key longer than 255 bytes: {routing_key[:40]!r}...")
 
 
-async def publish(channel: AbstractChannel, messages: Sequence[Outgoing]) -> list[asyncio.Future[Any]]:
+async def publish(
+    channel: AbstractChannel, messages: Sequence[Outgoing]
+) -> list[asyncio.Future[Any]]:
     """Send `messages` in one write; returns their confirmation futures, in order.
 
     Each future resolves to the broker's Basic.Ack, or fails with aiormq's DeliveryError
@@ -57,10 +66,15 @@ async def publish(channel: AbstractChannel, messages: Sequence[Outgoing]) -> lis
     """
     if not batch_write_supported(channel):
         return [
-            asyncio.ensure_future(channel.basic_publish(
-                body, exchange=exchange, routing_key=routing_key, properties=properties,
-                mandatory=mandatory,
-            ))
+            asyncio.ensure_future(
+                channel.basic_publish(
+                    body,
+                    exchange=exchange,
+                    routing_key=routing_key,
+                    properties=properties,
+                    mandatory=mandatory,
+                )
+            )
             for exchange, routing_key, body, properties, mandatory in messages
         ]
     ch: Any = channel
@@ -80,7 +94,9 @@ async def publish(channel: AbstractChannel, messages: Sequence[Outgoing]) -> lis
                 by_message_id[properties.message_id] = tag
                 futures.append(future)
                 frames.append(
-                    spec.Basic.Publish(exchange=exchange, routing_key=routing_key, mandatory=mandatory)
+                    spec.Basic.Publish(
+                        exchange=exchange, routing_key=routing_key, mandatory=mandatory
+                    )
                 )
                 frames.append(ContentHeader(0, len(body), properties))
                 if len(body) <= max_body:

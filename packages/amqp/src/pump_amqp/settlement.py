@@ -153,7 +153,8 @@ class ChannelSettlement:
         self.stale.count += len(deliveries.messages)
         L.debug(
             "%s: %d deliveries of a closed channel not settled; the broker delivers them again",
-            self.where, len(deliveries.messages),
+            self.where,
+            len(deliveries.messages),
         )
         return False
 

@@ -65,19 +65,44 @@ _PROPERTY_NAMES = {
 class AMQPSinkConfig(pump.ComponentConfig):
     """Settings of an AMQPSink."""
 
-    exchange: str = Field("amq.direct", description='Exchange to publish to ("" is the default exchange: routing key = queue name)')
-    routing_key: str = Field("", description="Routing key of every message (per event: context amqp_sink_routing_key)")
-    persistent: bool = Field(True, description="Persistent delivery mode (2): messages survive a broker restart in durable queues")
-    mandatory: bool = Field(True, description="Unroutable messages are returned and fail their event (else the broker drops them)")
-    content_type: str = Field("", description="Content type; empty: application/json for JSON-encoded events, text/plain for str, none for bytes")
+    exchange: str = Field(
+        "amq.direct",
+        description='Exchange to publish to ("" is the default exchange: routing key = queue name)',
+    )
+    routing_key: str = Field(
+        "", description="Routing key of every message (per event: context amqp_sink_routing_key)"
+    )
+    persistent: bool = Field(
+        True,
+        description="Persistent delivery mode (2): messages survive a broker restart in durable queues",
+    )
+    mandatory: bool = Field(
+        True,
+        description="Unroutable messages are returned and fail their event (else the broker drops them)",
+    )
+    content_type: str = Field(
+        "",
+        description="Content type; empty: application/json for JSON-encoded events, text/plain for str, none for bytes",
+    )
     content_encoding: str = Field("", description="Content encoding property (empty: not set)")
-    headers: dict[str, Any] = Field(default_factory=dict, description="Headers of every message (per event: merged with context amqp_sink_headers)")
+    headers: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Headers of every message (per event: merged with context amqp_sink_headers)",
+    )
     app_id: str = Field("", description="app_id property (empty: not set)")
     declare: bool = Field(False, description="Declare the exchange; else it must exist")
-    exchange_type: str = Field("direct", description="Type of the declared exchange: direct, topic, fanout, headers")
+    exchange_type: str = Field(
+        "direct", description="Type of the declared exchange: direct, topic, fanout, headers"
+    )
     durable: bool = Field(True, description="Declare the exchange durable")
-    exchange_arguments: dict[str, Any] = Field(default_factory=dict, description="Arguments of the declared exchange")
-    publish_timeout: float = Field(30.0, gt=0, description="Seconds for the broker to confirm a batch (and to reconnect) before its write fails")
+    exchange_arguments: dict[str, Any] = Field(
+        default_factory=dict, description="Arguments of the declared exchange"
+    )
+    publish_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds for the broker to confirm a batch (and to reconnect) before its write fails",
+    )
 
 
 class AMQPSink(pump.Sink):
@@ -264,7 +289,9 @@ class AMQPSink(pump.Sink):
             f"({self.Connection.describe_error(exc)}); it will be published again"
         )
 
-    async def _check_exchanges(self, names: set[str], timeout: float) -> dict[str, AMQPTopologyError]:
+    async def _check_exchanges(
+        self, names: set[str], timeout: float
+    ) -> dict[str, AMQPTopologyError]:
         """Check exchanges not used yet, so a missing one fails only its own events.
 
         Publishing to a missing exchange would close the channel and fail every message on it.

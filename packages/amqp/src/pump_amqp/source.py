@@ -82,7 +82,16 @@ def failed_deliveries(headers: Mapping[str, Any] | None) -> int:
 class _Consumer:
     """The state of one consuming channel: deliveries waiting to be handed over, wake-ups."""
 
-    __slots__ = ("arrived", "buffer", "cancelled", "closed", "full", "settlement", "stopping", "tag")
+    __slots__ = (
+        "arrived",
+        "buffer",
+        "cancelled",
+        "closed",
+        "full",
+        "settlement",
+        "stopping",
+        "tag",
+    )
 
     def __init__(self, settlement: ChannelSettlement) -> None:
         self.settlement = settlement
@@ -107,27 +116,64 @@ class AMQPSourceConfig(pump.ComponentConfig):
     """Settings of an AMQPSource (and AMQPFullMessageSource)."""
 
     queue: str = Field(..., min_length=1, description="Queue to consume", examples=["orders"])
-    prefetch_count: int = Field(1000, ge=1, description="Most messages unacknowledged at once (bounds memory; backpressure)")
-    batch_size: int = Field(256, ge=1, description="Most messages handed to the pipeline in one batch")
-    batch_linger: float = Field(0.005, ge=0, description="Seconds to wait for a batch to fill before handing over what arrived")
-    declare: bool = Field(False, description="Declare the queue (and exchange, bindings, dead-letter exchange); else it must exist")
+    prefetch_count: int = Field(
+        1000, ge=1, description="Most messages unacknowledged at once (bounds memory; backpressure)"
+    )
+    batch_size: int = Field(
+        256, ge=1, description="Most messages handed to the pipeline in one batch"
+    )
+    batch_linger: float = Field(
+        0.005,
+        ge=0,
+        description="Seconds to wait for a batch to fill before handing over what arrived",
+    )
+    declare: bool = Field(
+        False,
+        description="Declare the queue (and exchange, bindings, dead-letter exchange); else it must exist",
+    )
     durable: bool = Field(True, description="Declare the queue and exchanges durable")
     exclusive: bool = Field(False, description="Declare the queue exclusive to this connection")
     auto_delete: bool = Field(False, description="Declare the queue auto-delete")
-    queue_arguments: dict[str, Any] = Field(default_factory=dict, description="Queue arguments to declare with, e.g. x-queue-type, x-message-ttl")
-    exchange: str = Field("", description="With declare: an exchange to declare and bind the queue to")
-    exchange_type: str = Field("direct", description="Type of that exchange: direct, topic, fanout, headers")
-    exchange_arguments: dict[str, Any] = Field(default_factory=dict, description="Arguments of that exchange")
-    routing_keys: list[str] = Field(default_factory=list, description="Binding keys of the queue to the exchange (none: the queue name)")
-    dead_letter_exchange: str = Field("", description="With declare: a fanout exchange declared and set as the queue's x-dead-letter-exchange")
-    delivery_limit: int = Field(0, ge=0, description="A message whose delivery failed this many times goes to the dead-letter exchange (0: no limit)")
-    on_reject: Literal["requeue", "dead_letter"] = Field("requeue", description="A failed batch: requeue its messages (up to delivery_limit) or reject them to the dead-letter exchange")
+    queue_arguments: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Queue arguments to declare with, e.g. x-queue-type, x-message-ttl",
+    )
+    exchange: str = Field(
+        "", description="With declare: an exchange to declare and bind the queue to"
+    )
+    exchange_type: str = Field(
+        "direct", description="Type of that exchange: direct, topic, fanout, headers"
+    )
+    exchange_arguments: dict[str, Any] = Field(
+        default_factory=dict, description="Arguments of that exchange"
+    )
+    routing_keys: list[str] = Field(
+        default_factory=list,
+        description="Binding keys of the queue to the exchange (none: the queue name)",
+    )
+    dead_letter_exchange: str = Field(
+        "",
+        description="With declare: a fanout exchange declared and set as the queue's x-dead-letter-exchange",
+    )
+    delivery_limit: int = Field(
+        0,
+        ge=0,
+        description="A message whose delivery failed this many times goes to the dead-letter exchange (0: no limit)",
+    )
+    on_reject: Literal["requeue", "dead_letter"] = Field(
+        "requeue",
+        description="A failed batch: requeue its messages (up to delivery_limit) or reject them to the dead-letter exchange",
+    )
     redelivery: Literal["auto", "requeue", "republish"] = Field(
         "auto",
         description="How a requeued message is counted for delivery_limit: requeue (the broker counts: quorum queues), republish (a copy with an x-pump-delivery-count header: classic queues), auto (requeue for a quorum queue declared here or a message carrying x-delivery-count, else republish)",
     )
     consumer_tag: str = Field("", description="Consumer tag (empty: the broker picks one)")
-    timeout: float = Field(30.0, gt=0, description="Seconds for broker operations (open a channel, declare) before they count as failed")
+    timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds for broker operations (open a channel, declare) before they count as failed",
+    )
 
 
 class AMQPSource(pump.Source):
@@ -144,7 +190,9 @@ class AMQPSource(pump.Source):
     acknowledged = pump.Counter("Messages acknowledged to the broker (their events are done)")
     requeued = pump.Counter("Messages of failed batches given back to the queue")
     dead_lettered = pump.Counter("Messages rejected to the dead-letter exchange")
-    republished = pump.Counter("Messages requeued as counted copies (delivery_limit on classic queues)")
+    republished = pump.Counter(
+        "Messages requeued as counted copies (delivery_limit on classic queues)"
+    )
     reconnects = pump.Counter("Times the link to the server was re-established after a loss")
 
     #: True: the event is the whole message as a dict (AMQPFullMessageSource).
@@ -188,10 +236,18 @@ class AMQPSource(pump.Source):
             await self.Pipeline.ready()
             try:
                 consumer = await self._consume(settlement)
-            except (TimeoutError, AMQPConnectionError, aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
+            except (
+                TimeoutError,
+                AMQPConnectionError,
+                aiormq.exceptions.AMQPError,
+                ConnectionError,
+                RuntimeError,
+            ) as exc:
                 delay = backoff.next_delay()
                 settlement = None
-                L.warning("%s: cannot consume yet (%s); retrying in %.1fs", self.location(), exc, delay)
+                L.warning(
+                    "%s: cannot consume yet (%s); retrying in %.1fs", self.location(), exc, delay
+                )
                 continue
             delay = 0.0
             backoff.reset()
@@ -205,7 +261,9 @@ class AMQPSource(pump.Source):
                 settlement = None
                 L.warning(
                     "%s: channel %d closed; consuming '%s' again on a new one",
-                    self.location(), consumer.settlement.generation, self.Config.queue,
+                    self.location(),
+                    consumer.settlement.generation,
+                    self.Config.queue,
                 )
 
     async def _consume(self, settlement: ChannelSettlement | None = None) -> _Consumer:
@@ -230,7 +288,8 @@ class AMQPSource(pump.Source):
             if frame.consumer_tag == consumer.tag:
                 L.warning(
                     "%s: the broker cancelled the consumer of '%s' (was the queue deleted?)",
-                    self.location(), config.queue,
+                    self.location(),
+                    config.queue,
                 )
                 consumer.close()
 
@@ -254,7 +313,9 @@ class AMQPSource(pump.Source):
                 f"{self.Connection.masked_url}; create it, or set `declare: true`"
             ) from None
         except aiormq.exceptions.ChannelAccessRefused as exc:
-            raise AMQPError(f"{self.location()}: consuming '{config.queue}' refused: {exc}") from None
+            raise AMQPError(
+                f"{self.location()}: consuming '{config.queue}' refused: {exc}"
+            ) from None
         consumer.tag = ok.consumer_tag
         self._consumer = consumer
         return consumer
@@ -363,7 +424,10 @@ class AMQPSource(pump.Source):
         L.warning(
             "%s: %d message(s) of '%s' failed %d times (delivery_limit): rejected to the "
             "dead-letter exchange",
-            self.location(), len(tags), self.Config.queue, self.Config.delivery_limit,
+            self.location(),
+            len(tags),
+            self.Config.queue,
+            self.Config.delivery_limit,
         )
         settlement.settle_tags(tags, False)
 
@@ -437,7 +501,10 @@ class AMQPSource(pump.Source):
                 L.warning(
                     "%s: a message of '%s' failed %d times (delivery_limit %d): rejected to "
                     "the dead-letter exchange",
-                    self.location(), config.queue, failures, limit,
+                    self.location(),
+                    config.queue,
+                    failures,
+                    limit,
                 )
                 return False
             if limit and self._republishes(headers):
@@ -496,7 +563,11 @@ class AMQPSource(pump.Source):
                 if isinstance(result, BaseException):
                     failed.add(delivery_tag(message))
         except Exception as exc:
-            L.warning("%s: republishing to count redeliveries failed (%s); requeueing instead", self.location(), exc)
+            L.warning(
+                "%s: republishing to count redeliveries failed (%s); requeueing instead",
+                self.location(),
+                exc,
+            )
             failed = {delivery_tag(m) for m in messages}
         for tag in failed:
             verdicts[tag] = None

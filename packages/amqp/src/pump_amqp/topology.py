@@ -69,28 +69,50 @@ class Topology:
         timeout = self.timeout
         steps: list[tuple[str, Callable[[Any], Awaitable[Any]]]] = []
         for name, type_, durable, arguments in self.exchanges:
-            steps.append((
-                f"declaring exchange '{name}' ({type_}, durable={durable})",
-                partial(_declare_exchange, name=name, type=type_, durable=durable, arguments=arguments, timeout=timeout),
-            ))
+            steps.append(
+                (
+                    f"declaring exchange '{name}' ({type_}, durable={durable})",
+                    partial(
+                        _declare_exchange,
+                        name=name,
+                        type=type_,
+                        durable=durable,
+                        arguments=arguments,
+                        timeout=timeout,
+                    ),
+                )
+            )
         for name in self.check_exchanges:
-            steps.append((f"exchange '{name}'", partial(_check_exchange, name=name, timeout=timeout)))
+            steps.append(
+                (f"exchange '{name}'", partial(_check_exchange, name=name, timeout=timeout))
+            )
         if self.queue is not None:
             qname, durable, exclusive, auto_delete, arguments = self.queue
-            steps.append((
-                f"declaring queue '{qname}' (durable={durable}, arguments={arguments})",
-                partial(
-                    _declare_queue, name=qname, durable=durable, exclusive=exclusive,
-                    auto_delete=auto_delete, arguments=arguments, timeout=timeout,
-                ),
-            ))
+            steps.append(
+                (
+                    f"declaring queue '{qname}' (durable={durable}, arguments={arguments})",
+                    partial(
+                        _declare_queue,
+                        name=qname,
+                        durable=durable,
+                        exclusive=exclusive,
+                        auto_delete=auto_delete,
+                        arguments=arguments,
+                        timeout=timeout,
+                    ),
+                )
+            )
         for name in self.check_queues:
             steps.append((f"queue '{name}'", partial(_check_queue, name=name, timeout=timeout)))
         for queue, exchange, key in self.bindings:
-            steps.append((
-                f"binding queue '{queue}' to exchange '{exchange}' with routing key '{key}'",
-                partial(_bind, queue=queue, exchange=exchange, routing_key=key, timeout=timeout),
-            ))
+            steps.append(
+                (
+                    f"binding queue '{queue}' to exchange '{exchange}' with routing key '{key}'",
+                    partial(
+                        _bind, queue=queue, exchange=exchange, routing_key=key, timeout=timeout
+                    ),
+                )
+            )
         # A failed step closes the channel; the next step gets a new one.
         channel = ReopeningChannel(self.connection, self.where, timeout=self.timeout)
         try:
@@ -133,8 +155,12 @@ async def _declare_queue(
     timeout: float,
 ) -> None:
     await channel.queue_declare(
-        name, durable=durable, exclusive=exclusive, auto_delete=auto_delete,
-        arguments=arguments or None, timeout=timeout,
+        name,
+        durable=durable,
+        exclusive=exclusive,
+        auto_delete=auto_delete,
+        arguments=arguments or None,
+        timeout=timeout,
     )
 
 
@@ -142,7 +168,9 @@ async def _check_queue(channel: Any, *, name: str, timeout: float) -> None:
     await channel.queue_declare(name, passive=True, timeout=timeout)
 
 
-async def _bind(channel: Any, *, queue: str, exchange: str, routing_key: str, timeout: float) -> None:
+async def _bind(
+    channel: Any, *, queue: str, exchange: str, routing_key: str, timeout: float
+) -> None:
     await channel.queue_bind(queue, exchange, routing_key=routing_key, timeout=timeout)
 
 

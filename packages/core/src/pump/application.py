@@ -171,9 +171,7 @@ class Application:
                 raise BuildError(
                     f"{prefix}connection '{connection_id}' could not be built: {failed}"
                 )
-            raise BuildError(
-                f"{prefix}unknown connection '{connection_id}' ({self._known(kind)})"
-            )
+            raise BuildError(f"{prefix}unknown connection '{connection_id}' ({self._known(kind)})")
         if not isinstance(located, kind):
             raise BuildError(
                 f"{prefix}connection '{located.Id}' is a {type(located).__name__}, "
@@ -231,7 +229,9 @@ class Application:
         for name in self.unused_config_sections():
             L.warning(
                 "config file %s: section [%s] matches no registered pipeline, component, "
-                "connection or lookup; it is ignored", self.config_file, name,
+                "connection or lookup; it is ignored",
+                self.config_file,
+                name,
             )
         components: list[Component] = []
         pipelines: list[Pipeline] = []

@@ -94,7 +94,9 @@ class Backoff:
 
     def __repr__(self) -> str:
         limit = "∞" if self.attempts is None else self.attempts
-        return f"Backoff({self.first}s→{self.maximum}s ×{self.factor}, attempt {self.attempt}/{limit})"
+        return (
+            f"Backoff({self.first}s→{self.maximum}s ×{self.factor}, attempt {self.attempt}/{limit})"
+        )
 
 
 class ReconnectConfig(ComponentConfig):

@@ -43,37 +43,54 @@ def build_parser() -> argparse.ArgumentParser:
 
     logs = argparse.ArgumentParser(add_help=False)
     logs.add_argument(
-        "--log-level", default="INFO", type=str.upper,
-        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], help="default: INFO",
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        help="default: INFO",
     )
     logs.add_argument("--log-format", default="text", choices=["text", "json"])
     config = argparse.ArgumentParser(add_help=False)
     config.add_argument("file", help="the YAML file declaring connections, lookups, pipelines")
     config.add_argument(
-        "-c", "--config", metavar="CONF",
+        "-c",
+        "--config",
+        metavar="CONF",
         help="a BSPump config file (INI or YAML sections) applied under the YAML's values",
     )
 
     run = commands.add_parser(
-        "run", parents=[config, logs], help="run the pipelines of a YAML file",
+        "run",
+        parents=[config, logs],
+        help="run the pipelines of a YAML file",
         description="Run the pipelines of a YAML file until their sources are exhausted "
         "(or SIGINT/SIGTERM), then print a summary.",
     )
     run.add_argument(
-        "--progress", default="auto", choices=["auto", "live", "log", "off"],
+        "--progress",
+        default="auto",
+        choices=["auto", "live", "log", "off"],
         help="auto: a live table when stderr is a terminal, else periodic log lines",
     )
     run.add_argument(
-        "--interval", type=float, default=None, metavar="SECONDS",
+        "--interval",
+        type=float,
+        default=None,
+        metavar="SECONDS",
         help="progress period (default: 0.5 for the live table, 10 for log lines)",
     )
     run.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress and no summary; errors only",
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress and no summary; errors only",
     )
     run.set_defaults(handler=cmd_run)
 
     validate = commands.add_parser(
-        "validate", parents=[config, logs], help="check a YAML file without starting anything",
+        "validate",
+        parents=[config, logs],
+        help="check a YAML file without starting anything",
     )
     validate.set_defaults(handler=cmd_validate)
 
@@ -81,18 +98,23 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true", help="print JSON")
     plugins.add_argument("--kind", action="append", help="only this kind (repeatable)")
     plugins.add_argument(
-        "--no-load", action="store_true", help="do not import the plugins to check them",
+        "--no-load",
+        action="store_true",
+        help="do not import the plugins to check them",
     )
     plugins.set_defaults(handler=cmd_plugins)
 
     describe = commands.add_parser(
-        "describe", help="show a component type's config keys",
+        "describe",
+        help="show a component type's config keys",
         description="Show the config keys of a component type: NAME or KIND:NAME "
         "(e.g. json.parse, sink:print), or `pipeline` for a pipeline's own keys.",
     )
     describe.add_argument("name", metavar="NAME")
     describe.add_argument(
-        "--format", default="text", choices=["text", "json", "markdown"],
+        "--format",
+        default="text",
+        choices=["text", "json", "markdown"],
         help="markdown: the table of the package READMEs",
     )
     describe.add_argument("--json", action="store_true", help="same as --format json")
@@ -169,7 +191,9 @@ def _view(args: argparse.Namespace, app: Any) -> Any:
         mode = "live" if sys.stderr.isatty() else "log"
     if mode == "live":
         interval = args.interval if args.interval is not None else 0.5
-        return cli_view.LiveView(app, interval, force_terminal=True if args.progress == "live" else None)
+        return cli_view.LiveView(
+            app, interval, force_terminal=True if args.progress == "live" else None
+        )
     if mode == "log":
         return cli_view.LogView(app, args.interval if args.interval is not None else 10.0)
     return cli_view.QuietView(app, 1.0)

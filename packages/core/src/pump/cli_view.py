@@ -179,8 +179,16 @@ class LogView(View):
             L.info(
                 "pipeline '%s' %s: in %d (%.0f/s), out %d, in flight %d, dropped %d, "
                 "errors %d, dead-lettered %d%s",
-                r.id, r.state, r.events_in, r.rate, r.events_out, r.in_flight, r.dropped,
-                r.errors, r.dead_lettered, f"; {counters_text(r.counters)}" if r.counters else "",
+                r.id,
+                r.state,
+                r.events_in,
+                r.rate,
+                r.events_out,
+                r.in_flight,
+                r.dropped,
+                r.errors,
+                r.dead_lettered,
+                f"; {counters_text(r.counters)}" if r.counters else "",
             )
         for cid, counters in self.sampler.connections().items():
             if counters:
@@ -189,7 +197,15 @@ class LogView(View):
 
 #: The live table's columns (short enough for an 80-column terminal).
 COLUMNS = (
-    "pipeline", "state", "in", "out", "ev/s", "in-flight", "dropped", "errors", "dead-letter"
+    "pipeline",
+    "state",
+    "in",
+    "out",
+    "ev/s",
+    "in-flight",
+    "dropped",
+    "errors",
+    "dead-letter",
 )
 
 
@@ -235,14 +251,20 @@ class LiveView(View):
 
         elapsed = time.monotonic() - self.sampler.started
         table = Table(
-            title=f"pump — {elapsed:.0f}s", title_justify="left", box=box.SIMPLE_HEAD,
-            padding=(0, 1), collapse_padding=True, pad_edge=False,
+            title=f"pump — {elapsed:.0f}s",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            padding=(0, 1),
+            collapse_padding=True,
+            pad_edge=False,
         )
         for column in COLUMNS:
             left = column in ("pipeline", "state")
             # Numbers keep their width; a long pipeline id is what gets shortened.
             table.add_column(
-                column, no_wrap=True, justify="left" if left else "right",
+                column,
+                no_wrap=True,
+                justify="left" if left else "right",
                 min_width=None if column == "pipeline" else len(column),
             )
         styles = {"failed": "bold red", "finished": "green", "waiting": "yellow"}
@@ -287,8 +309,7 @@ def summary(app: Application, duration: float, exit_code: int) -> dict[str, Any]
         "rate": totals["events_in"] / duration if duration > 0 else 0.0,
         "totals": totals,
         "pipelines": [
-            {**r.as_dict(), "rate": r.events_in / duration if duration > 0 else 0.0}
-            for r in rows
+            {**r.as_dict(), "rate": r.events_in / duration if duration > 0 else 0.0} for r in rows
         ],
     }
 
@@ -360,9 +381,25 @@ class JsonFormatter(logging.Formatter):
 #: Loggers of the libraries connectors use: their INFO lines (group joins, reconnect chatter)
 #: would flood the live view, so they log warnings and errors only, unless `--log-level debug`.
 LIBRARY_LOGGERS = (
-    "aiokafka", "kafka", "aio_pika", "aiormq", "pamqp", "urllib3", "elasticsearch",
-    "elastic_transport", "aiomysql", "asyncmy", "pymysql", "influxdb_client", "aiohttp",
-    "websockets", "httpx", "httpcore", "asyncio", "pyarrow", "fsspec",
+    "aiokafka",
+    "kafka",
+    "aio_pika",
+    "aiormq",
+    "pamqp",
+    "urllib3",
+    "elasticsearch",
+    "elastic_transport",
+    "aiomysql",
+    "asyncmy",
+    "pymysql",
+    "influxdb_client",
+    "aiohttp",
+    "websockets",
+    "httpx",
+    "httpcore",
+    "asyncio",
+    "pyarrow",
+    "fsspec",
 )
 
 

@@ -20,7 +20,9 @@ _SECRET_NAME = re.compile(r"pass|secret|token|credential|key$", re.IGNORECASE)
 class ComponentConfig(BaseModel):
     """Base of every component's config model; unknown keys are errors, values are typed."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, arbitrary_types_allowed=True
+    )
 
     def __getitem__(self, key: str) -> Any:
         """BSPump-style `self.Config["key"]` access."""

@@ -164,8 +164,11 @@ def bad_examples(model: type[BaseModel]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Rewrite (or `--check`) the config tables of the given Markdown files."""
-    parser = argparse.ArgumentParser(prog="python -m pump.configref", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m pump.configref",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("files", nargs="+", metavar="FILE")
     parser.add_argument("--check", action="store_true", help="report stale tables, change nothing")
     args = parser.parse_args(argv)

@@ -303,7 +303,9 @@ class _Builder:
     def build(self, data: Any) -> None:
         if not isinstance(data, Mapping):
             self.problem(
-                data, "", "the file must be a mapping with 'pipelines' (and 'connections', 'lookups')"
+                data,
+                "",
+                "the file must be a mapping with 'pipelines' (and 'connections', 'lookups')",
             )
             return
         for key in data:
@@ -311,7 +313,8 @@ class _Builder:
                 close = difflib.get_close_matches(str(key), TOP_LEVEL_KEYS, n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 self.problem(
-                    data, "",
+                    data,
+                    "",
                     f"unknown top-level key '{key}'{hint} (known: {', '.join(TOP_LEVEL_KEYS)})",
                     key=str(key),
                 )
@@ -416,8 +419,12 @@ class _Builder:
         on_error = spec.get("on_error")
         if on_error is None or isinstance(on_error, str):
             if on_error == "dead_letter":
-                self.problem(spec, where, "on_error 'dead_letter' needs a sink: "
-                             "on_error: {dead_letter: {type: ..., ...}}")
+                self.problem(
+                    spec,
+                    where,
+                    "on_error 'dead_letter' needs a sink: "
+                    "on_error: {dead_letter: {type: ..., ...}}",
+                )
             if on_error is not None:
                 config["on_error"] = on_error
             return None
@@ -429,7 +436,8 @@ class _Builder:
                 close = difflib.get_close_matches(str(key), ("policy", "dead_letter"), n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 self.problem(
-                    on_error, where,
+                    on_error,
+                    where,
                     f"on_error: unknown key '{key}'{hint} (known: policy, dead_letter)",
                     key=str(key),
                 )
@@ -438,7 +446,9 @@ class _Builder:
         if policy is not None:
             config["on_error"] = policy
         if policy == "dead_letter" and dead_letter is None:
-            self.problem(on_error, where, "on_error policy 'dead_letter' needs a 'dead_letter' sink")
+            self.problem(
+                on_error, where, "on_error policy 'dead_letter' needs a 'dead_letter' sink"
+            )
         return dead_letter
 
     def source_specs(self, spec: Mapping[str, Any], where: str) -> list[Any] | None:
@@ -534,8 +544,11 @@ class _Builder:
         name = spec.get("type")
         if name is None and spec.get("class"):
             bases: dict[str, type[Component]] = {
-                "source": Source, "processor": Processor, "sink": Sink,
-                "connection": Connection, "lookup": Component,
+                "source": Source,
+                "processor": Processor,
+                "sink": Sink,
+                "connection": Connection,
+                "lookup": Component,
             }
             base = bases[kind]
             try:
@@ -564,8 +577,10 @@ class _Builder:
         for key, kind, ref in _references(config):
             if isinstance(ref, str) and ref in self.invalid[kind]:
                 self.problem(
-                    spec, where, f"key '{key}': {kind} '{ref}' is invalid "
-                    f"(see {self.invalid[kind][ref]})", key=key.split(".")[0],
+                    spec,
+                    where,
+                    f"key '{key}': {kind} '{ref}' is invalid (see {self.invalid[kind][ref]})",
+                    key=key.split(".")[0],
                 )
                 found.append(f"{kind} '{ref}'")
         return found
@@ -607,8 +622,9 @@ class _Builder:
 
     def attach_triggers(self, source: Component, triggers: Any, spec: Any, where: str) -> None:
         if not isinstance(source, TriggerSource):
-            self.problem(spec, where, f"'trigger' needs a trigger source; {type(source).__name__} "
-                         "is not one")
+            self.problem(
+                spec, where, f"'trigger' needs a trigger source; {type(source).__name__} is not one"
+            )
             return
         for t in triggers if isinstance(triggers, list) else [triggers]:
             trigger = self.trigger(t, spec, where)
@@ -678,8 +694,9 @@ class _Builder:
                 try:
                     value = adapter.validate_python(value)
                 except ValidationError as exc:
-                    self.problem(spec, where, f"key '{key}': {exc.errors()[0]['msg']} "
-                                 f"(got {value!r})")
+                    self.problem(
+                        spec, where, f"key '{key}': {exc.errors()[0]['msg']} (got {value!r})"
+                    )
                     ok = False
                     continue
             kwargs[key] = value
@@ -697,7 +714,8 @@ class _Builder:
                 pid = target.split(".", 1)[0]
                 if pid not in pipelines:
                     self.problem(
-                        None, component.location(),
+                        None,
+                        component.location(),
                         f"key 'target': unknown pipeline '{pid}' (declared: "
                         f"{', '.join(map(str, pipelines))})",
                     )

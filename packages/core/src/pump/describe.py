@@ -93,8 +93,15 @@ def type_name(annotation: Any) -> str:
 
 
 def _constraints(metadata: list[Any]) -> str:
-    symbols = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "min_length": "min length",
-               "max_length": "max length", "multiple_of": "multiple of"}
+    symbols = {
+        "gt": ">",
+        "ge": ">=",
+        "lt": "<",
+        "le": "<=",
+        "min_length": "min length",
+        "max_length": "max length",
+        "multiple_of": "multiple of",
+    }
     parts = []
     for item in metadata:
         for attribute, symbol in symbols.items():
@@ -202,9 +209,18 @@ def describe_pipeline() -> dict[str, Any]:
     from pump.pipeline import Pipeline, PipelineConfig
 
     structure: list[dict[str, Any]] = [
-        {"name": n, "type": t, "required": r, "default": None, "description": d,
-         "constraints": "", "examples": [], "secret": False, "advanced": False,
-         "no_default": True}
+        {
+            "name": n,
+            "type": t,
+            "required": r,
+            "default": None,
+            "description": d,
+            "constraints": "",
+            "examples": [],
+            "secret": False,
+            "advanced": False,
+            "no_default": True,
+        }
         for n, t, r, d in _PIPELINE_STRUCTURE
     ]
     settings = config_fields(PipelineConfig)

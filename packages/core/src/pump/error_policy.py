@@ -29,9 +29,7 @@ class PipelineError:
 
     __slots__ = ("component", "error", "event", "origin", "time")
 
-    def __init__(
-        self, component: str, error: BaseException, event: Any, origin: str = ""
-    ) -> None:
+    def __init__(self, component: str, error: BaseException, event: Any, origin: str = "") -> None:
         self.component = component
         self.error = error
         self.event = event

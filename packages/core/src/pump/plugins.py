@@ -307,7 +307,9 @@ class Registry:
             )
         return obj
 
-    def inventory(self, kinds: Iterable[str] | None = None, *, load: bool = True) -> list[PluginStatus]:
+    def inventory(
+        self, kinds: Iterable[str] | None = None, *, load: bool = True
+    ) -> list[PluginStatus]:
         """Every entry point with its status; `load=True` imports each to check it."""
         rows: list[PluginStatus] = []
         for kind in kinds if kinds is not None else KINDS:
@@ -316,7 +318,11 @@ class Registry:
                 allowed = [s for s in specs if not self.denied(s)]
                 for spec in specs:
                     row = PluginStatus(
-                        kind, name, spec.value, spec.distribution, spec.version,
+                        kind,
+                        name,
+                        spec.value,
+                        spec.distribution,
+                        spec.version,
                         "ok" if load else "unchecked",
                     )
                     if spec not in allowed:

@@ -79,7 +79,8 @@ def add_new_command(commands: argparse._SubParsersAction[argparse.ArgumentParser
     kinds = new.add_subparsers(dest="kind", metavar="KIND")
     kinds.required = True
     connector = kinds.add_parser(
-        "connector", help="a connector package: connection, source, sink, tests",
+        "connector",
+        help="a connector package: connection, source, sink, tests",
         description="Write pump-NAME/ (a package with its own pyproject.toml, entry points and "
         "tests that pass at once against an in-memory client) into --dir.",
     )

@@ -121,7 +121,12 @@ class SinkWriter:
             self.pipeline.counters.warnings += 1
             L.warning(
                 "%s: write of %d event(s) failed (%s: %s); retry %d in %.2fs",
-                sink.location(), len(events), type(exc).__name__, exc, backoff.attempt, delay,
+                sink.location(),
+                len(events),
+                type(exc).__name__,
+                exc,
+                backoff.attempt,
+                delay,
             )
             last_attempt = await self._pause(delay)
             try:
@@ -182,7 +187,9 @@ class SinkWriter:
     ) -> None:
         """Retries ran out: each event goes to the error policy."""
         for context, event in zip(contexts, events, strict=False):
-            if not self._failed(batch, sink, context, event, exc, f"failed after {retried} retries"):
+            if not self._failed(
+                batch, sink, context, event, exc, f"failed after {retried} retries"
+            ):
                 break
 
     def _failed(
@@ -209,7 +216,11 @@ class SinkWriter:
         self.given_up += len(events)
         L.warning(
             "%s: pipeline stopping; gave up writing %d event(s) (%s: %s); not acknowledged, "
-            "they will be delivered again", sink.location(), len(events), type(exc).__name__, exc,
+            "they will be delivered again",
+            sink.location(),
+            len(events),
+            type(exc).__name__,
+            exc,
         )
 
     async def _pause(self, delay: float) -> bool:

@@ -58,8 +58,9 @@ class TLSConfig(ComponentConfig):
         SecretStr(""), description="Password of an encrypted tls_key_file (secret)"
     )
     tls_verify: bool = Field(
-        True, description="Verify the server's certificate (turn off only to test against a "
-        "self-signed server: it allows anyone in the middle)"
+        True,
+        description="Verify the server's certificate (turn off only to test against a "
+        "self-signed server: it allows anyone in the middle)",
     )
     tls_check_hostname: bool = Field(
         True, description="Check that the server's certificate names the host connected to"

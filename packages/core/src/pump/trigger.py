@@ -198,7 +198,10 @@ class TriggerSource(Source):
         delay = self._backoff.next_delay()
         self._error_log.error(
             "%s: cycle failed (%d in a row): %s; tried again at the next trigger after %.2fs",
-            self.location(), c.cycles_failing, error, delay,
+            self.location(),
+            c.cycles_failing,
+            error,
+            delay,
         )
         L.debug("%s: cycle() failed", self.location(), exc_info=exc)
         return delay

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-MYPUMP = '''
+MYPUMP = """
 import json
 
 import pump
@@ -48,15 +48,20 @@ if __name__ == "__main__":
     app.add_pipeline(MyPipeline(app, "MyPipeline"))
     print("max_in_flight", app.locate_pipeline("MyPipeline").Config.max_in_flight)
     raise SystemExit(app.run())
-'''
+"""
 
 
 def run_script(tmp_path, *args, env=None):
     (tmp_path / "mypump.py").write_text(MYPUMP)
     base = {k: v for k, v in os.environ.items() if not k.startswith("PUMP_")}
     return subprocess.run(
-        [sys.executable, "mypump.py", *args], cwd=tmp_path, capture_output=True, text=True,
-        env={**base, **(env or {})}, timeout=60, check=False,
+        [sys.executable, "mypump.py", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**base, **(env or {})},
+        timeout=60,
+        check=False,
     )
 
 

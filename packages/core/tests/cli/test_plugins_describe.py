@@ -33,9 +33,14 @@ def test_plugins_text_table(pump_cli):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["KIND", "NAME", "DISTRIBUTION", "VERSION", "STATUS"]
-    assert any(line.split() == ["processor", "test.add", "pump-test-plugins", "1.2.3", "ok"] for line in lines)
+    assert any(
+        line.split() == ["processor", "test.add", "pump-test-plugins", "1.2.3", "ok"]
+        for line in lines
+    )
     assert all(line.startswith(("processor", "    ↳", "KIND")) for line in lines)
-    broken = lines.index(next(line for line in lines if line.split()[:2] == ["processor", "test.broken"]))
+    broken = lines.index(
+        next(line for line in lines if line.split()[:2] == ["processor", "test.broken"])
+    )
     assert "ImportError: pump-test-plugins-broken is broken on purpose" in lines[broken + 1]
 
 
@@ -49,14 +54,20 @@ def test_describe_prints_fields_with_type_default_and_description(pump_cli):
     result = pump_cli("describe", "test.numbers")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "source 'test.numbers' — pump_test_plugins:NumbersSource (pump-test-plugins 1.2.3)" in out
+    assert (
+        "source 'test.numbers' — pump_test_plugins:NumbersSource (pump-test-plugins 1.2.3)" in out
+    )
     # YAML first: where the component goes and its keys; the INI section only as a footnote
     assert "in YAML: pipelines.<pipeline>.source (or an item of its `sources` list): " in out
     assert "\n  keys:\n" in out and "[pipeline:<PipelineId>:<ComponentId>]" in out.splitlines()[-1]
     count = next(line for line in out.splitlines() if line.strip().startswith("count "))
     assert count.split()[:4] == ["count", "int", "default", "10"]
     assert "How many events (>= 0)" in count
-    required = next(line for line in pump_cli("describe", "test.add").stdout.splitlines() if line.strip().startswith("amount"))
+    required = next(
+        line
+        for line in pump_cli("describe", "test.add").stdout.splitlines()
+        if line.strip().startswith("amount")
+    )
     assert "required" in required and "What to add" in required
 
 
@@ -89,7 +100,10 @@ def test_describe_unknown_conflicting_and_broken_names(pump_cli):
     assert pump_cli("describe", "widget:x").returncode == 2
     conflict = pump_cli("describe", "test.shared")
     assert conflict.returncode == 1
-    assert "pump-test-plugins 1.2.3" in conflict.stderr and "pump-test-plugins-conflict 0.0.1" in conflict.stderr
+    assert (
+        "pump-test-plugins 1.2.3" in conflict.stderr
+        and "pump-test-plugins-conflict 0.0.1" in conflict.stderr
+    )
     broken = pump_cli("describe", "test.broken")
     assert broken.returncode == 1 and "broken on purpose" in broken.stderr
 
@@ -118,7 +132,7 @@ def test_secrets_never_reach_logs_errors_or_the_summary(pump_cli, tmp_path):
     assert "*****" in output
 
     (tmp_path / "bad.yaml").write_text(
-        'pipelines:\n  p:\n    source: {type: test.numbers}\n'
+        "pipelines:\n  p:\n    source: {type: test.numbers}\n"
         '    sink: {type: test.secure, password: "pw-in-error", pin: "pin-in-error"}\n'
     )
     invalid = pump_cli("validate", "bad.yaml")
@@ -145,8 +159,17 @@ def test_describe_pipeline_lists_the_pipeline_keys(pump_cli):
     result = pump_cli("describe", "pipeline")
     assert result.returncode == 0, result.stderr
     keys = {line.split()[0] for line in result.stdout.splitlines() if line.startswith("    ")}
-    assert {"source", "sources", "processors", "sink", "on_error", "max_in_flight",
-            "sink_retries", "retry_backoff", "drain_timeout"} <= keys
+    assert {
+        "source",
+        "sources",
+        "processors",
+        "sink",
+        "on_error",
+        "max_in_flight",
+        "sink_retries",
+        "retry_backoff",
+        "drain_timeout",
+    } <= keys
     assert "in YAML: pipelines.<id>:" in result.stdout
     assert "dead_letter: {type: <sink type>" in result.stdout
 

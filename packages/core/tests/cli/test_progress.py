@@ -80,7 +80,12 @@ def _run_in_pty(args, cwd, env, timeout=60):
     """Run a command with stdout and stderr on a pseudo-terminal; returns (exit code, output)."""
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
-        args, stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal, cwd=cwd, env=env,
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=terminal,
+        cwd=cwd,
+        env=env,
         close_fds=True,
     )
     os.close(terminal)
@@ -122,7 +127,8 @@ def test_in_a_terminal_the_live_view_is_drawn_in_place(fixture_dists, tmp_path):
     env.update(TERM="xterm-256color", COLUMNS="120", LINES="40")
     code, output = _run_in_pty(
         [sys.executable, "-m", "pump", "run", "pipeline.yaml", "--interval", "0.1"],
-        cwd=tmp_path, env=env,
+        cwd=tmp_path,
+        env=env,
     )
     assert code == 0, output
     assert "\x1b[" in output  # drawn with terminal control sequences

@@ -51,7 +51,11 @@ def test_run_summary_as_json(pump_cli, tmp_path):
     summary = json.loads(result.stderr.strip().splitlines()[-1])["summary"]
     assert summary["exit_code"] == 0
     assert summary["totals"] == {
-        "events_in": 250, "events_out": 250, "dropped": 0, "dead_lettered": 0, "errors": 0,
+        "events_in": 250,
+        "events_out": 250,
+        "dropped": 0,
+        "dead_lettered": 0,
+        "errors": 0,
         "warnings": 0,
     }
     assert summary["pipelines"][0]["state"] == "finished"
@@ -197,12 +201,30 @@ def test_invalid_config_exits_2_listing_every_problem(pump_cli, tmp_path, comman
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.startswith("  - ")]
     assert len(lines) == 6, result.stderr
-    assert "pipeline.yaml:6: pipeline 'p' component 'test.numbers' (NumbersSource): key 'colour': unknown key" in result.stderr
-    assert "pipeline.yaml:8: pipeline 'p' component 'test.add' (AddProcessor): key 'amount': Input should be a valid integer" in result.stderr
-    assert "pipeline.yaml:9: pipeline 'p' component 'test.fail' (FailProcessor): key 'when': required key is missing" in result.stderr
-    assert "pipeline.yaml:10: pipeline 'p' processor 'no.such': unknown processor type 'no.such'" in result.stderr
-    assert "pipeline.yaml:11: pipeline 'p' sink 'test.jsonl': key 'path': environment variable NOT_SET_ANYWHERE is not set" in result.stderr
-    assert "pipeline.yaml:11: pipeline 'p' sink 'test.jsonl': key 'connection': unknown connection 'nodb' (declared connections: db)" in result.stderr
+    assert (
+        "pipeline.yaml:6: pipeline 'p' component 'test.numbers' (NumbersSource): key 'colour': unknown key"
+        in result.stderr
+    )
+    assert (
+        "pipeline.yaml:8: pipeline 'p' component 'test.add' (AddProcessor): key 'amount': Input should be a valid integer"
+        in result.stderr
+    )
+    assert (
+        "pipeline.yaml:9: pipeline 'p' component 'test.fail' (FailProcessor): key 'when': required key is missing"
+        in result.stderr
+    )
+    assert (
+        "pipeline.yaml:10: pipeline 'p' processor 'no.such': unknown processor type 'no.such'"
+        in result.stderr
+    )
+    assert (
+        "pipeline.yaml:11: pipeline 'p' sink 'test.jsonl': key 'path': environment variable NOT_SET_ANYWHERE is not set"
+        in result.stderr
+    )
+    assert (
+        "pipeline.yaml:11: pipeline 'p' sink 'test.jsonl': key 'connection': unknown connection 'nodb' (declared connections: db)"
+        in result.stderr
+    )
     assert not (tmp_path / "out.jsonl").exists()
 
 
@@ -261,7 +283,9 @@ def test_validate_with_an_ini_file_reports_its_bad_values_and_unused_sections(pu
             sink: {type: "null"}
         """,
     )
-    (tmp_path / "bad.conf").write_text("[pipeline:p]\nmax_in_flight = lots\n[pipeline:p:add]\nfield = x\n")
+    (tmp_path / "bad.conf").write_text(
+        "[pipeline:p]\nmax_in_flight = lots\n[pipeline:p:add]\nfield = x\n"
+    )
     bad = pump_cli("validate", "pipeline.yaml", "-c", "bad.conf")
     assert bad.returncode == 2
     assert (
@@ -301,7 +325,11 @@ def test_the_console_script_imports_python_functions_beside_the_yaml_file(tmp_pa
             sink: {type: print}
         """,
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",) and not k.startswith("PUMP_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH",) and not k.startswith("PUMP_")
+    }
     result = subprocess.run(
         [script, "run", "--progress", "off", str(folder / "pipeline.yaml")],
         capture_output=True,

@@ -381,7 +381,9 @@ async def test_behind_a_tee_the_run_ends_soon_after_the_upstream_source() -> Non
     )
     down = Pipeline(app, "down")
     sink = ListSink(app, down)
-    down.build(InternalSource(app, down), Aggregator(app, down, config={"completion_size": 1000}), sink)
+    down.build(
+        InternalSource(app, down), Aggregator(app, down, config={"completion_size": 1000}), sink
+    )
     app.add_pipeline(down)
     app.add_pipeline(up)
     loop = asyncio.get_running_loop()

@@ -86,7 +86,9 @@ def test_every_unset_variable_of_a_file_is_reported_at_once_with_section_and_key
 def test_yaml_config_file_has_the_same_sections(tmp_path):
     path = tmp_path / "my.yaml"
     path.write_text("pipeline:P:Comp:\n  size: 5\n  host: ${HOST}\n")
-    assert read_config_file(path, environ=ENV) == {"pipeline:P:Comp": {"size": 5, "host": "db.local"}}
+    assert read_config_file(path, environ=ENV) == {
+        "pipeline:P:Comp": {"size": 5, "host": "db.local"}
+    }
 
 
 def test_unreadable_and_malformed_files_are_config_errors(tmp_path):

@@ -92,7 +92,11 @@ async def test_a_file_with_connections_lookups_and_pipelines_builds_and_runs(
     pipeline = app.Pipelines["p"]
     assert pipeline.Config.max_in_flight == 50
     assert [c.Id for c in pipeline.Processors] == [
-        "python", "python#2", "negate", "test.add", "test.jsonl"
+        "python",
+        "python#2",
+        "negate",
+        "test.add",
+        "test.jsonl",
     ]
     assert type(pipeline.Processors[2]).__name__ == "Negate"
     assert await run(app) == 0
@@ -131,15 +135,27 @@ def test_every_config_problem_is_reported_at_once_with_file_line_pipeline_compon
         # unknown key
         (f"{path}:6: pipeline 'first' component 'test.numbers'", "key 'colour': unknown key"),
         # wrong type
-        (f"{path}:8: pipeline 'first' component 'test.add'", "key 'amount': Input should be a valid integer"),
+        (
+            f"{path}:8: pipeline 'first' component 'test.add'",
+            "key 'amount': Input should be a valid integer",
+        ),
         # missing required
         (f"{path}:9: pipeline 'first' component 'failer'", "key 'when': required key is missing"),
         # bad env interpolation
-        (f"{path}:10: pipeline 'first' sink 'test.jsonl'", "key 'path': environment variable OUT_DIR_NOT_SET is not set"),
+        (
+            f"{path}:10: pipeline 'first' sink 'test.jsonl'",
+            "key 'path': environment variable OUT_DIR_NOT_SET is not set",
+        ),
         # unknown connection id
-        (f"{path}:12: pipeline 'second' source 'test.connected'", "key 'connection': unknown connection 'missing' (declared connections: good)"),
+        (
+            f"{path}:12: pipeline 'second' source 'test.connected'",
+            "key 'connection': unknown connection 'missing' (declared connections: good)",
+        ),
         # unknown component type
-        (f"{path}:14: pipeline 'second' processor 'no.such.type'", "unknown processor type 'no.such.type'"),
+        (
+            f"{path}:14: pipeline 'second' processor 'no.such.type'",
+            "unknown processor type 'no.such.type'",
+        ),
     ]
     assert len(problems) == len(expected), problems
     for (where, what), problem in zip(expected, problems, strict=True):
@@ -185,7 +201,10 @@ def test_pipeline_level_problems(tmp_path, registry):
 
 
 def test_yaml_syntax_errors_and_wrong_shapes(tmp_path, registry):
-    with pytest.raises(pump.ConfigError, match=r"pipeline.yaml:4:1: invalid YAML: while parsing a flow sequence did not find expected"):
+    with pytest.raises(
+        pump.ConfigError,
+        match=r"pipeline.yaml:4:1: invalid YAML: while parsing a flow sequence did not find expected",
+    ):
         build_file(write(tmp_path, "pipelines:\n  p: {source: [\n  q: 1\n"), registry=registry)
     with pytest.raises(pump.ConfigError, match="must be a mapping with 'pipelines'"):
         build_file(write(tmp_path, "- 1\n"), registry=registry)
@@ -254,7 +273,10 @@ async def test_several_sources_and_default_ids(tmp_path, registry):
                         {"type": "test.numbers", "count": 2},
                         {"type": "test.numbers", "count": 2, "start": 10},
                     ],
-                    "processors": [{"type": "test.add", "amount": 1}, {"type": "test.add", "amount": 1}],
+                    "processors": [
+                        {"type": "test.add", "amount": 1},
+                        {"type": "test.add", "amount": 1},
+                    ],
                     "sink": {"type": "test.jsonl", "path": str(out)},
                 }
             }
@@ -357,7 +379,10 @@ def test_router_and_tee_targets_must_be_declared_pipelines(registry):
         build(
             {
                 "pipelines": {
-                    "p": {"source": {"type": "test.numbers"}, "sink": {"type": "router", "target": "nowhere"}},
+                    "p": {
+                        "source": {"type": "test.numbers"},
+                        "sink": {"type": "router", "target": "nowhere"},
+                    },
                 }
             },
             registry=registry,
@@ -369,8 +394,14 @@ async def test_routing_between_declared_pipelines(tmp_path, registry):
     app = build(
         {
             "pipelines": {
-                "up": {"source": {"type": "test.numbers", "count": 3}, "sink": {"type": "router", "target": "down"}},
-                "down": {"source": {"type": "internal"}, "sink": {"type": "test.jsonl", "path": str(out)}},
+                "up": {
+                    "source": {"type": "test.numbers", "count": 3},
+                    "sink": {"type": "router", "target": "down"},
+                },
+                "down": {
+                    "source": {"type": "internal"},
+                    "sink": {"type": "test.jsonl", "path": str(out)},
+                },
             }
         },
         registry=registry,
@@ -396,14 +427,29 @@ def test_a_class_path_instead_of_a_type(user_module, registry):
     assert [p.Id for p in app.Pipelines["p"].Processors] == ["Negate", "NullSink"]
     with pytest.raises(pump.ConfigError, match="'pump_user_code:double' is not a Sink class"):
         build(
-            {"pipelines": {"p": {"source": {"type": "test.numbers"}, "sink": {"class": "pump_user_code:double"}}}},
+            {
+                "pipelines": {
+                    "p": {
+                        "source": {"type": "test.numbers"},
+                        "sink": {"class": "pump_user_code:double"},
+                    }
+                }
+            },
             registry=registry,
         )
 
 
 def test_python_processor_problems(user_module, registry):
     def problems(processor):
-        spec = {"pipelines": {"p": {"source": {"type": "test.numbers"}, "processors": [processor], "sink": {"type": "null"}}}}
+        spec = {
+            "pipelines": {
+                "p": {
+                    "source": {"type": "test.numbers"},
+                    "processors": [processor],
+                    "sink": {"type": "null"},
+                }
+            }
+        }
         with pytest.raises(pump.ConfigError) as caught:
             build(spec, registry=registry)
         return "\n".join(caught.value.problems)
@@ -412,15 +458,23 @@ def test_python_processor_problems(user_module, registry):
     assert "give 'function' or 'class', not both" in problems(
         {"type": "python", "function": "pump_user_code:double", "class": "pump_user_code:Negate"}
     )
-    assert "cannot import 'pump_user_code:nothing'" in problems({"type": "python", "function": "pump_user_code:nothing"})
-    assert "'pump_user_code:double' is not a Processor class" in problems({"type": "python", "class": "pump_user_code:double"})
-    assert "key 'bogus': unknown key" in problems({"type": "python", "class": "pump_user_code:Negate", "bogus": 1})
+    assert "cannot import 'pump_user_code:nothing'" in problems(
+        {"type": "python", "function": "pump_user_code:nothing"}
+    )
+    assert "'pump_user_code:double' is not a Processor class" in problems(
+        {"type": "python", "class": "pump_user_code:double"}
+    )
+    assert "key 'bogus': unknown key" in problems(
+        {"type": "python", "class": "pump_user_code:Negate", "bogus": 1}
+    )
 
 
 def test_python_processor_is_registered_and_builds_a_function_processor(user_module):
     app = pump.Application(args=[])
     pipeline = pump.Pipeline(app, "p")
-    processor = PythonProcessor.from_config(app, pipeline, "f", {"function": "pump_user_code:double"})
+    processor = PythonProcessor.from_config(
+        app, pipeline, "f", {"function": "pump_user_code:double"}
+    )
     assert processor.process({}, {"n": 2}) == {"n": 4}
 
 
@@ -434,7 +488,9 @@ def test_from_config_names_a_missing_required_constructor_argument():
 
     app = pump.Application(args=[])
     pipeline = pump.Pipeline(app, "p")
-    with pytest.raises(pump.ConfigError, match=r"NeedsConnection 'out'[\s\S]*key 'connection': required"):
+    with pytest.raises(
+        pump.ConfigError, match=r"NeedsConnection 'out'[\s\S]*key 'connection': required"
+    ):
         NeedsConnection.from_config(app, pipeline, "out", {})
     assert NeedsConnection.from_config(app, pipeline, "out", {"connection": "k"}).connection == "k"
 
@@ -471,8 +527,11 @@ def test_a_function_processor_reaches_a_lookup_by_its_lookup_key(lookup_function
                     "source": {"type": "iterator", "iterator": []},
                     "processors": [
                         {"type": "python", "function": "pump_lookup_code:country", "lookup": "geo"},
-                        {"type": "python", "function": "pump_lookup_code:both",
-                         "lookups": {"countries": "geo", "names": "people"}},
+                        {
+                            "type": "python",
+                            "function": "pump_lookup_code:both",
+                            "lookups": {"countries": "geo", "names": "people"},
+                        },
                     ],
                     "sink": {"type": "null"},
                 }
@@ -480,7 +539,9 @@ def test_a_function_processor_reaches_a_lookup_by_its_lookup_key(lookup_function
         }
     )
     app.exit_when_finished = False
-    result = run_pipeline(app.Pipelines["p"], [(None, {"ip": "10.0.0.1"}), (None, {"ip": "1.1.1.1"})])
+    result = run_pipeline(
+        app.Pipelines["p"], [(None, {"ip": "10.0.0.1"}), (None, {"ip": "1.1.1.1"})]
+    )
     assert result.events == [
         {"ip": "10.0.0.1", "country": "CZ", "name": "Ann"},
         {"ip": "1.1.1.1", "country": None, "name": "Ann"},
@@ -496,15 +557,20 @@ def test_an_unknown_lookup_of_a_function_processor_is_a_config_error(lookup_func
                     "p": {
                         "source": {"type": "iterator", "iterator": []},
                         "processors": [
-                            {"type": "python", "function": "pump_lookup_code:both",
-                             "lookups": {"countries": "geo", "names": "nobody"}},
+                            {
+                                "type": "python",
+                                "function": "pump_lookup_code:both",
+                                "lookups": {"countries": "geo", "names": "nobody"},
+                            },
                         ],
                         "sink": {"type": "null"},
                     }
                 },
             }
         )
-    assert "key 'lookups.names': unknown lookup 'nobody' (declared lookups: geo)" in str(caught.value)
+    assert "key 'lookups.names': unknown lookup 'nobody' (declared lookups: geo)" in str(
+        caught.value
+    )
 
 
 # -- error locations (issue 9, defect 5) ---------------------------------------------------------

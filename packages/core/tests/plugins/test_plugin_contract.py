@@ -28,10 +28,16 @@ def contract(**attributes: object) -> PluginContract:
         (kind, name): registry.load(kind, name) for kind, name in NAMES if name != "test.shared"
     }
     declared[("processor", "test.shared")] = object  # conflicting: it cannot be loaded
-    suite = type("Suite", (PluginContract,), {
-        "distribution": "pump-test-plugins", "declared": declared, "namespace": "test",
-        **attributes,
-    })
+    suite = type(
+        "Suite",
+        (PluginContract,),
+        {
+            "distribution": "pump-test-plugins",
+            "declared": declared,
+            "namespace": "test",
+            **attributes,
+        },
+    )
     return suite()
 
 
@@ -58,8 +64,13 @@ def test_an_entry_point_claimed_by_two_distributions_does_not_load():
 
 def test_nested_config_models_break_the_connector_shape():
     message = failure(contract().test_every_component_has_a_module_level_config_model)
-    assert "source 'test.numbers' (NumbersSource): ConfigModel NumbersSource.ConfigModel is nested" in message
-    assert "declare it at module level as `class <Component>Config(pump.ComponentConfig)`" in message
+    assert (
+        "source 'test.numbers' (NumbersSource): ConfigModel NumbersSource.ConfigModel is nested"
+        in message
+    )
+    assert (
+        "declare it at module level as `class <Component>Config(pump.ComponentConfig)`" in message
+    )
 
 
 def test_descriptions_summaries_and_names_pass_for_a_well_kept_distribution():
@@ -71,4 +82,6 @@ def test_descriptions_summaries_and_names_pass_for_a_well_kept_distribution():
 
 def test_names_outside_the_namespace_are_reported():
     message = failure(contract(namespace="other").test_every_name_is_namespaced_by_the_distribution)
-    assert "sink 'test.jsonl' (JsonLinesSink): the name should be 'other' or 'other.<what>'" in message
+    assert (
+        "sink 'test.jsonl' (JsonLinesSink): the name should be 'other' or 'other.<what>'" in message
+    )

@@ -78,7 +78,11 @@ def test_denying_one_distribution_resolves_the_conflict():
     registry = Registry(environ={"PUMP_PLUGINS_DENY": "pump-test-plugins-conflict"})
     cls = registry.load("processor", "test.shared")
     assert cls.__module__ == "pump_test_plugins"
-    rows = {r.distribution: r.status for r in registry.inventory(["processor"]) if r.name == "test.shared"}
+    rows = {
+        r.distribution: r.status
+        for r in registry.inventory(["processor"])
+        if r.name == "test.shared"
+    }
     assert rows == {"pump-test-plugins": "ok", "pump-test-plugins-conflict": "denied"}
 
 
@@ -102,7 +106,9 @@ def test_a_plugin_that_fails_to_import_is_reported_and_the_others_work():
 
 def test_deny_list_by_entry_name_and_by_kinded_name():
     registry = Registry(environ={"PUMP_PLUGINS_DENY": " test.add , sink:test.jsonl"})
-    with pytest.raises(UnknownPluginError, match="disabled by PUMP_PLUGINS_ALLOW/PUMP_PLUGINS_DENY"):
+    with pytest.raises(
+        UnknownPluginError, match="disabled by PUMP_PLUGINS_ALLOW/PUMP_PLUGINS_DENY"
+    ):
         registry.load("processor", "test.add")
     with pytest.raises(UnknownPluginError, match="disabled"):
         registry.load("sink", "test.jsonl")

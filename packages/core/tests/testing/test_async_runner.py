@@ -56,7 +56,9 @@ def test_the_contract_suites_pass_without_pytest_asyncio(pytester: pytest.Pytest
 def test_pytest_asyncio_runs_them_when_installed(pytester: pytest.Pytester) -> None:
     """With pytest-asyncio active the plugin steps aside (each test runs once, by it)."""
     pytest.importorskip("pytest_asyncio")
-    pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
     pytester.makepyfile(test_async=ASYNC_TESTS)
     result = pytester.runpytest()
     result.assert_outcomes(passed=3, failed=1)

@@ -72,7 +72,9 @@ class Counter(pump.Processor):
 
 def test_run_processor_returns_outputs_contexts_and_counters():
     result = run_processor(
-        Double, [{"value": 1}, {"value": 2, "drop": True}, {"value": 3}], config={"factor": 10},
+        Double,
+        [{"value": 1}, {"value": 2, "drop": True}, {"value": 3}],
+        config={"factor": 10},
         contexts=[{"n": 1}, {"n": 2}, {"n": 3}],
     )
     assert result.events == [{"value": 10}, {"value": 30}]
@@ -85,10 +87,14 @@ def test_run_processor_returns_outputs_contexts_and_counters():
 
 
 def test_run_processor_accepts_a_factory():
-    result = run_processor(lambda app, pipeline: Double(app, pipeline, config={"factor": 3}), [{"value": 2}])
+    result = run_processor(
+        lambda app, pipeline: Double(app, pipeline, config={"factor": 3}), [{"value": 2}]
+    )
     assert result.events == [{"value": 6}]
     with pytest.raises(TypeError, match="factory"):
-        run_processor(lambda app, pipeline: Double(app, pipeline), [{"value": 2}], config={"factor": 3})
+        run_processor(
+            lambda app, pipeline: Double(app, pipeline), [{"value": 2}], config={"factor": 3}
+        )
 
 
 def test_failing_event_is_rejected_and_stops_the_pipeline():

@@ -119,7 +119,11 @@ class RaisingGetLookup(DictionaryLookup):
 
 
 def broken(lookup_class):
-    return type(f"Broken{lookup_class.__name__}Contract", (DictionaryContract,), {"lookup_class": lookup_class})
+    return type(
+        f"Broken{lookup_class.__name__}Contract",
+        (DictionaryContract,),
+        {"lookup_class": lookup_class},
+    )
 
 
 async def test_clearing_on_failed_reload_is_caught():
@@ -164,4 +168,3 @@ async def test_reload_tests_skip_without_hooks():
         await Plain().test_reload_publishes_the_change()
     with pytest.raises(pytest.skip.Exception, match="break_provider"):
         await Plain().test_failed_reload_keeps_the_old_content()
-

@@ -72,7 +72,9 @@ def test_missing_services_fail_when_required(inner, monkeypatch):
     result.stdout.fnmatch_lines(["*service test skipped while PUMP_REQUIRE_SERVICES=1*no broker*"])
 
 
-@pytest.mark.parametrize(("value", "required"), [("1", True), ("true", True), ("0", False), ("", False)])
+@pytest.mark.parametrize(
+    ("value", "required"), [("1", True), ("true", True), ("0", False), ("", False)]
+)
 def test_services_required_reads_the_environment(monkeypatch, value, required):
     monkeypatch.setenv("PUMP_REQUIRE_SERVICES", value)
     assert services_required() is required

@@ -220,18 +220,24 @@ def broken(sink_class, **attributes):
 
 
 async def test_eager_ack_is_caught_acknowledging_before_the_write():
-    with pytest.raises(AssertionError, match="acknowledged while 5 of its events were not at the destination"):
+    with pytest.raises(
+        AssertionError, match="acknowledged while 5 of its events were not at the destination"
+    ):
         await broken(EagerAckSink)().test_no_batch_is_acknowledged_before_the_sink_confirmed()
 
 
 async def test_eager_ack_is_caught_with_an_async_read_back():
-    contract = type("Broken", (AsyncReadBackContract,), {"sink_class": EagerAckSink, "timeout": 1.0})
+    contract = type(
+        "Broken", (AsyncReadBackContract,), {"sink_class": EagerAckSink, "timeout": 1.0}
+    )
     with pytest.raises(AssertionError, match="were not at the destination"):
         await contract().test_no_batch_is_acknowledged_before_the_sink_confirmed()
 
 
 async def test_eager_ack_is_caught_acknowledging_a_failed_destination():
-    with pytest.raises(AssertionError, match="batches were acknowledged although the destination failed"):
+    with pytest.raises(
+        AssertionError, match="batches were acknowledged although the destination failed"
+    ):
         await broken(EagerAckSink)().test_failing_destination_is_never_acknowledged()
 
 
@@ -340,5 +346,7 @@ def test_contract_collects_only_in_subclasses_and_runs_in_auto_mode(pytester):
         "test_exhausted_retries_go_to_the_dead_letter_sink",
         "test_failing_destination_is_never_acknowledged",
     ]
-    assert all(o == "passed" for n, o in good.items() if "failing" not in n and "dead_letter" not in n)
+    assert all(
+        o == "passed" for n, o in good.items() if "failing" not in n and "dead_letter" not in n
+    )
     assert outcomes["TestLate::test_no_batch_is_acknowledged_before_the_sink_confirmed"] == "failed"

@@ -128,7 +128,10 @@ class TestIteratorSource(SourceContract):
 
     def make_source(self, app, pipeline, config=None):
         return IteratorSource(
-            app, pipeline, lambda: list(self.origin), config={"batch_size": 2, **(config or {})},
+            app,
+            pipeline,
+            lambda: list(self.origin),
+            config={"batch_size": 2, **(config or {})},
             context={"origin": "list"},
         )
 
@@ -151,8 +154,10 @@ class ImpatientSource(MemoryQueueSource):
             tags = [tag for tag, _ in items]
             self.outstanding.update(tags)
             self.Pipeline.process_batch(
-                [e for _, e in items], contexts=[{"queue": "memory", "delivery_tag": t} for t in tags],
-                source=self, token=tags,
+                [e for _, e in items],
+                contexts=[{"queue": "memory", "delivery_tag": t} for t in tags],
+                source=self,
+                token=tags,
             )
             await asyncio.sleep(0)
 
@@ -162,7 +167,8 @@ class SelfAckingSource(MemoryQueueSource):
 
     async def hand_over(self, items, tags):
         batch = await self.emit(
-            [e for _, e in items], contexts=[{"queue": "memory", "delivery_tag": t} for t in tags],
+            [e for _, e in items],
+            contexts=[{"queue": "memory", "delivery_tag": t} for t in tags],
             token=tags,
         )
         if batch is not None:
@@ -244,15 +250,21 @@ async def test_ignoring_ready_is_caught():
 
 
 async def test_acknowledging_on_hand_over_is_caught():
-    with pytest.raises(AssertionError, match=r"acknowledged or rejected.*while the sink had not finished"):
+    with pytest.raises(
+        AssertionError, match=r"acknowledged or rejected.*while the sink had not finished"
+    ):
         await broken(SelfAckingSource)().test_acknowledges_only_after_the_sink_is_done()
 
 
 async def test_committing_on_hand_over_loses_events_and_is_caught():
     contract = broken(CommitOnHandoverSource)
-    with pytest.raises(AssertionError, match=r"after a restart, the unacknowledged events: .* did not arrive"):
+    with pytest.raises(
+        AssertionError, match=r"after a restart, the unacknowledged events: .* did not arrive"
+    ):
         await contract().test_unacknowledged_events_come_again_after_restart()
-    with pytest.raises(AssertionError, match=r"after a restart, the rejected events: .* did not arrive"):
+    with pytest.raises(
+        AssertionError, match=r"after a restart, the rejected events: .* did not arrive"
+    ):
         await contract().test_rejected_events_come_again_after_restart()
 
 

@@ -45,12 +45,17 @@ class FileBlockSinkConfig(ComponentConfig):
         description="Encoding of str events (bytes are written as they are, dicts and lists "
         "as JSON)",
     )
-    temp_prefix: str = Field(".", description="Prefix of the temporary name of a file being written")
-    temp_suffix: str = Field(".inprogress", min_length=1, description="Suffix of that temporary name")
+    temp_prefix: str = Field(
+        ".", description="Prefix of the temporary name of a file being written"
+    )
+    temp_suffix: str = Field(
+        ".inprogress", min_length=1, description="Suffix of that temporary name"
+    )
     timezone: Literal["utc", "local"] = Field("utc", description="Time zone of {date}/{time}")
     make_dirs: bool = Field(True, description="Create missing folders")
     recover: bool = Field(
-        True, description="On start, remove unfinished files a stopped sink left (never acknowledged)"
+        True,
+        description="On start, remove unfinished files a stopped sink left (never acknowledged)",
     )
 
     @field_validator("path")
@@ -63,7 +68,6 @@ class FileBlockSinkConfig(ComponentConfig):
         except TemplateError as exc:
             raise ValueError(str(exc)) from None
         return value
-
 
 
 class FileBlockSink(Sink):
@@ -86,7 +90,9 @@ class FileBlockSink(Sink):
         super().__init__(app, pipeline, id, config)
         c = self.Config
         try:
-            self.Template = PathTemplate(c.path, pipeline=pipeline.Id, sink=self.Id, utc=c.timezone == "utc")
+            self.Template = PathTemplate(
+                c.path, pipeline=pipeline.Id, sink=self.Id, utc=c.timezone == "utc"
+            )
         except TemplateError as exc:
             raise ConfigError(self.location(), [f"key 'path': {exc}"]) from None
         #: Paths of the files written lately, oldest first.
@@ -141,7 +147,9 @@ class FileBlockSink(Sink):
         if errors:
             raise PartialWriteError(errors)
 
-    def _write_files(self, items: list[tuple[int, str, bytes]]) -> tuple[dict[int, BaseException], list[str]]:
+    def _write_files(
+        self, items: list[tuple[int, str, bytes]]
+    ) -> tuple[dict[int, BaseException], list[str]]:
         c = self.Config
         fsync = c.fsync != "never"
         failed: dict[int, BaseException] = {}
@@ -149,8 +157,13 @@ class FileBlockSink(Sink):
         for i, key, data in items:
             try:
                 part = parts.create(
-                    self.Template, key, self._next_n.get(key, 0), c.temp_prefix, c.temp_suffix,
-                    c.make_dirs, time.monotonic(),
+                    self.Template,
+                    key,
+                    self._next_n.get(key, 0),
+                    c.temp_prefix,
+                    c.temp_suffix,
+                    c.make_dirs,
+                    time.monotonic(),
                 )
             except OSError as exc:
                 failed[i] = exc
@@ -189,4 +202,6 @@ class FileBlockSink(Sink):
                 os.close(fd)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
-                L.warning("%s: removed %s, an unfinished file of a stopped sink", self.location(), temp)
+                L.warning(
+                    "%s: removed %s, an unfinished file of a stopped sink", self.location(), temp
+                )

@@ -26,7 +26,9 @@ class FileBlockSourceConfig(FileSourceConfig):
 class BlockReading(Reading):
     """The whole content as one event."""
 
-    def __init__(self, path: str, opener: Opener, offset: int, config: FileBlockSourceConfig) -> None:
+    def __init__(
+        self, path: str, opener: Opener, offset: int, config: FileBlockSourceConfig
+    ) -> None:
         self.path = path
         self.opener = opener
         self.config = config
@@ -37,8 +39,16 @@ class BlockReading(Reading):
             return None
         self.done = True
         data = read_whole(self.opener, self.config.max_size)
-        context = {"file_path": self.path, "file_name": os.path.basename(self.path), "file_size": len(data)}
-        event = data.decode(self.config.encoding, self.config.encoding_errors) if self.config.encoding else data
+        context = {
+            "file_path": self.path,
+            "file_name": os.path.basename(self.path),
+            "file_size": len(data),
+        }
+        event = (
+            data.decode(self.config.encoding, self.config.encoding_errors)
+            if self.config.encoding
+            else data
+        )
         return Chunk([event], [context], 1, 1)
 
 

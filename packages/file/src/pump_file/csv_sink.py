@@ -31,9 +31,9 @@ class FileCSVSinkConfig(FileSinkConfig, CSVDialectConfig):
     )
     restval: str = Field("", description="Written for a column an event lacks")
     encoding: TextEncoding = Field("utf-8", description="Text encoding of the files")
-    encoding_errors: ErrorHandler = Field("strict", description="Unencodable characters: strict, replace, ...")
-
-
+    encoding_errors: ErrorHandler = Field(
+        "strict", description="Unencodable characters: strict, replace, ..."
+    )
 
 
 class _Rows(list[str]):
@@ -145,12 +145,16 @@ class FileCSVSink(FileSink):
             if self.Config.extrasaction == "raise":
                 extra = event.keys() - self._field_set
                 if extra:
-                    raise ValueError(f"event has keys that are not columns: {sorted(map(str, extra))}")
+                    raise ValueError(
+                        f"event has keys that are not columns: {sorted(map(str, extra))}"
+                    )
             restval = self.Config.restval
             return [event.get(f, restval) for f in fields]
         if isinstance(event, (list, tuple)):
             return event
-        raise TypeError(f"a CSV record is made from a dict, list or tuple, not {type(event).__name__}")
+        raise TypeError(
+            f"a CSV record is made from a dict, list or tuple, not {type(event).__name__}"
+        )
 
     def repair(self, fd: int, size: int) -> int:
         """Length of the complete records (the header alone does not count)."""
@@ -159,7 +163,11 @@ class FileCSVSink(FileSink):
         c = self.Config
         dialect = {k: getattr(c, k) for k in CSVDialectConfig.model_fields}
         config = FileCSVSourceConfig(
-            path="-", header=False, encoding=c.encoding, encoding_errors=c.encoding_errors, **dialect
+            path="-",
+            header=False,
+            encoding=c.encoding,
+            encoding_errors=c.encoding_errors,
+            **dialect,
         )
         with os.fdopen(os.dup(fd), "rb", buffering=0) as stream:
             stream.seek(0)

@@ -25,7 +25,9 @@ class FileCSVSourceConfig(FileSourceConfig, CSVDialectConfig):
         description="Field names (with header: true the file's header is skipped); none and no "
         "header: events are lists",
     )
-    rest_key: str = Field("_rest", description="Key of the extra values of a record longer than the header")
+    rest_key: str = Field(
+        "_rest", description="Key of the extra values of a record longer than the header"
+    )
     rest_value: str | None = Field(None, description="Value of the fields a shorter record lacks")
 
     @model_validator(mode="after")
@@ -243,4 +245,3 @@ class FileCSVSource(FileSource):
 
     def open_reading(self, claim: FileClaim, opener: Opener, offset: int, line: int) -> Reading:
         return CSVReading(claim.path, opener, offset, line, self.Config)
-

@@ -26,18 +26,24 @@ Quoting = Literal["minimal", "all", "nonnumeric", "none", "strings", "notnull"]
 class CSVDialectConfig(ComponentConfig):
     """The `csv` dialect: a named base dialect, each option overridable (None: the base's value)."""
 
-    dialect: str = Field("excel", description="Base dialect: excel, excel-tab, unix (csv.list_dialects())")
+    dialect: str = Field(
+        "excel", description="Base dialect: excel, excel-tab, unix (csv.list_dialects())"
+    )
     delimiter: str | None = Field(None, description="Field separator, one character")
     quotechar: str | None = Field(
         None, description="Quote character, one character ('' for none, with quoting: none)"
     )
-    escapechar: str | None = Field(None, description="Escape character, one character ('' for none)")
+    escapechar: str | None = Field(
+        None, description="Escape character, one character ('' for none)"
+    )
     doublequote: bool | None = Field(None, description="A quote inside a field is written twice")
     skipinitialspace: bool | None = Field(None, description="Ignore whitespace after a delimiter")
     lineterminator: str | None = Field(
         None, description="Line end written by sinks (readers accept \\n and \\r\\n)"
     )
-    quoting: Quoting | None = Field(None, description="minimal, all, nonnumeric, none (strings, notnull on 3.12+)")
+    quoting: Quoting | None = Field(
+        None, description="minimal, all, nonnumeric, none (strings, notnull on 3.12+)"
+    )
     strict: bool | None = Field(None, description="Raise on malformed input instead of guessing")
 
     @field_validator("dialect")
@@ -65,7 +71,9 @@ class CSVDialectConfig(ComponentConfig):
     @classmethod
     def _supported_quoting(cls, value: str | None) -> str | None:
         if value is not None and value not in QUOTING:
-            raise ValueError(f"quoting '{value}' needs a newer Python (known: {', '.join(QUOTING)})")
+            raise ValueError(
+                f"quoting '{value}' needs a newer Python (known: {', '.join(QUOTING)})"
+            )
         return value
 
     @model_validator(mode="after")
@@ -75,7 +83,9 @@ class CSVDialectConfig(ComponentConfig):
             csv.writer(_Discard(), **csv_options(self))
         except (TypeError, csv.Error) as exc:
             keys = [k for k in _OPTIONS if getattr(self, k) is not None] or ["dialect"]
-            raise ValueError(f"the CSV options {', '.join(keys)} do not make a dialect: {exc}") from None
+            raise ValueError(
+                f"the CSV options {', '.join(keys)} do not make a dialect: {exc}"
+            ) from None
         return self
 
 

@@ -74,7 +74,10 @@ class Follower:
                 source.counters.errors += 1
                 L.error(
                     "%s: following %s failed at %d: %s",
-                    source.location(), path, claim.emitted, exc,
+                    source.location(),
+                    path,
+                    claim.emitted,
+                    exc,
                 )
                 again = False
             finally:
@@ -145,7 +148,8 @@ class Follower:
             if state == "truncated":
                 L.warning(
                     "%s: %s was truncated; reading it from the start",
-                    source.location(), claim.path,
+                    source.location(),
+                    claim.path,
                 )
                 return True
             if time.monotonic() - last_data >= flush_after:

@@ -41,7 +41,9 @@ def read_whole(opener: Opener, max_size: int) -> bytes:
 class JSONDocumentReading(Reading):
     """Reads and parses the whole file at the first batch (in the worker thread)."""
 
-    def __init__(self, path: str, opener: Opener, offset: int, config: FileJSONSourceConfig) -> None:
+    def __init__(
+        self, path: str, opener: Opener, offset: int, config: FileJSONSourceConfig
+    ) -> None:
         self.path = path
         self.opener = opener
         self.config = config

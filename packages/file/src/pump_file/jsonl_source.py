@@ -101,7 +101,9 @@ class FileJSONLinesSource(FileSource):
     Config: FileJSONLinesSourceConfig
 
     def open_reading(self, claim: FileClaim, opener: Opener, offset: int, line: int) -> Reading:
-        return JSONLinesReading(claim.path, opener(offset), offset, line, self.Config, self._skipped)
+        return JSONLinesReading(
+            claim.path, opener(offset), offset, line, self.Config, self._skipped
+        )
 
     def _skipped(self, path: str, line: int, exc: Exception) -> None:
         self.counters.errors += 1

@@ -45,5 +45,10 @@ class FileLineSource(FileSource):
     def open_reading(self, claim: FileClaim, opener: Opener, offset: int, line: int) -> Reading:
         c = self.Config
         return LineReading(
-            claim.path, opener(offset), offset, line, c, decoder(c.encoding or None, c.encoding_errors)
+            claim.path,
+            opener(offset),
+            offset,
+            line,
+            c,
+            decoder(c.encoding or None, c.encoding_errors),
         )

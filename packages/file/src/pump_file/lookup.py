@@ -46,7 +46,9 @@ class FileTableConfig(ComponentConfig):
     )
     value: str = Field("", description="Field used as the value ('': the whole record)")
     encoding: TextEncoding = Field("utf-8", description="Text encoding")
-    encoding_errors: ErrorHandler = Field("strict", description="Undecodable bytes: strict, replace, ...")
+    encoding_errors: ErrorHandler = Field(
+        "strict", description="Undecodable bytes: strict, replace, ..."
+    )
 
     @field_validator("path")
     @classmethod
@@ -54,8 +56,6 @@ class FileTableConfig(ComponentConfig):
         if not value:
             raise ValueError("give the file to load")
         return value
-
-
 
 
 class FileLookupProviderConfig(FileTableConfig, CSVDialectConfig):
@@ -101,7 +101,9 @@ class FileLookupProvider(LookupProvider):
         key = c.key or names[0]
         if key not in names:
             raise KeyError(f"the CSV header has no column '{key}' (columns: {', '.join(names)})")
-        return self._from_records((dict(zip(names, row, strict=False)) for row in reader if row), key)
+        return self._from_records(
+            (dict(zip(names, row, strict=False)) for row in reader if row), key
+        )
 
     def _from_json(self, document: Any) -> dict[Any, Any]:
         c = self.Config
@@ -155,7 +157,9 @@ class FileLookup(DictionaryLookup):
         config: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(app, id, config)
-        provider_keys = set(FileLookupProviderConfig.model_fields) & set(type(self.Config).model_fields)
+        provider_keys = set(FileLookupProviderConfig.model_fields) & set(
+            type(self.Config).model_fields
+        )
         provider_config = {k: getattr(self.Config, k) for k in provider_keys}
         self.Provider = FileLookupProvider(
             app, id=self.Id, config={**provider_config, "format": self.provider_format()}

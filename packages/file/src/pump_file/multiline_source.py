@@ -115,7 +115,12 @@ class MultiLineReading(Reading):
         event = self.separator.join(self.open)
         first = self.open_line
         self.open, self.open_bytes = [], 0
-        return Chunk([event], [{"file_path": self.path, "file_line": first}], self.lines.offset, self.lines.line)
+        return Chunk(
+            [event],
+            [{"file_path": self.path, "file_line": first}],
+            self.lines.offset,
+            self.lines.line,
+        )
 
 
 class FileMultiLineSource(FileSource):

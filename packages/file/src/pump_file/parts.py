@@ -25,7 +25,18 @@ L = logging.getLogger(__name__)
 class Part:
     """One output file being written."""
 
-    __slots__ = ("events", "fd", "header_size", "key", "n", "opened", "path", "size", "temp", "written")
+    __slots__ = (
+        "events",
+        "fd",
+        "header_size",
+        "key",
+        "n",
+        "opened",
+        "path",
+        "size",
+        "temp",
+        "written",
+    )
 
     def __init__(self, key: str, n: int, path: str, temp: str, fd: int, now: float) -> None:
         self.key = key
@@ -52,7 +63,9 @@ def temp_name(path: str, prefix: str, suffix: str) -> str:
 def final_name(temp: str, prefix: str, suffix: str) -> str | None:
     """The final name of a temporary file, or None if `temp` is not a temporary name."""
     head, tail = os.path.split(temp)
-    if len(tail) <= len(prefix) + len(suffix) or not (tail.startswith(prefix) and tail.endswith(suffix)):
+    if len(tail) <= len(prefix) + len(suffix) or not (
+        tail.startswith(prefix) and tail.endswith(suffix)
+    ):
         return None
     return os.path.join(head, tail[len(prefix) : len(tail) - len(suffix)])
 
@@ -169,9 +182,7 @@ def orphans(template: PathTemplate, prefix: str, suffix: str) -> Iterator[tuple[
                 yield temp, final
 
 
-def recover(
-    temp: str, final: str, repair: Callable[[int, int], int], fsync: bool
-) -> str | None:
+def recover(temp: str, final: str, repair: Callable[[int, int], int], fsync: bool) -> str | None:
     """Repair and publish one orphaned part; None if it was empty (removed) or is not an orphan.
 
     `repair(fd, size)` returns how many leading bytes are complete records (0: nothing worth
@@ -200,7 +211,11 @@ def recover(
             return None
         if good < size:
             os.ftruncate(fd, good)
-            L.warning("%s: cut a torn last record (%d bytes) off an unfinished output file", temp, size - good)
+            L.warning(
+                "%s: cut a torn last record (%d bytes) off an unfinished output file",
+                temp,
+                size - good,
+            )
         if fsync:
             os.fsync(fd)
         for path in free_name(final):
@@ -211,7 +226,11 @@ def recover(
             if published:
                 if fsync:
                     fsync_dir(path)
-                L.warning("%s: an unfinished output file of a stopped sink was published as %s", temp, path)
+                L.warning(
+                    "%s: an unfinished output file of a stopped sink was published as %s",
+                    temp,
+                    path,
+                )
                 return path
         return None  # pragma: no cover - free_name never ends
     finally:

@@ -89,7 +89,9 @@ class PositionStore:
             L.warning(
                 "%s: the saved read position is corrupt (%s); it was moved to %s and the file "
                 "will be read again from the start",
-                file_path, exc, aside,
+                file_path,
+                exc,
+                aside,
             )
             return None
 
@@ -128,4 +130,3 @@ def is_position_file(name: str) -> bool:
 
 def _safe_tag(tag: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in tag)
-

@@ -57,15 +57,29 @@ class FileSinkConfig(ComponentConfig):
         "acknowledge once written to the OS (survives a crash of the process), fsync when a "
         "file is finished; never",
     )
-    max_bytes: int = Field(0, ge=0, description="Rotate a file before it exceeds this size, bytes (0: no limit)")
-    max_events: int = Field(0, ge=0, description="Rotate a file after this many events (0: no limit)")
-    max_age: float = Field(0.0, ge=0, description="Rotate a file this many seconds after it was opened (0: never)")
-    close_idle: float = Field(
-        60.0, ge=0, description="Finish a file nothing was written to for this many seconds (0: never)"
+    max_bytes: int = Field(
+        0, ge=0, description="Rotate a file before it exceeds this size, bytes (0: no limit)"
     )
-    max_open: int = Field(64, gt=0, description="Most files open at once; the least recently written is finished")
-    temp_prefix: str = Field(".", description="Prefix of the temporary name of a file being written")
-    temp_suffix: str = Field(".inprogress", min_length=1, description="Suffix of that temporary name")
+    max_events: int = Field(
+        0, ge=0, description="Rotate a file after this many events (0: no limit)"
+    )
+    max_age: float = Field(
+        0.0, ge=0, description="Rotate a file this many seconds after it was opened (0: never)"
+    )
+    close_idle: float = Field(
+        60.0,
+        ge=0,
+        description="Finish a file nothing was written to for this many seconds (0: never)",
+    )
+    max_open: int = Field(
+        64, gt=0, description="Most files open at once; the least recently written is finished"
+    )
+    temp_prefix: str = Field(
+        ".", description="Prefix of the temporary name of a file being written"
+    )
+    temp_suffix: str = Field(
+        ".inprogress", min_length=1, description="Suffix of that temporary name"
+    )
     timezone: Literal["utc", "local"] = Field("utc", description="Time zone of {date}/{time}")
     make_dirs: bool = Field(True, description="Create missing folders")
     recover: bool = Field(
@@ -264,7 +278,9 @@ class FileSink(Sink):
             except BaseException as exc:  # a bug, or cancelled: nothing is acknowledged
                 for w in writes:
                     if not w.future.done():
-                        w.future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("sink stopped"))
+                        w.future.set_exception(
+                            exc if isinstance(exc, Exception) else RuntimeError("sink stopped")
+                        )
                 if not isinstance(exc, Exception):
                     raise
                 L.exception("%s: writing failed", self.location())
@@ -285,7 +301,9 @@ class FileSink(Sink):
 
     # -- worker-thread side -------------------------------------------------------------------
 
-    def _apply(self, writes: list[_Write], now: float) -> tuple[list[BaseException | None], list[str]]:
+    def _apply(
+        self, writes: list[_Write], now: float
+    ) -> tuple[list[BaseException | None], list[str]]:
         """Append every queued write; fsync; rotate. Per write: None or the error that failed it."""
         c = self.Config
         results: list[BaseException | None] = []
@@ -331,7 +349,12 @@ class FileSink(Sink):
         return exc
 
     def _append(
-        self, key: str, records: list[bytes], before: dict[Part, int], now: float, published: list[str]
+        self,
+        key: str,
+        records: list[bytes],
+        before: dict[Part, int],
+        now: float,
+        published: list[str],
     ) -> None:
         c = self.Config
         part = self._parts.get(key)
@@ -378,7 +401,13 @@ class FileSink(Sink):
             oldest = min(self._parts.values(), key=lambda p: p.written)
             self._finish(oldest, published)
         part = parts.create(
-            self.Template, key, self._next_n.get(key, 0), c.temp_prefix, c.temp_suffix, c.make_dirs, now
+            self.Template,
+            key,
+            self._next_n.get(key, 0),
+            c.temp_prefix,
+            c.temp_suffix,
+            c.make_dirs,
+            now,
         )
         self._next_n[key] = part.n + 1
         header = self.header()
@@ -439,4 +468,3 @@ class FileSink(Sink):
             if path is not None:
                 published.append(path)
         return published
-

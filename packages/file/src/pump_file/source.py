@@ -156,8 +156,7 @@ class FileSourceConfig(TriggerSourceConfig):
         suffixes = [self.locked_suffix, self.processed_suffix, self.failed_suffix]
         if len(set(suffixes)) != 3:
             raise ValueError(
-                "locked_suffix, processed_suffix and failed_suffix must differ, got "
-                f"{suffixes!r}"
+                f"locked_suffix, processed_suffix and failed_suffix must differ, got {suffixes!r}"
             )
         return self
 
@@ -245,7 +244,9 @@ class FileSource(TriggerSource):
         c = self.Config
         problems = []
         if c.follow and not self.can_follow:
-            problems.append(f"key 'follow': {type(self).__name__} reads whole files and cannot follow them")
+            problems.append(
+                f"key 'follow': {type(self).__name__} reads whole files and cannot follow them"
+            )
         if c.post and c.post_process != BSPUMP_POST[c.post]:
             problems.append(
                 f"key 'post': '{c.post}' (BSPump's key) means post_process "
@@ -438,7 +439,10 @@ class FileSource(TriggerSource):
             if orphan or position.offset:
                 L.info(
                     "%s: resuming %s at position %d (line %d)",
-                    self.location(), claim.path, position.offset, position.line,
+                    self.location(),
+                    claim.path,
+                    position.offset,
+                    position.line,
                 )
         return claim
 
@@ -478,7 +482,10 @@ class FileSource(TriggerSource):
             claim.failure = f"{type(exc).__name__}: {exc}"
             L.error(
                 "%s: %s cannot be read past position %d: %s",
-                self.location(), claim.path, claim.emitted, claim.failure,
+                self.location(),
+                claim.path,
+                claim.emitted,
+                claim.failure,
             )
         claim.reading_done = True
         self._settle(claim)
@@ -574,7 +581,9 @@ class FileSource(TriggerSource):
             self.Positions.save(claim.path, self._position(claim))
             target = claims.set_aside(claim, c.failed_suffix)
             self.files_failed += 1
-            L.error("%s: %s set aside as %s: %s", self.location(), claim.path, target, claim.failure)
+            L.error(
+                "%s: %s set aside as %s: %s", self.location(), claim.path, target, claim.failure
+            )
             return
         action = c.post_process
         if action == "keep":
@@ -634,7 +643,9 @@ class FileSource(TriggerSource):
                 self.Positions.save(claim.path, position)
             except OSError as exc:
                 failed.append(claim)
-                L.warning("%s: %s: cannot save the read position: %s", self.location(), claim.path, exc)
+                L.warning(
+                    "%s: %s: cannot save the read position: %s", self.location(), claim.path, exc
+                )
         return failed
 
     # -- threads --------------------------------------------------------------------------------
@@ -655,7 +666,11 @@ class FileSource(TriggerSource):
             # the thread cannot be interrupted: wait, so nothing it uses is closed under it
             with contextlib.suppress(BaseException):
                 await asyncio.wait([future])
-            if on_cancel is not None and future.done() and not future.cancelled() and future.exception() is None:
+            if (
+                on_cancel is not None
+                and future.done()
+                and not future.cancelled()
+                and future.exception() is None
+            ):
                 on_cancel(future.result())
             raise
-

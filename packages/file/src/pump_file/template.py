@@ -94,7 +94,9 @@ class _Fields(Mapping[str, Any]):
 class PathTemplate:
     """Renders paths from a template; `key()` gives a path with the part number still open."""
 
-    def __init__(self, template: str, *, pipeline: str = "", sink: str = "", utc: bool = True) -> None:
+    def __init__(
+        self, template: str, *, pipeline: str = "", sink: str = "", utc: bool = True
+    ) -> None:
         self.template = template
         self.utc = utc
         self.n_spec = ""
@@ -112,14 +114,22 @@ class PathTemplate:
                 continue
             root = re.split(r"[.\[]", name, maxsplit=1)[0]
             if not root:
-                raise TemplateError(f"template {template!r}: a field needs a name ({{}} is not allowed)")
+                raise TemplateError(
+                    f"template {template!r}: a field needs a name ({{}} is not allowed)"
+                )
             fields.add(root)
             if root == "n":
                 self.has_n = True
                 self.n_spec, self.n_conversion = spec or "", conversion
                 pieces.append("{__n__}")
                 continue
-            pieces.append("{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}")
+            pieces.append(
+                "{"
+                + name
+                + (f"!{conversion}" if conversion else "")
+                + (f":{spec}" if spec else "")
+                + "}"
+            )
         self.fields = fields
         #: True when the path depends on the event or its context (rendered per event).
         self.per_event = bool(fields - _TIME_FIELDS - _FIXED_FIELDS - {"n"})
@@ -196,4 +206,6 @@ class PathTemplate:
         head, tail = os.path.split(path)
         stem, dot, ext = tail.partition(".")
         unnumbered = re.sub(r"-\d+\Z", "", stem)
-        return unnumbered != stem and bool(self._regex.match(os.path.join(head, unnumbered + dot + ext)))
+        return unnumbered != stem and bool(
+            self._regex.match(os.path.join(head, unnumbered + dot + ext))
+        )

@@ -58,9 +58,12 @@ class KafkaConnectionConfig(pump.TLSConfig, pump.ReconnectConfig):
     sasl_password: SecretStr = Field(SecretStr(""), description="SASL password (secret)")
     request_timeout_ms: int = Field(40000, gt=0, description="Timeout of one request to a broker")
     retry_backoff_ms: int = Field(100, gt=0, description="Pause before retrying a failed request")
-    metadata_max_age_ms: int = Field(300000, gt=0, description="Refresh cluster metadata at least this often")
+    metadata_max_age_ms: int = Field(
+        300000, gt=0, description="Refresh cluster metadata at least this often"
+    )
     check_on_start: bool = Field(
-        True, description="On start, connect once and fail with a clear error if the brokers cannot be reached"
+        True,
+        description="On start, connect once and fail with a clear error if the brokers cannot be reached",
     )
     connect_timeout: float = Field(10.0, gt=0, description="Seconds the start check may take")
     reconnect_delay: float = Field(
@@ -233,4 +236,3 @@ class KafkaConnection(pump.Connection):
                 conn.close()
                 reasons.append(f"{server}: connected, but fetching the cluster metadata failed")
         return reasons
-

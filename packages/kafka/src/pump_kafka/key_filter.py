@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 class KafkaKeyFilterConfig(pump.ComponentConfig):
     """Settings of a KafkaKeyFilter."""
 
-    keep_keys: list[str] = Field(default_factory=list, description="Keys to keep (compared as UTF-8 bytes)")
+    keep_keys: list[str] = Field(
+        default_factory=list, description="Keys to keep (compared as UTF-8 bytes)"
+    )
     context_key: str = Field("kafka_key", description="Context key holding the record key")
 
 

@@ -46,29 +46,39 @@ REJECTED_RECORD = (MessageSizeTooLargeError, CorruptRecordException)
 class KafkaSinkConfig(pump.ComponentConfig):
     """Settings of a KafkaSink."""
 
-    topic: str = Field("", description="Output topic ('': every event names its own in the context)")
+    topic: str = Field(
+        "", description="Output topic ('': every event names its own in the context)"
+    )
     topic_context_key: str = Field(
-        "kafka_sink_topic", description="Context key that overrides the output topic of one event ('': none)"
+        "kafka_sink_topic",
+        description="Context key that overrides the output topic of one event ('': none)",
     )
     key_context_key: str = Field(
         "kafka_key", description="Context key holding the record key (bytes or str; '': no keys)"
     )
     headers_context_key: str = Field(
-        "kafka_headers", description="Context key holding the record headers ([(name, bytes)] or a dict; '': none)"
+        "kafka_headers",
+        description="Context key holding the record headers ([(name, bytes)] or a dict; '': none)",
     )
-    acks: Literal["all", 1] = Field("all", description="'all' (every in-sync replica) or 1 (the leader only)")
+    acks: Literal["all", 1] = Field(
+        "all", description="'all' (every in-sync replica) or 1 (the leader only)"
+    )
     enable_idempotence: bool = Field(
-        True, description="No duplicates from producer retries (needs broker support; Tansu has none)"
+        True,
+        description="No duplicates from producer retries (needs broker support; Tansu has none)",
     )
     compression_type: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
         "none", description="Record batch compression"
     )
     batch_bytes: int = Field(
-        524288, gt=0, description="Size of one record batch per partition, bytes (broker limit: message.max.bytes)"
+        524288,
+        gt=0,
+        description="Size of one record batch per partition, bytes (broker limit: message.max.bytes)",
     )
     linger_ms: int = Field(0, ge=0, description="How long a record batch may wait for more records")
     check_topics: bool = Field(
-        True, description="Refuse to write to topics that do not exist (else the broker may auto-create them)"
+        True,
+        description="Refuse to write to topics that do not exist (else the broker may auto-create them)",
     )
     stop_timeout: float = Field(10.0, gt=0, description="Seconds stop() waits for unsent batches")
 
@@ -78,7 +88,9 @@ class _Write:
 
     __slots__ = ("contexts", "events", "failures", "future", "pending")
 
-    def __init__(self, events: list[Any], contexts: list[dict[str, Any]], future: asyncio.Future[None]) -> None:
+    def __init__(
+        self, events: list[Any], contexts: list[dict[str, Any]], future: asyncio.Future[None]
+    ) -> None:
         self.events = events
         self.contexts = contexts
         self.future = future
@@ -116,7 +128,9 @@ class _OpenBatch:
         # hooks) around the compiled record builder; appending to that directly halves the
         # cost per record. `count` then stands in for the wrapper's own record counter.
         raw = getattr(builder, "_builder", None)
-        self.append = raw.append if raw is not None and hasattr(builder, "_relative_offset") else None
+        self.append = (
+            raw.append if raw is not None and hasattr(builder, "_relative_offset") else None
+        )
         self.count = 0
 
     def seal(self) -> _OpenBatch:
@@ -216,7 +230,9 @@ class KafkaSink(pump.Sink):
         try:
             await asyncio.wait_for(producer.stop(), self.Config.stop_timeout)
         except Exception as exc:
-            L.warning("%s: closing the producer failed: %s: %s", self.location(), type(exc).__name__, exc)
+            L.warning(
+                "%s: closing the producer failed: %s: %s", self.location(), type(exc).__name__, exc
+            )
 
     async def stop(self) -> None:
         """Send what is queued (bounded by stop_timeout), then close the producer."""
@@ -281,7 +297,9 @@ class KafkaSink(pump.Sink):
             for write, _ in batch.owners:
                 write.pending += 1
             try:
-                delivered = await producer.send_batch(batch.builder, batch.topic, partition=batch.partition)
+                delivered = await producer.send_batch(
+                    batch.builder, batch.topic, partition=batch.partition
+                )
             except Exception as exc:
                 self._delivered(batch, exc)
                 continue
@@ -294,10 +312,7 @@ class KafkaSink(pump.Sink):
             exc = asyncio.CancelledError("the record batch was cancelled")
         else:
             exc = outcome.exception()
-        if (
-            isinstance(exc, REJECTED_RECORD)
-            and (batch.count or batch.builder.record_count()) == 1
-        ):
+        if isinstance(exc, REJECTED_RECORD) and (batch.count or batch.builder.record_count()) == 1:
             # the broker refuses this one record (too large, invalid): it never will take it
             exc = pump.PermanentWriteError.wrap(self.location(), exc)
         for write, indexes in batch.owners:
@@ -345,13 +360,17 @@ class KafkaSink(pump.Sink):
                     current_topic = topic
                     found = topic_partitions.get(topic)
                     if found is None:
-                        found = topic_partitions[topic] = await self._partitions(producer, cluster, topic)
+                        found = topic_partitions[topic] = await self._partitions(
+                            producer, cluster, topic
+                        )
                     parts = found
                     if isinstance(parts, list):
                         n_parts = len(parts)
                         sticky_at = sticky.setdefault(topic, 0)
                 if not n_parts or not isinstance(parts, list):
-                    failures.setdefault(i, parts if isinstance(parts, BaseException) else TopicMissing(topic))
+                    failures.setdefault(
+                        i, parts if isinstance(parts, BaseException) else TopicMissing(topic)
+                    )
                     continue
                 key = context.get(kkey) if kkey else None
                 headers = context.get(hkey) if hkey else None
@@ -399,7 +418,12 @@ class KafkaSink(pump.Sink):
                             if append(count, now, key, value, headers) is not None:
                                 count += 1
                                 break
-                        elif batch.builder.append(timestamp=now, key=key, value=value, headers=headers) is not None:
+                        elif (
+                            batch.builder.append(
+                                timestamp=now, key=key, value=value, headers=headers
+                            )
+                            is not None
+                        ):
                             break
                         # Full (a fresh batch always takes its first record): seal it; keyless
                         # events move on to the next partition (Kafka's sticky partitioning).
@@ -421,13 +445,18 @@ class KafkaSink(pump.Sink):
         sealed.extend(b for b in open_batches.values() if b.count or b.builder.record_count())
         return [batch.seal() for batch in sealed]
 
-    async def _partitions(self, producer: AIOKafkaProducer, cluster: Any, topic: str) -> list[int] | BaseException:
+    async def _partitions(
+        self, producer: AIOKafkaProducer, cluster: Any, topic: str
+    ) -> list[int] | BaseException:
         """The topic's partitions, or the error that makes writing to it impossible."""
         if not topic:  # the event's context decides, and it does not change on a retry
-            return pump.PermanentWriteError.wrap(self.location(), TopicMissing(
-                f"{self.location()}: the event names no output topic: set `topic`, or "
-                f"context[{self.Config.topic_context_key!r}] in a processor (writes_context = True)"
-            ))
+            return pump.PermanentWriteError.wrap(
+                self.location(),
+                TopicMissing(
+                    f"{self.location()}: the event names no output topic: set `topic`, or "
+                    f"context[{self.Config.topic_context_key!r}] in a processor (writes_context = True)"
+                ),
+            )
         try:
             if self.Config.check_topics and topic not in self._known_topics:
                 await self._check_topic(producer, topic)

@@ -37,25 +37,47 @@ class KafkaSourceConfig(pump.ComponentConfig):
         description="Topic(s) to consume: a name, 'a,b,c' or a list (or use topic_pattern)",
         examples=["events", "clicks,views", ["clicks", "views"]],
     )
-    topic_pattern: str = Field("", description="Regular expression of topics to consume instead of `topic`")
+    topic_pattern: str = Field(
+        "", description="Regular expression of topics to consume instead of `topic`"
+    )
     group_id: str = Field(
-        ..., min_length=1, description="Consumer group; commits are kept per group",
+        ...,
+        min_length=1,
+        description="Consumer group; commits are kept per group",
         examples=["enrich"],
     )
     auto_offset_reset: Literal["earliest", "latest"] = Field(
         "earliest", description="Where a group without a committed offset starts"
     )
-    max_batch: int = Field(5000, gt=0, description="Most records of one partition per pipeline batch")
-    fetch_max_wait_ms: int = Field(500, ge=0, description="How long the broker may hold a fetch waiting for data")
+    max_batch: int = Field(
+        5000, gt=0, description="Most records of one partition per pipeline batch"
+    )
+    fetch_max_wait_ms: int = Field(
+        500, ge=0, description="How long the broker may hold a fetch waiting for data"
+    )
     fetch_max_bytes: int = Field(52428800, gt=0, description="Most bytes one fetch returns")
-    max_partition_fetch_bytes: int = Field(1048576, gt=0, description="Most bytes one fetch returns per partition")
-    commit_interval: float = Field(0.5, gt=0, description="Seconds between two commits of the done positions")
-    session_timeout_ms: int = Field(10000, gt=0, description="The group drops a member silent this long")
-    heartbeat_interval_ms: int = Field(3000, gt=0, description="Heartbeat period (below a third of the session timeout)")
-    rebalance_timeout_ms: int = Field(0, ge=0, description="How long a rebalance waits for members (0: the session timeout)")
-    max_poll_interval_ms: int = Field(300000, gt=0, description="A member that fetches nothing this long leaves the group")
+    max_partition_fetch_bytes: int = Field(
+        1048576, gt=0, description="Most bytes one fetch returns per partition"
+    )
+    commit_interval: float = Field(
+        0.5, gt=0, description="Seconds between two commits of the done positions"
+    )
+    session_timeout_ms: int = Field(
+        10000, gt=0, description="The group drops a member silent this long"
+    )
+    heartbeat_interval_ms: int = Field(
+        3000, gt=0, description="Heartbeat period (below a third of the session timeout)"
+    )
+    rebalance_timeout_ms: int = Field(
+        0, ge=0, description="How long a rebalance waits for members (0: the session timeout)"
+    )
+    max_poll_interval_ms: int = Field(
+        300000, gt=0, description="A member that fetches nothing this long leaves the group"
+    )
     revoke_timeout: float = Field(
-        5.0, ge=0, description="Seconds a rebalance waits for in-flight events of revoked partitions before committing"
+        5.0,
+        ge=0,
+        description="Seconds a rebalance waits for in-flight events of revoked partitions before committing",
     )
     pause_after: float = Field(
         0.2, ge=0, description="Seconds of backpressure after which fetching is paused"
@@ -67,12 +89,16 @@ class KafkaSourceConfig(pump.ComponentConfig):
         "pause after a failed fetch or commit of this source, seconds",
     )
     silence_timeout: float = Field(
-        10.0, gt=0, description="Seconds without any fetch answer before the broker is reported unreachable"
+        10.0,
+        gt=0,
+        description="Seconds without any fetch answer before the broker is reported unreachable",
     )
     isolation_level: Literal["read_uncommitted", "read_committed"] = Field(
         "read_uncommitted", description="read_committed skips records of aborted transactions"
     )
-    check_topics: bool = Field(True, description="Fail at start when a configured topic does not exist")
+    check_topics: bool = Field(
+        True, description="Fail at start when a configured topic does not exist"
+    )
 
     @model_validator(mode="after")
     def _one_subscription(self) -> KafkaSourceConfig:
@@ -238,7 +264,9 @@ class KafkaSource(pump.Source):
                         break
                     self._hand_over(tp, records[start : start + max_batch])
 
-    async def _still_current(self, consumer: AIOKafkaConsumer, tp: TopicPartition, position: int) -> bool:
+    async def _still_current(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, position: int
+    ) -> bool:
         if tp in self._revoked or tp not in consumer.assignment():
             return False
         try:
@@ -321,10 +349,13 @@ class KafkaSource(pump.Source):
             newest = max((s for s in stamps if s is not None), default=None)
             if newest is not None and time.time() - newest / 1000 > silence:
                 self.connected = 0
-                self._report("fetch", BrokerUnavailable(
-                    f"no fetch answered for {time.time() - newest / 1000:.0f}s "
-                    f"({','.join(self.Connection.bootstrap_servers)} unreachable?); waiting for the broker"
-                ))
+                self._report(
+                    "fetch",
+                    BrokerUnavailable(
+                        f"no fetch answered for {time.time() - newest / 1000:.0f}s "
+                        f"({','.join(self.Connection.bootstrap_servers)} unreachable?); waiting for the broker"
+                    ),
+                )
             elif newest is not None and not self.connected:
                 self.connected = 1
                 self.reconnects += 1
@@ -350,7 +381,12 @@ class KafkaSource(pump.Source):
         L.warning(
             "%s: %s[%d] ends at %d, before this source's position %d: the broker lost records or "
             "the topic was re-created; resetting to the %s offset",
-            self.location(), tp.topic, tp.partition, highwater, position, self.Config.auto_offset_reset,
+            self.location(),
+            tp.topic,
+            tp.partition,
+            highwater,
+            position,
+            self.Config.auto_offset_reset,
         )
         self.tracker.forget(tp)
         self._open.pop(tp, None)
@@ -396,7 +432,9 @@ class KafkaSource(pump.Source):
                 backoff.reset()
             await asyncio.sleep(interval)
 
-    async def commit(self, partitions: set[TopicPartition] | None = None) -> dict[TopicPartition, int]:
+    async def commit(
+        self, partitions: set[TopicPartition] | None = None
+    ) -> dict[TopicPartition, int]:
         """Commit the done positions (of `partitions`, or of every assigned one); returns them."""
         consumer = self.consumer
         if consumer is None:
@@ -432,7 +470,11 @@ class KafkaSource(pump.Source):
         try:
             await self.commit(revoked)
         except Exception as exc:
-            self._report("commit", exc, "of revoked partitions; their next owner redoes the uncommitted events")
+            self._report(
+                "commit",
+                exc,
+                "of revoked partitions; their next owner redoes the uncommitted events",
+            )
         for tp in revoked:
             self.tracker.forget(tp)
             self._open.pop(tp, None)
@@ -462,7 +504,9 @@ class KafkaSource(pump.Source):
                     L.warning(
                         "%s: %d batch(es) of revoked partitions still in flight after %.1fs; "
                         "they are not committed and will be delivered again",
-                        self.location(), left, timeout,
+                        self.location(),
+                        left,
+                        timeout,
                     )
                     return
                 self._progress.clear()
@@ -483,7 +527,9 @@ class KafkaSource(pump.Source):
         except Exception as exc:
             L.warning(
                 "%s: final commit failed (%s: %s); uncommitted events will be delivered again",
-                self.location(), type(exc).__name__, exc,
+                self.location(),
+                type(exc).__name__,
+                exc,
             )
         self.consumer = None
         try:
@@ -499,7 +545,11 @@ class KafkaSource(pump.Source):
             log = self._reports[what] = pump.RateLimitedLog(L, REPORT_EVERY)
         log.error(
             "%s: %s failed: %s: %s%s (retrying)",
-            self.location(), what, type(exc).__name__, exc, f" ({detail})" if detail else "",
+            self.location(),
+            what,
+            type(exc).__name__,
+            exc,
+            f" ({detail})" if detail else "",
         )
 
 

@@ -69,7 +69,9 @@ class TansuBroker:
     @property
     def pid(self) -> int | None:
         """The broker's process id while it runs."""
-        return self.process.pid if self.process is not None and self.process.poll() is None else None
+        return (
+            self.process.pid if self.process is not None and self.process.poll() is None else None
+        )
 
     def start(self, timeout: float = 15.0) -> TansuBroker:
         """Start the broker (empty) and wait until it accepts connections."""
@@ -86,7 +88,9 @@ class TansuBroker:
         deadline = time.monotonic() + timeout
         while not accepts(self.host, self.port):
             if self.process.poll() is not None:
-                raise RuntimeError(f"Tansu exited with {self.process.returncode}: {self.log_tail()}")
+                raise RuntimeError(
+                    f"Tansu exited with {self.process.returncode}: {self.log_tail()}"
+                )
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"Tansu did not listen on {self.bootstrap} within {timeout}s")

@@ -28,14 +28,17 @@ class TopicSpec(BaseModel):
     name: str = Field(..., min_length=1, description="Topic name")
     partitions: int | None = Field(None, gt=0, description="Number of partitions")
     replication_factor: int | None = Field(None, gt=0, description="Copies of each partition")
-    config: dict[str, str] = Field(default_factory=dict, description="Topic configs (retention.ms, ...)")
+    config: dict[str, str] = Field(
+        default_factory=dict, description="Topic configs (retention.ms, ...)"
+    )
 
 
 class KafkaTopicInitializerConfig(pump.ComponentConfig):
     """Settings of a KafkaTopicInitializer."""
 
     topics: list[str | TopicSpec] = Field(
-        default_factory=list, description="Topics to create when missing: names or {name, partitions, ...}"
+        default_factory=list,
+        description="Topics to create when missing: names or {name, partitions, ...}",
     )
     partitions: int = Field(1, gt=0, description="Default number of partitions")
     replication_factor: int = Field(1, gt=0, description="Default replication factor")
@@ -111,7 +114,9 @@ class KafkaTopicInitializer(pump.Processor):
                 continue  # created meanwhile by someone else: fine
             problems.append(f"{topic}: {error.__name__}{f' ({message})' if message else ''}")
         if problems:
-            raise KafkaConnectorError(f"{self.location()}: creating topics failed: {'; '.join(problems)}")
+            raise KafkaConnectorError(
+                f"{self.location()}: creating topics failed: {'; '.join(problems)}"
+            )
         if created:
             L.info("%s: created topic(s) %s", self.location(), ", ".join(created))
         self.created.extend(created)

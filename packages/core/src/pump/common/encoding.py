@@ -56,8 +56,6 @@ class EncodingConfig(ComponentConfig):
     )
 
 
-
-
 class _TextCodec(Processor):
     """What both directions share: the encoding and the error handler, read once."""
 

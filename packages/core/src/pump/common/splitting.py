@@ -31,8 +31,9 @@ class SplitGenerator(Generator):
     async def generate(self, context: dict[str, Any], event: Any, depth: int) -> None:
         """Inject one child event per part."""
         if not isinstance(event, self.expected):
-            raise TypeError(f"{self.location()}: expected {self._expected_name()}, got "
-                            f"{type(event).__name__}")
+            raise TypeError(
+                f"{self.location()}: expected {self._expected_name()}, got {type(event).__name__}"
+            )
         inject = self.Pipeline.inject
         if self._copy_context:
             for part in self.parts(event):

@@ -21,9 +21,7 @@ if TYPE_CHECKING:
 class TimeZoneNormalizerConfig(ComponentConfig):
     """Settings of a TimeZoneNormalizer."""
 
-    timezone: str = Field(
-        "UTC", description="IANA zone naive datetimes are in, e.g. Europe/Prague"
-    )
+    timezone: str = Field("UTC", description="IANA zone naive datetimes are in, e.g. Europe/Prague")
     fields: list[str] = Field(
         default_factory=list, description="Keys of the event whose datetimes are normalised"
     )

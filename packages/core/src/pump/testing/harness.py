@@ -110,7 +110,9 @@ class HarnessSource(Source):
             if self.shared_context and all(c == contexts[0] for c in contexts):
                 await self.emit(list(record.events), contexts[0], token=record)
             else:
-                await self.emit(list(record.events), contexts=[dict(c) for c in contexts], token=record)
+                await self.emit(
+                    list(record.events), contexts=[dict(c) for c in contexts], token=record
+                )
             self._queue.pop(0)
 
     def acknowledge(self, batch: Batch) -> None:
@@ -352,11 +354,11 @@ def make_processor(
         build: Callable[..., Processor] = processor
         return build(app, pipeline, *args, config=config, **(kwargs or {}))
     if config is not None:
-        raise TypeError("config= is for a Processor class; a factory configures the processor itself")
-    if args or kwargs:
         raise TypeError(
-            "constructor arguments are for a Processor class; a factory passes its own"
+            "config= is for a Processor class; a factory configures the processor itself"
         )
+    if args or kwargs:
+        raise TypeError("constructor arguments are for a Processor class; a factory passes its own")
     built = processor(app, pipeline)
     if not isinstance(built, Processor):
         raise TypeError(f"the processor factory returned {built!r}, not a pump.Processor")

@@ -140,7 +140,9 @@ class LookupContract:
             if self.expected_is_complete:
                 for key in set(self.expected) - set(new):
                     got = await self._get(lookup, key)
-                    assert got is None, f"key {key!r} was removed at the provider, still gives {got!r}"
+                    assert got is None, (
+                        f"key {key!r} was removed at the provider, still gives {got!r}"
+                    )
             assert any(args and args[0] is lookup for args in heard), (
                 f"reload() changed the content but did not publish {CHANGED!r} with the lookup"
             )

@@ -89,9 +89,7 @@ class WriteRecorder:
         """Every event written, in completion order."""
         return [event for write in self.completed for event in write.events]
 
-    def _wrapped(
-        self, events: list[Any], contexts: list[dict[str, Any]]
-    ) -> Awaitable[None] | None:
+    def _wrapped(self, events: list[Any], contexts: list[dict[str, Any]]) -> Awaitable[None] | None:
         self.calls += 1
         if self.fail_next > 0:
             self.fail_next -= 1

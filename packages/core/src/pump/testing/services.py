@@ -20,7 +20,9 @@ def require_service(name: str, reason: str = "") -> NoReturn:
 
     message = f"service '{name}' is not available" + (f": {reason}" if reason else "")
     if services_required():
-        pytest.fail(f"{message} ({REQUIRE_SERVICES}=1 makes a missing service a failure)", pytrace=False)
+        pytest.fail(
+            f"{message} ({REQUIRE_SERVICES}=1 makes a missing service a failure)", pytrace=False
+        )
     pytest.skip(message)
 
 

@@ -204,7 +204,9 @@ class SinkContract:
         extra = [e for e in found if want[self.event_key(e)] == 0]
         return missing, extra
 
-    def _assert_all_read_back(self, expected: Sequence[Any], found: Sequence[Any], when: str) -> None:
+    def _assert_all_read_back(
+        self, expected: Sequence[Any], found: Sequence[Any], when: str
+    ) -> None:
         missing, extra = self._missing_and_extra(expected, found)
         assert not missing, (
             f"{when}: {len(missing)} of {len(expected)} written events are not at the destination, "
@@ -301,7 +303,10 @@ class SinkContract:
 
         def at_settle(record: BatchRecord) -> None:
             done = Counter(
-                self.event_key(e) for w in rig.writes.completed if w.tick < record.tick for e in w.events
+                self.event_key(e)
+                for w in rig.writes.completed
+                if w.tick < record.tick
+                for e in w.events
             )
             if any(done[self.event_key(e)] == 0 for e in record.events):
                 premature.append(record.positions)
@@ -319,7 +324,9 @@ class SinkContract:
                 )
         await self._wait_settled(rig, "retrying refused writes")
         await rig.stop()
-        assert interrupts or rig.writes.injected == 2, "the injected write failures were not reached"
+        assert interrupts or rig.writes.injected == 2, (
+            "the injected write failures were not reached"
+        )
         assert not [r for r in rig.records if r.status != BatchRecord.ACKNOWLEDGED], (
             "batches were rejected although the retries should have written them: "
             f"{[e.as_dict()['error'] for e in rig.pipeline.errors]}"
@@ -342,7 +349,9 @@ class SinkContract:
             "destination failed every write (the sink reported success it did not have)"
         )
         written = rig.pipeline.metrics()["events_out"]
-        assert written == 0, f"the pipeline counted {written} events as written to a failing destination"
+        assert written == 0, (
+            f"the pipeline counted {written} events as written to a failing destination"
+        )
 
     @pytest.mark.asyncio
     async def test_exhausted_retries_go_to_the_dead_letter_sink(self) -> None:

@@ -40,7 +40,9 @@ UNKNOWN_KEY = "pump_contract_no_such_key"
 class SourceRig:
     """A contract pipeline: source under test → collecting sink, with hand-overs recorded."""
 
-    def __init__(self, app: Application, pipeline: Pipeline, source: Source, sink: CollectingSink) -> None:
+    def __init__(
+        self, app: Application, pipeline: Pipeline, source: Source, sink: CollectingSink
+    ) -> None:
         self.app = app
         self.pipeline = pipeline
         self.source = source
@@ -302,7 +304,9 @@ class SourceContract:
         )
         handed = [e for h in recorder.handovers for e in h.events]
         written = Counter(self.event_key(e) for e in rig.sink.events)
-        assert all(written[self.event_key(e)] for e in handed), "handed-over events were lost on stop"
+        assert all(written[self.event_key(e)] for e in handed), (
+            "handed-over events were lost on stop"
+        )
         if self.supports_redelivery:
             done = {self.event_key(self.decode(e)) for e in handed}
             rest = [e for e in events if self.event_key(e) not in done]

@@ -37,7 +37,16 @@ def missing() -> list[str]:
 def _installer(target: Path) -> list[str]:
     uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
     if Path(uv).exists():
-        return [uv, "pip", "install", "--quiet", "--python", sys.executable, "--target", str(target)]
+        return [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            sys.executable,
+            "--target",
+            str(target),
+        ]
     return [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target)]
 
 
