@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import copy
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
@@ -58,11 +58,36 @@ class InternalSource(Source):
         self._upstreams: set[Pipeline] = set()
         self._throttling = False
         self._closed = False
+        self._watched: set[asyncio.Task[None]] = set()  # upstream source tasks with a callback
+        self._watchers: list[Callable[[], None]] = []
 
     def register_upstream(self, pipeline: Pipeline) -> None:
         """Declare that `pipeline` feeds this source (the source ends after its upstreams end)."""
         self._upstreams.add(pipeline)
         self.Pipeline.link(pipeline)
+        self._watch_upstreams()
+
+    def watch_upstreams(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when a source of an upstream pipeline ends."""
+        if callback not in self._watchers:
+            self._watchers.append(callback)
+        self._watch_upstreams()
+
+    def _watch_upstreams(self) -> None:
+        # the end of an upstream source is seen at once rather than at the next poll; tasks
+        # created later (a pipeline started after this one) are picked up by main()'s polling
+        for upstream in self._upstreams:
+            for source in upstream.Sources:
+                task = source.task
+                if task is not None and task not in self._watched:
+                    self._watched.add(task)
+                    task.add_done_callback(self._upstream_source_ended)
+
+    def _upstream_source_ended(self, task: asyncio.Task[None]) -> None:
+        self._watched.discard(task)
+        self._wakeup.set()
+        for callback in self._watchers:
+            callback()
 
     def put_batch(
         self, events: list[Any], contexts: list[dict[str, Any]], parent: Batch | None = None
@@ -106,6 +131,7 @@ class InternalSource(Source):
                 self.Pipeline.process_batch(events, contexts=contexts, source=self, token=parent)
             if self._upstreams_finished():
                 return
+            self._watch_upstreams()
             self._wakeup.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), 0.05)
@@ -134,11 +160,13 @@ class InternalSource(Source):
     def acknowledge(self, batch: Batch) -> None:
         if batch.token is not None:
             batch.token.done()
+            self._wakeup.set()  # the upstream may be finished now: main() looks at once
 
     def reject(self, batch: Batch) -> None:
         if batch.token is not None:
             batch.token.fail()
             batch.token.done()
+            self._wakeup.set()
 
 
 class TeeSource(InternalSource):

@@ -18,6 +18,7 @@ from pump.common.aggregation import (
 )
 from pump.config import ComponentConfig
 from pump.processor import Processor
+from pump.routing import InternalSource
 
 if TYPE_CHECKING:
     from pump.application import Application
@@ -222,6 +223,9 @@ class Aggregator(Processor):
         for task in tasks:
             assert task is not None
             task.add_done_callback(self._source_finished)
+        for source in sources:
+            if isinstance(source, InternalSource):
+                source.watch_upstreams(self._check_exhausted)
         if any(s.internal for s in sources):
             self._watch = self._event_loop().call_later(_UPSTREAM_POLL, self._poll_upstream)
 
