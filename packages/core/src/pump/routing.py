@@ -316,6 +316,7 @@ class TeeProcessor(Processor):
         super().__init__(app, pipeline, id, config)
         self._source: InternalSource | None = None
         self._copy = copy.deepcopy if self.Config.deep_copy else copy.copy
+        self._shallow = not self.Config.deep_copy
         self._batch: Batch | None = None
         self._events: list[Any] = []
         self._contexts: list[dict[str, Any]] = []
@@ -372,17 +373,22 @@ class TeeProcessor(Processor):
         ]
 
     def process(self, context: dict[str, Any], event: Any) -> Any:
-        assert self.Pipeline is not None
-        batch = self.Pipeline.current_batch
+        batch = self.Pipeline.current_batch  # type: ignore[union-attr]
         if batch is not self._batch or not self._events:
-            self._hand_over()
-            # held now, while the batch is being dispatched, so it cannot complete before
-            # its copies are done downstream
-            self._batch = batch.hold() if batch is not None else None
-            self._flush_soon = asyncio.get_running_loop().call_soon(self._hand_over)
-        self._events.append(self._copy(event))
+            self._new_batch(batch)
+        # a dict (the usual event) is copied by its own method, without copy.copy's dispatch
+        self._events.append(
+            event.copy() if self._shallow and type(event) is dict else self._copy(event)
+        )
         self._contexts.append(dict(context))
         return event
+
+    def _new_batch(self, batch: Batch | None) -> None:
+        self._hand_over()
+        # held now, while the batch is being dispatched, so it cannot complete before its
+        # copies are done downstream
+        self._batch = batch.hold() if batch is not None else None
+        self._flush_soon = asyncio.get_running_loop().call_soon(self._hand_over)
 
     def _hand_over(self) -> None:
         if self._flush_soon is not None:
