@@ -55,6 +55,7 @@ COMPOSE_SERVICES = {
     "PUMP_AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/",
     "PUMP_REDIS_URL": "redis://127.0.0.1:6379/0",
     "PUMP_ELASTICSEARCH_URL": "http://127.0.0.1:9200",
+    "PUMP_MYSQL_URL": "mysql://root@127.0.0.1:3306/test",
 }
 
 
@@ -64,6 +65,10 @@ def _packages() -> list[str]:
 
 
 PACKAGES = _packages()
+
+# Connectors written as an outside author would (own pyproject.toml, installed from their
+# folder, found through entry points): examples/<name>/. tests_all installs and tests them.
+EXAMPLES = sorted(p.parent.relative_to(ROOT).as_posix() for p in ROOT.glob("examples/*/pyproject.toml"))
 
 
 def _pump_env() -> dict[str, str]:
@@ -81,8 +86,12 @@ def _editable(package: str, extra: str | None = None) -> list[str]:
 
 
 def _dependencies(package: str, extra: str | None = None) -> list[str]:
-    """The requirements a package declares (and those of one of its extras)."""
-    with (ROOT / "packages" / package / "pyproject.toml").open("rb") as f:
+    """The requirements a package declares (and those of one of its extras).
+
+    `package` is a name under packages/ or a folder path relative to the root (an example).
+    """
+    folder = ROOT / package if "/" in package else ROOT / "packages" / package
+    with (folder / "pyproject.toml").open("rb") as f:
         project = tomllib.load(f)["project"]
     requirements = list(project.get("dependencies", []))
     if extra:
@@ -104,13 +113,15 @@ def _fixture_distributions(packages: list[str]) -> list[str]:
     return found
 
 
-def _install_packages(session: nox.Session, packages: list[str], extra: str | None) -> None:
-    """Install pump-core and the given packages editable, in one resolve.
+def _install_packages(
+    session: nox.Session, packages: list[str], extra: str | None, examples: list[str] | None = None
+) -> None:
+    """Install pump-core and the given packages (and example folders) editable, in one resolve.
 
     pump-core always comes from the working tree, so a connector never pulls it from PyPI.
     With the [test] extra, the packages' fixture distributions are installed too.
     """
-    args: list[str] = []
+    args: list[str] = [a for e in examples or [] for a in ("-e", f"{e}[{extra}]" if extra else e)]
     if "core" not in packages:
         args += _editable("core")
     for package in packages:
@@ -155,11 +166,13 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over every package's sources (config in the root pyproject.toml)."""
     # Every package's dependencies, but not the packages themselves: mypy reads their code
     # from the source trees (MYPYPATH), so a module missing there is not found elsewhere.
-    requirements = [r for p in PACKAGES for r in _dependencies(p, "test") if not r.startswith("pump-")]
+    requirements = [
+        r for p in [*PACKAGES, *EXAMPLES] for r in _dependencies(p, "test") if not r.startswith("pump-")
+    ]
     session.install(MYPY, *TYPE_STUBS, *requirements)
-    sources = [ROOT / "packages" / p / "src" for p in PACKAGES]
+    sources = [ROOT / "packages" / p / "src" for p in PACKAGES] + [ROOT / e / "src" for e in EXAMPLES]
     env = {"MYPYPATH": os.pathsep.join(str(s) for s in sources)}
-    for package, src in zip(PACKAGES, sources, strict=True):
+    for package, src in zip([*PACKAGES, *EXAMPLES], sources, strict=True):
         for module in sorted(d.name for d in src.iterdir() if (d / "__init__.py").exists()):
             session.log(f"typecheck {package}: {module}")
             session.run("mypy", "-p", module, env=env)
@@ -175,9 +188,10 @@ def tests(session: nox.Session, package: str) -> None:
 
 @nox.session
 def tests_all(session: nox.Session) -> None:
-    """Every package together in one venv, plus the cross-package tests/."""
-    _install_packages(session, PACKAGES, "test")
+    """Every package and example connector together in one venv, plus the cross-package tests/."""
+    _install_packages(session, PACKAGES, "test", EXAMPLES)
     paths = [f"packages/{p}/tests" for p in PACKAGES if (ROOT / "packages" / p / "tests").is_dir()]
+    paths += [f"{e}/tests" for e in EXAMPLES if (ROOT / e / "tests").is_dir()]
     if (ROOT / "tests").is_dir():
         paths.append("tests")
     if not paths:
@@ -263,8 +277,8 @@ def integration(session: nox.Session) -> None:
 
     A service that does not answer fails the run (PUMP_REQUIRE_SERVICES=1).
     """
-    _install_packages(session, PACKAGES, "test")
-    paths = [f"packages/{p}/tests" for p in PACKAGES] + ["tests"]
+    _install_packages(session, PACKAGES, "test", EXAMPLES)
+    paths = [f"packages/{p}/tests" for p in PACKAGES] + [f"{e}/tests" for e in EXAMPLES] + ["tests"]
     env = {**COMPOSE_SERVICES, **_pump_env(), "PUMP_REQUIRE_SERVICES": "1"}
     session.run("pytest", *paths, *session.posargs, env=env)
 

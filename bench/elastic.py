@@ -6,7 +6,8 @@ Without --url it starts `python -m pump_elastic.testing` (the protocol-level tes
 process of its own, so both contestants pay the same server cost and the ratio measures the
 client side. Two contestants, interleaved, best of R rounds, each writing into a fresh index:
 - `helpers_streaming_bulk`: the reference — a hand-written loop over the official client's
-  `helpers.async_streaming_bulk` at chunk size C, counting the items reported ok;
+  `helpers.async_streaming_bulk` at chunk size C, counting the items reported ok (the client
+  made with the settings ElasticsearchConnection uses: orjson for the answers);
 - `pump`: IteratorSource → ElasticsearchSink (bulk_max_actions C; per-item acknowledgement is
   always on: a batch is done only when every one of its items succeeded).
 Both start from the same in-memory dicts (each with an `_id`). The last line is JSON.
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from elasticsearch import AsyncElasticsearch, helpers
+from elasticsearch.serializer import OrjsonSerializer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -75,7 +77,8 @@ async def count(url: str, index: str) -> int:
 
 async def run_reference(url: str, docs: list[dict[str, Any]], chunk: int) -> tuple[int, float]:
     index = f"bench-ref-{uuid.uuid4().hex[:8]}"
-    client = AsyncElasticsearch(url, request_timeout=60)
+    # the same client settings as ElasticsearchConnection's (orjson for the answers)
+    client = AsyncElasticsearch(url, request_timeout=60, serializer=OrjsonSerializer())
     try:
         await client.info()  # connect first, as pump's connection check does
         start = time.perf_counter()

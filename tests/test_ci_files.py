@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = {"kafka", "rabbitmq", "redis"}
+SERVICES = {"kafka", "rabbitmq", "redis", "mysql"}
 
 
 def compose() -> dict:
@@ -61,6 +61,7 @@ def test_compose_kafka_is_the_official_image_in_kraft_mode() -> None:
         ("PUMP_KAFKA_BOOTSTRAP", "kafka", 9092),
         ("PUMP_AMQP_URL", "rabbitmq", 5672),
         ("PUMP_REDIS_URL", "redis", 6379),
+        ("PUMP_MYSQL_URL", "mysql", 3306),
     ],
 )
 def test_compose_nox_and_ci_agree_on_each_address(variable: str, service: str, port: int) -> None:

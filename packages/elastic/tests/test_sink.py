@@ -92,6 +92,15 @@ async def test_delete_without_an_id_goes_to_the_error_policy(es: Any, sink_run: 
     assert "delete needs a document id" in run.dead_letters()[0]["error"]
 
 
+async def test_update_without_an_id_is_refused_with_or_without_routing(es: Any, sink_run: Any) -> None:
+    index = es.index()
+    pairs = [(None, {"n": 1}), ({"es_routing": "r"}, {"n": 2})]
+    run = await sink_run(es, pairs, {"index": index, "data_feeder": "update"})
+    dead = run.dead_letters()
+    assert len(dead) == 2 and all("update needs a document id" in d["error"] for d in dead)
+    assert es.docs(index) == {}
+
+
 def custom_feeder(context: dict[str, Any], event: Any) -> tuple[dict[str, Any], Any]:
     """Index under the event's `key`, into the index named by the event's `kind`."""
     return {"index": {"_index": f"{event['kind']}-custom", "_id": event["key"]}}, {"v": event["v"]}

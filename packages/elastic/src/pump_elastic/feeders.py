@@ -53,8 +53,9 @@ def document(event: Any, id_field: str) -> tuple[Any, Any]:
     if type(event) is dict:
         if id_field in event:
             doc_id = event[id_field]
-            if id_field == "_id":
-                event = {k: v for k, v in event.items() if k != "_id"}
+            if id_field == "_id":  # a metadata field: never in the document itself
+                event = event.copy()
+                del event["_id"]
             return doc_id, orjson.dumps(event)
         return None, orjson.dumps(event)
     if isinstance(event, bytes | bytearray | memoryview | str):

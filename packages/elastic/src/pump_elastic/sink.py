@@ -224,32 +224,37 @@ class ElasticsearchSink(pump.Sink):
         cfg = self.Config
         feeder, id_field, time_field = self.feeder, cfg.id_field, cfg.time_field
         render = self.index_name.render
-        static_index = self.index_name.static
-        now = None  # render() takes the time of writing
-        headers = self._headers
+        default_index = self.index_name.template if self.index_name.static else None
+        lines_of = self._lines
         add = self._add
+        # the overrides of one context object are read once (a batch often shares one)
+        last_context: Any = None
+        c_index = c_op = c_id = c_routing = None
         for i, event in enumerate(events):
             context = contexts[i]
+            if context is not last_context:
+                last_context = context
+                if context:
+                    get = context.get
+                    c_index, c_op, c_id = get(INDEX_KEY), get(OP_KEY), get(ID_KEY)
+                    c_routing = get(ROUTING_KEY)
+                else:
+                    c_index = c_op = c_id = c_routing = None
             try:
-                index = context.get(INDEX_KEY)
+                index = c_index or default_index
                 if not index:
-                    if static_index:
-                        index = self.index_name.template
-                    else:
-                        seconds = (
-                            event_time(event.get(time_field))
-                            if time_field and type(event) is dict
-                            else now
+                    seconds = None  # render() takes the time of writing
+                    if time_field and type(event) is dict:
+                        seconds = event_time(event.get(time_field))
+                    index = render(seconds)
+                    if not index:
+                        raise FeederError(
+                            "the event names no index: set `index`, "
+                            "or context['es_index'] in a processor"
                         )
-                        index = render(seconds)
-                if not index:
-                    raise FeederError(
-                        "the event names no index: set `index`, "
-                        "or context['es_index'] in a processor"
-                    )
                 if type(feeder) is str:
-                    op, doc_id, lines = self._lines(
-                        feeder, context, event, index, id_field, headers
+                    op, doc_id, lines = lines_of(
+                        c_op or feeder, event, index, id_field, c_id, c_routing
                     )
                 else:
                     custom: CustomFeeder = feeder  # type: ignore[assignment]
@@ -266,48 +271,43 @@ class ElasticsearchSink(pump.Sink):
         return write.future
 
     def _lines(
-        self,
-        feeder: str,
-        context: dict[str, Any],
-        event: Any,
-        index: str,
-        id_field: str,
-        headers: dict[tuple[str, str], bytes],
+        self, op: str, event: Any, index: str, id_field: str, given_id: Any, routing: Any
     ) -> tuple[str, Any, bytes]:
-        op = context.get(OP_KEY) or feeder
-        routing = context.get(ROUTING_KEY)
+        """(operation, id, NDJSON lines) of one event for a built-in feeder."""
         if op == "delete":
-            doc_id = context.get(ID_KEY)
-            if doc_id is None:
-                doc_id = event.get(id_field) if isinstance(event, Mapping) else None
+            doc_id = given_id
+            if doc_id is None and isinstance(event, Mapping):
+                doc_id = event.get(id_field)
             body = None
         else:
             doc_id, body = document(event, id_field)
-            given = context.get(ID_KEY)
-            if given is not None:
-                doc_id = given
+            if given_id is not None:
+                doc_id = given_id
         if op == "create_or_index":
             op = "index" if doc_id is not None else "create"
         elif op not in BUILT_IN:
             raise FeederError(
                 f"unknown operation {op!r} in context['es_op']: one of {', '.join(BUILT_IN[1:])}"
             )
-        if doc_id is None:
-            if op in ("update", "delete"):
-                raise FeederError(
-                    f"{op} needs a document id (event field {id_field!r} or context['es_id'])"
-                )
-            header = headers.get((op, index))
-            if header is None:
-                header = headers[op, index] = orjson.dumps({op: {"_index": index}}) + b"\n"
-            if routing is not None:
-                header = orjson.dumps({op: {"_index": index, "routing": routing}}) + b"\n"
-        else:
-            doc_id = str(doc_id)
-            meta: dict[str, Any] = {"_index": index, "_id": doc_id}
-            if routing is not None:
-                meta["routing"] = routing
+        if doc_id is None and op in ("update", "delete"):
+            raise FeederError(
+                f"{op} needs a document id (event field {id_field!r} or context['es_id'])"
+            )
+        if routing is not None:
+            meta: dict[str, Any] = {"_index": index, "routing": routing}
+            if doc_id is not None:
+                meta["_id"] = doc_id = str(doc_id)
             header = orjson.dumps({op: meta}) + b"\n"
+        else:
+            # `{"op":{"_index":"name"` once per (op, index); the id is appended per event
+            prefix = self._headers.get((op, index))
+            if prefix is None:
+                prefix = self._headers[op, index] = orjson.dumps({op: {"_index": index}})[:-2]
+            if doc_id is None:
+                header = prefix + b"}}\n"
+            else:
+                doc_id = str(doc_id)
+                header = prefix + b',"_id":' + orjson.dumps(doc_id) + b"}}\n"
         if body is None:  # delete
             return op, doc_id, header
         if op == "update":
