@@ -60,6 +60,8 @@ class InternalSource(Source):
         self._closed = False
         self._watched: set[asyncio.Task[None]] = set()  # upstream source tasks with a callback
         self._watchers: list[Callable[[], None]] = []
+        #: TeeProcessors collecting copies for this source that they have not handed over yet.
+        self.incoming = 0
 
     def register_upstream(self, pipeline: Pipeline) -> None:
         """Declare that `pipeline` feeds this source (the source ends after its upstreams end)."""
@@ -68,7 +70,7 @@ class InternalSource(Source):
         self._watch_upstreams()
 
     def watch_upstreams(self, callback: Callable[[], None]) -> None:
-        """Call `callback` when a source of an upstream pipeline ends."""
+        """Call `callback` when this source becomes `exhausted()` (and on later wake-ups)."""
         if callback not in self._watchers:
             self._watchers.append(callback)
         self._watch_upstreams()
@@ -86,8 +88,12 @@ class InternalSource(Source):
     def _upstream_source_ended(self, task: asyncio.Task[None]) -> None:
         self._watched.discard(task)
         self._wakeup.set()
-        for callback in self._watchers:
-            callback()
+        self._tell_watchers()
+
+    def _tell_watchers(self) -> None:
+        if self._watchers and self.exhausted():
+            for callback in self._watchers:
+                callback()
 
     def put_batch(
         self, events: list[Any], contexts: list[dict[str, Any]], parent: Batch | None = None
@@ -129,6 +135,7 @@ class InternalSource(Source):
                     for upstream in self._upstreams:
                         upstream.throttle(self, False)
                 self.Pipeline.process_batch(events, contexts=contexts, source=self, token=parent)
+            self._tell_watchers()
             if self._upstreams_finished():
                 return
             self._watch_upstreams()
@@ -137,10 +144,16 @@ class InternalSource(Source):
                 await asyncio.wait_for(self._wakeup.wait(), 0.05)
 
     def exhausted(self) -> bool:
-        """True once every pipeline feeding this one has exhausted its own sources."""
+        """True once every pipeline feeding this one has exhausted its own sources, and
+        everything they routed here has been handed on."""
         if self.task is not None and self.task.done():
             return True
-        return bool(self._upstreams) and all(p.sources_exhausted() for p in self._upstreams)
+        return (
+            bool(self._upstreams)
+            and not self._queue
+            and not self.incoming
+            and all(p.sources_exhausted() for p in self._upstreams)
+        )
 
     def _upstreams_finished(self) -> bool:
         return bool(self._upstreams) and all(
@@ -385,18 +398,22 @@ class TeeProcessor(Processor):
 
     def _new_batch(self, batch: Batch | None) -> None:
         self._hand_over()
+        assert self._source is not None
+        self._source.incoming += 1  # until handed over: the target is not exhausted before
         # held now, while the batch is being dispatched, so it cannot complete before its
         # copies are done downstream
         self._batch = batch.hold() if batch is not None else None
         self._flush_soon = asyncio.get_running_loop().call_soon(self._hand_over)
 
     def _hand_over(self) -> None:
-        if self._flush_soon is not None:
-            self._flush_soon.cancel()
-            self._flush_soon = None
+        if self._flush_soon is None:
+            return  # nothing collected since the last hand-over
+        self._flush_soon.cancel()
+        self._flush_soon = None
         batch, self._batch = self._batch, None
+        assert self._source is not None
+        self._source.incoming -= 1
         if self._events:
-            assert self._source is not None
             self._source.put_batch(self._events, self._contexts, batch)
             self._events, self._contexts = [], []
         elif batch is not None:
