@@ -38,7 +38,7 @@ async def test_an_unreachable_cluster_fails_the_start_naming_the_node() -> None:
         ({"url": "localhost:9200"}, "not an http(s)://host[:port] URL"),
         ({"url": ""}, "url is empty"),
         ({"username": "u", "api_key": SECRET}, "one way to authenticate"),
-        ({"password": SECRET}, "password is set but username is not"),
+        ({"password": SECRET}, "password: set, but username is not"),
         ({"tls_ca_file": "/no/such/ca.pem"}, "no such file"),
         ({"reconnect_delay": 5, "reconnect_delay_max": 1}, "reconnect_delay_max is below"),
         ({"retries": -1}, "retries"),

@@ -12,7 +12,7 @@ from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport import ConnectionTimeout, TransportError
 from elasticsearch import ApiError, AsyncElasticsearch, AuthenticationException
 from elasticsearch.serializer import OrjsonSerializer
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 import pump
 from pump_elastic.errors import ClusterUnavailable, ElasticsearchConnectorError
@@ -52,6 +52,23 @@ class ElasticsearchConnectionConfig(pump.TLSConfig, pump.ReconnectConfig):
         True, description="On start, call the cluster once and fail clearly when it cannot be used"
     )
 
+    @model_validator(mode="after")
+    def _one_way_to_authenticate(self) -> ElasticsearchConnectionConfig:
+        problems = []
+        given = {
+            "username": bool(self.username),
+            "api_key": bool(self.api_key.get_secret_value()),
+            "bearer_token": bool(self.bearer_token.get_secret_value()),
+        }
+        if sum(given.values()) > 1:
+            chosen = ", ".join(k for k, v in given.items() if v)
+            problems.append(f"give one way to authenticate, not several ({chosen})")
+        if self.password.get_secret_value() and not self.username:
+            problems.append("password: set, but username is not")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
 
 def split_urls(value: str | list[str]) -> list[str]:
     """Node URLs from a list or a ';'/','-separated string."""
@@ -86,8 +103,7 @@ class ElasticsearchConnection(pump.Connection):
         self, app: Application, id: str | None = None, config: Mapping[str, Any] | None = None
     ) -> None:
         super().__init__(app, id, config)
-        # Checked here rather than by a model validator, whose error would echo every value
-        # given (secrets included); credentials in a URL move out of the config.
+        # The URLs are checked here: credentials written into one move out of the config.
         self._url_auth: tuple[str, str] | None = None
         problems = self._problems()
         if problems:
@@ -113,16 +129,6 @@ class ElasticsearchConnection(pump.Connection):
             problems.append("key 'url': url is empty")
         elif not problems:
             cfg.url = urls
-        schemes = {
-            "username": bool(cfg.username),
-            "api_key": bool(cfg.api_key.get_secret_value()),
-            "bearer_token": bool(cfg.bearer_token.get_secret_value()),
-        }
-        if sum(schemes.values()) > 1:
-            chosen = ", ".join(k for k, v in schemes.items() if v)
-            problems.append(f"give one way to authenticate, not several ({chosen})")
-        if cfg.password.get_secret_value() and not cfg.username:
-            problems.append("key 'password': password is set but username is not")
         return problems
 
     @property
