@@ -1,13 +1,15 @@
 """MySQL/MariaDB: 200,000 rows of 6 columns into a table, 1,000 rows per transaction.
 
-    python bench/mysql.py [--url URL] [--rows N] [--batch B] [--rounds R]
+    python bench/mysql.py [--url URL] [--rows N] [--batch B] [--rounds R] [--pool-size P]
 
 Both contestants take the same in-memory events (dicts of 6 columns) and insert them with
 multi-row `INSERT` statements, one transaction (and `COMMIT`) per batch of B rows:
 
 - `aiomysql_loop`: a hand-written aiomysql loop on one connection — for each batch, the rows
   as tuples (`operator.itemgetter`), `executemany` (which sends multi-row INSERTs), `commit`;
-- `pump`: IteratorSource (batches of B) → MySQLSink (`columns` configured), its default pool.
+- `pump`: IteratorSource (batches of B) → MySQLSink (`columns` configured), on a pool of at
+  most P connections (default 10: batches in flight are committed concurrently; `--pool-size 1`
+  commits one at a time, as the loop does).
 
 The server is `$PUMP_MYSQL_URL` (mysql://user:password@host:port/database) or MariaDB on
 127.0.0.1:3306 as root, database `test`. The table is emptied before each timed run (not
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import functools
 import operator
 import os
 import sys
@@ -87,10 +90,12 @@ async def aiomysql_loop(s: dict[str, Any], table: str, events: list[dict[str, An
     return time.perf_counter() - started
 
 
-async def pump_pipeline(s: dict[str, Any], table: str, events: list[dict[str, Any]], batch: int) -> float:
+async def pump_pipeline(
+    s: dict[str, Any], table: str, events: list[dict[str, Any]], batch: int, pool_size: int = 10
+) -> float:
     """Seconds for IteratorSource → MySQLSink."""
     app = pump.Application(exit_when_finished=False)
-    app.add_connection(MySQLConnection(app, "db", config=s))
+    app.add_connection(MySQLConnection(app, "db", config={**s, "max_size": pool_size}))
     pipeline = pump.Pipeline(app, "bench")
     sink = MySQLSink(app, pipeline, "db", config={"table": table, "columns": list(COLUMNS)})
     pipeline.build(IteratorSource(app, pipeline, events, config={"batch_size": batch}), sink)
@@ -114,13 +119,17 @@ async def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=1_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pool-size", type=int, default=10, help="most connections of pump's pool")
     args = parser.parse_args()
     s = settings_from_url(args.url)
     events = make_events(args.rows)
     table = f"pump_bench_{uuid.uuid4().hex[:8]}"
     admin = await connect(s)
     await admin.autocommit(True)
-    contestants = {"aiomysql_loop": aiomysql_loop, "pump": pump_pipeline}
+    contestants = {
+        "aiomysql_loop": aiomysql_loop,
+        "pump": functools.partial(pump_pipeline, pool_size=args.pool_size),
+    }
     best = {name: 0.0 for name in contestants}
     try:
         async with admin.cursor() as cursor:
@@ -142,7 +151,7 @@ async def main() -> None:
         admin.close()
     report(
         "mysql", best, reference="aiomysql_loop", subject="pump",
-        rows=args.rows, batch=args.batch, rounds=args.rounds,
+        rows=args.rows, batch=args.batch, rounds=args.rounds, pool_size=args.pool_size,
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import pump
+from pump.testing import wait_until
 from pump_mysql import MySQLConnection, MySQLConnectionError
 
 SECRET = "n0t-the-Passw0rd"
@@ -51,7 +52,8 @@ async def test_the_pool_is_bounded_and_speaks_utf8mb4(db: Any) -> None:
                 await release.wait()
 
         tasks = [asyncio.create_task(hold()) for _ in range(3)]
-        await asyncio.sleep(0.3)
+        assert await wait_until(lambda: len(held) == 2, 10.0)
+        await asyncio.sleep(0.2)  # the third waits for one of the two
         assert len(held) == 2 and connection.Pool is not None and connection.Pool.size == 2
         release.set()
         await asyncio.gather(*tasks)

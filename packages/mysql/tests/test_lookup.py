@@ -49,7 +49,7 @@ async def test_many_keys_load_with_one_query_per_batch_max(names: Any) -> None:
 
 async def test_cached_rows_and_absences_are_not_loaded_again_until_the_ttl(db: Any, names: Any) -> None:
     app, table = names
-    lookup = await started(app, {"table": table, "key_column": "id", "cache_ttl": 0.3})
+    lookup = await started(app, {"table": table, "key_column": "id", "cache_ttl": 2.0})
     try:
         assert (await lookup.get(1))["name"] == "n1"
         assert await lookup.get(9999) is None
@@ -57,7 +57,7 @@ async def test_cached_rows_and_absences_are_not_loaded_again_until_the_ttl(db: A
         await db.execute(f"INSERT INTO `{table}` VALUES (9999, 'new', 0)")
         assert (await lookup.get(1))["name"] == "n1" and await lookup.get(9999) is None
         assert lookup.queries == 2 and lookup.cache_hits == 2
-        await asyncio.sleep(0.35)
+        await asyncio.sleep(2.05)
         assert (await lookup.get(1))["name"] == "changed"
         assert (await lookup.get(9999))["name"] == "new"
     finally:

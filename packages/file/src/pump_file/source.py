@@ -30,6 +30,7 @@ from pump.common.encoding import ErrorHandler, TextEncodingOrNone
 from pump.delivery import Batch, CommitTracker
 from pump.errors import BuildError, ConfigError
 from pump.metrics import Counter
+from pump.taskgroup import TaskGroup
 from pump.trigger import TriggerSource, TriggerSourceConfig
 from pump_file import claims
 from pump_file.claims import FileClaim
@@ -270,7 +271,7 @@ class FileSource(TriggerSource):
         self.Positions = PositionStore(f"{pipeline.Id}.{self.Id}", c.position_dir)
         self._tracker = CommitTracker()
         self._claims: dict[int, FileClaim] = {}
-        self._finishing: set[asyncio.Task[None]] = set()
+        self._finishing = TaskGroup(self.location())  # post-processing of done files
         self._saver: asyncio.Task[None] | None = None
         self._io_lock = asyncio.Lock()
         self._nothing_reported = False
@@ -295,8 +296,7 @@ class FileSource(TriggerSource):
             saver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await saver
-        if self._finishing:
-            await asyncio.gather(*list(self._finishing), return_exceptions=True)
+        await self._finishing.drain()
         await self.save_positions()
         unfinished = [c for c in self._claims.values() if not c.finished]
         self._claims.clear()
@@ -554,9 +554,7 @@ class FileSource(TriggerSource):
         if claim.failure is None and claim.rejected:
             return  # stays claimed; given back at stop and read again from its position
         claim.finished = True
-        task = asyncio.get_running_loop().create_task(self._finish(claim))
-        self._finishing.add(task)
-        task.add_done_callback(self._finishing.discard)
+        self._finishing.spawn(self._finish(claim))
 
     async def _finish(self, claim: FileClaim) -> None:
         async with self._io_lock:

@@ -132,8 +132,17 @@ class MySQLSink(pump.Sink):
         self, events: list[Any], contexts: list[dict[str, Any]], errors: dict[int, BaseException]
     ) -> list[Work]:
         default_table = self.Config.table
-        groups: dict[tuple[str, tuple[str, ...]], tuple[list[Any], list[int]]] = {}
         getter, columns = self._getter, self._columns
+        if getter is not None and default_table and not any(TABLE_KEY in c for c in contexts):
+            # the common case: one table, configured columns, every event has them
+            try:
+                rows = [getter(event) for event in events]
+            except (KeyError, TypeError):  # a key missing, an event that is not a mapping
+                pass
+            else:
+                statement = self._statement(default_table, columns)
+                return [(statement, rows, list(range(len(rows))))]
+        groups: dict[tuple[str, tuple[str, ...]], tuple[list[Any], list[int]]] = {}
         for i, (event, context) in enumerate(zip(events, contexts, strict=True)):
             table = context.get(TABLE_KEY) or default_table
             if not table:

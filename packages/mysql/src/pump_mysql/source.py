@@ -178,8 +178,8 @@ class MySQLSource(pump.TriggerSource):
         self._sequence += len(rows)
         handle = self._tracker.begin("rows", first, self._sequence - 1)
         self._ends.append((self._sequence - 1, positions[-1]))
-        self.position = positions[-1]
         await self.emit(rows, contexts=contexts, token=handle)
+        self.position = positions[-1]  # only once handed over: a failed hand-over reads them again
 
     # -- delivery ---------------------------------------------------------------------------
 
