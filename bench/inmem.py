@@ -1,9 +1,10 @@
 """1,000,000 events: source → 3 identity processors → counting sink, against a bare loop.
 
 Both sides make the same events from the same generator and call the same three `process()`
-methods; pump also tracks every batch to completion (delivery tracking is always on).
+methods; pump also tracks every batch to completion (delivery tracking is always on). Both
+run in a process tuned as pump tunes it (`pump.tuning`), and alternate round by round.
 
-    python bench/inmem.py [--events N] [--rounds R]
+    python bench/inmem.py [--events N] [--rounds R] [--only bare_loop|pump]
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import best_rate, report
+from _common import Clock, add_arguments, interleave, report
 
 import pump
+import pump.tuning
 from pump.common import CountingSink, IteratorSource
 
 
@@ -62,13 +64,26 @@ def run_bare(n: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=5)
+    add_arguments(parser, ["bare_loop", "pump"], rounds=5)
     args = parser.parse_args()
-    results = {"bare_loop": 0.0, "pump": 0.0}
-    for _ in range(args.rounds):  # interleaved, so both see the same machine state
-        results["bare_loop"] = max(results["bare_loop"], best_rate(lambda: run_bare(args.events), 1))
-        results["pump"] = max(results["pump"], best_rate(lambda: run_pump(args.events), 1))
-    report("inmem", results, reference="bare_loop", subject="pump", events=args.events)
+    n = args.events
+    # every contestant runs in the process as pump tunes it (GC and allocator), from the start
+    pump.tuning.tune_runtime()
+    contestants = {"bare_loop": run_bare, "pump": run_pump}
+    if args.only:
+        contestants = {args.only: contestants[args.only]}
+    wall, cpu = interleave({k: timed(n, run) for k, run in contestants.items()}, args.rounds)
+    report("inmem", wall, reference="bare_loop", subject="pump", cpu=cpu, events=n)
+
+
+def timed(n: int, run):
+    def contestant() -> tuple[int, Clock]:
+        with Clock() as clock:
+            count = run(n)
+        assert count == n
+        return count, clock
+
+    return contestant
 
 
 if __name__ == "__main__":

@@ -92,6 +92,7 @@ class IteratorSource(Source):
         it, n, emit, context = iter(source), self.BatchSize, self.emit, self.Context
         while batch := list(itertools.islice(it, n)):
             await emit(batch, SharedContext(context))
+            del batch
 
     async def _emit_async(self, source: AsyncIterable[Any]) -> None:
         # A reader task fills a bounded queue; batches take whatever is queued, so a slow
