@@ -226,8 +226,9 @@ for name in sys.argv[1:]:
 def build(session: nox.Session) -> None:
     """Wheel + sdist of every package into dist/; twine check; the wheels installed and tested.
 
-    The wheels (not editable) go into a fresh venv with their [test] extras; there `pump
-    plugins` runs and every package's tests, plus the cross-package tests/, run against them.
+    The wheels (not editable) go into a fresh venv with their [test] extras, with the example
+    connectors installed from their folders; there `pump plugins` runs, and every package's
+    and example's tests, plus the cross-package tests/, run against them.
     """
     session.install(TWINE)
     shutil.rmtree(DIST, ignore_errors=True)
@@ -248,12 +249,14 @@ def build(session: nox.Session) -> None:
     wheels = sorted(DIST.glob("*.whl"))
     requirements = [f"{w.name.split('-')[0].replace('_', '-')}[test] @ {w.as_uri()}" for w in wheels]
     fixtures = _fixture_distributions(PACKAGES)[1::2]  # the paths, installed not editable
+    # the example connectors as their authors' users install them: from their folders
+    examples = [f"{ROOT / e}[test]" for e in EXAMPLES]
     session.run("uv", "pip", "install", "--python", str(bin_dir / "python"), *requirements,
-                *fixtures, external=True)
+                *fixtures, *examples, external=True)
     session.run(str(bin_dir / "pump"), "plugins", external=True)
     modules = [_import_name(p) for p in PACKAGES]
     session.run(str(bin_dir / "python"), "-c", CHECK_INSTALLED, *modules, external=True)
-    paths = [f"packages/{p}/tests" for p in PACKAGES] + ["tests"]
+    paths = [f"packages/{p}/tests" for p in PACKAGES] + [f"{e}/tests" for e in EXAMPLES] + ["tests"]
     env = {**_pump_env(), "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     session.run(str(bin_dir / "python"), "-m", "pytest", *paths, *session.posargs, env=env,
                 external=True)

@@ -28,10 +28,9 @@ class RedisStreamSourceConfig(pump.ComponentConfig):
     stream: str = Field(..., min_length=1, description="The stream to read", examples=["events"])
     group: str = Field(..., min_length=1, description="Consumer group (created when missing)")
     consumer: str = Field(
-        default_factory=socket.gethostname,
-        min_length=1,
-        description="Consumer name in the group; keep it stable across restarts (default: "
-        "the host name) and give each instance on one host its own",
+        "",
+        description="Consumer name in the group; keep it stable across restarts and give each "
+        "instance on one host its own (empty: the host name)",
     )
     field: str = Field(
         "data", description="The entry field that is the event; empty: the whole entry (a dict)"
@@ -77,6 +76,8 @@ class RedisStreamSource(pump.Source):
         self.failures = pump.RateLimitedLog(L, interval=5.0)
         #: Entry ids handed over and not yet acknowledged or rejected.
         self.in_flight: set[bytes] = set()
+        #: This instance's name in the consumer group.
+        self.consumer = self.Config.consumer or socket.gethostname()
 
     async def main(self) -> None:
         backoff = self.Connection.Config.backoff()
@@ -121,7 +122,7 @@ class RedisStreamSource(pump.Source):
         try:
             # redis-py types the reply loosely (RESP2 and RESP3 shapes): this is RESP2's
             reply: Any = await client.xreadgroup(
-                config.group, config.consumer, {config.stream: cursor},
+                config.group, self.consumer, {config.stream: cursor},
                 count=config.batch_size, block=block,
             )
         except ResponseError as exc:
@@ -146,7 +147,7 @@ class RedisStreamSource(pump.Source):
         start: bytes | str = "0-0"
         while True:
             reply = await client.xautoclaim(
-                config.stream, config.group, config.consumer,
+                config.stream, config.group, self.consumer,
                 min_idle_time=int(config.claim_idle * 1000), start_id=start,
                 count=config.batch_size,
             )
