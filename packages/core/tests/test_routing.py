@@ -154,6 +154,32 @@ async def test_size_only_aggregator_behind_routing_lets_a_finite_run_end(kit):
     assert down.metrics()["aggregated"] == 10 and down.metrics()["dropped"] == 0
 
 
+async def test_end_of_upstream_source_wakes_downstream_aggregator_at_once(kit, monkeypatch):
+    # the poll and the 1 s application tick are the slow ways to notice the end: with the poll
+    # off, the aggregate must still come out before the first tick, woken by the source's end
+    from pump.common import Aggregator, aggregator
+
+    monkeypatch.setattr(aggregator, "_UPSTREAM_POLL", 60.0)
+    app = pump.Application()
+    ticks: list[int] = []
+    app.PubSub.subscribe("Application.tick!", lambda *_: ticks.append(1))
+    up = pump.Pipeline(app, "up")
+    source = kit.RecordingSource(app, up, [{"seq": i} for i in range(10)], batch_size=4)
+    up.build(source, TeeProcessor(app, up, config={"target": "down"}), kit.CollectSink(app, up))
+    app.add_pipeline(up)
+    down = pump.Pipeline(app, "down")
+    sink = kit.CollectSink(app, down)
+    internal = InternalSource(app, down, "in")
+    down.build(internal, Aggregator(app, down, config={"completion_size": 1000}), sink)
+    app.add_pipeline(down)
+    woken: list[int] = []
+    internal.watch_upstreams(lambda: woken.append(1))
+    assert await kit.run_app(app, timeout=5) == 0
+    assert [[e["seq"] for e in agg] for agg in sink.events] == [list(range(10))]
+    assert ticks == [] and woken
+    assert source.acknowledged_count() == 10
+
+
 async def test_tee_hands_over_the_copies_of_a_batch_together(kit):
     class Writes(kit.CollectSink):
         def __init__(self, app, pipeline):

@@ -336,7 +336,10 @@ class Pipeline(Configurable):
     @property
     def current_batch(self) -> Batch | None:
         """The batch being processed right now (for processors that hold events)."""
-        return self._dispatch.current_batch()
+        # read per event by processors that hold events: the dispatched batch first, the
+        # context variable of a Generator's run only outside of a dispatch
+        current = self._dispatch.current
+        return current if current is not None else self._dispatch.current_batch()
 
     def inject_batch(
         self,

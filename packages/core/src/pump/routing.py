@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import copy
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
@@ -58,11 +58,42 @@ class InternalSource(Source):
         self._upstreams: set[Pipeline] = set()
         self._throttling = False
         self._closed = False
+        self._watched: set[asyncio.Task[None]] = set()  # upstream source tasks with a callback
+        self._watchers: list[Callable[[], None]] = []
+        #: TeeProcessors collecting copies for this source that they have not handed over yet.
+        self.incoming = 0
 
     def register_upstream(self, pipeline: Pipeline) -> None:
         """Declare that `pipeline` feeds this source (the source ends after its upstreams end)."""
         self._upstreams.add(pipeline)
         self.Pipeline.link(pipeline)
+        self._watch_upstreams()
+
+    def watch_upstreams(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when this source becomes `exhausted()` (and on later wake-ups)."""
+        if callback not in self._watchers:
+            self._watchers.append(callback)
+        self._watch_upstreams()
+
+    def _watch_upstreams(self) -> None:
+        # the end of an upstream source is seen at once rather than at the next poll; tasks
+        # created later (a pipeline started after this one) are picked up by main()'s polling
+        for upstream in self._upstreams:
+            for source in upstream.Sources:
+                task = source.task
+                if task is not None and task not in self._watched:
+                    self._watched.add(task)
+                    task.add_done_callback(self._upstream_source_ended)
+
+    def _upstream_source_ended(self, task: asyncio.Task[None]) -> None:
+        self._watched.discard(task)
+        self._wakeup.set()
+        self._tell_watchers()
+
+    def _tell_watchers(self) -> None:
+        if self._watchers and self.exhausted():
+            for callback in self._watchers:
+                callback()
 
     def put_batch(
         self, events: list[Any], contexts: list[dict[str, Any]], parent: Batch | None = None
@@ -104,17 +135,25 @@ class InternalSource(Source):
                     for upstream in self._upstreams:
                         upstream.throttle(self, False)
                 self.Pipeline.process_batch(events, contexts=contexts, source=self, token=parent)
+            self._tell_watchers()
             if self._upstreams_finished():
                 return
+            self._watch_upstreams()
             self._wakeup.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), 0.05)
 
     def exhausted(self) -> bool:
-        """True once every pipeline feeding this one has exhausted its own sources."""
+        """True once every pipeline feeding this one has exhausted its own sources, and
+        everything they routed here has been handed on."""
         if self.task is not None and self.task.done():
             return True
-        return bool(self._upstreams) and all(p.sources_exhausted() for p in self._upstreams)
+        return (
+            bool(self._upstreams)
+            and not self._queue
+            and not self.incoming
+            and all(p.sources_exhausted() for p in self._upstreams)
+        )
 
     def _upstreams_finished(self) -> bool:
         return bool(self._upstreams) and all(
@@ -134,11 +173,13 @@ class InternalSource(Source):
     def acknowledge(self, batch: Batch) -> None:
         if batch.token is not None:
             batch.token.done()
+            self._wakeup.set()  # the upstream may be finished now: main() looks at once
 
     def reject(self, batch: Batch) -> None:
         if batch.token is not None:
             batch.token.fail()
             batch.token.done()
+            self._wakeup.set()
 
 
 class TeeSource(InternalSource):
@@ -288,6 +329,7 @@ class TeeProcessor(Processor):
         super().__init__(app, pipeline, id, config)
         self._source: InternalSource | None = None
         self._copy = copy.deepcopy if self.Config.deep_copy else copy.copy
+        self._shallow = not self.Config.deep_copy
         self._batch: Batch | None = None
         self._events: list[Any] = []
         self._contexts: list[dict[str, Any]] = []
@@ -344,25 +386,34 @@ class TeeProcessor(Processor):
         ]
 
     def process(self, context: dict[str, Any], event: Any) -> Any:
-        assert self.Pipeline is not None
-        batch = self.Pipeline.current_batch
+        batch = self.Pipeline.current_batch  # type: ignore[union-attr]
         if batch is not self._batch or not self._events:
-            self._hand_over()
-            # held now, while the batch is being dispatched, so it cannot complete before
-            # its copies are done downstream
-            self._batch = batch.hold() if batch is not None else None
-            self._flush_soon = asyncio.get_running_loop().call_soon(self._hand_over)
-        self._events.append(self._copy(event))
+            self._new_batch(batch)
+        # a dict (the usual event) is copied by its own method, without copy.copy's dispatch
+        self._events.append(
+            event.copy() if self._shallow and type(event) is dict else self._copy(event)
+        )
         self._contexts.append(dict(context))
         return event
 
+    def _new_batch(self, batch: Batch | None) -> None:
+        self._hand_over()
+        assert self._source is not None
+        self._source.incoming += 1  # until handed over: the target is not exhausted before
+        # held now, while the batch is being dispatched, so it cannot complete before its
+        # copies are done downstream
+        self._batch = batch.hold() if batch is not None else None
+        self._flush_soon = asyncio.get_running_loop().call_soon(self._hand_over)
+
     def _hand_over(self) -> None:
-        if self._flush_soon is not None:
-            self._flush_soon.cancel()
-            self._flush_soon = None
+        if self._flush_soon is None:
+            return  # nothing collected since the last hand-over
+        self._flush_soon.cancel()
+        self._flush_soon = None
         batch, self._batch = self._batch, None
+        assert self._source is not None
+        self._source.incoming -= 1
         if self._events:
-            assert self._source is not None
             self._source.put_batch(self._events, self._contexts, batch)
             self._events, self._contexts = [], []
         elif batch is not None:

@@ -18,6 +18,7 @@ from pump.common.aggregation import (
 )
 from pump.config import ComponentConfig
 from pump.processor import Processor
+from pump.routing import InternalSource
 
 if TYPE_CHECKING:
     from pump.application import Application
@@ -92,6 +93,7 @@ class Aggregator(Processor):
         #: Events in the current aggregate.
         self.CurrentSize = 0
         self._held: list[Batch] = []  # one entry per hold(): the batches the aggregate came from
+        self._last_held: Batch | None = None  # the last of them
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timeout: asyncio.TimerHandle | None = None
         self._interval: asyncio.TimerHandle | None = None
@@ -117,24 +119,26 @@ class Aggregator(Processor):
         """Hold the event in the current aggregate; emit the aggregate when it is full."""
         self.AggregationStrategy.append(context, event)
         batch = self.Pipeline.current_batch
-        held = self._held
         # One hold per run of events from the same batch, not one per event.
-        if batch is not None and (not held or held[-1] is not batch):
-            held.append(batch.hold())
-        self.CurrentSize += 1
-        if self.CurrentSize == 1:
-            if self.CompletionTimeout > 0:
-                self._timeout = self._event_loop().call_later(
-                    self.CompletionTimeout, self._on_timer
-                )
-            if (self._sources_finished or self.Pipeline.draining) and self._emit_soon is None:
-                # Sources are done (or the pipeline drains) but events still come, from a
-                # generator or another pipeline upstream: emit them within this loop
-                # iteration rather than hold them.
-                self._emit_soon = self._event_loop().call_soon(self._on_timer)
-        if self.CurrentSize >= self.CompletionSize:
+        if batch is not self._last_held and batch is not None:
+            self._held.append(batch.hold())
+            self._last_held = batch
+        size = self.CurrentSize = self.CurrentSize + 1
+        if size == 1:
+            self._first_held()
+        if size >= self.CompletionSize:
             self._emit()
         return None
+
+    def _first_held(self) -> None:
+        """A new aggregate started: arm its timeout; emit soon when no more input will come."""
+        if self.CompletionTimeout > 0:
+            self._timeout = self._event_loop().call_later(self.CompletionTimeout, self._on_timer)
+        if (self._sources_finished or self.Pipeline.draining) and self._emit_soon is None:
+            # Sources are done (or the pipeline drains) but events still come, from a
+            # generator or another pipeline upstream: emit them within this loop
+            # iteration rather than hold them.
+            self._emit_soon = self._event_loop().call_soon(self._on_timer)
 
     def _emit(self) -> None:
         """Send the current aggregate on; its source batches are done when it is."""
@@ -148,6 +152,7 @@ class Aggregator(Processor):
             return
         aggregate = self.AggregationStrategy.flush()
         parents, self._held = self._held, []
+        self._last_held = None
         self.CurrentSize = 0
         depth = self.Pipeline.Processors.index(self) + 1
         try:
@@ -222,6 +227,9 @@ class Aggregator(Processor):
         for task in tasks:
             assert task is not None
             task.add_done_callback(self._source_finished)
+        for source in sources:
+            if isinstance(source, InternalSource):
+                source.watch_upstreams(self._check_exhausted)
         if any(s.internal for s in sources):
             self._watch = self._event_loop().call_later(_UPSTREAM_POLL, self._poll_upstream)
 

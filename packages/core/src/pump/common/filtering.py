@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from pump.common.callables import as_event_function, import_callable
+from pump.common.callables import as_event_function, import_callable, takes_context
 from pump.config import ComponentConfig
 from pump.errors import BuildError
 from pump.processor import Processor
@@ -60,8 +60,22 @@ class FilterProcessor(Processor):
             )
         self._test = test
         if type(self).process is FilterProcessor.process:
-            # A closure per setting keeps the per-event path to one call and one branch.
-            if self.Inclusive:
+            # A closure per setting keeps the per-event path to one call and one branch; a
+            # predicate of the event alone is called directly, not through an adapter.
+            keep: Callable[[dict[str, Any], Any], Any]
+            if predicate is not None and not takes_context(predicate, self.location()):
+                of_event = predicate
+                if self.Inclusive:
+
+                    def keep(context: dict[str, Any], event: Any) -> Any:
+                        return event if of_event(event) else None
+
+                else:
+
+                    def keep(context: dict[str, Any], event: Any) -> Any:
+                        return None if of_event(event) else event
+
+            elif self.Inclusive:
 
                 def keep(context: dict[str, Any], event: Any) -> Any:
                     return event if test(context, event) else None
