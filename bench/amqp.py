@@ -1,4 +1,4 @@
-"""RabbitMQ: persistent JSON messages queue → parse → add a field → serialize → exchange, with confirms.
+"""RabbitMQ: persistent JSON messages, queue → parse → add a field → serialize → exchange.
 
     python bench/amqp.py [--url URL] [--messages N] [--rounds R]
 

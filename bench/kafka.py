@@ -1,4 +1,4 @@
-"""Kafka → parse → add a field → serialize → Kafka, through pump and through hand-written aiokafka loops.
+"""Kafka → parse → add a field → serialize → Kafka, through pump and hand-written aiokafka loops.
 
     python bench/kafka.py [--bootstrap HOST:PORT] [--messages N] [--rounds R]
 
@@ -244,7 +244,8 @@ def run_one(
 def bench(bootstrap: str, n: int, rounds: int, idempotence: bool) -> dict[str, float]:
     source_topic = f"bench-in-{uuid.uuid4().hex[:8]}"
     print(
-        f"kafka: loading {n:,} messages of ~{len(message(n))} B onto {source_topic} ({PARTITIONS} partitions)"
+        f"kafka: loading {n:,} messages of ~{len(message(n))} B onto {source_topic} "
+        f"({PARTITIONS} partitions)"
     )
     asyncio.run(preload(bootstrap, source_topic, n))
     results = dict.fromkeys(RUNS, 0.0)

@@ -88,7 +88,8 @@ def test_file_to_kafka_to_rabbitmq_to_file(tmp_path, kafka_bootstrap):
               kafka: {{type: kafka, bootstrap_servers: "{bootstrap}"}}
               amqp: {{type: amqp, url: "{amqp_url}"}}
             pipelines:
-              rabbitmq-to-file:          # first, so its queue exists before anything is routed to it
+              # first, so its queue exists before anything is routed to it
+              rabbitmq-to-file:
                 source:
                   type: amqp
                   connection: amqp
@@ -115,7 +116,11 @@ def test_file_to_kafka_to_rabbitmq_to_file(tmp_path, kafka_bootstrap):
                 source: {{type: file.jsonl, path: "in/*.jsonl", post_process: keep}}
                 processors:
                   - {{type: json.serialize}}
-                sink: {{type: kafka, connection: kafka, topic: {name}, enable_idempotence: {str(idempotence).lower()}}}
+                sink:
+                  type: kafka
+                  connection: kafka
+                  topic: {name}
+                  enable_idempotence: {str(idempotence).lower()}
                 on_error: {{dead_letter: {{type: file.jsonl, path: dead-letter.jsonl}}}}
             """
         )

@@ -102,7 +102,13 @@ async def test_file_to_table_to_file(tmp_path: Path) -> None:
 
 PIPELINE = """
 connections:
-  db: {type: mysql, host: "${DB_HOST}", port: "${DB_PORT}", user: "${DB_USER}", password: "${DB_PASSWORD:-}", database: "${DB_NAME}"}
+  db:
+    type: mysql
+    host: "${DB_HOST}"
+    port: "${DB_PORT}"
+    user: "${DB_USER}"
+    password: "${DB_PASSWORD:-}"
+    database: "${DB_NAME}"
 pipelines:
   load:
     source: {type: file.jsonl, path: "${INPUT}", post: noop}

@@ -237,7 +237,7 @@ class Broker:
             await channel.close()  # gives every unacknowledged message back
 
     async def take_json(self, queue: str) -> list[Any]:
-        """Remove every message now in the queue; their bodies parsed as JSON (retried on a drop)."""
+        """Remove every message now in the queue; their JSON bodies (retried on a drop)."""
         return [orjson.loads(m.body) for m in await self.retrying(self.take, queue)]
 
     async def retrying(self, operation: Any, *args: Any, attempts: int = 20) -> Any:
@@ -271,7 +271,7 @@ class Broker:
             await asyncio.sleep(0.05)
 
     async def close(self) -> None:
-        """Delete what the test declared (reconnecting if a fault test dropped us), then disconnect."""
+        """Delete what the test declared (reconnecting if a fault test dropped us); disconnect."""
         for queue in self.queues:
             with contextlib.suppress(Exception):
                 await self.retrying(self._delete_queue, queue, attempts=3)

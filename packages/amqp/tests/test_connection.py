@@ -1,4 +1,4 @@
-"""AMQPConnection: clear errors for bad URLs and credentials, masked secrets, TLS, reconnection delay."""
+"""AMQPConnection: clear errors for bad URLs and credentials, masked secrets, TLS, retry delay."""
 
 from __future__ import annotations
 

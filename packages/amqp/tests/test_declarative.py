@@ -1,4 +1,4 @@
-"""AMQP components built from declarative config: `from_config` and a YAML pipeline of their names."""
+"""AMQP components from declarative config: `from_config` and a YAML pipeline of their names."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def test_a_yaml_pipeline_builds_from_the_registered_names(tmp_path: Any) -> None
     path = tmp_path / "pipeline.yaml"
     path.write_text(
         "connections:\n"
-        "  amqp: {type: amqp, url: 'amqp://guest:${AMQP_PASSWORD}@127.0.0.1:5672/', heartbeat: 10}\n"
+        "  amqp:\n"
+        "    {type: amqp, url: 'amqp://guest:${AMQP_PASSWORD}@127.0.0.1:5672/', heartbeat: 10}\n"
         "pipelines:\n"
         "  enrich:\n"
         "    source: {type: amqp.full_message, connection: amqp, queue: in, delivery_limit: 5}\n"

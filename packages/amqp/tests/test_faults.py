@@ -136,7 +136,8 @@ async def test_sigkill_mid_stream_loses_nothing(broker: Any) -> None:
     finally:
         code = await stop_worker(second)
     assert done, (
-        f"messages lost: {sorted(set(ids) - {e['id'] for e in received})[:20]} ... {output_of(second)}"
+        f"messages lost: {sorted(set(ids) - {e['id'] for e in received})[:20]} ... "
+        f"{output_of(second)}"
     )
     assert code == 0, output_of(second)
     counts = Counter(e["id"] for e in received)
@@ -237,7 +238,8 @@ async def test_dropped_connections_reconnect_and_lose_nothing(
     assert closed.returncode == 0, closed.stderr
     received: list[dict[str, Any]] = []
     assert await wait_all_ids(broker, output, ids, received, timeout=60), (
-        f"lost: {len(set(ids) - {e['id'] for e in received})}; errors: {[e.as_dict() for e in pipeline.errors]}"
+        f"lost: {len(set(ids) - {e['id'] for e in received})}; "
+        f"errors: {[e.as_dict() for e in pipeline.errors]}"
     )
     assert connection.reconnects == 1
     assert amqp_app.metrics()["connections"]["amqp"] == {"connected": 1, "reconnects": 1}

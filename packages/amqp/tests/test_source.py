@@ -1,4 +1,4 @@
-"""AMQPSource against a real RabbitMQ: metadata, batches, acknowledgement, backpressure, topology."""
+"""AMQPSource against a real RabbitMQ: metadata, batches, acks, backpressure, topology."""
 
 from __future__ import annotations
 

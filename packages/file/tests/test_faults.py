@@ -1,8 +1,8 @@
 """Faults lose nothing: SIGKILL of a `pump run` in the middle of a large file, again and again,
 and a full disk under the sinks.
 
-SIGKILL: each kill leaves the input `-locked` with a saved position and the output half written under
-a temporary name; each restart resumes the input from its position (lines after it are read
+SIGKILL: each kill leaves the input `-locked` with a saved position and the output half written
+under a temporary name; each restart resumes the input from its position (lines after it are read
 again: at-least-once) and repairs and publishes the unfinished output. At the end every input
 line is in the output, and every output line is whole JSON.
 
@@ -119,7 +119,8 @@ WRITER = textwrap.dedent(
 
     sink_cls = {{"jsonl": FileJSONLinesSink, "csv": FileCSVSink}}[sys.argv[1]]
     app = pump.Application()
-    pipeline = pump.Pipeline(app, "p", config={{"on_error": "stop", "sink_retries": 2, "retry_backoff": 0.01}})
+    pipeline_config = {{"on_error": "stop", "sink_retries": 2, "retry_backoff": 0.01}}
+    pipeline = pump.Pipeline(app, "p", config=pipeline_config)
     source = Numbered(app, pipeline)
     pipeline.build(source, sink_cls(app, pipeline, "out", config={{"path": sys.argv[2]}}))
     app.add_pipeline(pipeline)

@@ -22,7 +22,8 @@ async def test_a_start_pattern_begins_each_event(tmp_path, fx):
     )
     assert events == [
         "2024-01-01 12:00:00 INFO started",
-        '2024-01-01 12:00:01 ERROR failed\nTraceback (most recent call last):\n  File "x.py", line 1\nValueError: boom',
+        "2024-01-01 12:00:01 ERROR failed\nTraceback (most recent call last):\n"
+        '  File "x.py", line 1\nValueError: boom',
         "2024-01-01 12:00:02 INFO done",
     ]
     assert [c["file_line"] for c in contexts] == [1, 2, 6]

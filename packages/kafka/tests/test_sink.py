@@ -1,4 +1,4 @@
-"""KafkaSink against a real broker: topic → pipeline → topic keeps keys and headers, routes per event."""
+"""KafkaSink on a real broker: topic → pipeline → topic keeps keys and headers, routes per event."""
 
 from __future__ import annotations
 

@@ -67,7 +67,7 @@ class FlakySink(pump.Sink):
 
 
 class CommitWatcher:
-    """Reads the group's committed offsets over and over; any commit past an unfinished event is kept."""
+    """Reads the group's committed offsets repeatedly; keeps any commit past an unfinished event."""
 
     def __init__(self, kafka: Any, group: str, topic: str, sink: FlakySink) -> None:
         self.kafka = kafka
@@ -100,7 +100,8 @@ class CommitWatcher:
         unfinished = [o for o in range(committed) if (partition, o) not in self.sink.done]
         if unfinished:
             self.violations.append(
-                f"partition {partition} committed at {committed} while offsets {unfinished[:5]} were not written"
+                f"partition {partition} committed at {committed} "
+                f"while offsets {unfinished[:5]} were not written"
             )
 
 

@@ -109,7 +109,10 @@ class AMQPConnectionConfig(pump.TLSConfig, pump.ReconnectConfig):
 
     url: SecretStr = Field(
         SecretStr("amqp://guest:guest@localhost:5672/"),
-        description="Broker URL, amqp://user:password@host:port/vhost or amqps://... (a secret: it may hold the password)",
+        description=(
+            "Broker URL, amqp://user:password@host:port/vhost or amqps://... "
+            "(a secret: it may hold the password)"
+        ),
         examples=["amqps://pump:secret@rabbit.example:5671/prod"],
     )
     username: str = Field("", description="User name; overrides the one in the URL when set")
@@ -223,7 +226,8 @@ class AMQPConnection(pump.Connection):
         except Exception as exc:
             await _close_quietly(connection)
             raise AMQPConnectionError(
-                f"{self.location()}: cannot connect to {self.masked_url}: {self.describe_error(exc)}"
+                f"{self.location()}: cannot connect to {self.masked_url}: "
+                f"{self.describe_error(exc)}"
             ) from None
         self.connection = connection
         L.info("%s: connected to %s", self.location(), self.masked_url)
@@ -302,7 +306,8 @@ class AMQPConnection(pump.Connection):
             )
         except (TimeoutError, aiormq.exceptions.AMQPError, ConnectionError, RuntimeError) as exc:
             raise AMQPConnectionError(
-                f"{self.location()}: cannot open a channel on {self.masked_url}: {self.describe_error(exc)}"
+                f"{self.location()}: cannot open a channel on {self.masked_url}: "
+                f"{self.describe_error(exc)}"
             ) from None
 
     def describe_error(self, exc: BaseException) -> str:

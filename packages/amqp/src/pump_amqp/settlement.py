@@ -111,7 +111,7 @@ class ChannelSettlement:
         deliveries: Deliveries,
         decide: Callable[[DeliveredMessage], bool | None],
     ) -> None:
-        """Settle a batch message by message: `decide` gives True (ack), None (requeue), False (reject)."""
+        """Settle a batch per message: `decide` gives True (ack), None (requeue), False (reject)."""
         if deliveries.settled or not self._usable(deliveries):
             return
         for message in deliveries.messages:

@@ -74,15 +74,22 @@ class AMQPSinkConfig(pump.ComponentConfig):
     )
     persistent: bool = Field(
         True,
-        description="Persistent delivery mode (2): messages survive a broker restart in durable queues",
+        description=(
+            "Persistent delivery mode (2): messages survive a broker restart in durable queues"
+        ),
     )
     mandatory: bool = Field(
         True,
-        description="Unroutable messages are returned and fail their event (else the broker drops them)",
+        description=(
+            "Unroutable messages are returned and fail their event (else the broker drops them)"
+        ),
     )
     content_type: str = Field(
         "",
-        description="Content type; empty: application/json for JSON-encoded events, text/plain for str, none for bytes",
+        description=(
+            "Content type; empty: application/json for JSON-encoded events, text/plain for str, "
+            "none for bytes"
+        ),
     )
     content_encoding: str = Field("", description="Content encoding property (empty: not set)")
     headers: dict[str, Any] = Field(
@@ -101,7 +108,9 @@ class AMQPSinkConfig(pump.ComponentConfig):
     publish_timeout: float = Field(
         30.0,
         gt=0,
-        description="Seconds for the broker to confirm a batch (and to reconnect) before its write fails",
+        description=(
+            "Seconds for the broker to confirm a batch (and to reconnect) before its write fails"
+        ),
     )
 
 

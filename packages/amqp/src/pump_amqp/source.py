@@ -129,7 +129,9 @@ class AMQPSourceConfig(pump.ComponentConfig):
     )
     declare: bool = Field(
         False,
-        description="Declare the queue (and exchange, bindings, dead-letter exchange); else it must exist",
+        description=(
+            "Declare the queue (and exchange, bindings, dead-letter exchange); else it must exist"
+        ),
     )
     durable: bool = Field(True, description="Declare the queue and exchanges durable")
     exclusive: bool = Field(False, description="Declare the queue exclusive to this connection")
@@ -153,26 +155,41 @@ class AMQPSourceConfig(pump.ComponentConfig):
     )
     dead_letter_exchange: str = Field(
         "",
-        description="With declare: a fanout exchange declared and set as the queue's x-dead-letter-exchange",
+        description=(
+            "With declare: a fanout exchange declared and set as the queue's x-dead-letter-exchange"
+        ),
     )
     delivery_limit: int = Field(
         0,
         ge=0,
-        description="A message whose delivery failed this many times goes to the dead-letter exchange (0: no limit)",
+        description=(
+            "A message whose delivery failed this many times goes to the dead-letter exchange (0: "
+            "no limit)"
+        ),
     )
     on_reject: Literal["requeue", "dead_letter"] = Field(
         "requeue",
-        description="A failed batch: requeue its messages (up to delivery_limit) or reject them to the dead-letter exchange",
+        description=(
+            "A failed batch: requeue its messages (up to delivery_limit) or reject them to the "
+            "dead-letter exchange"
+        ),
     )
     redelivery: Literal["auto", "requeue", "republish"] = Field(
         "auto",
-        description="How a requeued message is counted for delivery_limit: requeue (the broker counts: quorum queues), republish (a copy with an x-pump-delivery-count header: classic queues), auto (requeue for a quorum queue declared here or a message carrying x-delivery-count, else republish)",
+        description=(
+            "How a requeued message is counted for delivery_limit: requeue (the broker counts: "
+            "quorum queues), republish (a copy with an x-pump-delivery-count header: classic "
+            "queues), auto (requeue for a quorum queue declared here or a message carrying "
+            "x-delivery-count, else republish)"
+        ),
     )
     consumer_tag: str = Field("", description="Consumer tag (empty: the broker picks one)")
     timeout: float = Field(
         30.0,
         gt=0,
-        description="Seconds for broker operations (open a channel, declare) before they count as failed",
+        description=(
+            "Seconds for broker operations (open a channel, declare) before they count as failed"
+        ),
     )
 
 
@@ -267,7 +284,7 @@ class AMQPSource(pump.Source):
                 )
 
     async def _consume(self, settlement: ChannelSettlement | None = None) -> _Consumer:
-        """Start consuming: on the channel of `settlement` if it is still open, else on a new one."""
+        """Start consuming: on the channel of `settlement` if still open, else on a new one."""
         config = self.Config
         if settlement is None or not settlement.alive:
             if not self._topology_checked:
@@ -536,7 +553,7 @@ class AMQPSource(pump.Source):
         verdicts: dict[int, bool | None],
         messages: list[DeliveredMessage],
     ) -> None:
-        """Requeue by publishing counted copies to the queue; ack an original once its copy is in."""
+        """Requeue by publishing counted copies to the queue; ack an original once copied."""
         config = self.Config
         outgoing = []
         for message in messages:
@@ -600,7 +617,7 @@ class AMQPSource(pump.Source):
         return topology
 
     async def start(self) -> None:
-        """Check (or declare) the queue now, so a missing queue fails the start with a clear error."""
+        """Check (or declare) the queue now: a missing queue fails the start with a clear error."""
         await self._topology().apply()
         self._topology_checked = True
 

@@ -98,7 +98,7 @@ def is_advanced(model: type[BaseModel], key: str) -> bool:
 
 
 def is_secret(model: type[BaseModel], key: str) -> bool:
-    """True when a field holds a secret (typed SecretStr or marked `json_schema_extra={'secret': True}`)."""
+    """True when a field holds a secret (a SecretStr, or `json_schema_extra={'secret': True}`)."""
     field = model.model_fields[key]
     if field.annotation is SecretStr:
         return True
@@ -109,7 +109,7 @@ def is_secret(model: type[BaseModel], key: str) -> bool:
 def model_from_defaults(
     name: str, base: type[ComponentConfig], defaults: Mapping[str, Any]
 ) -> type[ComponentConfig]:
-    """Build a config model from a BSPump-style `ConfigDefaults` dict; types come from the defaults."""
+    """Build a config model from a BSPump-style `ConfigDefaults` dict, typed by the defaults."""
     fields: dict[str, Any] = {}
     for key, value in defaults.items():
         if key in base.model_fields:

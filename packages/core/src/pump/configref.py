@@ -36,7 +36,9 @@ from pump.describe import (
 from pump.plugins import KINDS, PluginError, Registry, default_registry
 
 MARKER = re.compile(
-    r"(?P<open><!-- pump:config (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(?P<close><!-- /pump:config -->)",
+    r"(?P<open><!-- pump:config (?P<spec>[^>]*?) -->\n)"
+    r"(?P<body>.*?)"
+    r"(?P<close><!-- /pump:config -->)",
     re.DOTALL,
 )
 

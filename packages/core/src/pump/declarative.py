@@ -13,7 +13,8 @@ pipelines:
       - {type: python, function: "mypkg.enrich:process"}      # or class: "mypkg:MyProcessor"
       - {type: python, function: "mypkg.geo:country", lookup: countries}  # country(event, lookup)
     sink: {type: kafka, connection: kafka, topic: out}
-    on_error: {dead_letter: {type: print, stream: stderr}}    # or "skip", or {policy: ..., dead_letter: ...}
+    on_error: {dead_letter: {type: print, stream: stderr}}    # or "skip", or {policy: ...,
+                                                              #   dead_letter: ...}
     max_in_flight: 5000                                       # any other Pipeline config key
 ```
 

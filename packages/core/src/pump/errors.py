@@ -49,7 +49,7 @@ class PermanentWriteError(PumpError):
 
     @classmethod
     def wrap(cls, where: str, exc: BaseException, hint: str = "") -> PermanentWriteError:
-        """`exc`, which an event will always raise in the sink at `where`, as a permanent failure."""
+        """`exc`, which an event always raises in the sink at `where`, as a permanent failure."""
         if isinstance(exc, PermanentWriteError):
             return exc
         message = str(exc).removeprefix(f"{where}: ")

@@ -232,7 +232,7 @@ class Registry:
         return [kind for kind in KINDS if name in self.names(kind)]
 
     def resolve(self, kind: str, name: str) -> PluginSpec:
-        """The one allowed entry point for `name`; PluginError if unknown, denied or claimed twice."""
+        """The allowed entry point for `name`; PluginError if unknown, denied or claimed twice."""
         kind = normalize_kind(kind)
         specs = self.specs(kind).get(name, [])
         allowed = [s for s in specs if not self.denied(s)]

@@ -1,4 +1,4 @@
-"""Processor (one event in, at most one out, synchronous) and Generator (one in, many out, async)."""
+"""Processor (one event in, at most one out, sync) and Generator (one in, many out, async)."""
 
 from __future__ import annotations
 

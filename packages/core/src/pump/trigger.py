@@ -83,11 +83,11 @@ class TriggerSource(Source):
     that one is counted in `counters.fires_skipped`. Each cycle first waits for the pipeline to
     be ready. A cycle that raises is logged (rate-limited), counted (`cycles_failed`,
     `cycles_failing`, `last_error` in the metrics, and the pipeline's errors) and run again at
-    the next trigger, after a pause (`pump.Backoff` from `retry_delay` to `retry_delay_max`) while it keeps
-    failing; `on_cycle_error: stop` puts the pipeline in error instead, as does a failed cycle
-    that no trigger will run again. The source finishes once every trigger is done with it
-    (e.g. a `RunOnceTrigger` after its cycle) and no cycle is due; stopping the source cancels
-    the running cycle.
+    the next trigger, after a pause (`pump.Backoff` from `retry_delay` to `retry_delay_max`)
+    while it keeps failing; `on_cycle_error: stop` puts the pipeline in error instead, as does a
+    failed cycle that no trigger will run again. The source finishes once every trigger is done
+    with it (e.g. a `RunOnceTrigger` after its cycle) and no cycle is due; stopping the source
+    cancels the running cycle.
     """
 
     ConfigModel = TriggerSourceConfig

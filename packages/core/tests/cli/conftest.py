@@ -1,4 +1,4 @@
-"""Fixtures of the CLI tests: a runner of `python -m pump` (fixture_dists comes from ../conftest.py)."""
+"""CLI test fixtures: a runner of `python -m pump` (fixture_dists comes from ../conftest.py)."""
 
 from __future__ import annotations
 

@@ -103,10 +103,12 @@ def test_without_dash_c_the_class_defaults_apply(tmp_path):
         (
             "[pipeline:MyPipeline:Multiplier]\nfactor = three\nfactr = 2\n",
             [
-                "invalid configuration of pipeline 'MyPipeline' component 'Multiplier' (Multiplier)",
+                "invalid configuration of pipeline 'MyPipeline' component 'Multiplier' "
+                "(Multiplier)",
                 "key 'factor': Input should be a valid integer, unable to parse string as an "
                 "integer (got 'three') (from my.conf [pipeline:MyPipeline:Multiplier])",
-                "key 'factr': unknown key; did you mean 'factor'? (known keys: factor, label, enabled) "
+                "key 'factr': unknown key; did you mean 'factor'? "
+                "(known keys: factor, label, enabled) "
                 "(from my.conf [pipeline:MyPipeline:Multiplier])",
             ],
         ),

@@ -202,28 +202,28 @@ def test_invalid_config_exits_2_listing_every_problem(pump_cli, tmp_path, comman
     lines = [line for line in result.stderr.splitlines() if line.startswith("  - ")]
     assert len(lines) == 6, result.stderr
     assert (
-        "pipeline.yaml:6: pipeline 'p' component 'test.numbers' (NumbersSource): key 'colour': unknown key"
-        in result.stderr
+        "pipeline.yaml:6: pipeline 'p' component 'test.numbers' (NumbersSource): "
+        "key 'colour': unknown key" in result.stderr
     )
     assert (
-        "pipeline.yaml:8: pipeline 'p' component 'test.add' (AddProcessor): key 'amount': Input should be a valid integer"
-        in result.stderr
+        "pipeline.yaml:8: pipeline 'p' component 'test.add' (AddProcessor): "
+        "key 'amount': Input should be a valid integer" in result.stderr
     )
     assert (
-        "pipeline.yaml:9: pipeline 'p' component 'test.fail' (FailProcessor): key 'when': required key is missing"
-        in result.stderr
+        "pipeline.yaml:9: pipeline 'p' component 'test.fail' (FailProcessor): "
+        "key 'when': required key is missing" in result.stderr
     )
     assert (
         "pipeline.yaml:10: pipeline 'p' processor 'no.such': unknown processor type 'no.such'"
         in result.stderr
     )
     assert (
-        "pipeline.yaml:11: pipeline 'p' sink 'test.jsonl': key 'path': environment variable NOT_SET_ANYWHERE is not set"
-        in result.stderr
+        "pipeline.yaml:11: pipeline 'p' sink 'test.jsonl': "
+        "key 'path': environment variable NOT_SET_ANYWHERE is not set" in result.stderr
     )
     assert (
-        "pipeline.yaml:11: pipeline 'p' sink 'test.jsonl': key 'connection': unknown connection 'nodb' (declared connections: db)"
-        in result.stderr
+        "pipeline.yaml:11: pipeline 'p' sink 'test.jsonl': "
+        "key 'connection': unknown connection 'nodb' (declared connections: db)" in result.stderr
     )
     assert not (tmp_path / "out.jsonl").exists()
 

@@ -17,7 +17,8 @@ def test_help_imports_neither_pydantic_nor_yaml_nor_rich():
         "    pump.cli.main(['--help'])\n"
         "except SystemExit as exit:\n"
         "    assert exit.code == 0\n"
-        "heavy = ('pydantic', 'yaml', 'rich', 'orjson', 'asyncio', 'pump.pipeline', 'pump.plugins')\n"
+        "heavy = ('pydantic', 'yaml', 'rich', 'orjson', 'asyncio', "
+        "'pump.pipeline', 'pump.plugins')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run(

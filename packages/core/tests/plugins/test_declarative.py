@@ -70,7 +70,8 @@ async def test_a_file_with_connections_lookups_and_pipelines_builds_and_runs(
         tmp_path,
         f"""
         connections:
-          main: {{type: test.conn, url: "mem://${{TEST_HOST:-localhost}}", password: "${{TEST_PW}}"}}
+          main:
+            {{type: test.conn, url: "mem://${{TEST_HOST:-localhost}}", password: "${{TEST_PW}}"}}
         lookups:
           names: {{type: dictionary, provider: {{a: Alice}}}}
         pipelines:
@@ -203,7 +204,10 @@ def test_pipeline_level_problems(tmp_path, registry):
 def test_yaml_syntax_errors_and_wrong_shapes(tmp_path, registry):
     with pytest.raises(
         pump.ConfigError,
-        match=r"pipeline.yaml:4:1: invalid YAML: while parsing a flow sequence did not find expected",
+        match=(
+            r"pipeline.yaml:4:1: invalid YAML: "
+            r"while parsing a flow sequence did not find expected"
+        ),
     ):
         build_file(write(tmp_path, "pipelines:\n  p: {source: [\n  q: 1\n"), registry=registry)
     with pytest.raises(pump.ConfigError, match="must be a mapping with 'pipelines'"):

@@ -1,4 +1,4 @@
-"""The harness: processors and pipelines run on given events, outputs and acknowledgements reported."""
+"""The harness: processors and pipelines run on given events; outputs and acks reported."""
 
 from __future__ import annotations
 

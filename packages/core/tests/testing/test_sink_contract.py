@@ -1,4 +1,4 @@
-"""SinkContract on core-style sinks: good ones pass every rule, broken ones fail the rule they break."""
+"""SinkContract on core sinks: good ones pass every rule, broken ones fail the one they break."""
 
 from __future__ import annotations
 

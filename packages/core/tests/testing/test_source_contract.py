@@ -1,4 +1,4 @@
-"""SourceContract on a queue source with redelivery: the good one passes, broken ones fail their rule."""
+"""SourceContract on a redelivering queue source: good passes, broken ones fail their rule."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Transparent decompression of input files: `.gz`, `.bz2` and `.xz` by extension, or as configured."""
+"""Transparent decompression of input files: `.gz`, `.bz2`, `.xz` by extension, or as configured."""
 
 from __future__ import annotations
 
@@ -49,7 +49,8 @@ def open_binary(path: str, codec: str | None, offset: int = 0) -> BinaryIO:
                 reached = stream.seek(offset)
             if reached < offset:
                 raise ShorterThanPosition(
-                    f"{path}: the saved position {offset} is past the end of the content ({reached})"
+                    f"{path}: the saved position {offset} is past the end of the content "
+                    f"({reached})"
                 )
         except BaseException:
             stream.close()

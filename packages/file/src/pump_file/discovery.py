@@ -81,7 +81,7 @@ class FileFinder:
         return self._sorted(p for p in self._glob("") if self.wanted(p))
 
     def find_suffixed(self, suffix: str) -> list[str]:
-        """Files renamed with `suffix` (e.g. left locked by a pump that died) whose original is wanted."""
+        """Files renamed with `suffix` (left locked by a dead pump) whose original is wanted."""
         if not suffix:
             return []
         found = []

@@ -21,7 +21,10 @@ class FileJSONLinesSinkConfig(FileSinkConfig):
     sort_keys: bool = Field(False, description="Write object keys sorted")
     non_serializable: Literal["fail", "str"] = Field(
         "fail",
-        description="A value JSON cannot hold (a set, an object): fail (the event fails), str (written as str(value))",
+        description=(
+            "A value JSON cannot hold (a set, an object): fail (the event fails), str (written as "
+            "str(value))"
+        ),
     )
 
 

@@ -193,7 +193,7 @@ def decoder(encoding: str | None, errors: str = "strict") -> DecodeLines:
 
 
 def ascii_compatible(encoding: str) -> bool:
-    """True when `encoding` writes `\\n` and ASCII letters as single bytes (lines split on b'\\n')."""
+    """True when `encoding` writes `\\n` and ASCII letters as one byte each (split on b'\\n')."""
     try:
         return "\n".encode(encoding) == b"\n" and "az,\r".encode(encoding) == b"az,\r"
     except (LookupError, UnicodeError):

@@ -167,7 +167,7 @@ def free_name(path: str) -> Iterator[str]:
 
 
 def orphans(template: PathTemplate, prefix: str, suffix: str) -> Iterator[tuple[str, str]]:
-    """(temporary, final) names of temporary files under the template's folder it could have made."""
+    """(temporary, final) names of temp files it could have made under the template's folder."""
     root = template.static_prefix()
     if not os.path.isdir(root):
         return

@@ -9,8 +9,9 @@ only then completes the awaitables: a batch is acknowledged only once its bytes 
 A write that fails (disk full, permission, file too large) cuts the files it touched back to
 their size before it, so no torn record stays behind, and fails its batch; the pipeline retries
 it. An event that cannot be encoded, or whose path cannot be made, fails alone and for good
-(`PermanentWriteError`): the pipeline hands it to its error policy without retrying. Parts are written under a temporary name and published (renamed) when they rotate — by
-size, event count or age —, when they stay idle, and on stop.
+(`PermanentWriteError`): the pipeline hands it to its error policy without retrying. Parts are
+written under a temporary name and published (renamed) when they rotate — by size, event count
+or age —, when they stay idle, and on stop.
 """
 
 from __future__ import annotations

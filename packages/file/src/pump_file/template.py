@@ -181,7 +181,7 @@ class PathTemplate:
         return os.path.join(head, f"{stem}-{n}{dot}{ext}")
 
     def static_prefix(self) -> str:
-        """The folder every rendered path lies under (the template's text before its first field)."""
+        """The folder every rendered path lies in (the template's text before its first field)."""
         first = self._format.find("{")
         while first != -1 and self._format[first : first + 2] == "{{":
             first = self._format.find("{", first + 2)

@@ -63,7 +63,9 @@ class KafkaConnectionConfig(pump.TLSConfig, pump.ReconnectConfig):
     )
     check_on_start: bool = Field(
         True,
-        description="On start, connect once and fail with a clear error if the brokers cannot be reached",
+        description=(
+            "On start, connect once and fail with a clear error if the brokers cannot be reached"
+        ),
     )
     connect_timeout: float = Field(10.0, gt=0, description="Seconds the start check may take")
     reconnect_delay: float = Field(

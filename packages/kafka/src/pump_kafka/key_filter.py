@@ -23,7 +23,7 @@ class KafkaKeyFilterConfig(pump.ComponentConfig):
 
 
 class KafkaKeyFilter(pump.Processor):
-    """Passes events whose `context["kafka_key"]` is in `keys`; drops (and so acknowledges) the rest.
+    """Passes events whose `context["kafka_key"]` is in `keys`; drops (so acknowledges) the rest.
 
     BSPump's shape: `KafkaKeyFilter(app, pipeline, keys)`; or `keep_keys` in the config.
     Keys are compared as bytes, so `"user-1"` matches the record key `b"user-1"`.

@@ -73,12 +73,16 @@ class KafkaSinkConfig(pump.ComponentConfig):
     batch_bytes: int = Field(
         524288,
         gt=0,
-        description="Size of one record batch per partition, bytes (broker limit: message.max.bytes)",
+        description=(
+            "Size of one record batch per partition, bytes (broker limit: message.max.bytes)"
+        ),
     )
     linger_ms: int = Field(0, ge=0, description="How long a record batch may wait for more records")
     check_topics: bool = Field(
         True,
-        description="Refuse to write to topics that do not exist (else the broker may auto-create them)",
+        description=(
+            "Refuse to write to topics that do not exist (else the broker may auto-create them)"
+        ),
     )
     stop_timeout: float = Field(10.0, gt=0, description="Seconds stop() waits for unsent batches")
 
@@ -454,7 +458,8 @@ class KafkaSink(pump.Sink):
                 self.location(),
                 TopicMissing(
                     f"{self.location()}: the event names no output topic: set `topic`, or "
-                    f"context[{self.Config.topic_context_key!r}] in a processor (writes_context = True)"
+                    f"context[{self.Config.topic_context_key!r}] in a processor "
+                    "(writes_context = True)"
                 ),
             )
         try:

@@ -77,7 +77,9 @@ class KafkaSourceConfig(pump.ComponentConfig):
     revoke_timeout: float = Field(
         5.0,
         ge=0,
-        description="Seconds a rebalance waits for in-flight events of revoked partitions before committing",
+        description=(
+            "Seconds a rebalance waits for in-flight events of revoked partitions before committing"
+        ),
     )
     pause_after: float = Field(
         0.2, ge=0, description="Seconds of backpressure after which fetching is paused"
@@ -353,7 +355,8 @@ class KafkaSource(pump.Source):
                     "fetch",
                     BrokerUnavailable(
                         f"no fetch answered for {time.time() - newest / 1000:.0f}s "
-                        f"({','.join(self.Connection.bootstrap_servers)} unreachable?); waiting for the broker"
+                        f"({','.join(self.Connection.bootstrap_servers)} unreachable?); "
+                        "waiting for the broker"
                     ),
                 )
             elif newest is not None and not self.connected:
@@ -364,7 +367,7 @@ class KafkaSource(pump.Source):
                 await self._reset_if_truncated(consumer, tp)
 
     async def _reset_if_truncated(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> None:
-        """A log end behind our position means the broker lost records (or the topic was re-created).
+        """A log end behind our position means the broker lost records (or the topic was remade).
 
         Kafka answers such a fetch with OFFSET_OUT_OF_RANGE and the consumer resets as
         auto_offset_reset says; some brokers (Tansu after a restart) just return nothing.
@@ -538,7 +541,7 @@ class KafkaSource(pump.Source):
             L.warning("%s: closing the consumer failed: %s", self.location(), exc)
 
     def _report(self, what: str, exc: BaseException, detail: str = "") -> None:
-        """Count a recurring problem, keep it in the pipeline's recent errors, log it now and then."""
+        """Count a recurring problem, keep it in the pipeline's recent errors, log it at times."""
         self.Pipeline.report_error(self, exc)
         log = self._reports.get(what)
         if log is None:

@@ -49,7 +49,7 @@ def accepts(host: str, port: int, timeout: float = 0.2) -> bool:
 
 
 class TansuBroker:
-    """One Tansu process on 127.0.0.1; `start`, `stop` (by PID) and `start` again on the same port."""
+    """One Tansu process on 127.0.0.1; `start`, `stop` (by PID), `start` again on the same port."""
 
     def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
         binary = tansu_binary()

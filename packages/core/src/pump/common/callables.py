@@ -1,4 +1,4 @@
-"""User functions for processors: import them by path and adapt `f(event)` to `f(context, event)`."""
+"""User functions for processors: import them by path, adapt `f(event)` to `f(context, event)`."""
 
 from __future__ import annotations
 

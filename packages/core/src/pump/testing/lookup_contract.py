@@ -101,7 +101,7 @@ class LookupContract:
 
     @pytest.mark.asyncio
     async def test_start_loads_the_content(self) -> None:
-        """After start, every expected key gives its value (and a mapping lookup holds just those)."""
+        """After start, every expected key gives its value (a mapping lookup holds just those)."""
         _app, lookup = await self._started()
         try:
             await self._assert_content(lookup, self.expected, "after start")
@@ -115,7 +115,7 @@ class LookupContract:
 
     @pytest.mark.asyncio
     async def test_missing_key_gives_none_or_the_default(self) -> None:
-        """`get(missing)` is None and `get(missing, default)` the default; `[missing]` a KeyError."""
+        """`get(missing)` is None, `get(missing, default)` the default, `[missing]` a KeyError."""
         _app, lookup = await self._started()
         try:
             assert await self._get(lookup, self.missing_key) is None
@@ -151,7 +151,7 @@ class LookupContract:
 
     @pytest.mark.asyncio
     async def test_failed_reload_keeps_the_old_content(self) -> None:
-        """When the provider fails, reload() raises or reports no change, and the old content stays."""
+        """When the provider fails, reload() raises or reports no change; the old content stays."""
         app, lookup = await self._started()
         try:
             heard = self._listen(app)

@@ -15,7 +15,7 @@ def services_required() -> bool:
 
 
 def require_service(name: str, reason: str = "") -> NoReturn:
-    """Give up on a test whose server is unavailable: skip it, or fail it when services are required."""
+    """End a test whose server is unavailable: skip it, or fail it if services are required."""
     import pytest  # only tests call this; the harness itself does not need pytest
 
     message = f"service '{name}' is not available" + (f": {reason}" if reason else "")

@@ -239,7 +239,7 @@ class SinkContract:
 
     @pytest.mark.asyncio
     async def test_no_batch_is_acknowledged_before_the_sink_confirmed(self) -> None:
-        """A batch is acknowledged only after the sink reported its write done and it is readable."""
+        """A batch is acked only after the sink reported its write done and it is readable."""
         await maybe_await(self.prepare())
         rig = await self._rig()
         violations: list[str] = []
@@ -355,7 +355,7 @@ class SinkContract:
 
     @pytest.mark.asyncio
     async def test_exhausted_retries_go_to_the_dead_letter_sink(self) -> None:
-        """With retries exhausted and on_error=dead_letter, the events go to the dead-letter sink."""
+        """With retries exhausted and on_error=dead_letter, events go to the dead-letter sink."""
         await maybe_await(self.prepare())
         rig = await self._rig(failing=True, on_error="dead_letter", sink_retries=1)
         await self._start(rig)
@@ -372,7 +372,8 @@ class SinkContract:
         assert not extra, f"the dead-letter sink got events never written: {extra[:3]!r}"
         metrics = rig.pipeline.metrics()
         assert metrics["events_out"] == 0, (
-            f"the pipeline counted {metrics['events_out']} events as written to a failing destination"
+            f"the pipeline counted {metrics['events_out']} events "
+            "as written to a failing destination"
         )
         assert metrics["dead_lettered"] == len(rig.events)
 

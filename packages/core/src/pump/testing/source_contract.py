@@ -89,7 +89,7 @@ class SourceContract:
     def make_source(
         self, app: Application, pipeline: Pipeline, config: Mapping[str, Any] | None = None
     ) -> Source | Awaitable[Source]:
-        """The source under test, reading the test's origin, with `config` merged over a working one.
+        """The source under test, reading the test's origin, `config` merged over a working one.
 
         Register any connection it needs with `app.add_connection(...)`: the contract starts
         and stops the application.
@@ -221,7 +221,7 @@ class SourceContract:
 
     @pytest.mark.asyncio
     async def test_waits_for_ready_when_the_pipeline_is_full(self) -> None:
-        """With the sink stuck, the source hands over at most max_in_flight + one batch, then waits."""
+        """With the sink stuck, the source hands over at most max_in_flight + 1 batch and waits."""
         await maybe_await(self.prepare())
         events = self.make_events(self.event_count)
         rig = await self._rig(max_in_flight=self.max_in_flight)
@@ -243,7 +243,7 @@ class SourceContract:
 
     @pytest.mark.asyncio
     async def test_acknowledges_only_after_the_sink_is_done(self) -> None:
-        """No batch is acknowledged while the sink holds it; each is acknowledged once it is done."""
+        """No batch is acknowledged while the sink holds it; each is acknowledged once done."""
         await maybe_await(self.prepare())
         events = self.make_events(self.event_count)
         rig = await self._rig()

@@ -1,4 +1,4 @@
-"""Set up a processor or pipeline once, run events through it as often as needed; unittest shape too."""
+"""Set up a processor or pipeline once, run events through it as often as needed; unittest too."""
 
 from __future__ import annotations
 

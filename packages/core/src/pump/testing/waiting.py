@@ -1,4 +1,4 @@
-"""Waiting in tests: until a condition holds, until a value stops changing, for maybe-async calls."""
+"""Waiting in tests: until a condition holds, until a value settles, for maybe-async calls."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ async def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
 
 
 async def wait_quiet(value: Callable[[], Any], quiet: float, timeout: float) -> bool:
-    """Wait until `value()` has not changed for `quiet` seconds (True) or `timeout` passed (False)."""
+    """Wait until `value()` is unchanged for `quiet` seconds (True) or `timeout` passed (False)."""
     deadline = time.monotonic() + timeout
     last = value()
     since = time.monotonic()
