@@ -85,7 +85,6 @@ async def test_a_restart_resumes_from_the_saved_position_without_gap_or_repeat(c
     finally:
         await first.app.stop(timeout=5.0)
     saved = PositionFile(position).load()
-    print("SAVED", saved, first.source.positions_saved, [c["mysql_binlog_position"] for c, _e in first.sink.outputs])
     assert saved is not None and saved["file"].startswith("bin.")
     # changes made while no reader runs
     await sql(cdc, *[f"INSERT INTO cdc.items VALUES ({i}, 'second')" for i in range(5, 8)],
@@ -98,7 +97,6 @@ async def test_a_restart_resumes_from_the_saved_position_without_gap_or_repeat(c
         outputs = await second.collect(5)
     finally:
         await second.app.stop(timeout=5.0)
-    print("SECOND", second.source._start_at, [(c["mysql_binlog_position"], e["after"]) for c, e in outputs])
     got = [(e["type"], (e["after"] or e["before"])["id"]) for _c, e in outputs]
     assert got == [("insert", 5), ("insert", 6), ("insert", 7), ("delete", 0), ("update", 7)]
 

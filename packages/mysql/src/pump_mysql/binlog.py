@@ -6,8 +6,9 @@ Each committed transaction is handed over as one batch (or several of at most `b
 rows): an event is a dict `{"type", "schema", "table", "before", "after"}`. The position —
 binary log file and offset after a transaction's commit, and its GTID — is saved to
 `position_file` once every batch up to it is done, so after a restart reading resumes at
-the first transaction not done: nothing skipped; a transaction cut by a crash is read again
-whole. Without a saved position, reading starts at the server's current end of the log.
+the first transaction not done (on MariaDB by its GTID, on MySQL by file and offset): nothing
+skipped; a transaction cut by a crash is read again whole. Without a saved position, reading
+starts at the server's current end of the log.
 The server needs `log_bin` on, `binlog_format=ROW` and `binlog_row_metadata=FULL` (the
 column names); `start()` says which is missing.
 """
@@ -110,6 +111,10 @@ class MySQLBinlogSource(pump.Source):
             metadata = await cursor.fetchone()
             await cursor.execute("SHOW MASTER STATUS")
             status = await cursor.fetchone()
+            gtid_position = None
+            if "mariadb" in str(version).lower():
+                await cursor.execute("SELECT @@gtid_binlog_pos")
+                (gtid_position,) = await cursor.fetchone()
             await conn.rollback()
         self._mariadb = "mariadb" in str(version).lower()
         problems = []
@@ -124,7 +129,7 @@ class MySQLBinlogSource(pump.Source):
         if self.saved_position is not None:
             self._start_at = self.saved_position
         elif status is not None:
-            self._start_at = {"file": status[0], "position": int(status[1]), "gtid": None}
+            self._start_at = {"file": status[0], "position": int(status[1]), "gtid": gtid_position}
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -197,13 +202,15 @@ class MySQLBinlogSource(pump.Source):
         self._stream = stream = BinLogStreamReader(
             connection_settings={
                 "host": config.host, "port": config.port, "user": config.user,
-                "passwd": config.password.get_secret_value(), "charset": config.charset,
+                "password": config.password.get_secret_value(), "charset": config.charset,
             },
             server_id=self.Config.server_id,
             blocking=True,
             resume_stream=bool(start),
             log_file=start.get("file"),
             log_pos=start.get("position"),
+            # MariaDB's replication resumes by GTID (the library ignores log_pos there)
+            auto_position=(start.get("gtid") or "") if self._mariadb else None,
             only_events=[WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent, XidEvent,
                          MariadbGtidEvent, GtidEvent],
             only_schemas=self.Config.only_schemas or None,
