@@ -68,7 +68,9 @@ PACKAGES = _packages()
 
 # Connectors written as an outside author would (own pyproject.toml, installed from their
 # folder, found through entry points): examples/<name>/. tests_all installs and tests them.
-EXAMPLES = sorted(p.parent.relative_to(ROOT).as_posix() for p in ROOT.glob("examples/*/pyproject.toml"))
+EXAMPLES = sorted(
+    p.parent.relative_to(ROOT).as_posix() for p in ROOT.glob("examples/*/pyproject.toml")
+)
 
 
 def _pump_env() -> dict[str, str]:
@@ -167,10 +169,15 @@ def typecheck(session: nox.Session) -> None:
     # Every package's dependencies, but not the packages themselves: mypy reads their code
     # from the source trees (MYPYPATH), so a module missing there is not found elsewhere.
     requirements = [
-        r for p in [*PACKAGES, *EXAMPLES] for r in _dependencies(p, "test") if not r.startswith("pump-")
+        r
+        for p in [*PACKAGES, *EXAMPLES]
+        for r in _dependencies(p, "test")
+        if not r.startswith("pump-")
     ]
     session.install(MYPY, *TYPE_STUBS, *requirements)
-    sources = [ROOT / "packages" / p / "src" for p in PACKAGES] + [ROOT / e / "src" for e in EXAMPLES]
+    sources = [ROOT / "packages" / p / "src" for p in PACKAGES] + [
+        ROOT / e / "src" for e in EXAMPLES
+    ]
     env = {"MYPYPATH": os.pathsep.join(str(s) for s in sources)}
     for package, src in zip([*PACKAGES, *EXAMPLES], sources, strict=True):
         for module in sorted(d.name for d in src.iterdir() if (d / "__init__.py").exists()):
@@ -233,8 +240,9 @@ def build(session: nox.Session) -> None:
     session.install(TWINE)
     shutil.rmtree(DIST, ignore_errors=True)
     for package in PACKAGES:
-        session.run("uv", "build", "--quiet", "--out-dir", str(DIST), f"packages/{package}",
-                    external=True)
+        session.run(
+            "uv", "build", "--quiet", "--out-dir", str(DIST), f"packages/{package}", external=True
+        )
     found = [*DIST.glob("*.whl"), *DIST.glob("*.tar.gz")]  # uv adds a .gitignore beside them
     dists = sorted(str(p.relative_to(ROOT)) for p in found)
     session.run("twine", "check", "--strict", *dists)
@@ -243,29 +251,43 @@ def build(session: nox.Session) -> None:
     venv = Path(session.create_tmp()) / "wheels"
     shutil.rmtree(venv, ignore_errors=True)
     python = session.run("python", "-c", "import sys; print(sys.executable)", silent=True)
-    session.run("uv", "venv", "--quiet", "--python", str(python).strip(), str(venv),
-                external=True)
+    session.run("uv", "venv", "--quiet", "--python", str(python).strip(), str(venv), external=True)
     bin_dir = venv / ("Scripts" if os.name == "nt" else "bin")
     wheels = sorted(DIST.glob("*.whl"))
-    requirements = [f"{w.name.split('-')[0].replace('_', '-')}[test] @ {w.as_uri()}" for w in wheels]
+    requirements = [
+        f"{w.name.split('-')[0].replace('_', '-')}[test] @ {w.as_uri()}" for w in wheels
+    ]
     fixtures = _fixture_distributions(PACKAGES)[1::2]  # the paths, installed not editable
     # the example connectors as their authors' users install them: from their folders
     examples = [f"{ROOT / e}[test]" for e in EXAMPLES]
-    session.run("uv", "pip", "install", "--python", str(bin_dir / "python"), *requirements,
-                *fixtures, *examples, external=True)
+    session.run(
+        "uv",
+        "pip",
+        "install",
+        "--python",
+        str(bin_dir / "python"),
+        *requirements,
+        *fixtures,
+        *examples,
+        external=True,
+    )
     session.run(str(bin_dir / "pump"), "plugins", external=True)
     modules = [_import_name(p) for p in PACKAGES]
     session.run(str(bin_dir / "python"), "-c", CHECK_INSTALLED, *modules, external=True)
     paths = [f"packages/{p}/tests" for p in PACKAGES] + [f"{e}/tests" for e in EXAMPLES] + ["tests"]
     env = {**_pump_env(), "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    session.run(str(bin_dir / "python"), "-m", "pytest", *paths, *session.posargs, env=env,
-                external=True)
+    session.run(
+        str(bin_dir / "python"), "-m", "pytest", *paths, *session.posargs, env=env, external=True
+    )
 
 
 def _import_name(package: str) -> str:
     """The import package of packages/<package> (its src/ folder holds exactly one)."""
-    (module,) = [d.name for d in (ROOT / "packages" / package / "src").iterdir()
-                 if (d / "__init__.py").exists()]
+    (module,) = [
+        d.name
+        for d in (ROOT / "packages" / package / "src").iterdir()
+        if (d / "__init__.py").exists()
+    ]
     return module
 
 

@@ -76,8 +76,10 @@ def run_bare(data: Path, out: Path) -> tuple[float, dict[str, int]]:
                     except Exception as exc:
                         dead += 1
                         record = {
-                            "pipeline": "requests", "component": "parse",
-                            "error": f"{type(exc).__name__}: {exc}", "event": line,
+                            "pipeline": "requests",
+                            "component": "parse",
+                            "error": f"{type(exc).__name__}: {exc}",
+                            "event": line,
                             "context": {"file_path": file_path, "file_line": number},
                             "timestamp": time.time(),
                         }

@@ -1,6 +1,6 @@
 """The quickstart's access-log.yaml written in Python: the same components, the same results.
 
-    python examples/quickstart/generate.py && python examples/quickstart/access_log.py
+python examples/quickstart/generate.py && python examples/quickstart/access_log.py
 """
 
 from __future__ import annotations
@@ -26,16 +26,29 @@ class RequestsPipeline(pump.Pipeline):
     def __init__(self, app: pump.Application, pipeline_id: str) -> None:
         super().__init__(app, pipeline_id, config={"on_error": "dead_letter"})
         self.build(
-            FileLineSource(app, self, config={"path": str(HERE / "data" / "access-*.log"), "post_process": "keep"}),
+            FileLineSource(
+                app,
+                self,
+                config={"path": str(HERE / "data" / "access-*.log"), "post_process": "keep"},
+            ),
             FunctionProcessor(app, self, parse, id="parse"),
             GeoEnrich(app, self, "geo", config={"lookup": "countries"}),
             FilterProcessor(app, self, is_page_view, id="page-views"),
             TeeProcessor(app, self, config={"target": "minutes", "deep_copy": False}),
             FileJSONLinesSink(
-                app, self, config={"path": str(HERE / "out" / "requests" / "requests-{n:02d}.jsonl"), "max_events": 50_000}
+                app,
+                self,
+                config={
+                    "path": str(HERE / "out" / "requests" / "requests-{n:02d}.jsonl"),
+                    "max_events": 50_000,
+                },
             ),
         )
-        self.set_dead_letter(FileJSONLinesSink(app, self, "dead-letter", config={"path": str(HERE / "out" / "dead-letter.jsonl")}))
+        self.set_dead_letter(
+            FileJSONLinesSink(
+                app, self, "dead-letter", config={"path": str(HERE / "out" / "dead-letter.jsonl")}
+            )
+        )
 
 
 class MinutesPipeline(pump.Pipeline):
@@ -53,7 +66,11 @@ class MinutesPipeline(pump.Pipeline):
 def main() -> int:
     app = pump.Application()
     app.add_lookup(
-        FileCSVLookup(app, "countries", config={"path": str(HERE / "countries.csv"), "key": "prefix", "value": "country"})
+        FileCSVLookup(
+            app,
+            "countries",
+            config={"path": str(HERE / "countries.csv"), "key": "prefix", "value": "country"},
+        )
     )
     # the downstream pipeline first: the tee finds its target when it starts
     app.add_pipeline(MinutesPipeline(app, "minutes"))
@@ -63,7 +80,8 @@ def main() -> int:
     elapsed = time.perf_counter() - started
     m = requests.metrics()
     print(
-        f"read {m['events_in']:,} lines, wrote {m['events_out']:,} requests, dropped {m['dropped']:,} "
+        f"read {m['events_in']:,} lines, wrote {m['events_out']:,} requests, "
+        f"dropped {m['dropped']:,} "
         f"(health checks, static files), dead-lettered {m['dead_lettered']:,}, "
         f"{m['events_in'] / elapsed:,.0f} lines/s — exit code {code}"
     )

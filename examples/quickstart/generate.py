@@ -19,11 +19,32 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 
-NETWORKS = ["81.2", "85.13", "91.64", "93.184", "63.116", "104.28", "133.242", "152.165", "177.71", "10.20"]
-PAGES = ["/", "/products", "/products/42", "/cart", "/checkout", "/search?q=pump", "/login", "/api/items"]
+NETWORKS = [
+    "81.2",
+    "85.13",
+    "91.64",
+    "93.184",
+    "63.116",
+    "104.28",
+    "133.242",
+    "152.165",
+    "177.71",
+    "10.20",
+]
+PAGES = [
+    "/",
+    "/products",
+    "/products/42",
+    "/cart",
+    "/checkout",
+    "/search?q=pump",
+    "/login",
+    "/api/items",
+]
 NOISE = ["/healthz", "/static/app.js", "/static/style.css", "/favicon.ico"]
 AGENTS = [
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0 Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/119.0 Safari/537.36",
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:120.0) Gecko/20100101 Firefox/120.0",
     "kube-probe/1.28",

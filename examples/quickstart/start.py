@@ -22,7 +22,9 @@ def main() -> int:
     subprocess.run([sys.executable, "generate.py"], cwd=HERE, check=True)
     shutil.rmtree(HERE / "out", ignore_errors=True)
     # `python -m pump` puts this folder on sys.path, so access-log.yaml finds accesslog.py
-    code = subprocess.call([sys.executable, "-m", "pump", "run", "access-log.yaml", *sys.argv[1:]], cwd=HERE)
+    code = subprocess.call(
+        [sys.executable, "-m", "pump", "run", "access-log.yaml", *sys.argv[1:]], cwd=HERE
+    )
     if code == 0:
         out = HERE / "out"
         print(f"\nresults in {out}:")

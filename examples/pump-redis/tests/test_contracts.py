@@ -40,8 +40,14 @@ class TestSource(RedisContract, SourceContract):
     def make_source(self, app, pipeline, config=None):
         self.connect(app)
         # one consumer name across the test's restarts: a restart reads its own pending entries
-        config = {"stream": self.stream, "group": "g", "consumer": "c1", "block": 0.05,
-                  "batch_size": 5, **(config or {})}
+        config = {
+            "stream": self.stream,
+            "group": "g",
+            "consumer": "c1",
+            "block": 0.05,
+            "batch_size": 5,
+            **(config or {}),
+        }
         return RedisStreamSource(app, pipeline, "redis", config=config)
 
     def produce(self, events):

@@ -33,26 +33,29 @@ pipelines:
     sink: {{type: redis.stream, connection: redis, stream: {stream_out}}}
 """
 
-SLOW = '''
+SLOW = """
 import time
 
 
 def process(event):
     time.sleep(0.001)  # slow enough to be killed mid-stream
     return event
-'''
+"""
 
 
 def start_worker(folder: Path, url: str, keys: str, consumer: str) -> subprocess.Popen[bytes]:
     spec = folder / f"{consumer}.yaml"
     spec.write_text(
-        PIPELINE.format(url=url, stream_in=f"{keys}-in", stream_out=f"{keys}-out",
-                        consumer=consumer)
+        PIPELINE.format(
+            url=url, stream_in=f"{keys}-in", stream_out=f"{keys}-out", consumer=consumer
+        )
     )
     log = (folder / f"{consumer}.log").open("wb")
     return subprocess.Popen(
         [sys.executable, "-m", "pump", "run", str(spec), "--progress", "off"],
-        cwd=folder, stdout=log, stderr=subprocess.STDOUT,
+        cwd=folder,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONPATH": str(folder)},
     )
 

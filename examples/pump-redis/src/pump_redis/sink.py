@@ -20,8 +20,8 @@ class RedisStreamSinkConfig(pump.ComponentConfig):
 
     stream: str = Field(..., min_length=1, description="The stream to add to", examples=["out"])
     field: str = Field(
-        "data", description="The entry field the event goes into; empty: the event is a dict "
-        "of fields"
+        "data",
+        description="The entry field the event goes into; empty: the event is a dict of fields",
     )
     maxlen: int | None = Field(
         None, gt=0, description="Trim the stream to about this many entries (MAXLEN ~)"

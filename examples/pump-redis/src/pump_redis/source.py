@@ -39,8 +39,10 @@ class RedisStreamSourceConfig(pump.ComponentConfig):
     batch_size: int = Field(500, gt=0, le=100_000, description="Most entries read at once")
     block: float = Field(0.5, gt=0, description="Seconds one read waits for new entries")
     claim_idle: float = Field(
-        30.0, gt=0, description="Seconds an entry stays unacknowledged by a consumer before "
-        "another claims it (XAUTOCLAIM): how long a crashed consumer's entries wait"
+        30.0,
+        gt=0,
+        description="Seconds an entry stays unacknowledged by a consumer before "
+        "another claims it (XAUTOCLAIM): how long a crashed consumer's entries wait",
     )
     claim_interval: float = Field(5.0, gt=0, description="Seconds between looks for such entries")
 
@@ -88,7 +90,11 @@ class RedisStreamSource(pump.Source):
                 delay = backoff.next_delay()
                 self.failures.warning(
                     "%s: Redis is unreachable (%s: %s); retry %d in %.1fs",
-                    self.location(), type(exc).__name__, exc, backoff.attempt, delay,
+                    self.location(),
+                    type(exc).__name__,
+                    exc,
+                    backoff.attempt,
+                    delay,
                 )
                 await asyncio.sleep(delay)
                 continue
@@ -122,8 +128,11 @@ class RedisStreamSource(pump.Source):
         try:
             # redis-py types the reply loosely (RESP2 and RESP3 shapes): this is RESP2's
             reply: Any = await client.xreadgroup(
-                config.group, self.consumer, {config.stream: cursor},
-                count=config.batch_size, block=block,
+                config.group,
+                self.consumer,
+                {config.stream: cursor},
+                count=config.batch_size,
+                block=block,
             )
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
@@ -147,8 +156,11 @@ class RedisStreamSource(pump.Source):
         start: bytes | str = "0-0"
         while True:
             reply = await client.xautoclaim(
-                config.stream, config.group, self.consumer,
-                min_idle_time=int(config.claim_idle * 1000), start_id=start,
+                config.stream,
+                config.group,
+                self.consumer,
+                min_idle_time=int(config.claim_idle * 1000),
+                start_id=start,
                 count=config.batch_size,
             )
             stop_if_cancelled()
@@ -201,7 +213,9 @@ class RedisStreamSource(pump.Source):
             # still pending at the server: delivered again later (at-least-once), never lost
             self.failures.warning(
                 "%s: XACK of %d entries failed (%s); they will be delivered again",
-                self.location(), len(ids), exc,
+                self.location(),
+                len(ids),
+                exc,
             )
         else:
             self.in_flight.difference_update(ids)

@@ -36,8 +36,12 @@ L = logging.getLogger(__name__)
 class PipelineConfig(ComponentConfig):
     """Settings every pipeline has."""
 
-    max_in_flight: int = Field(10_000, gt=0, description="Source events not yet done before sources wait")
-    on_error: OnError = Field("stop", description="What a failed event does: stop, skip or dead_letter")
+    max_in_flight: int = Field(
+        10_000, gt=0, description="Source events not yet done before sources wait"
+    )
+    on_error: OnError = Field(
+        "stop", description="What a failed event does: stop, skip or dead_letter"
+    )
     sink_retries: int = Field(
         -1,
         ge=-1,
@@ -46,8 +50,12 @@ class PipelineConfig(ComponentConfig):
     )
     retry_backoff: float = Field(0.1, gt=0, description="First retry delay, seconds (doubles)")
     retry_backoff_max: float = Field(10.0, gt=0, description="Longest retry delay, seconds")
-    drain_timeout: float = Field(30.0, gt=0, description="Seconds to finish in-flight events on stop")
-    profile_every: int = Field(256, ge=0, description="Time processors on one batch in N (0: never)")
+    drain_timeout: float = Field(
+        30.0, gt=0, description="Seconds to finish in-flight events on stop"
+    )
+    profile_every: int = Field(
+        256, ge=0, description="Time processors on one batch in N (0: never)"
+    )
 
 
 class Pipeline(Configurable):
@@ -245,7 +253,7 @@ class Pipeline(Configurable):
     # -- flow control -----------------------------------------------------------------------
 
     async def ready(self) -> None:
-        """Wait until the pipeline can take more events (started, not throttled, below the bound)."""
+        """Wait until the pipeline takes more events (started, not throttled, under the bound)."""
         # loop: several sources (or tasks of one) wake together; each re-checks the bound
         while not self._ready.is_set():
             await self._ready.wait()
@@ -498,7 +506,8 @@ class Pipeline(Configurable):
             L.warning(
                 "pipeline '%s': %d event(s) still in flight after the drain timeout; "
                 "they were not acknowledged and will be delivered again",
-                self.Id, self.in_flight,
+                self.Id,
+                self.in_flight,
             )
         # reject what is unfinished before cancelling: a cancelled task must not finish a batch
         self.abandon()

@@ -224,7 +224,9 @@ def _resolve_target(app: Application, address: str, who: str) -> InternalSource:
     if ".*" in address:
         source = app.locate(address)
     else:
-        internal = [s for s in app.locate_pipeline(address).Sources if isinstance(s, InternalSource)]
+        internal = [
+            s for s in app.locate_pipeline(address).Sources if isinstance(s, InternalSource)
+        ]
         if len(internal) != 1:
             raise BuildError(
                 f"{who}: pipeline '{address}' has {len(internal)} InternalSources; "
