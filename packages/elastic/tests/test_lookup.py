@@ -105,5 +105,6 @@ class TestElasticsearchLookupContract(LookupContract):
         self.es.put(self.index, {"alpha": {"n": 10}, "gamma": {"n": 3}})
         return {"alpha": {"n": 10}, "gamma": {"n": 3}}
 
-    # No break_provider(): the contract's failed-reload rule reads keys never fetched before,
-    # which an async lookup cannot serve during an outage; the test above checks what it keeps.
+    def break_provider(self) -> None:
+        # the index is gone: the next reload's count fails, and the cached documents must stay
+        self.es.client.indices.delete(index=self.index)

@@ -103,5 +103,6 @@ class TestMySQLLookupContract(LookupContract):
         await self.db.execute(f"UPDATE `{self.table}` SET name = 'uno' WHERE id = 1")
         return {1: {"id": 1, "name": "uno"}, 3: {"id": 3, "name": "three"}}
 
-    # No break_provider(): the contract's failed-reload rule reads keys never fetched before,
-    # which an async lookup cannot serve during an outage; test_lookup.py checks what it keeps.
+    async def break_provider(self) -> None:
+        # the table is gone: the next reload's query fails, and the cached rows must stay
+        await self.db.execute(f"DROP TABLE `{self.table}`")

@@ -154,6 +154,8 @@ class LookupContract:
         """When the provider fails, reload() raises or reports no change; the old content stays."""
         app, lookup = await self._started()
         try:
+            # what the lookup held before the failure (a caching lookup holds what was read)
+            await self._assert_content(lookup, self.expected, "before the failed reload")
             heard = self._listen(app)
             await maybe_await(self.break_provider())
             try:
