@@ -37,10 +37,17 @@ class Database:
         self.tables: list[str] = []
         self._lock = asyncio.Lock()  # one connection: the contract reads back concurrently
 
-    def add_connection(self, app: pump.Application, id: str = "db", **config: Any) -> MySQLConnection:
+    def add_connection(
+        self, app: pump.Application, id: str = "db", **config: Any
+    ) -> MySQLConnection:
         """A MySQLConnection to the test server registered in `app` (once per id)."""
         if id not in app.Connections:
-            settings = {**self.settings, "reconnect_delay": 0.05, "reconnect_delay_max": 0.5, **config}
+            settings = {
+                **self.settings,
+                "reconnect_delay": 0.05,
+                "reconnect_delay_max": 0.5,
+                **config,
+            }
             app.add_connection(MySQLConnection(app, id, config=settings))
         connection = app.Connections[id]
         assert isinstance(connection, MySQLConnection)
@@ -67,8 +74,13 @@ class Database:
 async def db(mysql_settings: dict[str, Any]) -> AsyncIterator[Database]:
     s = mysql_settings
     conn = await aiomysql.connect(
-        host=s["host"], port=s["port"], user=s["user"], password=s["password"], db=s["database"],
-        charset="utf8mb4", autocommit=True,
+        host=s["host"],
+        port=s["port"],
+        user=s["user"],
+        password=s["password"],
+        db=s["database"],
+        charset="utf8mb4",
+        autocommit=True,
     )
     database = Database(s, conn)
     try:
@@ -93,8 +105,12 @@ class SinkRun:
     ) -> None:
         self.app = pump.Application(exit_when_finished=False)
         self.connection = db.add_connection(self.app)
-        config = {"on_error": on_error, "retry_backoff": 0.02, "retry_backoff_max": 0.2,
-                  **pipeline_config}
+        config = {
+            "on_error": on_error,
+            "retry_backoff": 0.02,
+            "retry_backoff_max": 0.2,
+            **pipeline_config,
+        }
         self.pipeline = pump.Pipeline(self.app, "to_mysql", config=config)
         self.source = HarnessSource(self.app, self.pipeline, "fed", batch_size=batch_size)
         self.sink = MySQLSink(self.app, self.pipeline, "db", "out", config=dict(sink_config))
@@ -103,7 +119,9 @@ class SinkRun:
         self.pipeline.set_dead_letter(self.dead_letter)
         self.app.add_pipeline(self.pipeline)
 
-    def feed(self, events: Sequence[Any], contexts: Sequence[Mapping[str, Any]] | None = None) -> None:
+    def feed(
+        self, events: Sequence[Any], contexts: Sequence[Mapping[str, Any]] | None = None
+    ) -> None:
         pairs = list(zip(contexts or [{}] * len(events), events, strict=True))
         self.source.feed(pairs)
 
