@@ -9,15 +9,26 @@ names and drops them afterwards.
 from __future__ import annotations
 
 import asyncio
+import shutil
+import socket
+import subprocess
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import aiomysql
 import pytest
 
 import pump
-from pump.testing import CollectingSink, HarnessSource, service_address, wait_until
+from pump.testing import (
+    CollectingSink,
+    HarnessSource,
+    require_service,
+    service_address,
+    wait_until,
+)
+from pump.testing.services import reachable
 from pump_mysql import MySQLConnection, MySQLSink
 from pump_mysql.testing import LOCAL_URL, URL_ENV, settings_from_url
 
@@ -147,3 +158,47 @@ class SinkRun:
 def sink_run(db: Database) -> Callable[..., SinkRun]:
     """Makes a SinkRun (fed events → MySQLSink) against the test server."""
     return lambda sink_config, **kwargs: SinkRun(db, sink_config, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def binlog_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A private MariaDB with the binary log on (ROW, full metadata), stopped by its PID after.
+
+    The shared server may run without a binary log, so the CDC tests start their own:
+    `mariadb-install-db` on a temporary datadir, then `mariadbd` on a free port.
+    """
+    install, server = shutil.which("mariadb-install-db"), shutil.which("mariadbd")
+    if install is None or server is None:
+        require_service("mariadbd", "the binary-log tests start their own MariaDB (mariadb-install-db, mariadbd)")
+    assert install is not None and server is not None
+    base = tmp_path_factory.mktemp("mariadb")
+    data = base / "data"
+    subprocess.run(
+        [install, "--no-defaults", f"--datadir={data}", "--user=root",
+         "--auth-root-authentication-method=normal", "--skip-test-db"],
+        check=True, capture_output=True, timeout=120,
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [server, "--no-defaults", f"--datadir={data}", "--user=root", f"--port={port}",
+         "--bind-address=127.0.0.1", f"--socket={base / 'sock'}", f"--pid-file={base / 'pid'}",
+         f"--log-bin={data / 'bin'}", "--binlog-format=ROW", "--binlog-row-metadata=FULL",
+         "--server-id=1", "--skip-name-resolve"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not reachable("127.0.0.1", port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                require_service("mariadbd", f"the private MariaDB did not start (exit {process.poll()})")
+            time.sleep(0.2)
+        yield {"host": "127.0.0.1", "port": port, "user": "root", "password": "", "database": "mysql"}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

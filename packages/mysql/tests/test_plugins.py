@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pump.testing import PluginContract
-from pump_mysql import MySQLConnection, MySQLLookup, MySQLSink, MySQLSource
+from pump_mysql import MySQLBinlogSource, MySQLConnection, MySQLLookup, MySQLSink, MySQLSource
 
 
 class TestPlugins(PluginContract):
@@ -13,4 +13,5 @@ class TestPlugins(PluginContract):
         ("sink", "mysql"): MySQLSink,
         ("source", "mysql"): MySQLSource,
         ("lookup", "mysql"): MySQLLookup,
+        ("source", "mysql.binlog"): MySQLBinlogSource,
     }

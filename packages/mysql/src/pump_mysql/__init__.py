@@ -1,4 +1,4 @@
-"""pump-mysql: MySQL/MariaDB connection, sink, source and lookup for Pump, on aiomysql.
+"""pump-mysql: MySQL/MariaDB connection, sink, source, binary-log source and lookup for Pump, on aiomysql.
 
 app.add_connection(MySQLConnection(app, "db", config={"host": "127.0.0.1", "database": "shop"}))
 pipeline.build(
@@ -7,6 +7,7 @@ pipeline.build(
 )
 """
 
+from pump_mysql.binlog import MySQLBinlogSource
 from pump_mysql.connection import MySQLConnection
 from pump_mysql.errors import (
     MySQLConnectionError,
@@ -21,6 +22,7 @@ from pump_mysql.source import MySQLSource
 __version__ = "0.1.0"
 
 __all__ = [
+    "MySQLBinlogSource",
     "MySQLConnection",
     "MySQLConnectionError",
     "MySQLError",
