@@ -169,32 +169,63 @@ def binlog_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     """
     install, server = shutil.which("mariadb-install-db"), shutil.which("mariadbd")
     if install is None or server is None:
-        require_service("mariadbd", "the binary-log tests start their own MariaDB (mariadb-install-db, mariadbd)")
+        require_service(
+            "mariadbd",
+            "the binary-log tests start their own MariaDB (mariadb-install-db, mariadbd)",
+        )
     assert install is not None and server is not None
     base = tmp_path_factory.mktemp("mariadb")
     data = base / "data"
     subprocess.run(
-        [install, "--no-defaults", f"--datadir={data}", "--user=root",
-         "--auth-root-authentication-method=normal", "--skip-test-db"],
-        check=True, capture_output=True, timeout=120,
+        [
+            install,
+            "--no-defaults",
+            f"--datadir={data}",
+            "--user=root",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen(
-        [server, "--no-defaults", f"--datadir={data}", "--user=root", f"--port={port}",
-         "--bind-address=127.0.0.1", f"--socket={base / 'sock'}", f"--pid-file={base / 'pid'}",
-         f"--log-bin={data / 'bin'}", "--binlog-format=ROW", "--binlog-row-metadata=FULL",
-         "--server-id=1", "--skip-name-resolve"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            server,
+            "--no-defaults",
+            f"--datadir={data}",
+            "--user=root",
+            f"--port={port}",
+            "--bind-address=127.0.0.1",
+            f"--socket={base / 'sock'}",
+            f"--pid-file={base / 'pid'}",
+            f"--log-bin={data / 'bin'}",
+            "--binlog-format=ROW",
+            "--binlog-row-metadata=FULL",
+            "--server-id=1",
+            "--skip-name-resolve",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 60
         while not reachable("127.0.0.1", port):
             if process.poll() is not None or time.monotonic() > deadline:
-                require_service("mariadbd", f"the private MariaDB did not start (exit {process.poll()})")
+                require_service(
+                    "mariadbd", f"the private MariaDB did not start (exit {process.poll()})"
+                )
             time.sleep(0.2)
-        yield {"host": "127.0.0.1", "port": port, "user": "root", "password": "", "database": "mysql"}
+        yield {
+            "host": "127.0.0.1",
+            "port": port,
+            "user": "root",
+            "password": "",
+            "database": "mysql",
+        }
     finally:
         process.terminate()
         try:
