@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
+from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
@@ -124,6 +125,9 @@ class MinuteStats(AggregationStrategy):
         # only kept here: the row is counted at flush, by the C-level Counter, sum and set
         self.events.append(event)
 
+    def extend(self, contexts: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
+        self.events += events  # a whole run of requests at once
+
     def flush(self) -> dict[str, Any]:
         events, self.events = self.events, []
         statuses = Counter(map(itemgetter("status"), events))
@@ -158,12 +162,18 @@ class MinuteAggregator(Aggregator):
         self.minute = ""  # of the requests held
 
     def process(self, context: dict[str, Any], event: dict[str, Any]) -> None:
-        minute = event["time"][:16]
-        if minute != self.minute:
-            if self.CurrentSize:
-                self._emit()
-            self.minute = minute
-        return _aggregate(self, context, event)
+        return self.process_batch([context], [event])[0]
 
-
-_aggregate = Aggregator.process
+    def process_batch(self, contexts: list[dict[str, Any]], events: list[dict[str, Any]]) -> list:
+        # called once per batch: each run of requests from the same minute is held at once
+        minutes = [event["time"][:16] for event in events]
+        start = 0
+        for minute, run in groupby(minutes):
+            if minute != self.minute:
+                if self.CurrentSize:
+                    self._emit()
+                self.minute = minute
+            end = start + len(list(run))
+            super().process_batch(contexts[start:end], events[start:end])
+            start = end
+        return [None] * len(events)

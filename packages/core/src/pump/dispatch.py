@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,21 @@ if TYPE_CHECKING:
 
 #: Children a Generator injects are sent on in batches of at most this many.
 INJECT_BATCH = 1024
+
+# marks an event that failed in a batch processor's per-event rerun (None means dropped)
+_FAILED = object()
+
+
+def is_batch_processor(processor: object) -> bool:
+    """True for a Processor (not a Generator) with its own `process_batch`."""
+    # overridden where `process` is or below: a subclass that overrides only `process` of a
+    # batch processor runs per event
+    if not isinstance(processor, Processor) or isinstance(processor, Generator):
+        return False
+    mro = type(processor).__mro__
+    batch_owner = next(c for c in mro if "process_batch" in c.__dict__)
+    process_owner = next(c for c in mro if "process" in c.__dict__)
+    return batch_owner is not Processor and issubclass(batch_owner, process_owner)
 
 
 class _Injected:
@@ -57,14 +73,16 @@ class Dispatcher:
         self.current: Batch | None = None
         #: True when a processor writes to contexts: every event then gets its own.
         self.own_contexts = False
+        #: Indexes of the batch processors: a segment ends before each.
+        self.batched: frozenset[int] = frozenset()
         self._segments: dict[int, Segment] = {}
 
     def changed(self) -> None:
         """The processors changed: compile the segments again when next used."""
         self._segments.clear()
-        self.own_contexts = any(
-            isinstance(p, Processor) and p.writes_context for p in self.pipeline.Processors
-        )
+        processors = self.pipeline.Processors
+        self.own_contexts = any(isinstance(p, Processor) and p.writes_context for p in processors)
+        self.batched = frozenset(i for i, p in enumerate(processors) if is_batch_processor(p))
 
     def dispatch(
         self,
@@ -103,6 +121,9 @@ class Dispatcher:
                 batch, pipeline.sink, events, contexts or [context or {}] * len(events)
             )
             return
+        if depth in self.batched:
+            self._run_batch_processor(batch, depth, context, contexts, events)
+            return
         segment = self._segments.get(depth)
         if segment is None:
             segment = self._segment(depth)
@@ -136,9 +157,14 @@ class Dispatcher:
             segment.account_times(n_in)
         if not out_events:
             return
+        end = depth + len(segment.processors)
+        if end in self.batched:
+            self._run_batch_processor(
+                batch, end, context, None if shared else out_contexts, out_events
+            )
+            return
         if shared:
             out_contexts = [context] * n_out  # type: ignore[list-item]
-        end = depth + len(segment.processors)
         target = processors[end]
         if isinstance(target, Sink):
             self.writer.write(batch, target, out_events, out_contexts)
@@ -150,11 +176,96 @@ class Dispatcher:
     def _segment(self, depth: int) -> Segment:
         processors = self.pipeline.Processors
         end = depth
-        while end < len(processors) - 1 and not isinstance(processors[end], Generator):
+        while (
+            end < len(processors) - 1
+            and not isinstance(processors[end], Generator)
+            and (end == depth or end not in self.batched)
+        ):
             end += 1
         segment = Segment([p for p in processors[depth:end] if isinstance(p, Processor)], depth)
         self._segments[depth] = segment
         return segment
+
+    def _run_batch_processor(
+        self,
+        batch: Batch,
+        depth: int,
+        context: SharedContext | None,
+        contexts: list[dict[str, Any]] | None,
+        events: list[Any],
+    ) -> None:
+        """Run the batch processor at `depth` once over the whole batch, then go on."""
+        processor = self.pipeline.Processors[depth]
+        assert isinstance(processor, Processor)
+        counters = processor.counters
+        n_in = len(events)
+        every_context: list[Any] = contexts if contexts is not None else [context] * n_in
+        previous, self.current = self.current, batch
+        started = time.perf_counter_ns()
+        try:
+            results = processor.process_batch(every_context, events)
+            if results is not None and len(results) != n_in:
+                raise ValueError(
+                    f"process_batch returned {len(results)} results for {n_in} events"
+                )
+        except Exception as exc:
+            results = self._rerun_per_event(batch, processor, every_context, events, exc)
+        finally:
+            self.current = previous
+        counters.time_ns += time.perf_counter_ns() - started
+        counters.timed += n_in
+        counters.events_in += n_in
+        if results is None:
+            counters.events_out += n_in
+            self.run(batch, depth + 1, context, contexts, events)
+            return
+        dropped = results.count(None)
+        n_out = n_in - dropped - results.count(_FAILED)
+        counters.events_out += n_out
+        if dropped:
+            if processor.consumes_events:
+                counters.aggregated += dropped
+                self.pipeline.counters.aggregated += dropped
+            else:
+                counters.dropped += dropped
+                self.pipeline.counters.dropped += dropped
+        if n_out == n_in:
+            self.run(batch, depth + 1, context, contexts, results)
+        elif n_out:
+            kept = [
+                (c, r)
+                for c, r in zip(every_context, results, strict=True)
+                if r is not None and r is not _FAILED
+            ]
+            self.run(batch, depth + 1, None, [c for c, _ in kept], [r for _, r in kept])
+
+    def _rerun_per_event(
+        self,
+        batch: Batch,
+        processor: Processor,
+        contexts: list[Any],
+        events: list[Any],
+        exc: Exception,
+    ) -> list[Any]:
+        """`process_batch` raised: run the events one by one through `process`, so the error
+        policy gets just the failing ones (all of them when there is no `process`)."""
+        per_event = type(processor).process is not Processor.process
+        results: list[Any] = []
+        for context, event in zip(contexts, events, strict=True):
+            try:
+                if not per_event:
+                    raise exc
+                results.append(processor.process(context, event))
+            except Exception as error:
+                results.append(_FAILED)
+                processor.counters.errors += 1
+                if isinstance(error, ContextWriteError):
+                    error = ContextWriteError(f"{processor.location()}: {error}")
+                if not self.policy.event_failed(batch, processor, context, event, error):
+                    # stop: abandon the rest of the batch, as the segment loop does
+                    results.extend([_FAILED] * (len(events) - len(results)))
+                    break
+        return results
 
     def _fail(
         self,

@@ -13,6 +13,11 @@ class AggregationStrategy(ABC):
     def append(self, context: dict[str, Any], event: Any) -> None:
         """Add one event to the current aggregate."""
 
+    def extend(self, contexts: list[dict[str, Any]], events: list[Any]) -> None:
+        """Add a run of events (override when that can be done faster than one by one)."""
+        for context, event in zip(contexts, events, strict=True):
+            self.append(context, event)
+
     @abstractmethod
     def flush(self) -> Any:
         """Return the current aggregate and start a new, empty one."""
@@ -32,6 +37,13 @@ class ListEventAggregationStrategy(AggregationStrategy):
         """Add the event to the list."""
         self.AggregatedEvent.append(event)
 
+    def extend(self, contexts: list[dict[str, Any]], events: list[Any]) -> None:
+        """Add the events to the list (one by one where a subclass changed `append`)."""
+        if type(self).append is ListEventAggregationStrategy.append:
+            self.AggregatedEvent += events
+        else:
+            super().extend(contexts, events)
+
     def flush(self) -> list[Any]:
         """The list of events."""
         result, self.AggregatedEvent = self.AggregatedEvent, []
@@ -48,6 +60,13 @@ class ListAggregationStrategy(ListEventAggregationStrategy):
     def append(self, context: dict[str, Any], event: Any) -> None:
         """Add the pair to the list."""
         self.AggregatedEvent.append((context, event))
+
+    def extend(self, contexts: list[dict[str, Any]], events: list[Any]) -> None:
+        """Add the pairs to the list (one by one where a subclass changed `append`)."""
+        if type(self).append is ListAggregationStrategy.append:
+            self.AggregatedEvent += zip(contexts, events, strict=True)
+        else:
+            AggregationStrategy.extend(self, contexts, events)
 
 
 class DictAggregationStrategy(AggregationStrategy):

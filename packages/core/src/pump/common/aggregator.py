@@ -130,6 +130,28 @@ class Aggregator(Processor):
             self._emit()
         return None
 
+    def process_batch(self, contexts: list[dict[str, Any]], events: list[Any]) -> list[Any]:
+        """Hold the batch's events a run at a time, emitting each aggregate as it fills."""
+        start, n = 0, len(events)
+        while start < n:
+            end = min(n, start + max(1, self.CompletionSize - self.CurrentSize))
+            self.hold(contexts[start:end], events[start:end])
+            start = end
+        return [None] * n
+
+    def hold(self, contexts: list[dict[str, Any]], events: list[Any]) -> None:
+        """Add events to the current aggregate (emitted once full: keep runs within its room)."""
+        self.AggregationStrategy.extend(contexts, events)
+        batch = self.Pipeline.current_batch
+        if batch is not self._last_held and batch is not None:
+            self._held.append(batch.hold())
+            self._last_held = batch
+        size = self.CurrentSize = self.CurrentSize + len(events)
+        if size == len(events):
+            self._first_held()
+        if size >= self.CompletionSize:
+            self._emit()
+
     def _first_held(self) -> None:
         """A new aggregate started: arm its timeout; emit soon when no more input will come."""
         if self.CompletionTimeout > 0:
