@@ -144,10 +144,11 @@ def _pytest(session: nox.Session, paths: list[str]) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check (lint rules only; formatting is not enforced)."""
+    """ruff check (lint rules, lines at most 100 characters) and ruff format --check."""
     session.install(RUFF, ACTIONLINT, CHECK_JSONSCHEMA)
     paths = [p for p in LINT_PATHS if (ROOT / p).exists()]
     session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
     _check_ci_files(session)
 
 

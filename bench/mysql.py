@@ -66,12 +66,19 @@ def make_events(n: int) -> list[dict[str, Any]]:
 
 async def connect(s: dict[str, Any]) -> aiomysql.Connection:
     return await aiomysql.connect(
-        host=s["host"], port=s["port"], user=s["user"], password=s["password"], db=s["database"],
-        charset="utf8mb4", autocommit=False,
+        host=s["host"],
+        port=s["port"],
+        user=s["user"],
+        password=s["password"],
+        db=s["database"],
+        charset="utf8mb4",
+        autocommit=False,
     )
 
 
-async def aiomysql_loop(s: dict[str, Any], table: str, events: list[dict[str, Any]], batch: int) -> float:
+async def aiomysql_loop(
+    s: dict[str, Any], table: str, events: list[dict[str, Any]], batch: int
+) -> float:
     """Seconds for the hand-written loop."""
     statement = (
         f"INSERT INTO `{table}` ({', '.join(f'`{c}`' for c in COLUMNS)}) "
@@ -150,8 +157,14 @@ async def main() -> None:
             await cursor.execute(f"DROP TABLE IF EXISTS `{table}`")
         admin.close()
     report(
-        "mysql", best, reference="aiomysql_loop", subject="pump",
-        rows=args.rows, batch=args.batch, rounds=args.rounds, pool_size=args.pool_size,
+        "mysql",
+        best,
+        reference="aiomysql_loop",
+        subject="pump",
+        rows=args.rows,
+        batch=args.batch,
+        rounds=args.rounds,
+        pool_size=args.pool_size,
     )
 
 

@@ -184,9 +184,7 @@ async def test_aggregator_takes_batches_and_splits_at_completion_size(kit):
     pipeline.build(source, aggregator, sink)
     app.add_pipeline(pipeline)
     assert await kit.run_app(app) == 0
-    assert [[e["n"] for e in agg] for agg in sink.events] == [
-        [0, 1, 2], [3, 4, 5], [6, 7, 8], [9]
-    ]
+    assert [[e["n"] for e in agg] for agg in sink.events] == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
     assert source.acknowledged_count() == 10
     m = pipeline.metrics()
     assert m["aggregated"] == 10 and m["components"][aggregator.Id]["aggregated"] == 10

@@ -48,10 +48,17 @@ class Database:
         self.tables: list[str] = []
         self._lock = asyncio.Lock()  # one connection: the contract reads back concurrently
 
-    def add_connection(self, app: pump.Application, id: str = "db", **config: Any) -> MySQLConnection:
+    def add_connection(
+        self, app: pump.Application, id: str = "db", **config: Any
+    ) -> MySQLConnection:
         """A MySQLConnection to the test server registered in `app` (once per id)."""
         if id not in app.Connections:
-            settings = {**self.settings, "reconnect_delay": 0.05, "reconnect_delay_max": 0.5, **config}
+            settings = {
+                **self.settings,
+                "reconnect_delay": 0.05,
+                "reconnect_delay_max": 0.5,
+                **config,
+            }
             app.add_connection(MySQLConnection(app, id, config=settings))
         connection = app.Connections[id]
         assert isinstance(connection, MySQLConnection)
@@ -78,8 +85,13 @@ class Database:
 async def db(mysql_settings: dict[str, Any]) -> AsyncIterator[Database]:
     s = mysql_settings
     conn = await aiomysql.connect(
-        host=s["host"], port=s["port"], user=s["user"], password=s["password"], db=s["database"],
-        charset="utf8mb4", autocommit=True,
+        host=s["host"],
+        port=s["port"],
+        user=s["user"],
+        password=s["password"],
+        db=s["database"],
+        charset="utf8mb4",
+        autocommit=True,
     )
     database = Database(s, conn)
     try:
@@ -104,8 +116,12 @@ class SinkRun:
     ) -> None:
         self.app = pump.Application(exit_when_finished=False)
         self.connection = db.add_connection(self.app)
-        config = {"on_error": on_error, "retry_backoff": 0.02, "retry_backoff_max": 0.2,
-                  **pipeline_config}
+        config = {
+            "on_error": on_error,
+            "retry_backoff": 0.02,
+            "retry_backoff_max": 0.2,
+            **pipeline_config,
+        }
         self.pipeline = pump.Pipeline(self.app, "to_mysql", config=config)
         self.source = HarnessSource(self.app, self.pipeline, "fed", batch_size=batch_size)
         self.sink = MySQLSink(self.app, self.pipeline, "db", "out", config=dict(sink_config))
@@ -114,7 +130,9 @@ class SinkRun:
         self.pipeline.set_dead_letter(self.dead_letter)
         self.app.add_pipeline(self.pipeline)
 
-    def feed(self, events: Sequence[Any], contexts: Sequence[Mapping[str, Any]] | None = None) -> None:
+    def feed(
+        self, events: Sequence[Any], contexts: Sequence[Mapping[str, Any]] | None = None
+    ) -> None:
         pairs = list(zip(contexts or [{}] * len(events), events, strict=True))
         self.source.feed(pairs)
 
@@ -151,32 +169,63 @@ def binlog_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     """
     install, server = shutil.which("mariadb-install-db"), shutil.which("mariadbd")
     if install is None or server is None:
-        require_service("mariadbd", "the binary-log tests start their own MariaDB (mariadb-install-db, mariadbd)")
+        require_service(
+            "mariadbd",
+            "the binary-log tests start their own MariaDB (mariadb-install-db, mariadbd)",
+        )
     assert install is not None and server is not None
     base = tmp_path_factory.mktemp("mariadb")
     data = base / "data"
     subprocess.run(
-        [install, "--no-defaults", f"--datadir={data}", "--user=root",
-         "--auth-root-authentication-method=normal", "--skip-test-db"],
-        check=True, capture_output=True, timeout=120,
+        [
+            install,
+            "--no-defaults",
+            f"--datadir={data}",
+            "--user=root",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen(
-        [server, "--no-defaults", f"--datadir={data}", "--user=root", f"--port={port}",
-         "--bind-address=127.0.0.1", f"--socket={base / 'sock'}", f"--pid-file={base / 'pid'}",
-         f"--log-bin={data / 'bin'}", "--binlog-format=ROW", "--binlog-row-metadata=FULL",
-         "--server-id=1", "--skip-name-resolve"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            server,
+            "--no-defaults",
+            f"--datadir={data}",
+            "--user=root",
+            f"--port={port}",
+            "--bind-address=127.0.0.1",
+            f"--socket={base / 'sock'}",
+            f"--pid-file={base / 'pid'}",
+            f"--log-bin={data / 'bin'}",
+            "--binlog-format=ROW",
+            "--binlog-row-metadata=FULL",
+            "--server-id=1",
+            "--skip-name-resolve",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 60
         while not reachable("127.0.0.1", port):
             if process.poll() is not None or time.monotonic() > deadline:
-                require_service("mariadbd", f"the private MariaDB did not start (exit {process.poll()})")
+                require_service(
+                    "mariadbd", f"the private MariaDB did not start (exit {process.poll()})"
+                )
             time.sleep(0.2)
-        yield {"host": "127.0.0.1", "port": port, "user": "root", "password": "", "database": "mysql"}
+        yield {
+            "host": "127.0.0.1",
+            "port": port,
+            "user": "root",
+            "password": "",
+            "database": "mysql",
+        }
     finally:
         process.terminate()
         try:

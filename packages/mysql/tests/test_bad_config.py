@@ -1,4 +1,4 @@
-"""Wrong settings refused when built or started, naming the component and the key; no secret shown."""
+"""Wrong settings refused when built or started, naming the component and key; no secret shown."""
 
 from __future__ import annotations
 
@@ -75,7 +75,9 @@ async def test_a_wrong_password_is_refused_without_printing_it(db: Any, caplog: 
 async def test_an_unknown_database_is_named(db: Any) -> None:
     app = pump.Application()
     connection = db.add_connection(app, database="pump_no_such_database")
-    with pytest.raises(MySQLConnectionError, match="unknown database 'pump_no_such_database' \\(key 'database'\\)"):
+    with pytest.raises(
+        MySQLConnectionError, match="unknown database 'pump_no_such_database' \\(key 'database'\\)"
+    ):
         await connection.start()
 
 
@@ -86,7 +88,9 @@ async def test_an_unknown_table_or_column_fails_the_sink_at_start(db: Any) -> No
     connection = db.add_connection(app)
     pipeline = pump.Pipeline(app, "p")
     missing = MySQLSink(app, pipeline, "db", "out", config={"table": "pump_no_such_table"})
-    wrong_column = MySQLSink(app, pipeline, "db", "out2", config={"table": table, "columns": ["id", "nope"]})
+    wrong_column = MySQLSink(
+        app, pipeline, "db", "out2", config={"table": table, "columns": ["id", "nope"]}
+    )
     await connection.start()
     try:
         with pytest.raises(MySQLSchemaError, match="key 'table': no table 'pump_no_such_table'"):
@@ -116,7 +120,9 @@ def test_source_config_errors_name_the_key(config: dict[str, Any], key: str) -> 
 
 
 @pytest.mark.service
-async def test_the_source_names_an_unknown_table_or_column_and_a_corrupt_position(db: Any, tmp_path: Any) -> None:
+async def test_the_source_names_an_unknown_table_or_column_and_a_corrupt_position(
+    db: Any, tmp_path: Any
+) -> None:
     table = await db.table("id INT PRIMARY KEY")
     corrupt = tmp_path / "corrupt.pos"
     corrupt.write_text("{not json")
@@ -126,10 +132,14 @@ async def test_the_source_names_an_unknown_table_or_column_and_a_corrupt_positio
     sources = {
         "key 'table': no table 'pump_no_such_table'": {"table": "pump_no_such_table"},
         "incrementing_column/timestamp_column: Unknown column 'nope'": {
-            "table": table, "incrementing_column": "nope", "position_file": str(tmp_path / "a.pos"),
+            "table": table,
+            "incrementing_column": "nope",
+            "position_file": str(tmp_path / "a.pos"),
         },
         "key 'position_file': cannot read the saved position": {
-            "table": table, "incrementing_column": "id", "position_file": str(corrupt),
+            "table": table,
+            "incrementing_column": "id",
+            "position_file": str(corrupt),
         },
     }
     await connection.start()

@@ -88,10 +88,19 @@ async def test_a_connection_broken_mid_use_is_not_given_back(db: Any) -> None:
 async def test_acquire_gives_up_after_acquire_timeout_with_a_clear_error(caplog: Any) -> None:
     app = pump.Application()
     # started against a live port, then pointed at a closed one: what an outage looks like
-    connection = MySQLConnection(app, "db", config={
-        "port": 1, "min_size": 0, "acquire_timeout": 0.5, "reconnect_delay": 0.05,
-        "reconnect_delay_max": 0.1, "connect_timeout": 0.5, "password": SECRET,
-    })
+    connection = MySQLConnection(
+        app,
+        "db",
+        config={
+            "port": 1,
+            "min_size": 0,
+            "acquire_timeout": 0.5,
+            "reconnect_delay": 0.05,
+            "reconnect_delay_max": 0.1,
+            "connect_timeout": 0.5,
+            "password": SECRET,
+        },
+    )
     connection.Pool = await _empty_pool(connection)
     try:
         with pytest.raises(MySQLConnectionError) as caught:

@@ -1,4 +1,4 @@
-"""pump.testing's contract suites (docs/architecture.md §3) for MySQLSink, MySQLSource, MySQLLookup."""
+"""pump.testing's contract suites (docs/architecture.md §3): MySQLSink, MySQLSource, MySQLLookup."""
 
 from __future__ import annotations
 
@@ -17,7 +17,11 @@ CONTRACT_COLUMNS = "id INT PRIMARY KEY, run VARCHAR(20), text VARCHAR(40)"
 
 
 class TestMySQLSinkContract(SinkContract):
-    bad_configs = [{"mode": "merge"}, {"update_columns": ["x"]}, {"statement": "INSERT", "table": "t"}]
+    bad_configs = [
+        {"mode": "merge"},
+        {"update_columns": ["x"]},
+        {"statement": "INSERT", "table": "t"},
+    ]
 
     @pytest.fixture(autouse=True)
     def _use_database(self, db: Any) -> None:
@@ -28,7 +32,12 @@ class TestMySQLSinkContract(SinkContract):
         # every row breaks this constraint: the failing destination
         self.refusing = await self.db.table(f"{CONTRACT_COLUMNS}, CHECK (id < 0)")
 
-    def make_sink(self, app: pump.Application, pipeline: pump.Pipeline, config: Mapping[str, Any] | None = None) -> MySQLSink:
+    def make_sink(
+        self,
+        app: pump.Application,
+        pipeline: pump.Pipeline,
+        config: Mapping[str, Any] | None = None,
+    ) -> MySQLSink:
         self.db.add_connection(app)
         return MySQLSink(app, pipeline, "db", config={"table": self.table, **(config or {})})
 
@@ -52,14 +61,29 @@ class TestMySQLSourceContract(SourceContract):
         self.position_file = str(tmp_path / "contract.pos")
 
     async def prepare(self) -> None:
-        self.table = await self.db.table("seq INT AUTO_INCREMENT PRIMARY KEY, id INT, run VARCHAR(20), text VARCHAR(40)")
+        self.table = await self.db.table(
+            "seq INT AUTO_INCREMENT PRIMARY KEY, id INT, run VARCHAR(20), text VARCHAR(40)"
+        )
 
-    def make_source(self, app: pump.Application, pipeline: pump.Pipeline, config: Mapping[str, Any] | None = None) -> MySQLSource:
+    def make_source(
+        self,
+        app: pump.Application,
+        pipeline: pump.Pipeline,
+        config: Mapping[str, Any] | None = None,
+    ) -> MySQLSource:
         self.db.add_connection(app)
-        source = MySQLSource(app, pipeline, "db", config={
-            "table": self.table, "incrementing_column": "seq", "position_file": self.position_file,
-            "batch_size": 3, **(config or {}),
-        })
+        source = MySQLSource(
+            app,
+            pipeline,
+            "db",
+            config={
+                "table": self.table,
+                "incrementing_column": "seq",
+                "position_file": self.position_file,
+                "batch_size": 3,
+                **(config or {}),
+            },
+        )
         source.on(pump.PeriodicTrigger(app, 0.05))
         return source
 

@@ -1,4 +1,4 @@
-"""MySQL components built from declarative config: `from_config` and a YAML pipeline of their names."""
+"""MySQL components from declarative config: `from_config` and a YAML pipeline of their names."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ def test_from_config_takes_the_connection_id_from_the_config() -> None:
     connection = MySQLConnection.from_config(app, None, "db", {"host": "h", "password": SECRET})
     app.add_connection(connection)
     pipeline = pump.Pipeline(app, "p")
-    sink = MySQLSink.from_config(app, pipeline, "out", {"connection": "db", "table": "t", "mode": "upsert"})
+    sink = MySQLSink.from_config(
+        app, pipeline, "out", {"connection": "db", "table": "t", "mode": "upsert"}
+    )
     assert sink.Connection is connection and sink.Config.mode == "upsert"
     with pytest.raises(pump.ConfigError, match="key 'connection': required"):
         MySQLSink.from_config(app, pipeline, "out", {"table": "t"})
@@ -29,7 +31,8 @@ def test_a_yaml_pipeline_builds_from_the_registered_names(tmp_path: Any) -> None
     path = tmp_path / "pipeline.yaml"
     path.write_text(
         "connections:\n"
-        "  db: {type: mysql, host: 127.0.0.1, user: pump, password: '${DB_PASSWORD}', database: shop, max_size: 4}\n"
+        "  db: {type: mysql, host: 127.0.0.1, user: pump, password: '${DB_PASSWORD}',\n"
+        "       database: shop, max_size: 4}\n"
         "pipelines:\n"
         "  load:\n"
         "    source: {type: iterator, iterator: [{id: 1}]}\n"
@@ -53,7 +56,8 @@ def test_a_yaml_source_with_a_trigger_and_a_lookup(tmp_path: Any) -> None:
         "connections:\n"
         "  db: {type: mysql, database: shop}\n"
         "lookups:\n"
-        "  customers: {type: mysql, connection: db, table: customers, key_column: id, cache_ttl: 5}\n"
+        "  customers:\n"
+        "    {type: mysql, connection: db, table: customers, key_column: id, cache_ttl: 5}\n"
         "pipelines:\n"
         "  export:\n"
         "    source:\n"

@@ -1,4 +1,4 @@
-"""Faults against a real server: connections killed mid-stream lose nothing, poison rows alone fail."""
+"""Faults on a real server: connections killed mid-stream lose nothing, poison rows alone fail."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ def thread_ids(connection: MySQLConnection) -> list[int]:
     return [c.server_thread_id[0] for c in [*pool._used, *pool._free]]
 
 
-async def test_killed_connections_mid_stream_reconnect_and_lose_nothing(db: Any, sink_run: Any) -> None:
+async def test_killed_connections_mid_stream_reconnect_and_lose_nothing(
+    db: Any, sink_run: Any
+) -> None:
     table = await db.table("id INT PRIMARY KEY, name VARCHAR(40), n INT")
     run = sink_run({"table": table, "mode": "upsert"}, batch_size=100, sink_retries=-1)
     events = [{"id": i, "name": f"n{i}", "n": i} for i in range(10_000)]
@@ -46,7 +48,9 @@ async def test_killed_connections_mid_stream_reconnect_and_lose_nothing(db: Any,
     assert run.connection.reconnects >= 1
 
 
-async def test_a_killed_connection_fails_the_batch_whole_and_it_is_written_again(db: Any, sink_run: Any) -> None:
+async def test_a_killed_connection_fails_the_batch_whole_and_it_is_written_again(
+    db: Any, sink_run: Any
+) -> None:
     table = await db.table("id INT PRIMARY KEY")
     run = sink_run({"table": table, "check_table": False}, batch_size=10, sink_retries=-1)
     run.feed([{"id": i} for i in range(10)])
@@ -62,5 +66,7 @@ async def test_a_killed_connection_fails_the_batch_whole_and_it_is_written_again
     finally:
         await run.app.stop(timeout=5.0)
     assert run.statuses() == {"acknowledged"}
-    assert [r["id"] for r in await db.rows(f"SELECT id FROM `{table}` ORDER BY id")] == list(range(10))
+    assert [r["id"] for r in await db.rows(f"SELECT id FROM `{table}` ORDER BY id")] == list(
+        range(10)
+    )
     assert not run.dead_letter.outputs

@@ -1,4 +1,4 @@
-"""MySQLLookup against a real server: batched loading, the cache (TTL, size), reload on a message."""
+"""MySQLLookup on a real server: batched loading, the cache (TTL, size), reload on a message."""
 
 from __future__ import annotations
 
@@ -17,7 +17,10 @@ pytestmark = pytest.mark.service
 @pytest.fixture
 async def names(db: Any) -> AsyncIterator[tuple[pump.Application, str]]:
     table = await db.table("id INT PRIMARY KEY, name VARCHAR(20), size INT")
-    await db.execute(f"INSERT INTO `{table}` VALUES " + ", ".join(f"({i}, 'n{i}', {i * 10})" for i in range(1000)))
+    await db.execute(
+        f"INSERT INTO `{table}` VALUES "
+        + ", ".join(f"({i}, 'n{i}', {i * 10})" for i in range(1000))
+    )
     app = pump.Application(exit_when_finished=False)
     connection = db.add_connection(app)
     await connection.start()
@@ -47,7 +50,9 @@ async def test_many_keys_load_with_one_query_per_batch_max(names: Any) -> None:
         await lookup.stop()
 
 
-async def test_cached_rows_and_absences_are_not_loaded_again_until_the_ttl(db: Any, names: Any) -> None:
+async def test_cached_rows_and_absences_are_not_loaded_again_until_the_ttl(
+    db: Any, names: Any
+) -> None:
     app, table = names
     lookup = await started(app, {"table": table, "key_column": "id", "cache_ttl": 2.0})
     try:
@@ -76,9 +81,15 @@ async def test_the_cache_keeps_at_most_cache_size_entries(names: Any) -> None:
 
 async def test_columns_choose_the_value_and_a_message_reloads(db: Any, names: Any) -> None:
     app, table = names
-    lookup = await started(app, {
-        "table": table, "key_column": "id", "columns": ["name"], "reload_message": "Tables.changed!",
-    })
+    lookup = await started(
+        app,
+        {
+            "table": table,
+            "key_column": "id",
+            "columns": ["name"],
+            "reload_message": "Tables.changed!",
+        },
+    )
     try:
         assert await lookup.get(3) == {"name": "n3"}
         await db.execute(f"UPDATE `{table}` SET name = 'three' WHERE id = 3")

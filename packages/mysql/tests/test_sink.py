@@ -21,8 +21,12 @@ async def test_a_batch_is_inserted_in_one_transaction_and_read_back(db: Any, sin
     table = await db.table(COLUMNS)
     run = sink_run({"table": table}, batch_size=50)
     events = [
-        {"id": i, "name": f"ž{i}✓", "amount": decimal.Decimal(i) / 4,
-         "seen": datetime.datetime(2026, 1, 1, 12, 0, i % 60)}
+        {
+            "id": i,
+            "name": f"ž{i}✓",
+            "amount": decimal.Decimal(i) / 4,
+            "seen": datetime.datetime(2026, 1, 1, 12, 0, i % 60),
+        }
         for i in range(200)
     ]
     run.feed(events)
@@ -34,7 +38,9 @@ async def test_a_batch_is_inserted_in_one_transaction_and_read_back(db: Any, sin
     assert run.sink.rows_refused == 0 and not run.dead_letter.outputs
 
 
-async def test_configured_columns_take_those_keys_and_missing_ones_are_null(db: Any, sink_run: Any) -> None:
+async def test_configured_columns_take_those_keys_and_missing_ones_are_null(
+    db: Any, sink_run: Any
+) -> None:
     table = await db.table(COLUMNS)
     run = sink_run({"table": table, "columns": ["id", "name", "amount"]})
     run.feed([{"id": 1, "name": "a", "amount": 2, "ignored": "x"}, {"id": 2, "name": "b"}])
@@ -60,14 +66,18 @@ async def test_upsert_updates_existing_rows(db: Any, sink_run: Any) -> None:
     ]
 
 
-async def test_upsert_without_update_columns_sets_every_column_and_repeats_are_harmless(db: Any, sink_run: Any) -> None:
+async def test_upsert_without_update_columns_sets_every_column_and_repeats_are_harmless(
+    db: Any, sink_run: Any
+) -> None:
     table = await db.table("id INT PRIMARY KEY, name VARCHAR(40), hits INT")
     run = sink_run({"table": table, "mode": "upsert"}, batch_size=3)
     events = [{"id": i % 4, "name": f"n{i}", "hits": i} for i in range(10)]
     run.feed(events)
     await run.run()
     rows = await db.rows(f"SELECT * FROM `{table}` ORDER BY id")
-    assert rows == [{"id": k, "name": f"n{i}", "hits": i} for k, i in [(0, 8), (1, 9), (2, 6), (3, 7)]]
+    assert rows == [
+        {"id": k, "name": f"n{i}", "hits": i} for k, i in [(0, 8), (1, 9), (2, 6), (3, 7)]
+    ]
 
 
 async def test_replace_mode(db: Any, sink_run: Any) -> None:
@@ -90,7 +100,8 @@ async def test_custom_statement_with_named_parameters(db: Any, sink_run: Any) ->
     run.feed([{"key": 1, "add": 5}, {"key": 2, "add": 1}, {"key": 1, "add": 1}])
     await run.run()
     assert await db.rows(f"SELECT * FROM `{table}` ORDER BY id") == [
-        {"id": 1, "total": 16}, {"id": 2, "total": 1},
+        {"id": 1, "total": 16},
+        {"id": 2, "total": 1},
     ]
 
 
@@ -102,11 +113,16 @@ async def test_the_context_names_the_table_per_event(db: Any, sink_run: Any) -> 
     contexts = [{}, {"mysql_sink_table": second}, {"mysql_sink_table": first}]
     run.feed(events, contexts)
     await run.run()
-    assert await db.rows(f"SELECT * FROM `{first}` ORDER BY id") == [{"id": 1, "v": "a"}, {"id": 2, "v": "c"}]
+    assert await db.rows(f"SELECT * FROM `{first}` ORDER BY id") == [
+        {"id": 1, "v": "a"},
+        {"id": 2, "v": "c"},
+    ]
     assert await db.rows(f"SELECT * FROM `{second}`") == [{"id": 1, "w": "b"}]
 
 
-async def test_a_poison_row_in_1000_is_dead_lettered_with_the_server_error_and_999_committed(db: Any, sink_run: Any) -> None:
+async def test_a_poison_row_in_1000_is_dead_lettered_with_the_server_error_and_999_committed(
+    db: Any, sink_run: Any
+) -> None:
     table = await db.table(COLUMNS)
     run = sink_run({"table": table}, batch_size=1000)
     events = [{"id": i, "name": f"n{i}", "amount": i, "seen": None} for i in range(1000)]
@@ -125,7 +141,9 @@ async def test_a_poison_row_in_1000_is_dead_lettered_with_the_server_error_and_9
     assert run.sink.transactions == 1 and run.sink.rows_committed == 999
 
 
-async def test_refused_rows_carry_the_server_code_and_the_rest_commits(db: Any, sink_run: Any) -> None:
+async def test_refused_rows_carry_the_server_code_and_the_rest_commits(
+    db: Any, sink_run: Any
+) -> None:
     table = await db.table("id INT PRIMARY KEY, small TINYINT")
     await db.execute(f"INSERT INTO `{table}` VALUES (5, 1)")
     run = sink_run({"table": table}, batch_size=1000)
@@ -155,5 +173,5 @@ async def test_events_that_are_not_rows_fail_permanently(db: Any, sink_run: Any)
     run.feed([{"id": 1}, "not a row", {"id": 2}])
     await run.run()
     assert [r["id"] for r in await db.rows(f"SELECT id FROM `{table}` ORDER BY id")] == [1, 2]
-    (_context, letter), = run.dead_letter.outputs
+    ((_context, letter),) = run.dead_letter.outputs
     assert letter["event"] == "not a row" and "mappings of column name" in letter["error"]

@@ -42,7 +42,9 @@ class Rig:
 
 async def test_a_query_streams_every_row_in_batches(db: Any) -> None:
     table = await db.table("id INT PRIMARY KEY, name VARCHAR(20)")
-    await db.execute(f"INSERT INTO `{table}` VALUES " + ", ".join(f"({i}, 'n{i}')" for i in range(2500)))
+    await db.execute(
+        f"INSERT INTO `{table}` VALUES " + ", ".join(f"({i}, 'n{i}')" for i in range(2500))
+    )
     rig = Rig(db, {"table": table, "batch_size": 1000})
     outputs = await rig.run()
     assert sorted(e["id"] for _c, e in outputs) == list(range(2500))
@@ -59,16 +61,27 @@ async def test_a_custom_query(db: Any) -> None:
     assert [e for _c, e in outputs] == [{"id": 2, "twice": 40}, {"id": 3, "twice": 60}]
 
 
-async def test_incremental_by_id_resumes_after_a_restart_without_repeats_or_gaps(db: Any, tmp_path: Any) -> None:
+async def test_incremental_by_id_resumes_after_a_restart_without_repeats_or_gaps(
+    db: Any, tmp_path: Any
+) -> None:
     table = await db.table("id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(20)")
-    await db.execute(f"INSERT INTO `{table}` (name) VALUES " + ", ".join(f"('a{i}')" for i in range(1500)))
+    await db.execute(
+        f"INSERT INTO `{table}` (name) VALUES " + ", ".join(f"('a{i}')" for i in range(1500))
+    )
     position = str(tmp_path / "rows.pos")
-    config = {"table": table, "incrementing_column": "id", "position_file": position, "batch_size": 400}
+    config = {
+        "table": table,
+        "incrementing_column": "id",
+        "position_file": position,
+        "batch_size": 400,
+    }
     first = await Rig(db, config).run()
     assert [e["id"] for _c, e in first] == list(range(1, 1501))
     assert first[-1][0]["mysql_position"] == {"id": 1500}
     assert PositionFile(position).load() == {"id": 1500}
-    await db.execute(f"INSERT INTO `{table}` (name) VALUES " + ", ".join(f"('b{i}')" for i in range(300)))
+    await db.execute(
+        f"INSERT INTO `{table}` (name) VALUES " + ", ".join(f"('b{i}')" for i in range(300))
+    )
     second = await Rig(db, config).run()  # a new process: the position comes from the file
     assert [e["id"] for _c, e in second] == list(range(1501, 1801))
     third = await Rig(db, config).run()
@@ -79,17 +92,25 @@ async def test_incremental_by_timestamp_and_id(db: Any, tmp_path: Any) -> None:
     table = await db.table("id INT PRIMARY KEY, changed DATETIME(6) NOT NULL")
     t0 = datetime.datetime(2026, 1, 1, 12, 0, 0)
     rows = [(i, t0 + datetime.timedelta(seconds=i // 3)) for i in range(9)]  # 3 rows per second
-    await db.execute(f"INSERT INTO `{table}` VALUES " + ", ".join(["(%s, %s)"] * len(rows)), [v for r in rows for v in r])
+    await db.execute(
+        f"INSERT INTO `{table}` VALUES " + ", ".join(["(%s, %s)"] * len(rows)),
+        [v for r in rows for v in r],
+    )
     position = str(tmp_path / "ts.pos")
     config = {
-        "table": table, "incrementing_column": "id", "timestamp_column": "changed",
-        "position_file": position, "batch_size": 4,
+        "table": table,
+        "incrementing_column": "id",
+        "timestamp_column": "changed",
+        "position_file": position,
+        "batch_size": 4,
     }
     first = await Rig(db, config).run()
     assert [e["id"] for _c, e in first] == list(range(9))
     assert PositionFile(position).load() == {"id": 8, "changed": t0 + datetime.timedelta(seconds=2)}
     # an update moves row 1 past the position; a new row shares the last timestamp
-    await db.execute(f"UPDATE `{table}` SET changed = %s WHERE id = 1", [t0 + datetime.timedelta(seconds=5)])
+    await db.execute(
+        f"UPDATE `{table}` SET changed = %s WHERE id = 1", [t0 + datetime.timedelta(seconds=5)]
+    )
     await db.execute(f"INSERT INTO `{table}` VALUES (9, %s)", [t0 + datetime.timedelta(seconds=2)])
     second = await Rig(db, config).run()
     assert [e["id"] for _c, e in second] == [9, 1]
@@ -115,9 +136,17 @@ async def test_the_position_advances_only_over_done_batches(db: Any, tmp_path: A
     app = pump.Application(exit_when_finished=False)
     db.add_connection(app)
     pipeline = pump.Pipeline(app, "p")
-    source = MySQLSource(app, pipeline, "db", config={
-        "table": table, "incrementing_column": "id", "position_file": position, "batch_size": 10,
-    })
+    source = MySQLSource(
+        app,
+        pipeline,
+        "db",
+        config={
+            "table": table,
+            "incrementing_column": "id",
+            "position_file": position,
+            "batch_size": 10,
+        },
+    )
     source.on(pump.RunOnceTrigger(app))
     sink = HeldSink(app, pipeline)
     pipeline.build(source, sink)

@@ -205,9 +205,7 @@ class Dispatcher:
         try:
             results = processor.process_batch(every_context, events)
             if results is not None and len(results) != n_in:
-                raise ValueError(
-                    f"process_batch returned {len(results)} results for {n_in} events"
-                )
+                raise ValueError(f"process_batch returned {len(results)} results for {n_in} events")
         except Exception as exc:
             results = self._rerun_per_event(batch, processor, every_context, events, exc)
         finally:

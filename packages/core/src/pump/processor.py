@@ -24,9 +24,7 @@ class Processor(Component):
         """Return the (possibly new) event, or None to drop it."""
         return event
 
-    def process_batch(
-        self, contexts: list[dict[str, Any]], events: list[Any]
-    ) -> list[Any] | None:
+    def process_batch(self, contexts: list[dict[str, Any]], events: list[Any]) -> list[Any] | None:
         """One result per event of a batch (None drops it), or None when all pass unchanged."""
         # overriding this makes the processor a batch processor (see docs/architecture.md);
         # the default gives exactly the per-event `process` semantics

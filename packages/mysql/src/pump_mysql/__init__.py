@@ -1,10 +1,10 @@
-"""pump-mysql: MySQL/MariaDB connection, sink, source, binary-log source and lookup for Pump, on aiomysql.
+"""pump-mysql: MySQL/MariaDB connection, sink, source, binary-log source and lookup, on aiomysql.
 
-    app.add_connection(MySQLConnection(app, "db", config={"host": "127.0.0.1", "database": "shop"}))
-    pipeline.build(
-        ...,
-        MySQLSink(app, pipeline, "db", config={"table": "orders", "mode": "upsert"}),
-    )
+app.add_connection(MySQLConnection(app, "db", config={"host": "127.0.0.1", "database": "shop"}))
+pipeline.build(
+    ...,
+    MySQLSink(app, pipeline, "db", config={"table": "orders", "mode": "upsert"}),
+)
 """
 
 from pump_mysql.binlog import MySQLBinlogSource

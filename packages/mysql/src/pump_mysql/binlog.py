@@ -50,11 +50,26 @@ Chunk = tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any] | None]
 class MySQLBinlogSourceConfig(pump.ComponentConfig):
     """Settings of a MySQLBinlogSource."""
 
-    position_file: str = Field("", description="File keeping the binary log position of the events done (required)", examples=["/var/lib/pump/binlog.pos"])
-    server_id: int = Field(54321, ge=1, le=4294967295, description="Replica server id this source uses; unique among the server's replicas")
-    only_schemas: list[str] = Field(default_factory=list, description="Databases whose changes are read (empty: all)")
-    only_tables: list[str] = Field(default_factory=list, description="Tables whose changes are read (empty: all)")
-    batch_size: int = Field(500, gt=0, description="Most row changes handed over at once (a batch ends at each commit)")
+    position_file: str = Field(
+        "",
+        description="File keeping the binary log position of the events done (required)",
+        examples=["/var/lib/pump/binlog.pos"],
+    )
+    server_id: int = Field(
+        54321,
+        ge=1,
+        le=4294967295,
+        description="Replica server id this source uses; unique among the server's replicas",
+    )
+    only_schemas: list[str] = Field(
+        default_factory=list, description="Databases whose changes are read (empty: all)"
+    )
+    only_tables: list[str] = Field(
+        default_factory=list, description="Tables whose changes are read (empty: all)"
+    )
+    batch_size: int = Field(
+        500, gt=0, description="Most row changes handed over at once (a batch ends at each commit)"
+    )
     queue_size: int = Field(8, gt=0, description="Batches read ahead of the pipeline")
 
     @model_validator(mode="after")
@@ -153,7 +168,9 @@ class MySQLBinlogSource(pump.Source):
                         self._ends.append((self._sequence - 1, commit))
                     continue
                 self._sequence += len(events)
-                handle = self._tracker.begin("binlog", self._sequence - len(events), self._sequence - 1)
+                handle = self._tracker.begin(
+                    "binlog", self._sequence - len(events), self._sequence - 1
+                )
                 if commit is not None:
                     self._ends.append((self._sequence - 1, commit))
                 self.changes_read += len(events)
@@ -188,8 +205,12 @@ class MySQLBinlogSource(pump.Source):
             self._stream_events(put, stop)
         except Exception as exc:
             if not stop.is_set():
-                put(MySQLError(f"{self.location()}: reading the binary log failed: "
-                               f"{self.Connection.describe_error(exc)}"))
+                put(
+                    MySQLError(
+                        f"{self.location()}: reading the binary log failed: "
+                        f"{self.Connection.describe_error(exc)}"
+                    )
+                )
         finally:
             stream, self._stream = self._stream, None
             if stream is not None:
@@ -201,8 +222,11 @@ class MySQLBinlogSource(pump.Source):
         start = self._start_at or {}
         self._stream = stream = BinLogStreamReader(
             connection_settings={
-                "host": config.host, "port": config.port, "user": config.user,
-                "password": config.password.get_secret_value(), "charset": config.charset,
+                "host": config.host,
+                "port": config.port,
+                "user": config.user,
+                "password": config.password.get_secret_value(),
+                "charset": config.charset,
             },
             server_id=self.Config.server_id,
             blocking=True,
@@ -211,8 +235,14 @@ class MySQLBinlogSource(pump.Source):
             log_pos=start.get("position"),
             # MariaDB's replication resumes by GTID (the library ignores log_pos there)
             auto_position=(start.get("gtid") or "") if self._mariadb else None,
-            only_events=[WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent, XidEvent,
-                         MariadbGtidEvent, GtidEvent],
+            only_events=[
+                WriteRowsEvent,
+                UpdateRowsEvent,
+                DeleteRowsEvent,
+                XidEvent,
+                MariadbGtidEvent,
+                GtidEvent,
+            ],
             only_schemas=self.Config.only_schemas or None,
             only_tables=self.Config.only_tables or None,
             is_mariadb=self._mariadb,
@@ -235,8 +265,11 @@ class MySQLBinlogSource(pump.Source):
                 continue
             kind = _KINDS[type(event)]
             where = {
-                SCHEMA_KEY: event.schema, TABLE_KEY: event.table, FILE_KEY: stream.log_file,
-                POSITION_KEY: event.packet.log_pos, GTID_KEY: gtid,
+                SCHEMA_KEY: event.schema,
+                TABLE_KEY: event.table,
+                FILE_KEY: stream.log_file,
+                POSITION_KEY: event.packet.log_pos,
+                GTID_KEY: gtid,
             }
             for row in event.rows:
                 if kind == "update":
@@ -245,8 +278,15 @@ class MySQLBinlogSource(pump.Source):
                     before, after = None, row["values"]
                 else:
                     before, after = row["values"], None
-                events.append({"type": kind, "schema": event.schema, "table": event.table,
-                               "before": before, "after": after})
+                events.append(
+                    {
+                        "type": kind,
+                        "schema": event.schema,
+                        "table": event.table,
+                        "before": before,
+                        "after": after,
+                    }
+                )
                 contexts.append(dict(where))
             if len(events) >= size:
                 if not put((events, contexts, None)):

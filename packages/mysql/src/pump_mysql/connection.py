@@ -31,19 +31,38 @@ MASK = "*****"
 class MySQLConnectionConfig(pump.TLSConfig, pump.ReconnectConfig):
     """Settings of a MySQLConnection (TLS: `tls: true` or any tls_* file)."""
 
-    host: str = Field("127.0.0.1", description="Server host name or address", examples=["db.example"])
+    host: str = Field(
+        "127.0.0.1", description="Server host name or address", examples=["db.example"]
+    )
     port: int = Field(3306, ge=1, le=65535, description="Server port")
     user: str = Field("root", description="User name")
     password: SecretStr = Field(SecretStr(""), description="Password (a secret: masked everywhere)")
-    database: str = Field("", description="Default database (schema); empty: none", examples=["shop"])
+    database: str = Field(
+        "", description="Default database (schema); empty: none", examples=["shop"]
+    )
     charset: str = Field("utf8mb4", description="Character set of the connection")
     min_size: int = Field(1, ge=0, description="Connections the pool keeps open")
     max_size: int = Field(10, ge=1, description="Most connections the pool opens at once")
-    connect_timeout: float = Field(10.0, gt=0, le=31536000, description="Seconds to open one connection before it counts as failed")
-    acquire_timeout: float = Field(60.0, gt=0, description="Seconds a component waits for the server to come back before its operation fails")
-    pool_recycle: float = Field(-1, description="Close connections idle longer than this many seconds (-1: never)")
+    connect_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=31536000,
+        description="Seconds to open one connection before it counts as failed",
+    )
+    acquire_timeout: float = Field(
+        60.0,
+        gt=0,
+        description=(
+            "Seconds a component waits for the server to come back before its operation fails"
+        ),
+    )
+    pool_recycle: float = Field(
+        -1, description="Close connections idle longer than this many seconds (-1: never)"
+    )
     tls: bool = Field(False, description="Use TLS (implied by any tls_* file)")
-    init_command: str = Field("", description="SQL run on every new connection (e.g. SET time_zone = '+00:00')")
+    init_command: str = Field(
+        "", description="SQL run on every new connection (e.g. SET time_zone = '+00:00')"
+    )
 
     @model_validator(mode="after")
     def _sizes_in_order(self) -> MySQLConnectionConfig:
@@ -172,7 +191,11 @@ class MySQLConnection(pump.Connection):
                     ) from None
                 self._warn.warning(
                     "%s: cannot connect to %s (%s); attempt %d, next in %.2fs",
-                    self.location(), self.address, self.describe_error(exc), backoff.attempt, delay,
+                    self.location(),
+                    self.address,
+                    self.describe_error(exc),
+                    backoff.attempt,
+                    delay,
                 )
                 await asyncio.sleep(delay)
                 continue
@@ -188,7 +211,9 @@ class MySQLConnection(pump.Connection):
             self._lost = True
             self.connected = 0
             L.warning(
-                "%s: connection to %s lost (%s)", self.location(), self.address,
+                "%s: connection to %s lost (%s)",
+                self.location(),
+                self.address,
                 self.describe_error(exc),
             )
 

@@ -9,26 +9,30 @@ import pymysql
 from pump.errors import PermanentWriteError, PumpError
 
 #: Client and server codes of a connection that is gone (the statement's fate is unknown).
-CONNECTION_LOST = frozenset({
-    2003,  # CR_CONN_HOST_ERROR: cannot connect
-    2006,  # CR_SERVER_GONE_ERROR
-    2013,  # CR_SERVER_LOST: lost during a query
-    2055,  # CR_SERVER_LOST_EXTENDED
-    1053,  # ER_SERVER_SHUTDOWN
-    1927,  # ER_CONNECTION_KILLED (MariaDB)
-    4031,  # ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8)
-})
+CONNECTION_LOST = frozenset(
+    {
+        2003,  # CR_CONN_HOST_ERROR: cannot connect
+        2006,  # CR_SERVER_GONE_ERROR
+        2013,  # CR_SERVER_LOST: lost during a query
+        2055,  # CR_SERVER_LOST_EXTENDED
+        1053,  # ER_SERVER_SHUTDOWN
+        1927,  # ER_CONNECTION_KILLED (MariaDB)
+        4031,  # ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8)
+    }
+)
 
 #: Server codes that a later attempt of the same statement may get past.
-TRANSIENT = frozenset({
-    1040,  # ER_CON_COUNT_ERROR: too many connections
-    1205,  # ER_LOCK_WAIT_TIMEOUT
-    1213,  # ER_LOCK_DEADLOCK (the server rolled the whole transaction back)
-    1290,  # ER_OPTION_PREVENTS_STATEMENT: --read-only (a fail-over in progress)
-    1836,  # ER_READ_ONLY_MODE
-    1969,  # ER_STATEMENT_TIMEOUT (MariaDB max_statement_time)
-    3024,  # ER_QUERY_TIMEOUT (MySQL max_execution_time)
-})
+TRANSIENT = frozenset(
+    {
+        1040,  # ER_CON_COUNT_ERROR: too many connections
+        1205,  # ER_LOCK_WAIT_TIMEOUT
+        1213,  # ER_LOCK_DEADLOCK (the server rolled the whole transaction back)
+        1290,  # ER_OPTION_PREVENTS_STATEMENT: --read-only (a fail-over in progress)
+        1836,  # ER_READ_ONLY_MODE
+        1969,  # ER_STATEMENT_TIMEOUT (MariaDB max_statement_time)
+        3024,  # ER_QUERY_TIMEOUT (MySQL max_execution_time)
+    }
+)
 
 
 class MySQLError(PumpError):

@@ -29,15 +29,29 @@ L = logging.getLogger(__name__)
 class MySQLLookupConfig(AsyncLookupConfig):
     """Settings of a MySQLLookup."""
 
-    table: str = Field("", description="Table to read, `name` or `db.name` (required)", examples=["customers"])
-    key_column: str = Field("", description="Column the key is matched against, best a unique key (required)", examples=["id"])
-    columns: list[str] = Field(default_factory=list, description="Columns of the value (a dict); empty: every column")
+    table: str = Field(
+        "", description="Table to read, `name` or `db.name` (required)", examples=["customers"]
+    )
+    key_column: str = Field(
+        "",
+        description="Column the key is matched against, best a unique key (required)",
+        examples=["id"],
+    )
+    columns: list[str] = Field(
+        default_factory=list, description="Columns of the value (a dict); empty: every column"
+    )
     batch_max: int = Field(500, gt=0, description="Most keys loaded by one query")
-    reload_message: str = Field("", description="PubSub message that reloads the lookup (empty: none)", examples=["Application.tick/60!"])
+    reload_message: str = Field(
+        "",
+        description="PubSub message that reloads the lookup (empty: none)",
+        examples=["Application.tick/60!"],
+    )
 
     @model_validator(mode="after")
     def _required(self) -> MySQLLookupConfig:
-        missing = [f"key '{key}': required" for key in ("table", "key_column") if not getattr(self, key)]
+        missing = [
+            f"key '{key}': required" for key in ("table", "key_column") if not getattr(self, key)
+        ]
         if missing:
             raise ValueError("; ".join(missing))
         return self
@@ -68,7 +82,8 @@ class MySQLLookup(AsyncLookupMixin):
         if self._drop_key:
             columns.append(config_.key_column)
         selected = ", ".join(quote_column(c) for c in columns) or "*"
-        self._select = f"SELECT {selected} FROM {quote(config_.table)} WHERE {quote_column(config_.key_column)} IN "
+        key = quote_column(config_.key_column)
+        self._select = f"SELECT {selected} FROM {quote(config_.table)} WHERE {key} IN "
         self._key = config_.key_column
         self._waiting: dict[Any, asyncio.Future[Any]] = {}
         self._loader: asyncio.Task[None] | None = None

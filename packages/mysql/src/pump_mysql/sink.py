@@ -49,12 +49,36 @@ Work = tuple[str, list[Any], list[int]]
 class MySQLSinkConfig(pump.ComponentConfig):
     """Settings of a MySQLSink."""
 
-    table: str = Field("", description="Table to write to, `name` or `db.name` (per event: context mysql_sink_table)", examples=["orders"])
-    mode: Literal["insert", "upsert", "replace"] = Field("insert", description="insert; upsert (INSERT … ON DUPLICATE KEY UPDATE); replace (REPLACE)")
-    columns: list[str] = Field(default_factory=list, description="Columns written, from the event's keys of these names (a missing key is NULL); empty: every key of each event")
-    update_columns: list[str] = Field(default_factory=list, description="upsert: columns set on a duplicate key; empty: every column written")
-    statement: str = Field("", description="Custom statement with named parameters %(key)s from each event (instead of table, mode and columns)", examples=["INSERT INTO t (a, b) VALUES (%(a)s, %(b)s)"])
-    check_table: bool = Field(True, description="At start, check that the table (and the columns) exist")
+    table: str = Field(
+        "",
+        description="Table to write to, `name` or `db.name` (per event: context mysql_sink_table)",
+        examples=["orders"],
+    )
+    mode: Literal["insert", "upsert", "replace"] = Field(
+        "insert", description="insert; upsert (INSERT … ON DUPLICATE KEY UPDATE); replace (REPLACE)"
+    )
+    columns: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Columns written, from the event's keys of these names (a missing key is NULL); empty: "
+            "every key of each event"
+        ),
+    )
+    update_columns: list[str] = Field(
+        default_factory=list,
+        description="upsert: columns set on a duplicate key; empty: every column written",
+    )
+    statement: str = Field(
+        "",
+        description=(
+            "Custom statement with named parameters %(key)s from each event (instead of table, "
+            "mode and columns)"
+        ),
+        examples=["INSERT INTO t (a, b) VALUES (%(a)s, %(b)s)"],
+    )
+    check_table: bool = Field(
+        True, description="At start, check that the table (and the columns) exist"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> MySQLSinkConfig:
@@ -62,7 +86,9 @@ class MySQLSinkConfig(pump.ComponentConfig):
         if self.statement:
             for key in ("table", "columns", "update_columns"):
                 if getattr(self, key):
-                    problems.append(f"key '{key}': not used with 'statement' (give one or the other)")
+                    problems.append(
+                        f"key '{key}': not used with 'statement' (give one or the other)"
+                    )
             if self.mode != "insert":
                 problems.append("key 'mode': not used with 'statement' (write the clause in it)")
         if self.update_columns and self.mode != "upsert":
@@ -168,7 +194,9 @@ class MySQLSink(pump.Sink):
                 group = groups[key] = ([], [])
             group[0].append(row)
             group[1].append(i)
-        return [(self._statement(*key), rows, positions) for key, (rows, positions) in groups.items()]
+        return [
+            (self._statement(*key), rows, positions) for key, (rows, positions) in groups.items()
+        ]
 
     def _statement(self, table: str, columns: tuple[str, ...]) -> str:
         key = (table, columns)

@@ -45,12 +45,32 @@ POSITION_KEY = "mysql_position"
 class MySQLSourceConfig(TriggerSourceConfig):
     """Settings of a MySQLSource."""
 
-    table: str = Field("", description="Table to read, `name` or `db.name` (or give 'query')", examples=["orders"])
-    query: str = Field("", description="SELECT to run instead of a whole table (incremental mode wraps it)", examples=["SELECT id, total FROM orders WHERE total > 0"])
-    incrementing_column: str = Field("", description="Incremental mode: a strictly increasing column (e.g. an AUTO_INCREMENT id)")
-    timestamp_column: str = Field("", description="Incremental mode: a column set to the time of each insert or update")
-    timestamp_delay: float = Field(0.0, ge=0, description="Incremental mode: read rows only older than the server's clock minus this many seconds")
-    position_file: str = Field("", description="Incremental mode: file keeping the position of the rows done (required there)", examples=["/var/lib/pump/orders.pos"])
+    table: str = Field(
+        "", description="Table to read, `name` or `db.name` (or give 'query')", examples=["orders"]
+    )
+    query: str = Field(
+        "",
+        description="SELECT to run instead of a whole table (incremental mode wraps it)",
+        examples=["SELECT id, total FROM orders WHERE total > 0"],
+    )
+    incrementing_column: str = Field(
+        "", description="Incremental mode: a strictly increasing column (e.g. an AUTO_INCREMENT id)"
+    )
+    timestamp_column: str = Field(
+        "", description="Incremental mode: a column set to the time of each insert or update"
+    )
+    timestamp_delay: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "Incremental mode: read rows only older than the server's clock minus this many seconds"
+        ),
+    )
+    position_file: str = Field(
+        "",
+        description="Incremental mode: file keeping the position of the rows done (required there)",
+        examples=["/var/lib/pump/orders.pos"],
+    )
     batch_size: int = Field(1000, gt=0, description="Rows read and handed over at once")
 
     @model_validator(mode="after")
@@ -132,7 +152,8 @@ class MySQLSource(pump.TriggerSource):
         if not self.incremental:
             return (config.query or f"SELECT * FROM {quote(config.table)}"), []
         base = (
-            f"SELECT * FROM ({config.query}) AS pump_query" if config.query
+            f"SELECT * FROM ({config.query}) AS pump_query"
+            if config.query
             else f"SELECT * FROM {quote(config.table)}"
         )
         conditions: list[str] = []
@@ -148,7 +169,8 @@ class MySQLSource(pump.TriggerSource):
         if position is not None:
             if ts and inc:
                 conditions.append(
-                    f"({quote_column(ts)} > %s OR ({quote_column(ts)} = %s AND {quote_column(inc)} > %s))"
+                    f"({quote_column(ts)} > %s OR "
+                    f"({quote_column(ts)} = %s AND {quote_column(inc)} > %s))"
                 )
                 args += [position[ts], position[ts], position[inc]]
             else:
