@@ -31,7 +31,8 @@ nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["lint", "typecheck", "tests_all"]
 
-RUFF = "ruff>=0.6"
+# pinned: `ruff format --check` is part of lint, and formatting changes between releases
+RUFF = "ruff==0.17.6"
 MYPY = "mypy>=1.10"
 # Stubs for the typed-elsewhere dependencies of pump-core (and of its [test] extra).
 TYPE_STUBS = ["types-PyYAML", "types-croniter", "types-psutil"]
