@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from typing import Any
 
 import orjson
+
+from pump.atomicfile import write_atomic
 
 
 class SavedPosition:
@@ -25,16 +25,4 @@ class SavedPosition:
 
     def save(self, value: Any) -> None:
         """Replace the saved value: a crash leaves the old value or the new one, never half."""
-        folder = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(folder, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=".position-", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(orjson.dumps(value))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            if os.path.exists(temp):
-                os.unlink(temp)
-            raise
+        write_atomic(self.path, orjson.dumps(value))

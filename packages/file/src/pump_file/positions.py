@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 
 import orjson
 
+from pump.atomicfile import write_atomic
+
 L = logging.getLogger(__name__)
 
 SUFFIX = ".pos"
@@ -99,21 +101,7 @@ class PositionStore:
         """Replace the saved position atomically (temporary file, fsync, rename)."""
         path = self.path_for(file_path)
         data = orjson.dumps({"version": VERSION, "file": file_path, **asdict(position)})
-        temp = f"{path}.{os.getpid()}.tmp"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if self.fsync:
-                os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
-        os.close(fd)
-        os.replace(temp, path)
+        write_atomic(path, data, fsync=self.fsync)
 
     def remove(self, file_path: str) -> None:
         """Forget the position of `file_path`."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import decimal
 import json
 import logging
-import os
 from typing import Any
+
+from pump.atomicfile import write_atomic
 
 L = logging.getLogger(__name__)
 
@@ -67,24 +67,4 @@ class PositionFile:
         """Replace the saved position atomically."""
         encoded = {key: encode_value(value) for key, value in position.items()}
         data = json.dumps({"version": VERSION, "position": encoded}).encode()
-        directory = os.path.dirname(self.path) or "."
-        temp = f"{self.path}.{os.getpid()}.tmp"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
-        os.close(fd)
-        os.replace(temp, self.path)
-        with contextlib.suppress(OSError):  # the rename itself survives a crash
-            dir_fd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        write_atomic(self.path, data, sync_folder=True)
