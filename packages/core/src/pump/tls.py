@@ -185,7 +185,9 @@ class TLSServerConfig(ComponentConfig):
         password = self.tls_key_password.get_secret_value() or None
         try:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(self.tls_cert_file, self.tls_key_file or None, password=password)
+            context.load_cert_chain(
+                self.tls_cert_file, self.tls_key_file or None, password=password
+            )
             if self.tls_ca_file:
                 context.load_verify_locations(cafile=self.tls_ca_file)
                 context.verify_mode = ssl.CERT_REQUIRED

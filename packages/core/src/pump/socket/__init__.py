@@ -2,7 +2,7 @@
 
 | class | type | what |
 | --- | --- | --- |
-| `TCPServerSource` | source `socket.tcp` | listens on a TCP port (TLS optional): lines or length-prefixed frames |
+| `TCPServerSource` | source `socket.tcp` | TCP listener (TLS optional): lines or frames |
 | `UnixServerSource` | source `socket.unix` | the same on a Unix stream socket |
 | `UDPSource` | source `socket.udp` | each datagram an event |
 | `TCPClientSink` | sink `socket.tcp` | writes lines or frames to a TCP peer (TLS optional) |
@@ -17,8 +17,8 @@ BSPump's names: `StreamServerSource` (= `TCPServerSource`), `StreamClientSink`
 from __future__ import annotations
 
 from pump.socket.client import (
-    StreamClientSinkBase,
     StreamClientConfig,
+    StreamClientSinkBase,
     TCPClientSink,
     TCPClientSinkConfig,
     UnixClientSink,
@@ -28,8 +28,8 @@ from pump.socket.datagram import UDPSink, UDPSinkConfig, UDPSource, UDPSourceCon
 from pump.socket.errors import FrameError, FrameTooLarge, SocketError, TruncatedFrame
 from pump.socket.framing import LengthPrefixFramer, LineFramer, frame
 from pump.socket.server import (
-    StreamServerSourceBase,
     StreamServerConfig,
+    StreamServerSourceBase,
     TCPServerSource,
     TCPServerSourceConfig,
     UnixServerSource,

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     from pump.pipeline import Pipeline
 
 __all__ = [
-    "StreamClientSinkBase",
     "StreamClientConfig",
+    "StreamClientSinkBase",
     "TCPClientSink",
     "TCPClientSinkConfig",
     "UnixClientSink",
@@ -117,7 +117,7 @@ class StreamClientSinkBase(Sink):
     Subclasses open the connection in `open_connection()`.
     """
 
-    ConfigModel = StreamClientConfig
+    ConfigModel: ClassVar[type[StreamClientConfig]] = StreamClientConfig
     Config: StreamClientConfig
 
     connected = Gauge("1 while connected to the peer")
@@ -314,4 +314,3 @@ class UnixClientSink(StreamClientSinkBase):
     def describe_address(self) -> str:
         """The socket's path."""
         return self.Config.path
-

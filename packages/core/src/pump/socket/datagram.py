@@ -48,7 +48,11 @@ class UDPSourceConfig(ComponentConfig):
         "127.0.0.1", description="Address to listen on (0.0.0.0 or :: for every interface)"
     )
     port: int = Field(
-        ..., ge=0, le=65_535, description="UDP port to listen on (0: any free port)", examples=[5140]
+        ...,
+        ge=0,
+        le=65_535,
+        description="UDP port to listen on (0: any free port)",
+        examples=[5140],
     )
     max_datagram_size: int = Field(
         MAX_UDP_PAYLOAD,
@@ -60,7 +64,8 @@ class UDPSourceConfig(ComponentConfig):
         "", description="Decode each datagram to text with this encoding ('': events are bytes)"
     )
     encoding_errors: ErrorHandler = Field(
-        "strict", description="What undecodable bytes do: strict (to the error policy), replace, ..."
+        "strict",
+        description="What undecodable bytes do: strict (to the error policy), replace, ...",
     )
     queue_max_bytes: int = Field(
         16 * 1024 * 1024,

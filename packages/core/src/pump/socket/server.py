@@ -24,9 +24,9 @@ import stat
 import time
 from collections import deque
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from pump.common.encoding import ErrorHandler, TextEncodingOrNone
 from pump.config import ComponentConfig
@@ -45,8 +45,8 @@ if TYPE_CHECKING:
     from pump.pipeline import Pipeline
 
 __all__ = [
-    "StreamServerSourceBase",
     "StreamServerConfig",
+    "StreamServerSourceBase",
     "TCPServerSource",
     "TCPServerSourceConfig",
     "UnixServerSource",
@@ -79,7 +79,8 @@ class StreamServerConfig(ComponentConfig):
         "", description="Decode each frame to text with this encoding ('': events are bytes)"
     )
     encoding_errors: ErrorHandler = Field(
-        "strict", description="What undecodable bytes do: strict (to the error policy), replace, ..."
+        "strict",
+        description="What undecodable bytes do: strict (to the error policy), replace, ...",
     )
     max_connections: int = Field(
         256,
@@ -88,7 +89,9 @@ class StreamServerConfig(ComponentConfig):
         description="Connections served at once; more wait in the backlog until one closes",
     )
     idle_timeout: float = Field(
-        300.0, ge=0, description="Seconds without data after which a connection is closed (0: never)"
+        300.0,
+        ge=0,
+        description="Seconds without data after which a connection is closed (0: never)",
     )
     read_buffer: int = Field(
         256 * 1024,
@@ -173,7 +176,7 @@ class StreamServerSourceBase(Source):
     connection's number, counting from 1 within the source).
     """
 
-    ConfigModel = StreamServerConfig
+    ConfigModel: ClassVar[type[StreamServerConfig]] = StreamServerConfig
     Config: StreamServerConfig
 
     connections = Gauge("Connections open now")
@@ -366,10 +369,15 @@ class StreamServerSourceBase(Source):
             deadline = self.clock() - timeout
             for peer in list(self._peers):
                 # a connection held back by the pipeline is waiting, not idle
-                if peer.last_data < deadline and not peer.paused and not peer.frames:
-                    if peer.transport is not None and not peer.closed:
-                        self.idle_closed += 1
-                        peer.close()
+                if (
+                    peer.last_data < deadline
+                    and not peer.paused
+                    and not peer.frames
+                    and peer.transport is not None
+                    and not peer.closed
+                ):
+                    self.idle_closed += 1
+                    peer.close()
 
     def _close_listener(self) -> None:
         if self._listener is not None:
@@ -402,7 +410,11 @@ class TCPServerSourceConfig(StreamServerConfig, TLSServerConfig):
         examples=["127.0.0.1", "0.0.0.0"],
     )
     port: int = Field(
-        ..., ge=0, le=65_535, description="TCP port to listen on (0: any free port)", examples=[5170]
+        ...,
+        ge=0,
+        le=65_535,
+        description="TCP port to listen on (0: any free port)",
+        examples=[5170],
     )
 
     @model_validator(mode="before")
@@ -450,29 +462,31 @@ class TCPServerSource(StreamServerSourceBase):
 # -- Unix ----------------------------------------------------------------------------------
 
 
+def _octal(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return int(value.removeprefix("0o"), 8)
+        except ValueError:
+            raise ValueError(f"not an octal number: {value!r}") from None
+    return value
+
+
+#: File permissions: a number, or octal digits as text ("660"; YAML reads 0660 as octal too).
+FileMode = Annotated[int, BeforeValidator(_octal), Field(ge=0, le=0o777)]
+
+
 class UnixServerSourceConfig(StreamServerConfig):
     """Settings of a UnixServerSource."""
 
     path: str = Field(
         ..., description="Path of the Unix socket to create", examples=["/run/pump/in.sock"]
     )
-    mode: int = Field(
-        0o600,
-        ge=0,
-        le=0o777,
-        description="Permissions of the socket file (who may connect to it), octal: '660'",
+    mode: FileMode = Field(
+        "600",  # validated: octal text is read as a number
+        validate_default=True,
+        description="Permissions of the socket file (who may connect to it), octal",
         examples=["660"],
     )
-
-    @field_validator("mode", mode="before")
-    @classmethod
-    def _octal(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                return int(value.removeprefix("0o"), 8)
-            except ValueError:
-                raise ValueError(f"not an octal number: {value!r}") from None
-        return value
 
 
 class UnixServerSource(StreamServerSourceBase):
