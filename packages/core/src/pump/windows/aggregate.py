@@ -31,12 +31,19 @@ class Aggregate:
         """The accumulators of a window holding only `event`."""
         return [r.add(r.init(), self.value(r, event, t)) for r in self.reducers]
 
+    def read(self, event: Any, t: float) -> list[Any]:
+        """What each reducer gets from `event` (raises before anything changed)."""
+        return [self.value(r, event, t) for r in self.reducers]
+
+    def apply(self, accs: list[Any], values: list[Any]) -> None:
+        """Add values read by `read` to the accumulators."""
+        for j, r in enumerate(self.reducers):
+            accs[j] = r.add(accs[j], values[j])
+
     def add(self, accs: list[Any], event: Any, t: float) -> None:
         """Add `event` to the accumulators (values are read first: a missing field changes
         nothing)."""
-        values = [self.value(r, event, t) for r in self.reducers]
-        for j, r in enumerate(self.reducers):
-            accs[j] = r.add(accs[j], values[j])
+        self.apply(accs, self.read(event, t))
 
     def merge(self, a: list[Any], b: list[Any]) -> list[Any]:
         """The accumulators of two windows joined (`a` the earlier)."""

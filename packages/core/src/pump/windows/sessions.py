@@ -129,10 +129,11 @@ class SessionWindows:
         last = max(t, max(s[1] for s in touching))
         if last + gap <= edge:
             return False
+        values = aggregate.read(event, t)  # first: a missing field changes nothing
         accs = touching[0][2]
-        aggregate.add(accs, event, t)  # reads the values first: a failure changes nothing
         for other in touching[1:]:
             accs = aggregate.merge(accs, other[2])
+        aggregate.apply(accs, values)  # the new event last, as it came last
         merged = [start, last, accs]
         if len(touching) == 1:
             touching[0][:] = merged
