@@ -163,16 +163,17 @@ def test_watermark_waits_for_the_slowest_partition_until_it_is_idle() -> None:
     assert marks.observe("p0", 200, now=2) == 95  # p1 (50 - 5) holds it back
     assert marks.others("p0", now=2) == 45
     assert marks.observe("p1", 120, now=3) == 115
-    assert marks.advance(now=20) == 115
+    assert marks.observe("p0", 200, now=25) == 115
     assert marks.advance(now=33.5) == 195  # p1 silent for 30 s: idle, p0 alone counts
+    assert marks.advance(now=60) == 195  # both idle: it stays
     marks.forget("p0")
     assert marks.value == 195
 
 
 def test_idle_timeout_zero_never_idles() -> None:
     marks = Watermarks(0, idle_timeout=0)
-    marks.observe("a", 10, now=0)
     marks.observe("b", 5, now=0)
-    assert marks.advance(now=1e9) == 5
+    marks.observe("a", 10, now=0)
+    assert marks.advance(now=1e9) == 5  # b, silent ever since, still holds it back
     assert marks.others("b", now=1e9) == 10
     assert Watermarks().value == -math.inf
