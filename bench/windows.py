@@ -65,7 +65,13 @@ def run_pump(events: list[dict[str, Any]], state_dir: str | None) -> dict[tuple[
         app,
         pipeline,
         "window",
-        config={"key": "user", "time": "ts", "time_unit": "s", "size": SIZE, "time_format": "epoch"},
+        config={
+            "key": "user",
+            "time": "ts",
+            "time_unit": "s",
+            "size": SIZE,
+            "time_format": "epoch",
+        },
     )
     source = IteratorSource(app, pipeline, lambda: iter(events), config={"batch_size": 10_000})
     pipeline.build(source, window, sink)
@@ -101,9 +107,8 @@ def main() -> None:
         return len(events), clock
 
     def with_pump() -> tuple[int, Clock]:
-        with tempfile.TemporaryDirectory() as folder:
-            with Clock() as clock:
-                counts = run_pump(events, None if args.no_checkpoints else folder)
+        with tempfile.TemporaryDirectory() as folder, Clock() as clock:
+            counts = run_pump(events, None if args.no_checkpoints else folder)
         assert counts == expected, "pump's window counts differ from the bare loop's"
         return len(events), clock
 

@@ -19,7 +19,9 @@ from pump.windows.reducers import reducers
 from pump.windows.sessions import SessionWindows
 
 sys.path.insert(0, str(Path(__file__).parent))
-from reference import fixed_reference, reduce_events, session_reference  # noqa: E402
+import itertools
+
+from reference import fixed_reference, reduce_events, session_reference
 
 LIMIT = 3
 REDUCE = {
@@ -56,7 +58,7 @@ def _events(stream: list[tuple[int, str, int]]) -> list[dict[str, Any]]:
 
 def _batches(events: list[Any], cuts: list[int]) -> list[list[Any]]:
     bounds = sorted({0, len(events), *(c % (len(events) + 1) for c in cuts)})
-    return [events[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    return [events[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def _run_fixed(
@@ -94,13 +96,13 @@ def _expected(windows: dict[Any, list[Any]]) -> dict[Any, dict[str, Any]]:
     st.integers(0, 8),
     st.lists(st.integers(0, 100), max_size=6),
 )
-def test_fixed_windows_match_the_reference(stream: Any, shape: Any, lateness: int, cuts: Any) -> None:
+def test_fixed_windows_match_the_reference(
+    stream: Any, shape: Any, lateness: int, cuts: Any
+) -> None:
     events, disorder = stream
     size, hop = shape
     aggregate = Aggregate(reducers(REDUCE))
-    windows = FixedWindows(
-        size, hop, aggregate, build_extract("t", key="k"), lateness, disorder
-    )
+    windows = FixedWindows(size, hop, aggregate, build_extract("t", key="k"), lateness, disorder)
     got, late = _run_fixed(windows, _events(events), cuts)
     want, want_late = fixed_reference(events, size, hop, disorder, lateness)
     assert late == want_late
@@ -109,7 +111,9 @@ def test_fixed_windows_match_the_reference(stream: Any, shape: Any, lateness: in
 
 @settings(max_examples=60, deadline=None)
 @given(streams(), st.integers(1, 15), st.integers(0, 8), st.lists(st.integers(0, 100), max_size=6))
-def test_session_windows_match_the_reference(stream: Any, gap: int, lateness: int, cuts: Any) -> None:
+def test_session_windows_match_the_reference(
+    stream: Any, gap: int, lateness: int, cuts: Any
+) -> None:
     events, disorder = stream
     aggregate = Aggregate(reducers(REDUCE))
     sessions = SessionWindows(gap, aggregate, build_extract("t", key="k"), lateness, disorder)
@@ -136,9 +140,11 @@ def test_session_windows_match_the_reference(stream: Any, gap: int, lateness: in
         results["collect"] = sorted(e[3] for e in evs)[:LIMIT] if len(evs) <= LIMIT else None
         want_rows.append((k, s, e, results))
     assert len(got_rows) == len(want_rows)
-    for (k, s, e, r), (wk, ws, we, wr) in zip(got_rows, sorted(want_rows, key=lambda w: (w[0], w[1], w[2])), strict=True):
+    for (k, s, e, r), (wk, ws, we, wr) in zip(
+        got_rows, sorted(want_rows, key=lambda w: (w[0], w[1], w[2])), strict=True
+    ):
         assert (k, s, e) == (wk, ws, we)
-        results = eval(r)  # noqa: S307 - our own repr of plain data
+        results = eval(r)
         if wr["collect"] is None:  # more values than the limit: which ones is by session
             assert len(results["collect"]) == LIMIT
             results["collect"] = wr["collect"] = None
@@ -155,10 +161,20 @@ def test_tumbling_by_hand() -> None:
     windows = FixedWindows(10, None, aggregate, build_extract("ts", key="user"), 0, 2)
     events = [
         {"ts": t, "user": u, "amount": a}
-        for t, u, a in [(1, "a", 5), (3, "a", 7), (12, "a", 1), (9, "a", 100), (13, "b", 2), (8, "a", 3), (11, "a", 4)]
+        for t, u, a in [
+            (1, "a", 5),
+            (3, "a", 7),
+            (12, "a", 1),
+            (9, "a", 100),
+            (13, "b", 2),
+            (8, "a", 3),
+            (11, "a", 4),
+        ]
     ]
     buckets: dict[Any, Any] = {}
-    latest, watermark, late, failed = windows.add(buckets, set(), events, None, -math.inf, -math.inf)
+    latest, watermark, late, failed = windows.add(
+        buckets, set(), events, None, -math.inf, -math.inf
+    )
     assert (latest, watermark, late, failed) == (13, 11, [3, 5], {})
     assert windows.closable(buckets, watermark) == [0]
     assert list(windows.rows(0, buckets.pop(0))) == [("a", 0, 10, {"count": 2, "amount": 12})]
@@ -183,12 +199,17 @@ def test_session_merge_by_hand() -> None:
     """Two sessions of one key join when an event fills the gap between them."""
     aggregate = Aggregate(reducers({"count": True, "v": "collect"}))
     sessions = SessionWindows(6, aggregate, build_extract("t", key="k"), 0, 100)
-    sessions.add([{"t": 1, "k": "x", "v": "a"}, {"t": 10, "k": "x", "v": "b"}], None, -math.inf, -math.inf)
+    sessions.add(
+        [{"t": 1, "k": "x", "v": "a"}, {"t": 10, "k": "x", "v": "b"}], None, -math.inf, -math.inf
+    )
     assert [s[:2] for s in sessions.sessions["x"]] == [[1, 1], [10, 10]]
     sessions.add([{"t": 5, "k": "x", "v": "c"}, {"t": 30, "k": "y", "v": "d"}], None, -math.inf, 10)
     assert [s[:2] for s in sessions.sessions["x"]] == [[1, 10]]
     rows = list(sessions.rows(sessions.closable(math.inf)))
-    assert rows == [("x", 1, 16, {"count": 3, "v": ["a", "b", "c"]}), ("y", 30, 36, {"count": 1, "v": ["d"]})]
+    assert rows == [
+        ("x", 1, 16, {"count": 3, "v": ["a", "b", "c"]}),
+        ("y", 30, 36, {"count": 1, "v": ["d"]}),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -225,12 +246,23 @@ def test_datetime_times() -> None:
     assert latest == 1700000000 and not failed
 
 
-@pytest.mark.parametrize("bad", ["yesterday", None, True, float("inf"), float("nan"), -math.inf, [1]])
+@pytest.mark.parametrize(
+    "bad", ["yesterday", None, True, float("inf"), float("nan"), -math.inf, [1]]
+)
 def test_bad_times_and_keys_fail_only_their_event(bad: Any) -> None:
     aggregate = Aggregate(reducers({"count": True, "amount": "sum"}))
     windows = FixedWindows(10, None, aggregate, build_extract("ts", key="k"), 0, 0)
     buckets: dict[Any, Any] = {}
-    events = [{"ts": 1, "k": "a", "amount": 1}, {"ts": bad, "k": "a", "amount": 1}, {"ts": 2, "k": [1], "amount": 1}, {"ts": 3, "k": "a"}, {"ts": 4, "k": "a", "amount": "x"}, {"ts": 5, "k": "a", "amount": 2}]
-    latest, watermark, late, failed = windows.add(buckets, set(), events, None, -math.inf, -math.inf)
+    events = [
+        {"ts": 1, "k": "a", "amount": 1},
+        {"ts": bad, "k": "a", "amount": 1},
+        {"ts": 2, "k": [1], "amount": 1},
+        {"ts": 3, "k": "a"},
+        {"ts": 4, "k": "a", "amount": "x"},
+        {"ts": 5, "k": "a", "amount": 2},
+    ]
+    _latest, _watermark, _late, failed = windows.add(
+        buckets, set(), events, None, -math.inf, -math.inf
+    )
     assert sorted(failed) == [1, 2, 3, 4]
     assert buckets[0]["a"] == [2, 3]  # the failed ones changed nothing

@@ -16,7 +16,15 @@ from pump.windows import HoppingWindow, SessionWindow, TumblingWindow, Watermark
 
 EVENTS = [
     {"ts": t, "user": u, "amount": a}
-    for t, u, a in [(1, "a", 5), (3, "a", 7), (12, "a", 1), (9, "a", 100), (13, "b", 2), (8, "a", 3), (25, "a", 1)]
+    for t, u, a in [
+        (1, "a", 5),
+        (3, "a", 7),
+        (12, "a", 1),
+        (9, "a", 100),
+        (13, "b", 2),
+        (8, "a", 3),
+        (25, "a", 1),
+    ]
 ]
 
 
@@ -37,7 +45,9 @@ class WindowPipeline(pump.Pipeline):
         self.build(source, self.window, self.out)
 
 
-def run(events: list[Any], window: type[pump.Processor], config: dict[str, Any], **kw: Any) -> WindowPipeline:
+def run(
+    events: list[Any], window: type[pump.Processor], config: dict[str, Any], **kw: Any
+) -> WindowPipeline:
     app = pump.Application()
     pipeline = app.add_pipeline(WindowPipeline(app, events, window, config, **kw))
     assert app.run() == 0
@@ -45,7 +55,18 @@ def run(events: list[Any], window: type[pump.Processor], config: dict[str, Any],
 
 
 def test_tumbling_output_events() -> None:
-    p = run(EVENTS, TumblingWindow, {"size": "10s", "key": "user", "time": "ts", "out_of_orderness": 2, "time_format": "epoch", "reduce": {"count": True, "amount": "sum"}})
+    p = run(
+        EVENTS,
+        TumblingWindow,
+        {
+            "size": "10s",
+            "key": "user",
+            "time": "ts",
+            "out_of_orderness": 2,
+            "time_format": "epoch",
+            "reduce": {"count": True, "amount": "sum"},
+        },
+    )
     assert p.out.events == [
         {"key": "a", "start": 0, "end": 10, "count": 2, "amount": 12},
         {"key": "a", "start": 10, "end": 20, "count": 1, "amount": 1},
@@ -68,7 +89,18 @@ def test_global_hopping_window_iso_times() -> None:
 
 
 def test_session_output() -> None:
-    p = run(EVENTS, SessionWindow, {"gap": 5, "key": "user", "time": "ts", "out_of_orderness": 100, "time_format": "epoch", "reduce": {"n": "count", "amount": "max"}})
+    p = run(
+        EVENTS,
+        SessionWindow,
+        {
+            "gap": 5,
+            "key": "user",
+            "time": "ts",
+            "out_of_orderness": 100,
+            "time_format": "epoch",
+            "reduce": {"n": "count", "amount": "max"},
+        },
+    )
     assert p.out.events == [
         {"key": "a", "start": 1, "end": 8, "n": 2, "amount": 7},
         {"key": "a", "start": 8, "end": 17, "n": 3, "amount": 100},
@@ -80,13 +112,31 @@ def test_session_output() -> None:
 def test_window_longer_than_max_in_flight_completes() -> None:
     """50,000 events in one window, max_in_flight 1,000: absorbed events do not hold the source."""
     events = [{"ts": 1_700_000_000 + i / 1000, "n": i} for i in range(50_000)]
-    p = run(events, TumblingWindow, {"size": "1h", "time": "ts", "reduce": {"count": True, "n": "sum"}}, pipeline_config={"max_in_flight": 1000}, batch=100)
+    p = run(
+        events,
+        TumblingWindow,
+        {"size": "1h", "time": "ts", "reduce": {"count": True, "n": "sum"}},
+        pipeline_config={"max_in_flight": 1000},
+        batch=100,
+    )
     assert [(e["count"], e["n"]) for e in p.out.events] == [(50_000, sum(range(50_000)))]
 
 
 def test_bad_events_go_to_the_error_policy() -> None:
-    events = [{"ts": 1, "amount": 1}, {"amount": 2}, {"ts": "soon", "amount": 3}, {"ts": 2, "amount": "x"}, {"ts": 3, "amount": 4}]
-    p = run(events, TumblingWindow, {"size": 10, "time": "ts", "reduce": {"amount": "sum"}, "time_format": "epoch"}, pipeline_config={"on_error": "skip"}, batch=5)
+    events = [
+        {"ts": 1, "amount": 1},
+        {"amount": 2},
+        {"ts": "soon", "amount": 3},
+        {"ts": 2, "amount": "x"},
+        {"ts": 3, "amount": 4},
+    ]
+    p = run(
+        events,
+        TumblingWindow,
+        {"size": 10, "time": "ts", "reduce": {"amount": "sum"}, "time_format": "epoch"},
+        pipeline_config={"on_error": "skip"},
+        batch=5,
+    )
     assert p.out.events == [{"start": 0, "end": 10, "amount": 5}]
     errors = [str(e.error) for e in p.errors]
     assert len(errors) == 3
@@ -97,7 +147,12 @@ def test_bad_events_go_to_the_error_policy() -> None:
 
 def test_late_events_dead_lettered() -> None:
     app = pump.Application()
-    pipeline = WindowPipeline(app, EVENTS, TumblingWindow, {"size": 10, "key": "user", "time": "ts", "out_of_orderness": 2, "late": "dead_letter"})
+    pipeline = WindowPipeline(
+        app,
+        EVENTS,
+        TumblingWindow,
+        {"size": 10, "key": "user", "time": "ts", "out_of_orderness": 2, "late": "dead_letter"},
+    )
     dead = ListSink(app, pipeline, "dead")
     pipeline.set_dead_letter(dead)
     app.add_pipeline(pipeline)
@@ -117,14 +172,33 @@ def test_late_events_routed_to_another_pipeline() -> None:
             self.build(InternalSource(app, self), self.out)
 
     late = app.add_pipeline(Late(app))
-    app.add_pipeline(WindowPipeline(app, EVENTS, TumblingWindow, {"size": 10, "key": "user", "time": "ts", "out_of_orderness": 2, "late": "route", "late_target": "late"}))
+    app.add_pipeline(
+        WindowPipeline(
+            app,
+            EVENTS,
+            TumblingWindow,
+            {
+                "size": 10,
+                "key": "user",
+                "time": "ts",
+                "out_of_orderness": 2,
+                "late": "route",
+                "late_target": "late",
+            },
+        )
+    )
     assert app.run() == 0
     assert [e["ts"] for e in late.out.events] == [9, 8]
 
 
 def test_early_results_on_update() -> None:
     events = [{"ts": t} for t in (1, 2, 3, 12)]
-    p = run(events, TumblingWindow, {"size": 10, "time": "ts", "emit": "update", "time_format": "epoch"}, batch=2)
+    p = run(
+        events,
+        TumblingWindow,
+        {"size": 10, "time": "ts", "emit": "update", "time_format": "epoch"},
+        batch=2,
+    )
     assert p.out.events == [
         {"start": 0, "end": 10, "count": 2, "final": False},
         # the batch (3, 12) completes the first window: its final result, no early one

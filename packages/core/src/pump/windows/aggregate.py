@@ -51,11 +51,14 @@ class Aggregate:
 
     def results(self, accs: list[Any]) -> dict[str, Any]:
         """Output name → result."""
-        return {name: r.result(acc) for name, r, acc in zip(self.names, self.reducers, accs)}
+        names, reducers = self.names, self.reducers
+        return {name: r.result(acc) for name, r, acc in zip(names, reducers, accs, strict=True)}
 
     # -- the compiled path ----------------------------------------------------------------------
 
-    def code(self, namespace: dict[str, Any], event: str = "ev") -> tuple[list[str], str, list[str]]:
+    def code(
+        self, namespace: dict[str, Any], event: str = "ev"
+    ) -> tuple[list[str], str, list[str]]:
         """Source for a compiled loop: (lines reading the values, the expression of a new
         window's accumulators, lines adding to `acc`); helpers go into `namespace`.
 

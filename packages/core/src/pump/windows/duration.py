@@ -16,7 +16,9 @@ def parse_duration(value: Any) -> Any:
     if isinstance(value, str):
         match = _DURATION.fullmatch(value)
         if match is None:
-            raise ValueError(f"{value!r} is not a duration (a number of seconds, or 500ms, 10s, 5m, 1h, 1d)")
+            raise ValueError(
+                f"{value!r} is not a duration (a number of seconds, or 500ms, 10s, 5m, 1h, 1d)"
+            )
         return float(match[1]) * _UNITS[match[2] or "s"]
     return value
 

@@ -1,8 +1,8 @@
-"""Event time: seconds since the epoch from a datetime, an epoch number (s, ms, us, ns) or ISO text."""
+"""Event time: epoch seconds from a datetime, an epoch number (s, ms, us, ns) or ISO text."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 TimeUnit = Literal["auto", "s", "ms", "us", "ns"]
@@ -35,7 +35,7 @@ def to_seconds(value: Any, unit: TimeUnit = "auto") -> float:
         if unit == "auto":
             return auto_seconds(value)
         scale = SCALES[unit]
-        return value * scale if scale != 1.0 else value
+        return float(value * scale) if scale != 1.0 else float(value)
     if kind is str:
         try:
             value = datetime.fromisoformat(value)
@@ -49,8 +49,8 @@ def to_seconds(value: Any, unit: TimeUnit = "auto") -> float:
     elif not isinstance(value, datetime):  # an int or float subclass
         return to_seconds(float(value), unit)
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.timestamp()
+        value = value.replace(tzinfo=UTC)
+    return float(value.timestamp())
 
 
 def format_time(seconds: float, time_format: str) -> Any:
@@ -58,5 +58,5 @@ def format_time(seconds: float, time_format: str) -> Any:
     if time_format == "epoch":
         whole = int(seconds)
         return whole if whole == seconds else seconds
-    moment = datetime.fromtimestamp(seconds, timezone.utc)
+    moment = datetime.fromtimestamp(seconds, UTC)
     return moment if time_format == "datetime" else moment.isoformat()

@@ -23,7 +23,9 @@ class BadTime(ValueError):
 
 
 def _bad_time(t: Any) -> BadTime:
-    return BadTime(f"event time {t!r} is out of range (not a finite time before the year 30,000,000)")
+    return BadTime(
+        f"event time {t!r} is out of range (not a finite time before the year 30,000,000)"
+    )
 
 
 class FixedWindows:
@@ -94,7 +96,9 @@ class FixedWindows:
         edge = watermark - self.lateness - self.size
         return sorted(s for s in buckets if type(s) in _NUMBER and s <= edge)
 
-    def rows(self, start: float, bucket: Bucket) -> Iterator[tuple[Hashable, float, float, dict[str, Any]]]:
+    def rows(
+        self, start: float, bucket: Bucket
+    ) -> Iterator[tuple[Hashable, float, float, dict[str, Any]]]:
         """(key, start, end, results) of each key of a window."""
         results = self.aggregate.results
         end = start + self.size

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from pump.pipeline import Pipeline
     from pump.routing import InternalSource
 
+    _Pipeline = Pipeline  # the name `Pipeline` is the attribute inside the class body
+
 L = logging.getLogger(__name__)
 
 # How often (seconds, at most) idle partitions, processing-time windows and timers are looked at
@@ -78,6 +80,7 @@ class Window(Processor):
     for a global window; `final` too when early results are on).
     """
 
+    Pipeline: _Pipeline
     consumes_events = True
     stateful = True
     ConfigModel: ClassVar[type[WindowConfig]] = WindowConfig
@@ -89,7 +92,7 @@ class Window(Processor):
     def __init__(
         self,
         app: Application,
-        pipeline: Pipeline | None = None,
+        pipeline: _Pipeline | None = None,
         id: str | None = None,
         config: Mapping[str, Any] | None = None,
     ) -> None:
@@ -109,7 +112,9 @@ class Window(Processor):
         self.ProcessingTime = cfg.time is None
         self._early = cfg.emit != "final"
         self._extract = build_extract(cfg.time, cfg.time_in, cfg.time_unit, cfg.key, cfg.key_in)
-        self.Watermarks = Watermarks(0.0 if self.ProcessingTime else cfg.out_of_orderness, cfg.idle_timeout)
+        self.Watermarks = Watermarks(
+            0.0 if self.ProcessingTime else cfg.out_of_orderness, cfg.idle_timeout
+        )
         self._contexts_needed = self._extract.uses_context
         self._format = cfg.time_format
         self._touched: set[Any] = set()  # windows changed since the last early results
@@ -122,7 +127,7 @@ class Window(Processor):
         if not hasattr(self, "state"):
             from pump.windows.localstate import LocalState
 
-            self.state = LocalState(self)  # type: ignore[assignment]
+            self.state = LocalState(self)  # type: ignore[assignment,misc,unused-ignore]
 
     # -- the kind of window (subclasses) ----------------------------------------------------------
 
@@ -140,11 +145,15 @@ class Window(Processor):
     ) -> tuple[float, float, list[int], dict[int, BaseException]]:
         raise NotImplementedError
 
-    def _closable(self, partition: str, data: dict[Any, Any], changed: set[Any], watermark: float) -> list[tuple[Hashable, float, float, dict[str, Any]]]:
+    def _closable(
+        self, partition: str, data: dict[Any, Any], changed: set[Any], watermark: float
+    ) -> list[tuple[Hashable, float, float, dict[str, Any]]]:
         """Remove the windows of one partition complete at `watermark`; their output rows."""
         raise NotImplementedError
 
-    def _open_rows(self, partition: str, data: dict[Any, Any], which: set[Any] | None) -> list[tuple[Hashable, float, float, dict[str, Any]]]:
+    def _open_rows(
+        self, partition: str, data: dict[Any, Any], which: set[Any] | None
+    ) -> list[tuple[Hashable, float, float, dict[str, Any]]]:
         """Rows of open windows (all of them, or those in `which`), for early results."""
         raise NotImplementedError
 
@@ -233,7 +242,9 @@ class Window(Processor):
                 f"{self.location()}: the event came after its window had closed (watermark "
                 f"{format_time(self.Watermarks.value, 'iso')})"
             )
-            if self.Pipeline.write_dead_letters(self, [(contexts[i], events[i], error) for i in late]):
+            if self.Pipeline.write_dead_letters(
+                self, [(contexts[i], events[i], error) for i in late]
+            ):
                 return
         self._late_log.warning(
             "%s: late events dropped: late: %s has nowhere to go", self.location(), policy
@@ -376,7 +387,7 @@ class TumblingWindow(Window):
     def __init__(
         self,
         app: Application,
-        pipeline: Pipeline | None = None,
+        pipeline: _Pipeline | None = None,
         id: str | None = None,
         config: Mapping[str, Any] | None = None,
     ) -> None:
@@ -396,11 +407,13 @@ class TumblingWindow(Window):
         return None
 
     def _add(self, partition, data, changed, events, contexts, watermark, latest, cap, now):  # type: ignore[no-untyped-def]
-        return self.Windows.add(data, changed, events, contexts, watermark, latest, cap, now, self._touched)
+        return self.Windows.add(
+            data, changed, events, contexts, watermark, latest, cap, now, self._touched
+        )
 
     def _closable(self, partition, data, changed, watermark):  # type: ignore[no-untyped-def]
         windows = self.Windows
-        rows = []
+        rows: list[tuple[Hashable, float, float, dict[str, Any]]] = []
         for start in windows.closable(data, watermark):
             bucket = data.pop(start)
             changed.add(start)
@@ -409,7 +422,7 @@ class TumblingWindow(Window):
 
     def _open_rows(self, partition, data, which):  # type: ignore[no-untyped-def]
         windows = self.Windows
-        rows = []
+        rows: list[tuple[Hashable, float, float, dict[str, Any]]] = []
         for start, key in which:
             bucket = data.get(start)
             if bucket is not None and key in bucket:
@@ -426,7 +439,7 @@ class HoppingWindow(TumblingWindow):
     def __init__(
         self,
         app: Application,
-        pipeline: Pipeline | None = None,
+        pipeline: _Pipeline | None = None,
         id: str | None = None,
         config: Mapping[str, Any] | None = None,
     ) -> None:
@@ -451,7 +464,7 @@ class SessionWindow(Window):
     def __init__(
         self,
         app: Application,
-        pipeline: Pipeline | None = None,
+        pipeline: _Pipeline | None = None,
         id: str | None = None,
         config: Mapping[str, Any] | None = None,
     ) -> None:

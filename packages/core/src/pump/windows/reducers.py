@@ -30,9 +30,9 @@ class Reducer:
     #: True when `add` gets (event time, value) instead of the value (first, last).
     timed: ClassVar[bool] = False
     #: Compiled path: the accumulator after the first value `v` (time `t`), an expression.
-    first_code: ClassVar[str | None] = None
+    first_code: str | None = None
     #: Compiled path: statement(s) adding `v` (time `t`) to the accumulator `{a}`.
-    add_code: ClassVar[str | None] = None
+    add_code: str | None = None
     #: True when adding needs no value (count): the field is not read.
     needs_value: ClassVar[bool] = True
 
@@ -67,8 +67,8 @@ class Reducer:
     def __eq__(self, other: object) -> bool:
         return (
             type(other) is type(self)
-            and other.field == self.field  # type: ignore[attr-defined]
-            and other.params() == self.params()  # type: ignore[attr-defined]
+            and other.field == self.field
+            and other.params() == self.params()
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -224,7 +224,7 @@ class Collect(Reducer):
             raise ValueError(f"collect: limit must be at least 1, got {limit}")
         self.limit = limit
         self.first_code = "[v]"
-        self.add_code = f"if len({{a}}) < {int(limit)}: {{a}}.append(v)"  # type: ignore[misc]
+        self.add_code = f"if len({{a}}) < {int(limit)}: {{a}}.append(v)"
 
     def params(self) -> dict[str, Any]:
         return {"limit": self.limit}
@@ -310,7 +310,7 @@ class ReduceFunction(Reducer):
 
     def merge(self, a: list[Any], b: list[Any]) -> list[Any]:
         if not a or not b:
-            return b if not a else a
+            return a if a else b
         return [self.function(a[0], b[0])]
 
     def result(self, acc: list[Any]) -> Any:

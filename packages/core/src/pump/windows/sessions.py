@@ -173,7 +173,9 @@ class SessionWindows:
         out.sort(key=lambda row: row[0])
         return [(key, s) for _, key, s in out]
 
-    def rows(self, closed: list[tuple[Hashable, Session]]) -> Iterator[tuple[Hashable, float, float, dict[str, Any]]]:
+    def rows(
+        self, closed: list[tuple[Hashable, Session]]
+    ) -> Iterator[tuple[Hashable, float, float, dict[str, Any]]]:
         """(key, start, end, results) of closed sessions."""
         results = self.aggregate.results
         for key, (start, last, accs) in closed:
