@@ -83,13 +83,17 @@ class FrameBuilder:
             frame = frame.reindex(columns=self.columns)
         if self.backend != "default":
             frame = frame.convert_dtypes(dtype_backend=self.backend)
-        if self.dtypes:
-            wanted = {c: t for c, t in self.dtypes.items() if c in frame.columns}
-            try:
-                frame = frame.astype(wanted)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"{_failed_column(frame, wanted)}{exc}") from None
-        return frame
+        return self.declared(frame)
+
+    def declared(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The frame with the declared dtypes (a ValueError names the column that refuses)."""
+        if not self.dtypes:
+            return frame
+        wanted = {c: t for c, t in self.dtypes.items() if c in frame.columns}
+        try:
+            return frame.astype(wanted)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{_failed_column(frame, wanted)}{exc}") from None
 
 
 def _failed_column(frame: pd.DataFrame, wanted: dict[str, str]) -> str:

@@ -217,18 +217,28 @@ class DataFrameSource(FileSource):
             return await super().emit(
                 events, context, contexts=contexts, token=token, errors=errors
             )
-        if self._room is None:
-            self._room = asyncio.Semaphore(self.Config.max_frames_in_flight)
-        await self._room.acquire()
+        room = self._room
+        if room is None:
+            room = self._room = asyncio.Semaphore(self.Config.max_frames_in_flight)
+        if room.locked():
+            # out of room: the pipeline is full of frames; saying so lets a sink that holds
+            # them (a Parquet file not yet finished) finish its files instead of waiting
+            self.Pipeline.throttle(self, True)
+            try:
+                await room.acquire()
+            finally:
+                self.Pipeline.throttle(self, False)
+        else:
+            await room.acquire()
         try:
             batch = await super().emit(
                 events, context, contexts=contexts, token=token, errors=errors
             )
         except BaseException:
-            self._room.release()
+            room.release()
             raise
         if batch is None:
-            self._room.release()
+            room.release()
         else:
             self.frames_out += 1
         return batch

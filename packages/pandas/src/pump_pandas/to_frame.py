@@ -51,7 +51,8 @@ class DataFrameAggregationStrategy(AggregationStrategy):
             return self.builder.from_rows([])
         if len(parts) == 1:
             return parts[0].reset_index(drop=True)
-        return pd.concat(parts, ignore_index=True)
+        # declared dtypes again: categories of the parts differ, and concat makes them objects
+        return self.builder.declared(pd.concat(parts, ignore_index=True))
 
     def is_empty(self) -> bool:
         """True when no row was added since the last flush."""
