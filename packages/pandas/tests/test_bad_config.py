@@ -34,5 +34,5 @@ def test_a_function_processor_needs_a_function():
     p = pump.Pipeline(app, "p")
     with pytest.raises(BuildError, match="pass a function or set config 'function'"):
         DataFrameProcessor(app, p, id="fn")
-    with pytest.raises(BuildError, match="cannot import 'nowhere.at.all:f'"):
+    with pytest.raises(BuildError, match=r"cannot import 'nowhere\.at\.all:f'"):
         DataFrameProcessor(app, p, id="fn", config={"function": "nowhere.at.all:f"})

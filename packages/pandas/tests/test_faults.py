@@ -169,7 +169,10 @@ def test_reading_a_parquet_file_far_larger_than_the_bound_keeps_memory_bounded(t
     script.write_text(READER)
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, str(script), str(path), str(small)], capture_output=True, text=True, timeout=120
+        [sys.executable, str(script), str(path), str(small)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     code, rows, growth = map(int, done.stdout.split())

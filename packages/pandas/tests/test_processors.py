@@ -51,7 +51,11 @@ async def test_to_frame_completes_by_timeout_and_holds_the_batches_until_written
     p = pump.Pipeline(app, "p")
     source = HarnessSource(app, p, "src", batch_size=10)
     sink = CollectingSink(app, p, "out")
-    p.build(source, ToDataFrame(app, p, config={"completion_size": 1000, "completion_timeout": 0.2}), sink)
+    p.build(
+        source,
+        ToDataFrame(app, p, config={"completion_size": 1000, "completion_timeout": 0.2}),
+        sink,
+    )
     app.add_pipeline(p)
     sink.block()
     source.feed([(None, r) for r in rows(30)])
@@ -116,7 +120,7 @@ async def test_rows_that_cannot_be_a_frame_fail_alone_and_the_rest_is_held():
             out[0],
         ]
 
-    app, p, dead = pipeline(build, dead_letter=True)
+    app, _p, dead = pipeline(build, dead_letter=True)
     assert await run_app(app) == 0
     (frame,) = out[0].events
     assert list(frame["id"]) == [i for i in range(20) if i not in (3, 7)]
@@ -162,7 +166,7 @@ async def test_processors_refuse_events_that_are_not_frames():
         out.append(CollectingSink(app, p, "out"))
         return [rows_source(app, p, rows(2)), DataFrameProcessor(app, p, lambda f: f), out[0]]
 
-    app, p, dead = pipeline(build, dead_letter=True)
+    app, _p, dead = pipeline(build, dead_letter=True)
     assert await run_app(app) == 0
     assert not out[0].events and len(dead.events) == 2
     assert "expects DataFrame events, got dict" in dead.events[0]["error"]
@@ -179,7 +183,7 @@ async def test_a_function_must_return_a_frame_or_none(result):
             CollectingSink(app, p, "out"),
         ]
 
-    app, p, dead = pipeline(build, dead_letter=True)
+    app, _p, dead = pipeline(build, dead_letter=True)
     assert await run_app(app) == 0
     (record,) = dead.events
     assert f"returned {type(result).__name__}; it must return a DataFrame" in record["error"]

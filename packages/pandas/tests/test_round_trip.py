@@ -45,7 +45,7 @@ def double(frame: pd.DataFrame) -> pd.DataFrame:
 
 async def test_csv_to_parquet_to_jsonl_keeps_every_row_and_its_dtypes(tmp_path):
     write_csv(tmp_path / "in" / "data.csv")
-    app, p, _ = pipeline(
+    app, _, _ = pipeline(
         lambda app, p: [
             DataFrameCSVSource(
                 app,
@@ -71,7 +71,7 @@ async def test_csv_to_parquet_to_jsonl_keeps_every_row_and_its_dtypes(tmp_path):
     assert (table["total"].dropna() == table["amount"].dropna() * 2).all()
 
     # Parquet → frames (row-group chunks) → rows → JSON Lines
-    app, p, _ = pipeline(
+    app, _, _ = pipeline(
         lambda app, p: [
             DataFrameParquetSource(
                 app,
@@ -99,7 +99,7 @@ async def test_csv_to_parquet_to_jsonl_keeps_every_row_and_its_dtypes(tmp_path):
     assert lines[0]["amount"] is None and lines[0]["total"] is None  # null, not NaN
 
     # JSON Lines → frames: the values come back with their types
-    app, p, _ = pipeline(
+    app, _p, _ = pipeline(
         lambda app, p: [
             DataFrameJSONLinesSource(
                 app,
@@ -143,7 +143,7 @@ async def test_rows_mode_hands_over_one_dict_per_row_with_its_position(tmp_path)
         )
         return [source, sinks[0]]
 
-    app, p, _ = pipeline(build)
+    app, _p, _ = pipeline(build)
     assert await run_app(app) == 0
     events, contexts = sinks[0].events, sinks[0].contexts
     assert [e["id"] for e in events] == list(range(ROWS))
@@ -157,7 +157,7 @@ def test_the_published_files_record_the_rows_they_hold(tmp_path):
     import asyncio
 
     write_csv(tmp_path / "in" / "data.csv")
-    app, p, _ = pipeline(
+    app, _p, _ = pipeline(
         lambda app, p: [
             DataFrameCSVSource(
                 app, p, "csv", config={"path": str(tmp_path / "in/*.csv"), "chunk_rows": 1000}

@@ -25,7 +25,7 @@ async def test_the_csv_sink_writes_a_row_per_frame_row_under_one_header(tmp_path
         source.feed([(None, f) for f in frames()])
         return [source, DataFrameCSVSink(app, p, "out", config={"path": str(tmp_path / "o.csv")})]
 
-    app, p, _ = pipeline(build)
+    app, _p, _ = pipeline(build)
     assert await run_app(app) == 0
     rows = list(csv.reader((tmp_path / "o.csv").open(newline="")))
     assert rows == [
@@ -50,7 +50,7 @@ async def test_parquet_partitions_and_a_frame_arrow_cannot_store_is_dead_lettere
         )
         return [source, sink]
 
-    app, p, dead = pipeline(build, dead_letter=True)
+    app, _p, dead = pipeline(build, dead_letter=True)
     assert await run_app(app) == 0
     folders = sorted(x.name for x in (tmp_path / "pq").iterdir())
     assert folders == ["country=CZ", "country=DE"]

@@ -1,4 +1,4 @@
-"""DataFrameCSVSink: DataFrames (and dict events) into CSV files, pump-file's CSV sink for frames."""
+"""DataFrameCSVSink: DataFrames (and dict events) into CSV files: pump-file's CSV sink."""
 
 from __future__ import annotations
 

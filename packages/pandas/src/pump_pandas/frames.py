@@ -125,9 +125,7 @@ def _microseconds(table: pa.Table) -> pa.Table:
     for i, field in enumerate(table.schema):
         kind = field.type
         if (pa.types.is_timestamp(kind) or pa.types.is_duration(kind)) and kind.unit == "ns":
-            unit = (
-                pa.timestamp("us", kind.tz) if pa.types.is_timestamp(kind) else pa.duration("us")
-            )
+            unit = pa.timestamp("us", kind.tz) if pa.types.is_timestamp(kind) else pa.duration("us")
             column = table.column(i).cast(unit, safe=False)
             table = table.set_column(i, field.with_type(unit), column)
     return table

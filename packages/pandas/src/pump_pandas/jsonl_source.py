@@ -51,7 +51,9 @@ class DataFrameJSONLinesSource(DataFrameSource):
                     if not isinstance(row, dict):
                         text = raw.decode(encoding, "replace")
                         what = f"not JSON: {row}" if isinstance(row, Exception) else "not an object"
-                        bad.append((number, text, InvalidLine(f"{claim.path} line {number}: {what}")))
+                        bad.append(
+                            (number, text, InvalidLine(f"{claim.path} line {number}: {what}"))
+                        )
                         continue
                     rows.append(row)
                 frame = pd.DataFrame(rows)

@@ -278,7 +278,9 @@ class ParquetSink(Sink):
         try:
             split = self._partitions(frame)
             made = [
-                _Item(members or [index], self.Template.key(now, values, context), label, part, origin)
+                _Item(
+                    members or [index], self.Template.key(now, values, context), label, part, origin
+                )
                 for label, values, part in split
             ]
         except (KeyError, TemplateError) as exc:
@@ -343,13 +345,9 @@ class ParquetSink(Sink):
     def _waited_on(self) -> bool:
         """True when the pipeline waits for what the open files hold: finish them now."""
         pipeline = self.Pipeline
-        return (
-            self._closing
-            or self._flush_now
-            or pipeline.draining
-            or not pipeline.is_ready()
-            or pipeline.sources_exhausted()
-        )
+        if self._closing or self._flush_now or pipeline is None:
+            return True
+        return pipeline.draining or not pipeline.is_ready() or pipeline.sources_exhausted()
 
     async def _write_loop(self) -> None:
         tick = self._tick()

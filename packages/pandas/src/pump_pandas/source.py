@@ -35,9 +35,7 @@ class DataFrameSourceConfig(FileSourceConfig, FrameConfig):
         description="frames: each chunk is one DataFrame event; rows: one dict event per row "
         "(in batches of batch_size)",
     )
-    chunk_rows: int = Field(
-        65536, gt=0, description="Rows read at a time: the rows of one frame"
-    )
+    chunk_rows: int = Field(65536, gt=0, description="Rows read at a time: the rows of one frame")
     max_frames_in_flight: int = Field(
         4,
         gt=0,

@@ -70,7 +70,7 @@ class ToDataFrame(Aggregator):
     only the failing rows go to the pipeline's error policy.
     """
 
-    ConfigModel = ToDataFrameConfig
+    ConfigModel = ToDataFrameConfig  # type: ignore[assignment]  # completion + frame settings
     Config: ToDataFrameConfig  # type: ignore[assignment]  # the frame settings, not the strategy
 
     def __init__(
