@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from pump.chain import Segment
 from pump.context import SharedContext
 from pump.delivery import Batch
-from pump.errors import ContextWriteError
+from pump.errors import ContextWriteError, PartialBatchError
 from pump.processor import Generator, Processor
 from pump.sink import Sink
 
@@ -221,6 +221,8 @@ class Dispatcher:
                 results = processor.process_batch(every_context, events)
             if results is not None and len(results) != n_in:
                 raise ValueError(f"process_batch returned {len(results)} results for {n_in} events")
+        except PartialBatchError as partial:
+            results = self._partly_failed(batch, processor, every_context, events, partial)
         except Exception as exc:
             results = self._rerun_per_event(batch, processor, every_context, events, exc)
         finally:
@@ -278,6 +280,30 @@ class Dispatcher:
         if replayed < len(events):
             rest = processor.process_batch(contexts[replayed:], events[replayed:])
             results += events[replayed:] if rest is None else rest
+        return results
+
+    def _partly_failed(
+        self,
+        batch: Batch,
+        processor: Processor,
+        contexts: list[Any],
+        events: list[Any],
+        partial: PartialBatchError,
+    ) -> list[Any]:
+        """`process_batch` handled all but some events: those go to the error policy."""
+        results = list(partial.results)
+        if len(results) != len(events):
+            raise ValueError(
+                f"{processor.location()}: PartialBatchError carries {len(results)} results "
+                f"for {len(events)} events"
+            )
+        for i in sorted(partial.errors):
+            error = partial.errors[i]
+            results[i] = _FAILED
+            processor.counters.errors += 1
+            if not self.policy.event_failed(batch, processor, contexts[i], events[i], error):
+                # stop: what the processor passed on goes no further either
+                return [_FAILED] * len(events)
         return results
 
     def _rerun_per_event(

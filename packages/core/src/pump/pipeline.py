@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field
 
 from pump.config import ComponentConfig, Configurable, build_config, with_custom_keys
+from pump.deadletter import dead_letter_context, dead_letter_record
 from pump.delivery import Batch, release_parents
 from pump.dispatch import Dispatcher
 from pump.error_policy import ErrorPolicy, OnError, PipelineError, describe
@@ -394,6 +395,32 @@ class Pipeline(Configurable):
             self._update_ready()
         if self.in_flight == 0 and not self._tasks:
             self._became_idle()
+
+    def write_dead_letters(
+        self,
+        component: Component,
+        failures: Sequence[tuple[Mapping[str, Any] | None, Any, BaseException]],
+    ) -> bool:
+        """Write (context, event, error) triples to the dead-letter sink, whatever `on_error`
+        says; the current batch is done once they are written. False if there is no sink."""
+        sink = self.dead_letter
+        if sink is None:
+            return False
+        if not failures:
+            return True
+        records = [
+            dead_letter_record(self.Id, component.Id, error, event, context)
+            for context, event, error in failures
+        ]
+        contexts = [dead_letter_context(context) for context, _, _ in failures]
+        batch = self.current_batch
+        if batch is None:
+            batch = Batch(0, lambda _: None)
+            self._writer.write(batch, sink, records, contexts)
+            batch.done()
+        else:
+            self._writer.write(batch, sink, records, contexts)
+        return True
 
     # -- state --------------------------------------------------------------------------------
 
