@@ -173,7 +173,7 @@ __all__ = [
 
 
 #: Subpackages reachable as attributes after a plain `import pump` (`pump.common.X`).
-_SUBPACKAGES = ("common", "testing", "metrics")
+_SUBPACKAGES = ("common", "testing", "metrics", "state")
 
 
 def __getattr__(name: str) -> Any:
