@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         BuildError,
         ConfigError,
         ContextWriteError,
+        PartialBatchError,
         PartialWriteError,
         PermanentWriteError,
         PumpError,
@@ -78,6 +79,7 @@ _EXPORTS: dict[str, str] = {
     "BuildError": "pump.errors",
     "ConfigError": "pump.errors",
     "ContextWriteError": "pump.errors",
+    "PartialBatchError": "pump.errors",
     "PartialWriteError": "pump.errors",
     "PermanentWriteError": "pump.errors",
     "PumpError": "pump.errors",
@@ -143,6 +145,7 @@ __all__ = [
     "LookupProvider",
     "MappingLookup",
     "MemoryLookupProvider",
+    "PartialBatchError",
     "PartialWriteError",
     "PeriodicTrigger",
     "PermanentWriteError",
@@ -172,7 +175,7 @@ __all__ = [
 
 
 #: Subpackages reachable as attributes after a plain `import pump` (`pump.common.X`).
-_SUBPACKAGES = ("common", "testing", "metrics", "socket")
+_SUBPACKAGES = ("common", "testing", "metrics", "socket", "state")
 
 
 def __getattr__(name: str) -> Any:
