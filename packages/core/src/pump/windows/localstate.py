@@ -35,3 +35,10 @@ class LocalState:
         if contexts is None:
             contexts = [{} for _ in events]
         pipeline.inject_batch(events, contexts, depth, parents=parents)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.data[key] = value
+        self.changed.add(key)
