@@ -37,6 +37,7 @@ from pump.sink import Sink
 from pump_file import parts
 from pump_file.parts import Part
 from pump_file.template import PathTemplate, TemplateError, safe
+from pump_pandas.arrow import ARROW_ERRORS, rows_table
 
 if TYPE_CHECKING:
     from pump.application import Application
@@ -276,13 +277,13 @@ class ParquetSink(Sink):
             first = int(context.get("file_row", 0))
             origin = (str(context["file_path"]), first, first + int(context["frame_rows"]))
         try:
-            split = self._partitions(frame)
-            made = [
-                _Item(
-                    members or [index], self.Template.key(now, values, context), label, part, origin
+            made = []
+            for label, values, part in self._partitions(frame):
+                # rows of dict events: the frame's index is each row's position in `members`
+                own = [index] if members is None else [members[j] for j in part.index]
+                made.append(
+                    _Item(own, self.Template.key(now, values, context), label, part, origin)
                 )
-                for label, values, part in split
-            ]
         except (KeyError, TemplateError) as exc:
             error = PermanentWriteError.wrap(self.location(), exc)
             for i in members or [index]:
@@ -434,12 +435,8 @@ class ParquetSink(Sink):
             if c.skip_written and item.origin is not None and self._holds(item):
                 self.rows_skipped += len(item.frame)
                 continue
-            try:
-                table = pa.Table.from_pandas(item.frame, preserve_index=False)
-            except (pa.ArrowException, TypeError, ValueError) as exc:
-                error = PermanentWriteError.wrap(self.location(), exc)
-                for i in item.members:
-                    w.errors[i] = error
+            table = self._table(item, w.errors)
+            if table is None:
                 continue
             try:
                 f = self._file_for(item.key, item.label, table, now, published, settled)
@@ -461,6 +458,20 @@ class ParquetSink(Sink):
                 w.failure = exc
                 w.waits_for.clear()
                 return
+
+    def _table(self, item: _Item, errors: dict[int, BaseException]) -> pa.Table | None:
+        """The item's rows as a table; the events whose rows Arrow cannot store fail for good
+        (each row of dict events alone, a DataFrame event as a whole)."""
+        if len(item.members) == 1:
+            try:
+                return pa.Table.from_pandas(item.frame, preserve_index=False)
+            except ARROW_ERRORS as exc:
+                errors[item.index] = PermanentWriteError.wrap(self.location(), exc)
+                return None
+        table, bad = rows_table(item.frame)
+        for position, exc in bad.items():
+            errors[item.members[position]] = PermanentWriteError.wrap(self.location(), exc)
+        return table
 
     def _holds(self, item: _Item) -> bool:
         """True when a published file already holds the item's rows."""
