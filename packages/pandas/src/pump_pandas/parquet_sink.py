@@ -350,9 +350,23 @@ class ParquetSink(Sink):
             return True
         return pipeline.draining or not pipeline.is_ready() or pipeline.sources_exhausted()
 
+    def _watch_sources(self) -> bool:
+        """Wake the writer when a source of the pipeline ends (its files are then waited on);
+        False while the sources' tasks are not there yet (the pipeline is starting)."""
+        pipeline = self.Pipeline
+        tasks = [source.task for source in pipeline.Sources] if pipeline is not None else []
+        if any(task is None for task in tasks):
+            return False
+        for task in tasks:
+            assert task is not None
+            task.add_done_callback(lambda _task: self._wake.set())
+        return True
+
     async def _write_loop(self) -> None:
         tick = self._tick()
+        watching = False
         while True:
+            watching = watching or self._watch_sources()
             if not self._queue:
                 if not self._files:
                     self._flush_now = False
