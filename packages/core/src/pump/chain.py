@@ -78,6 +78,22 @@ class Segment:
             self.times[i] = 0
 
 
+# the line that runs processor i, by how it runs (Processor.inline)
+_CALLS = {
+    "process": "            event = p{i}(context, event)",
+    "map": "            event = p{i}(event)",
+    "keep": "            passed = p{i}(event)",
+    "drop": "            passed = p{i}(event)",
+}
+# the test after it that drops the event
+_TESTS = {
+    "process": "            if event is None:",
+    "map": "            if event is None:",
+    "keep": "            if not passed:",
+    "drop": "            if passed:",
+}
+
+
 def _compile(
     processors: Sequence[Processor], shared: bool, profiled: bool
 ) -> tuple[RunFunction, dict[int, int]]:
@@ -95,14 +111,16 @@ def _compile(
     lines.append("        try:")
     stage_of_line: dict[int, int] = {}
     for i, processor in enumerate(processors):
-        namespace[f"p{i}"] = processor.process
+        inline = processor.inline
+        kind = "process" if inline is None else inline[0]
+        namespace[f"p{i}"] = processor.process if inline is None else inline[1]
         if profiled:
             lines.append("            t = perf()")
-        lines.append(f"            event = p{i}(context, event)")
+        lines.append(_CALLS[kind].format(i=i))
         stage_of_line[len(lines)] = i  # 1-based line number of the call
         if profiled:
             lines.append(f"            times[{i}] += perf() - t")
-        lines.append("            if event is None:")
+        lines.append(_TESTS[kind])
         lines.append(f"                drops[{i}] += 1")
         lines.append("                continue")
     # `out.append(x)` written as a method call is specialised by CPython 3.11+, unlike a

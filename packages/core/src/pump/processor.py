@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal
 
 from pump.component import Component
+
+#: How a processor that is one function of the event runs in the compiled loop:
+#: "map" (the result is the new event, None drops), "keep" (a true result keeps the event),
+#: "drop" (a true result drops it).
+InlineKind = Literal["map", "keep", "drop"]
 
 
 class Processor(Component):
@@ -19,6 +25,9 @@ class Processor(Component):
     writes_context: ClassVar[bool] = False
     #: True when returning None means "taken into an aggregate", not "dropped" (metrics only).
     consumes_events: ClassVar[bool] = False
+    #: Set when the processor is nothing but `f(event)`: the compiled loop then calls `f` itself,
+    #: one call per event instead of a call into an adapter that calls `f`.
+    inline: tuple[InlineKind, Callable[[Any], Any]] | None = None
 
     def process(self, context: dict[str, Any], event: Any) -> Any:
         """Return the (possibly new) event, or None to drop it."""
