@@ -111,8 +111,13 @@ class RequestAuth:
         )
 
     @property
-    def needs_body(self) -> bool:
-        """True when the body's signature is checked (the body must be read first)."""
+    def checks_token(self) -> bool:
+        """True when requests must carry a token."""
+        return self._expected is not None
+
+    @property
+    def checks_signature(self) -> bool:
+        """True when the body's signature is checked."""
         return self._secret is not None
 
     def token_ok(self, headers: Mapping[str, str]) -> bool:

@@ -51,10 +51,11 @@ class HTTPServerSourceConfig(ListenerConfig):
     retry_after: int = Field(
         1, ge=0, le=3600, description="Seconds in the Retry-After header of a 429 or 503"
     )
-    context_headers: bool = Field(
-        True,
-        description="Put the request's headers into the context (http_headers), "
-        "without the authentication headers",
+    context_headers: list[str] = Field(
+        [],
+        description="Request headers copied into the context (http_headers), by name; "
+        "the token and signature headers never are",
+        examples=[["X-GitHub-Event", "X-GitHub-Delivery"]],
     )
 
 
@@ -96,6 +97,8 @@ class HTTPServerSource(pump.Source):
         self._accepting = False
         self._bad_log = pump.RateLimitedLog(L, 10.0)
         self._retry_after = {"Retry-After": str(c.retry_after)}
+        hidden = self.auth.secret_headers
+        self._context_headers = [h for h in c.context_headers if h.lower() not in hidden]
 
     @property
     def port(self) -> int:
@@ -145,7 +148,8 @@ class HTTPServerSource(pump.Source):
         pipeline = self.Pipeline
         if not self._accepting or pipeline.is_error():
             return self._unavailable("the pipeline is not running")
-        if not self.auth.token_ok(request.headers):
+        auth = self.auth
+        if auth.checks_token and not auth.token_ok(request.headers):
             self.unauthorized += 1
             return _answer(401, {"error": "missing or wrong token"})
         c = self.Config
@@ -158,16 +162,13 @@ class HTTPServerSource(pump.Source):
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return self._too_large(None)
-        if not self.auth.signature_ok(request.headers, body):
+        if auth.checks_signature and not auth.signature_ok(request.headers, body):
             self.unauthorized += 1
             return _answer(401, {"error": "missing or wrong signature"})
         try:
-            events = decode(
-                body,
-                resolve_format(c.format, request.content_type),
-                c.split_arrays,
-                request.charset or "utf-8",
-            )
+            fmt = resolve_format(c.format, request.content_type)
+            charset = (request.charset or "utf-8") if fmt == "text" else "utf-8"
+            events = decode(body, fmt, c.split_arrays, charset)
         except BodyError as exc:
             self.bad_requests += 1
             self._bad_log.warning(
@@ -205,18 +206,14 @@ class HTTPServerSource(pump.Source):
         return _answer(500, {"error": "the events failed; the pipeline stopped"})
 
     def _context(self, request: web.Request) -> dict[str, Any]:
-        context: dict[str, Any] = {
+        headers = request.headers
+        return {
             "http_method": request.method,
             "http_path": request.path,
             "http_query": request.query_string,
             "http_remote": request.remote,
+            "http_headers": {k: headers[k] for k in self._context_headers if k in headers},
         }
-        if self.Config.context_headers:
-            hidden = self.auth.secret_headers
-            context["http_headers"] = {
-                k: v for k, v in request.headers.items() if k.lower() not in hidden
-            }
-        return context
 
     def _busy(self) -> web.Response:
         self.busy_responses += 1
