@@ -12,10 +12,14 @@ class HTTPConnectorError(pump.PumpError):
 class HTTPStatusError(HTTPConnectorError):
     """A server answered with a status that is not a success; `status` and `url` say which."""
 
-    def __init__(self, message: str, status: int, url: str) -> None:
+    def __init__(
+        self, message: str, status: int, url: str, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.url = url
+        #: Seconds the server asked to wait (its Retry-After header), if it said.
+        self.retry_after = retry_after
 
     @property
     def transient(self) -> bool:
@@ -37,3 +41,14 @@ class WebSocketError(HTTPConnectorError):
 
 #: Statuses that say "not now" rather than "never": a request refused with one is retried.
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds of a Retry-After header given in seconds (an HTTP date is not used: None)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None

@@ -105,6 +105,10 @@ class HTTPServerSource(pump.Source):
         """The port listened on (known once started; `port: 0` picks a free one)."""
         return self.listener.port
 
+    def accepting(self) -> bool:
+        """True while the source runs (before and after, requests are answered 503)."""
+        return self._accepting
+
     @property
     def url(self) -> str:
         """The URL senders post to, as seen from this machine."""
@@ -146,7 +150,7 @@ class HTTPServerSource(pump.Source):
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         pipeline = self.Pipeline
-        if not self._accepting or pipeline.is_error():
+        if not self.accepting() or pipeline.is_error():
             return self._unavailable("the pipeline is not running")
         auth = self.auth
         if auth.checks_token and not auth.token_ok(request.headers):
@@ -177,7 +181,7 @@ class HTTPServerSource(pump.Source):
             return _answer(400, {"error": str(exc)})
         if not events:
             return _answer(200, {"events": 0})
-        if not self._accepting or pipeline.is_error():
+        if not self.accepting() or pipeline.is_error():
             return self._unavailable("the pipeline is not running")
         if not pipeline.is_ready():
             return self._busy()
@@ -200,7 +204,7 @@ class HTTPServerSource(pump.Source):
                 )
         if done.result():
             return _answer(200, {"events": len(events)})
-        if not self._accepting:
+        if not self.accepting():
             return self._unavailable("the pipeline stopped before the events were done")
         self.failed_responses += 1
         return _answer(500, {"error": "the events failed; the pipeline stopped"})
