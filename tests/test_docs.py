@@ -40,6 +40,7 @@ USER_MODULES = {
     "mypkg/__init__.py": "",
     "mypkg/enrich.py": "def process(event):\n    return event\n",
     "mypkg/sales.py": "def enrich(event, lookup):\n    return event\n",
+    "mypkg/orders.py": "def convert(frame):\n    return frame\n",
     "mypkg/geo.py": (
         "def country(event, lookup):\n    return event\n\n\n"
         "def label(context, event, countries, owners):\n    return event\n"
