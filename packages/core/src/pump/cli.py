@@ -212,6 +212,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     app = _build(args)
     if app is None:
         return EXIT_CONFIG
+    for pipeline in app.Pipelines.values():
+        # stateful processors checkpoint to SQLite under the working folder unless told otherwise
+        pipeline.default_state_dir = f".pump-state/{pipeline.Id}"
     view = _view(args, app)
     log = logging.getLogger("pump.run")
 

@@ -7,11 +7,12 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from pump.config import ComponentConfig, Configurable, build_config, with_custom_keys
+from pump.deadletter import dead_letter_context, dead_letter_record
 from pump.delivery import Batch, release_parents
 from pump.dispatch import Dispatcher
 from pump.error_policy import ErrorPolicy, OnError, PipelineError, describe
@@ -27,6 +28,8 @@ from pump.taskgroup import TaskGroup
 if TYPE_CHECKING:
     from pump.application import Application
     from pump.component import Component
+    from pump.state.backend import StateBackend
+    from pump.state.checkpoint import Checkpointer
 
 __all__ = ["Pipeline", "PipelineConfig", "PipelineError"]
 
@@ -55,6 +58,22 @@ class PipelineConfig(ComponentConfig):
     )
     profile_every: int = Field(
         256, ge=0, description="Time processors on one batch in N (0: never)"
+    )
+    state_backend: Literal["auto", "memory", "sqlite"] = Field(
+        "auto",
+        description="Where stateful processors checkpoint: sqlite (a file in state_dir), "
+        "memory (lost with the process), auto (sqlite when state_dir is set)",
+    )
+    state_dir: str = Field(
+        "",
+        description="Folder of this pipeline's state (`pump run` default: "
+        "./.pump-state/<pipeline>)",
+    )
+    checkpoint_interval: float = Field(
+        5.0, gt=0, description="Seconds between checkpoints of stateful processors"
+    )
+    checkpoint_events: int = Field(
+        100_000, gt=0, description="Also checkpoint after this many events reached state"
     )
 
 
@@ -119,6 +138,11 @@ class Pipeline(Configurable):
         self._dispatch = Dispatcher(self, self._writer, self._policy, self._tasks)
         self._policy.writer = self._writer
         self._writer.dispatcher = self._dispatch
+        #: Checkpoints of the stateful processors (while started, when there are any).
+        self.checkpointer: Checkpointer | None = None
+        #: The state folder when `state_dir` is not set (`pump run`: ./.pump-state/<id>).
+        self.default_state_dir = ""
+        self._state_backend: StateBackend | None = None
 
     # -- building -------------------------------------------------------------------------
 
@@ -362,6 +386,106 @@ class Pipeline(Configurable):
         self._dispatch.run(batch, depth, None, contexts, events)
         batch.done()
 
+    def absorb(self, batch: Batch, n: int) -> None:
+        """`n` events of `batch` were absorbed into state: no longer in flight (they are
+        acknowledged with the checkpoint that holds them)."""
+        batch.absorbed += n
+        self.in_flight -= n
+        if not self._ready.is_set():
+            self._update_ready()
+        if self.in_flight == 0 and not self._tasks:
+            self._became_idle()
+
+    def write_dead_letters(
+        self,
+        component: Component,
+        failures: Sequence[tuple[Mapping[str, Any] | None, Any, BaseException]],
+    ) -> bool:
+        """Write (context, event, error) triples to the dead-letter sink, whatever `on_error`
+        says; the current batch is done once they are written. False if there is no sink."""
+        sink = self.dead_letter
+        if sink is None:
+            return False
+        if not failures:
+            return True
+        records = [
+            dead_letter_record(self.Id, component.Id, error, event, context)
+            for context, event, error in failures
+        ]
+        contexts = [dead_letter_context(context) for context, _, _ in failures]
+        batch = self.current_batch
+        if batch is None:
+            batch = Batch(0, lambda _: None)
+            self._writer.write(batch, sink, records, contexts)
+            batch.done()
+        else:
+            self._writer.write(batch, sink, records, contexts)
+        return True
+
+    # -- state --------------------------------------------------------------------------------
+
+    def set_state_backend(self, backend: StateBackend) -> None:
+        """Checkpoint into `backend` instead of the configured one (before `start`)."""
+        self._state_backend = backend
+
+    def state_backend(self) -> StateBackend:
+        """The backend the stateful processors checkpoint into (see `state_backend`)."""
+        if self._state_backend is not None:
+            return self._state_backend
+        from pump.state.backend import MemoryBackend
+
+        c = self.Config
+        state_dir = c.state_dir or self.default_state_dir
+        kind = c.state_backend
+        if kind == "auto":
+            kind = "sqlite" if state_dir else "memory"
+        if kind == "memory":
+            self._state_backend = MemoryBackend()
+        else:
+            from pump.state.sqlite import SQLiteBackend
+
+            self._state_backend = SQLiteBackend(state_dir or f".pump-state/{self.Id}")
+        return self._state_backend
+
+    async def checkpoint(self, timeout: float | None = None) -> bool:
+        """Checkpoint the stateful processors now; True when a checkpoint was written."""
+        if self.checkpointer is None:
+            return False
+        return await self.checkpointer.checkpoint(timeout)
+
+    async def release_partitions(self, partitions: list[str], timeout: float | None) -> None:
+        """A source lost `partitions` (a rebalance): checkpoint their state, then drop it.
+
+        Call it before waiting for the partitions' in-flight batches: their acknowledgements
+        wait for that checkpoint.
+        """
+        if self.checkpointer is not None:
+            await self.checkpointer.release_partitions(partitions, timeout)
+
+    def forget_stream(self, stream: str) -> None:
+        """A source will not deliver `stream` again (a finished file): drop its position."""
+        if self.checkpointer is not None:
+            self.checkpointer.forget_stream(stream)
+
+    async def _start_state(self) -> None:
+        states = [p.state for p in self.Processors if isinstance(p, Processor) and p.stateful]
+        if not states:
+            return
+        from pump.state.checkpoint import Checkpointer
+
+        c = self.Config
+        checkpointer = Checkpointer(
+            self, self.state_backend(), states, c.checkpoint_interval, c.checkpoint_events
+        )
+        await checkpointer.start()
+        self.checkpointer = checkpointer
+        L.info(
+            "pipeline '%s': state of %d processor(s) checkpointed to %s",
+            self.Id,
+            len(states),
+            checkpointer.backend.describe(),
+        )
+
     # -- errors -----------------------------------------------------------------------------
 
     def handle_error(self, exception: BaseException, context: Any, event: Any) -> bool:
@@ -400,7 +524,7 @@ class Pipeline(Configurable):
 
     def _complete(self, batch: Batch) -> None:
         self._live.discard(batch)
-        self.in_flight -= batch.size
+        self.in_flight -= batch.size - batch.absorbed
         source = batch.source
         if source is not None:
             try:
@@ -429,6 +553,7 @@ class Pipeline(Configurable):
     async def start(self) -> None:
         """Start components, then the sources' `main()` tasks."""
         self.sink  # noqa: B018 - fails early when the pipeline was never built
+        await self._start_state()
         for component in self.components():
             await component.start()
         self._started = True
@@ -475,10 +600,26 @@ class Pipeline(Configurable):
             await component.flush()
         if self.dead_letter is not None:
             await self.dead_letter.flush()
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         if not self._idle.is_set():
             try:
                 await asyncio.wait_for(self._idle.wait(), timeout)
             except TimeoutError:
+                return False
+        if self.checkpointer is not None and self.error is None:
+            # events absorbed into state are done once this checkpoint is durable
+            left = None if deadline is None else max(0.0, deadline - loop.time())
+            try:
+                await self.checkpointer.checkpoint(left)
+            except Exception as exc:
+                L.error(
+                    "pipeline '%s': the final checkpoint failed (%s: %s); the state is "
+                    "restored from the previous one and its events are delivered again",
+                    self.Id,
+                    type(exc).__name__,
+                    exc,
+                )
                 return False
         return not self._writer.given_up
 
@@ -509,6 +650,8 @@ class Pipeline(Configurable):
                 self.Id,
                 self.in_flight,
             )
+        if self.checkpointer is not None:
+            await self.checkpointer.halt()  # no checkpoint releases batches after this
         # reject what is unfinished before cancelling: a cancelled task must not finish a batch
         self.abandon()
         await self._tasks.cancel()
@@ -517,6 +660,9 @@ class Pipeline(Configurable):
                 await component.stop()
             except Exception:
                 L.exception("%s: stop failed", component.location())
+        checkpointer, self.checkpointer = self.checkpointer, None
+        if checkpointer is not None:
+            await checkpointer.stop()
         self._started = False
         return drained
 
@@ -550,6 +696,7 @@ class Pipeline(Configurable):
             "throttled_by": [repr(t) for t in self._throttles],
             "error": self.error.as_dict() if self.error else None,
             "components": {comp.Id: comp.counters.snapshot() for comp in self.components()},
+            **({"state": self.checkpointer.describe()} if self.checkpointer is not None else {}),
         }
 
     def __repr__(self) -> str:

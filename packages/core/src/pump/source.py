@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from pump.application import Application
     from pump.delivery import Batch
     from pump.pipeline import Pipeline as _Pipeline
+    from pump.state.position import StreamPosition
 
 
 class Source(Component):
@@ -66,6 +67,20 @@ class Source(Component):
         self.Pipeline.process_batch(
             [event], contexts=[context if context is not None else {}], source=self
         )
+
+    def stream_position(
+        self, batch: Batch, contexts: list[dict[str, Any]]
+    ) -> StreamPosition | None:
+        """Where the events of `batch` (these `contexts`, in order) are: partition, stream,
+        first and last position, and the context key of each event's position.
+
+        Stateful processors scope their state by the partition and checkpoint the positions,
+        so that after a crash events the restored state already reflects are not applied
+        twice. A source without positions returns None (the default): its events share one
+        partition and replays cannot be recognized. Called once per batch and stateful
+        processor; `contexts` may be a generator's children (then without positions).
+        """
+        return None
 
     def exhausted(self) -> bool:
         """True when this source will hand over nothing more (its `main()` has returned)."""
