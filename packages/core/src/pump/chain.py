@@ -122,15 +122,14 @@ def _compile(
     lines.append("        try:")
     stage_of_line: dict[int, int] = {}
     for i, processor in enumerate(processors):
-<<<<<<< HEAD
-        inline = processor.inline
+        inline = None if replay and processor.stateful else processor.inline
         kind = "process" if inline is None else inline[0]
-        namespace[f"p{i}"] = processor.process if inline is None else inline[1]
-=======
-        namespace[f"p{i}"] = (
-            processor.state.gate if replay and processor.stateful else processor.process
-        )
->>>>>>> main
+        if inline is not None:
+            namespace[f"p{i}"] = inline[1]
+        else:  # while replaying, a stateful processor skips what its state already holds
+            namespace[f"p{i}"] = (
+                processor.state.gate if replay and processor.stateful else processor.process
+            )
         if profiled:
             lines.append("            t = perf()")
         lines.append(_CALLS[kind].format(i=i))
