@@ -241,9 +241,13 @@ def test_watermark_waits_for_the_slowest_partition_until_it_is_idle() -> None:
     assert marks.observe("p1", 120, now=3) == 115
     assert marks.observe("p0", 200, now=25) == 115
     assert marks.advance(now=33.5) == 195  # p1 silent for 30 s: idle, p0 alone counts
-    assert marks.advance(now=60) == 195  # both idle: it stays
+    assert marks.advance(now=60) == 195  # both idle: the most advanced counts
     marks.forget("p0")
     assert marks.value == 195
+    quiet = Watermarks(out_of_orderness=5, idle_timeout=30)
+    quiet.observe("p1", 50, now=0)
+    assert quiet.observe("p0", 100, now=0) == 45
+    assert quiet.advance(now=31) == 95  # all quiet: nothing is on its way, the highest counts
 
 
 def test_idle_timeout_zero_never_idles() -> None:
@@ -258,7 +262,10 @@ def test_idle_timeout_zero_never_idles() -> None:
 def test_windows_survive_a_restart_in_state() -> None:
     """Half the events, a stop with windows open (kept in state), the rest after a restart:
     the same results as one run, each window emitted once."""
-    events = [{"ts": t, "user": u} for t, u in [(1, "a"), (2, "b"), (11, "a"), (12, "a"), (15, "b"), (21, "a"), (33, "b")]]
+    events = [
+        {"ts": t, "user": u}
+        for t, u in [(1, "a"), (2, "b"), (11, "a"), (12, "a"), (15, "b"), (21, "a"), (33, "b")]
+    ]
     config = {"size": 10, "key": "user", "time": "ts", "time_format": "epoch"}
     backend = MemoryBackend()
     outputs = []
@@ -272,7 +279,12 @@ def test_windows_survive_a_restart_in_state() -> None:
     one_run = run(events, TumblingWindow, config).out.events
     assert outputs == one_run
     assert [(e["key"], e["start"], e["count"]) for e in one_run] == [
-        ("a", 0, 1), ("b", 0, 1), ("a", 10, 2), ("b", 10, 1), ("a", 20, 1), ("b", 30, 1)
+        ("a", 0, 1),
+        ("b", 0, 1),
+        ("a", 10, 2),
+        ("b", 10, 1),
+        ("a", 20, 1),
+        ("b", 30, 1),
     ]
 
 
@@ -312,16 +324,40 @@ def test_time_and_key_from_the_context() -> None:
     window = TumblingWindow(
         app,
         pipeline,
-        config={"size": "1m", "time": "kafka_timestamp", "time_in": "context", "key": "kafka_key", "key_in": "context", "reduce": {"n": "sum"}},
+        config={
+            "size": "1m",
+            "time": "kafka_timestamp",
+            "time_in": "context",
+            "key": "kafka_key",
+            "key_in": "context",
+            "reduce": {"n": "sum"},
+        },
     )
-    pipeline.build(IteratorSource(app, pipeline, iterator=events), Stamped(app, pipeline), window, out)
+    pipeline.build(
+        IteratorSource(app, pipeline, iterator=events), Stamped(app, pipeline), window, out
+    )
     app.add_pipeline(pipeline)
     assert app.run() == 0
     assert out.events == [
         # 22:13:20, 22:14:00, 22:14:40 and 22:15:20
-        {"key": b"k", "start": "2023-11-14T22:13:00+00:00", "end": "2023-11-14T22:14:00+00:00", "n": 0},
-        {"key": b"k", "start": "2023-11-14T22:14:00+00:00", "end": "2023-11-14T22:15:00+00:00", "n": 3},
-        {"key": b"k", "start": "2023-11-14T22:15:00+00:00", "end": "2023-11-14T22:16:00+00:00", "n": 3},
+        {
+            "key": b"k",
+            "start": "2023-11-14T22:13:00+00:00",
+            "end": "2023-11-14T22:14:00+00:00",
+            "n": 0,
+        },
+        {
+            "key": b"k",
+            "start": "2023-11-14T22:14:00+00:00",
+            "end": "2023-11-14T22:15:00+00:00",
+            "n": 3,
+        },
+        {
+            "key": b"k",
+            "start": "2023-11-14T22:15:00+00:00",
+            "end": "2023-11-14T22:16:00+00:00",
+            "n": 3,
+        },
     ]
 
 
@@ -336,7 +372,9 @@ def test_processing_time_windows_close_on_the_clock() -> None:
         app = pump.Application()
         pipeline = pump.Pipeline(app, "p")
         out = ListSink(app, pipeline)
-        window = TumblingWindow(app, pipeline, config={"size": 0.2, "reduce": {"n": "collect"}, "flush_at_end": False})
+        window = TumblingWindow(
+            app, pipeline, config={"size": 0.2, "reduce": {"n": "collect"}, "flush_at_end": False}
+        )
         pipeline.build(IteratorSource(app, pipeline, iterator=slowly()), window, out)
         app.add_pipeline(pipeline)
         assert await app.main() == 0
@@ -358,8 +396,18 @@ def test_early_results_on_a_timer() -> None:
         app = pump.Application()
         pipeline = pump.Pipeline(app, "p")
         out = ListSink(app, pipeline)
-        config = {"size": 10, "time": "ts", "emit": "timer", "emit_interval": 0.1, "time_format": "epoch"}
-        pipeline.build(IteratorSource(app, pipeline, iterator=slowly()), TumblingWindow(app, pipeline, config=config), out)
+        config = {
+            "size": 10,
+            "time": "ts",
+            "emit": "timer",
+            "emit_interval": 0.1,
+            "time_format": "epoch",
+        }
+        pipeline.build(
+            IteratorSource(app, pipeline, iterator=slowly()),
+            TumblingWindow(app, pipeline, config=config),
+            out,
+        )
         app.add_pipeline(pipeline)
         assert await app.main() == 0
         return out.events
