@@ -381,7 +381,7 @@ def test_processing_time_windows_close_on_the_clock() -> None:
         return out.events
 
     events = asyncio.run(main())
-    assert [e["n"] for e in events][0] == [0, 1, 2]  # closed by the clock, before event 3
+    assert events[0]["n"] == [0, 1, 2]  # closed by the clock, before event 3
     assert all(e["end"] > e["start"] for e in events)
 
 
