@@ -31,7 +31,7 @@ DOC_FILES = sorted(
     }
 )
 #: READMEs whose config reference must be generated (one table per component at least).
-CONNECTOR_READMES = ["core", "file", "kafka", "amqp", "elastic", "mysql"]
+CONNECTOR_READMES = ["core", "file", "kafka", "amqp", "elastic", "mysql", "http"]
 
 YAML_BLOCK = re.compile(r"^```yaml\n(?P<body>.*?)^```", re.DOTALL | re.MULTILINE)
 
