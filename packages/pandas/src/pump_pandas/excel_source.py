@@ -1,4 +1,4 @@
-"""DataFrameExcelSource: a sheet of Excel workbooks (.xlsx) streamed into DataFrames of chunk_rows."""
+"""DataFrameExcelSource: a sheet of Excel workbooks (.xlsx), streamed into frames of chunk_rows."""
 
 from __future__ import annotations
 

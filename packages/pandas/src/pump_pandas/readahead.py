@@ -8,6 +8,7 @@ overlaps the two, for the memory of one more chunk.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -83,10 +84,8 @@ class ReadAhead(Generic[T]):
                 close()
             return
         while self._thread.is_alive():
-            try:
+            with contextlib.suppress(queue.Empty):
                 self._ready.get(timeout=0.05)  # room, so a blocked put sees the stop
-            except queue.Empty:
-                pass
             self._thread.join(0.05)
 
 
