@@ -74,6 +74,13 @@ class ParquetSinkConfig(ComponentConfig):
     row_group_rows: int = Field(
         131072, gt=0, description="Rows gathered before a row group is written"
     )
+    dictionary_pagesize_limit: int = Field(
+        256 << 10,
+        gt=0,
+        description="Bytes a column's dictionary may take in a row group before the column "
+        "is written plain (pyarrow's default, 1 MiB, spends much CPU on columns of many "
+        "distinct values, in every row group)",
+    )
     max_rows: int = Field(
         1_000_000, ge=0, description="Finish a file once it holds this many rows (0: no limit)"
     )
@@ -540,6 +547,7 @@ class ParquetSink(Sink):
                 table.schema,
                 compression=None if c.compression == "none" else c.compression,
                 compression_level=c.compression_level,
+                dictionary_pagesize_limit=c.dictionary_pagesize_limit,
             )
         f.writer.write_table(table, row_group_size=max(table.num_rows, 1))
         f.buffered, f.buffered_rows = [], 0
