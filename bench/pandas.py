@@ -175,7 +175,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--chunk", type=int, default=262_144)
     parser.add_argument("--slow-rounds", type=int, default=2)
-    add_arguments(parser, ["vectorised", "pandas", "per_event", "bare_loop"], rounds=7)
+    add_arguments(parser, ["vectorised", "pandas", "per_event", "bare_loop"], rounds=11)
     args = parser.parse_args()
     pump.tuning.tune_runtime()
     with tempfile.TemporaryDirectory(prefix="pump-bench-") as tmp:

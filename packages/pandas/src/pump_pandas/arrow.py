@@ -74,7 +74,7 @@ def _fits(kind: pa.DataType, column: pa.DataType) -> bool:
     """True when a value of type `kind` goes into a column of type `column` as it is."""
     if kind == column or kind == pa.null():
         return True
-    return pa.types.is_integer(kind) and pa.types.is_floating(column)
+    return bool(pa.types.is_integer(kind) and pa.types.is_floating(column))
 
 
 def _shown(value: Any) -> str:

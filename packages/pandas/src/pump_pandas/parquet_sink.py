@@ -490,8 +490,8 @@ class ParquetSink(Sink):
                 errors[item.index] = PermanentWriteError.wrap(self.location(), exc)
                 return None
         table, bad = rows_table(item.frame)
-        for position, exc in bad.items():
-            errors[item.members[position]] = PermanentWriteError.wrap(self.location(), exc)
+        for position, error in bad.items():
+            errors[item.members[position]] = PermanentWriteError.wrap(self.location(), error)
         return table
 
     def _holds(self, item: _Item) -> bool:

@@ -41,7 +41,8 @@ class DataFrameSourceConfig(FileSourceConfig, FrameConfig):
         4,
         gt=0,
         description="Frames handed over and not yet done before reading waits (emit: frames; "
-        "with chunk_rows it bounds the rows in memory)",
+        "with chunk_rows it bounds the rows in memory: about chunk_rows × (this + 2), one "
+        "chunk being read ahead)",
     )
 
 
