@@ -57,10 +57,6 @@ class Analyzer(Processor):
         self.AnalyzeOnClock = analyze_on_clock
         self._clock: asyncio.TimerHandle | None = None
         self._running: asyncio.Task[None] | None = None
-        if not hasattr(self, "state"):
-            from pump.windows.localstate import LocalState
-
-            self.state = LocalState(self)  # type: ignore[assignment,misc,unused-ignore]
 
     # -- the implementation interface (BSPump's names) ---------------------------------------
 
