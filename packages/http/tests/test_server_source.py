@@ -236,6 +236,40 @@ async def test_curl_posts_ndjson_with_a_token(running, tool):
         assert rig.sink.events == [{"n": 1}, {"n": 2}]
 
 
+async def test_a_raw_request_from_nc_and_an_oversized_one_from_socat(running, tool):
+    nc, socat = tool("nc"), tool("socat")
+    async with running(webhook(max_body_size=64)) as rig:
+        body = b'{"n": 1}\n{"n": 2}\n'
+        request = (
+            b"POST / HTTP/1.1\r\nHost: pump\r\nContent-Type: application/x-ndjson\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+        )
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [nc, "-q", "2", "127.0.0.1", str(rig.source.port)],
+            input=request,
+            capture_output=True,
+            timeout=10,
+        )
+        assert done.stdout.startswith(b"HTTP/1.1 200"), done
+        assert rig.sink.events == [{"n": 1}, {"n": 2}]
+        # chunked, without a Content-Length: refused once more than the limit was read
+        chunk = b"x" * 100
+        request = (
+            b"POST / HTTP/1.1\r\nHost: pump\r\nTransfer-Encoding: chunked\r\n"
+            b"Connection: close\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(chunk), chunk)
+        )
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [socat, "-t", "2", "-", f"TCP:127.0.0.1:{rig.source.port}"],
+            input=request,
+            capture_output=True,
+            timeout=10,
+        )
+        assert done.stdout.startswith(b"HTTP/1.1 413"), done
+        assert rig.sink.events == [{"n": 1}, {"n": 2}]
+
+
 async def test_stopping_answers_what_is_in_flight(running, http):
     async with running(webhook(), {"drain_timeout": 0.3}) as rig:
         rig.sink.block()
