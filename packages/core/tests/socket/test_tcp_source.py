@@ -117,7 +117,7 @@ async def test_a_full_pipeline_pauses_reading_so_memory_stays_bounded():
     try:
         host, port = source.address
         line = b"y" * 99 + b"\n"
-        total = 200_000  # 20 MB: far more than the source may hold
+        total = 400_000  # 40 MB: far more than the source and the systems' buffers hold
         _reader, writer = await asyncio.open_connection(host, port)
         writer.write(line * total)
         await asyncio.sleep(1.0)
@@ -201,3 +201,25 @@ def test_bspump_address_and_names():
     assert (source.Config.host, source.Config.port) == ("0.0.0.0", 8888)
     with pytest.raises(pump.ConfigError, match="Unix socket path"):
         TCPServerSource(app, pipeline, config={"address": "/tmp/x.sock"})
+
+
+async def test_a_graceful_stop_finishes_what_was_read_before_it():
+    app = pump.Application(args=[], exit_when_finished=False)
+    pipeline = pump.Pipeline(app, "p", config={"max_in_flight": 10})
+    source = TCPServerSource(app, pipeline, "in", config={"port": 0})
+    sink = CollectingSink(app, pipeline, "out")
+    sink.delay = 0.02  # slow: most lines still wait in the source when the stop comes
+    pipeline.build(source, sink)
+    app.add_pipeline(pipeline)
+    await app.start()
+    host, port = source.address
+    await run([tool("nc"), "-N", host, str(port)], b"".join(b"%d\n" % i for i in range(200)))
+
+    def read() -> int:
+        waiting = sum(len(p.frames) for p in source._queue)
+        return len(sink.events) + pipeline.in_flight + waiting
+
+    assert await wait_until(lambda: read() == 200, 5)
+    assert len(sink.events) < 200
+    assert await app.stop(timeout=10) == 0
+    assert sorted(int(e) for e in sink.events) == list(range(200))
