@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import pickle
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -13,13 +14,24 @@ if TYPE_CHECKING:
     from pump.processor import Processor
     from pump.state.checkpoint import Checkpointer
 
+L = logging.getLogger(__name__)
+
 _MISSING = object()
 
 
 class Partition:
     """One partition's values of one processor, and the stream positions they reflect."""
 
-    __slots__ = ("advanced", "applied", "changed", "data", "forgotten", "name", "restored")
+    __slots__ = (
+        "advanced",
+        "applied",
+        "changed",
+        "data",
+        "forgotten",
+        "name",
+        "replayed",
+        "restored",
+    )
 
     def __init__(self, name: str, data: dict[Any, Any], restored: dict[str, int]) -> None:
         self.name = name
@@ -35,6 +47,8 @@ class Partition:
         self.advanced: set[str] = set()
         #: Streams to drop from the checkpoint (their source will not replay them).
         self.forgotten: set[str] = set()
+        #: Events given to `replay` (already in the restored state) since the last report.
+        self.replayed = 0
 
     def take_changes(self, processor: str) -> PartitionChanges | None:
         """The encoded changes since the last checkpoint (and start the next), or None."""
@@ -260,12 +274,33 @@ class State:
                 return True
             # past the checkpoint: what comes later is new (a truncated file starts over)
             del partition.restored[stream]
+            self._replay_over(partition, stream, upto)
         return False
+
+    def _replay_over(self, partition: Partition, stream: str, upto: int) -> None:
+        L.info(
+            "%s: partition '%s' stream '%s': %d replayed event(s) at or before position %d were "
+            "already in the restored state (not applied again)",
+            self.processor.location(),
+            partition.name,
+            stream,
+            partition.replayed,
+            upto,
+        )
+        checkpointer = self._checkpointer
+        if checkpointer is not None:
+            checkpointer.replayed += partition.replayed
+        partition.replayed = 0
+
+    def count_replayed(self, n: int) -> None:
+        """`n` events of the current partition went to `replay`."""
+        self._current.replayed += n
 
     def gate(self, context: dict[str, Any], event: Any) -> Any:
         """During a replay: `replay` for events the restored state reflects, else `process`."""
         where = context.get(self.replay_field) if context else None
         if where is not None and where <= self.replay_upto:
+            self._current.replayed += 1
             return self.processor.replay(context, event)
         return self.processor.process(context, event)
 
