@@ -253,8 +253,12 @@ class Checkpointer:
             if state is None or change.partition not in state.held():
                 continue
             partition = state.partition_named(change.partition)
-            partition.changed.update(pickle.loads(k) for k, _ in change.upserts)
-            partition.changed.update(pickle.loads(k) for k in change.deletes)
+            if change.base:
+                partition.needs_base = True
+            elif change.data is not None:
+                values, deleted = pickle.loads(change.data)
+                partition.changed.update(values)
+                partition.changed.update(deleted)
             partition.advanced.update(change.positions)
             partition.forgotten.update(change.forget_streams)
 

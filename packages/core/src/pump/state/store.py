@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import pickle
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from pump.delivery import Batch
-from pump.state.backend import PartitionChanges, Restored
+from pump.state.backend import PartitionChanges, Restored, encode_chunk
 
 if TYPE_CHECKING:
     from pump.processor import Processor
@@ -16,7 +15,12 @@ if TYPE_CHECKING:
 
 L = logging.getLogger(__name__)
 
-_MISSING = object()
+
+#: A partition is written whole again (a base) once the deltas since its last base add up to
+#: more than the base itself, or to this many of them: restoring stays about one base long.
+MAX_DELTAS = 256
+#: Deltas smaller than this in total never make a new base.
+MIN_COMPACT_BYTES = 1 << 20
 
 
 class Partition:
@@ -25,15 +29,21 @@ class Partition:
     __slots__ = (
         "advanced",
         "applied",
+        "base_bytes",
         "changed",
         "data",
+        "delta_bytes",
+        "deltas",
         "forgotten",
         "name",
+        "needs_base",
         "replayed",
         "restored",
     )
 
-    def __init__(self, name: str, data: dict[Any, Any], restored: dict[str, int]) -> None:
+    def __init__(
+        self, name: str, data: dict[Any, Any], restored: dict[str, int], chunks: list[bytes]
+    ) -> None:
         self.name = name
         #: Key → value (the values a processor reads and writes).
         self.data = data
@@ -49,27 +59,40 @@ class Partition:
         self.forgotten: set[str] = set()
         #: Events given to `replay` (already in the restored state) since the last report.
         self.replayed = 0
+        # what the backend holds: a base and deltas after it (decides when to write a base)
+        self.base_bytes = len(chunks[0]) if chunks else 0
+        self.delta_bytes = sum(len(c) for c in chunks[1:])
+        self.deltas = max(0, len(chunks) - 1)
+        self.needs_base = False
 
     def take_changes(self, processor: str) -> PartitionChanges | None:
-        """The encoded changes since the last checkpoint (and start the next), or None."""
-        if not self.changed and not self.advanced and not self.forgotten:
+        """The changes since the last checkpoint, encoded (and start the next), or None."""
+        if not (self.changed or self.advanced or self.forgotten or self.needs_base):
             return None
-        data = self.data
         changes = PartitionChanges(processor, self.name)
-        dumps = pickle.dumps
-        for key in self.changed:
-            value = data.get(key, _MISSING)
+        if self.changed or self.needs_base:
+            data = self.data
             try:
-                encoded = dumps(key, 5)
-                if value is _MISSING:
-                    changes.deletes.append(encoded)
+                changed = self.changed
+                if self.needs_base or 2 * len(changed) >= len(data) or self._compact_due():
+                    # most keys changed: the whole dict pickles faster than picking them out
+                    changes.data = encode_chunk(data, [])
+                    changes.base = True
                 else:
-                    changes.upserts.append((encoded, dumps(value, 5)))
+                    present = changed & data.keys()
+                    values = {key: data[key] for key in present}
+                    changes.data = encode_chunk(values, list(changed - present))
             except Exception as exc:
                 raise TypeError(
-                    f"state key {key!r} of partition '{self.name}' cannot be stored: "
+                    f"the state of partition '{self.name}' cannot be stored: "
                     f"{type(exc).__name__}: {exc} (keys and values must be picklable)"
                 ) from exc
+            if changes.base:
+                self.base_bytes, self.delta_bytes, self.deltas = len(changes.data), 0, 0
+                self.needs_base = False
+            else:
+                self.delta_bytes += len(changes.data)
+                self.deltas += 1
         applied = self.applied
         changes.positions = {s: applied[s] for s in self.advanced if s in applied}
         changes.forget_streams = list(self.forgotten)
@@ -77,6 +100,11 @@ class Partition:
         self.advanced = set()
         self.forgotten = set()
         return changes
+
+    def _compact_due(self) -> bool:
+        if self.deltas >= MAX_DELTAS:
+            return True
+        return self.delta_bytes >= max(self.base_bytes, MIN_COMPACT_BYTES)
 
 
 class State:
@@ -185,15 +213,23 @@ class State:
         checkpointer = self._checkpointer
         if checkpointer is not None:
             restored = checkpointer.load(self.processor.Id, name)
-        loads = pickle.loads
         try:
-            data = {loads(k): loads(v) for k, v in restored.rows.items()}
+            data = restored.values()
         except Exception as exc:
             raise RuntimeError(
                 f"{self.processor.location()}: the checkpointed state of partition '{name}' "
                 f"cannot be read: {type(exc).__name__}: {exc}"
             ) from exc
-        partition = self._partitions[name] = Partition(name, data, restored.positions)
+        partition = Partition(name, data, restored.positions, restored.chunks)
+        self._partitions[name] = partition
+        if data or restored.positions:
+            L.info(
+                "%s: partition '%s' restored: %d key(s), positions %s",
+                self.processor.location(),
+                name or '""',
+                len(data),
+                restored.positions or "none",
+            )
         return partition
 
     def drop(self, partitions: list[str]) -> None:

@@ -11,7 +11,6 @@ state folder, for tests that kill a `pump run` and compare the counts afterwards
 from __future__ import annotations
 
 import os
-import pickle
 import random
 import signal
 import sqlite3
@@ -26,6 +25,7 @@ from pydantic import Field
 
 from pump.config import ComponentConfig
 from pump.processor import Processor
+from pump.state.backend import Restored
 
 if TYPE_CHECKING:
     from pump.application import Application
@@ -87,12 +87,15 @@ def read_state(state_dir: str | os.PathLike[str]) -> dict[tuple[str, str], dict[
         return {}
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
-        out: dict[tuple[str, str], dict[Any, Any]] = {}
-        for processor, partition, key, value in db.execute(
-            "SELECT processor, partition, key, value FROM state"
+        chunks: dict[tuple[str, str], list[bytes]] = {}
+        for processor, partition, base, data in db.execute(
+            "SELECT processor, partition, base, data FROM chunks ORDER BY seq"
         ):
-            out.setdefault((processor, partition), {})[pickle.loads(key)] = pickle.loads(value)
-        return out
+            where = (processor, partition)
+            if base:
+                chunks[where] = []
+            chunks.setdefault(where, []).append(data)
+        return {where: Restored(found).values() for where, found in chunks.items()}
     except sqlite3.OperationalError:  # being created: no tables yet
         return {}
     finally:
