@@ -36,6 +36,16 @@ __all__ = ["Pipeline", "PipelineConfig", "PipelineError"]
 L = logging.getLogger(__name__)
 
 
+class _Paused:
+    """What `Pipeline.pause()` throttles the pipeline with (shown as `paused`)."""
+
+    def __repr__(self) -> str:
+        return "paused"
+
+
+PAUSED = _Paused()
+
+
 class PipelineConfig(ComponentConfig):
     """Settings every pipeline has."""
 
@@ -295,6 +305,41 @@ class Pipeline(Configurable):
         for other in self._linked:
             other.throttle(who, enable)
         self._update_ready()
+
+    def pause(self) -> None:
+        """Stop the sources handing over events (an operator's pause); `resume()` undoes it.
+
+        Events already in flight are finished; pipelines feeding this one through routing are
+        throttled as usual once its queue is full.
+        """
+        self._throttles.add(PAUSED)
+        self._update_ready()
+
+    def resume(self) -> None:
+        """Undo `pause()`."""
+        self._throttles.discard(PAUSED)
+        self._update_ready()
+
+    @property
+    def paused(self) -> bool:
+        """True between `pause()` and `resume()`."""
+        return PAUSED in self._throttles
+
+    @property
+    def state(self) -> str:
+        """stopped, running, paused, throttled (waiting: full, or throttled by a component),
+        finished (sources ended, every event done), failed, or stopping."""
+        if self.error is not None:
+            return "failed"
+        if not self._started:
+            return "stopped"
+        if self._stopping or self.draining:
+            return "stopping"
+        if self.is_finished():
+            return "finished"
+        if self.paused:
+            return "paused"
+        return "running" if self._ready.is_set() else "throttled"
 
     def link(self, other: Pipeline) -> None:
         """Throttling this pipeline throttles `other` too (`other` feeds this one)."""

@@ -34,9 +34,15 @@ def reduce_events(events: list[tuple[int, float, Any, Any]], limit: int) -> dict
 
 
 def fixed_reference(
-    stream: list[tuple[float, Any, Any]], size: float, hop: float, delay: float, lateness: float
+    stream: list[tuple[float, Any, Any]],
+    size: float,
+    hop: float,
+    delay: float,
+    lateness: float,
+    cap: float = math.inf,
 ) -> tuple[dict[tuple[Any, float], list[tuple[int, float, Any, Any]]], int]:
-    """Windows (key, start) → their events, and the number of late events."""
+    """Windows (key, start) → their events, and the number of late events; `cap` is the
+    watermark of other partitions (the watermark never passes it)."""
     windows: dict[tuple[Any, float], list[tuple[int, float, Any, Any]]] = {}
     watermark = -math.inf
     late = 0
@@ -52,7 +58,7 @@ def fixed_reference(
             late += 1
         for s in open_starts:
             windows.setdefault((key, s), []).append((arrival, t, key, value))
-        watermark = max(watermark, t - delay)
+        watermark = max(watermark, min(t - delay, cap))
     return windows, late
 
 

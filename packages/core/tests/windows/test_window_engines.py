@@ -62,7 +62,7 @@ def _batches(events: list[Any], cuts: list[int]) -> list[list[Any]]:
 
 
 def _run_fixed(
-    windows: FixedWindows, events: list[Any], cuts: list[int]
+    windows: FixedWindows, events: list[Any], cuts: list[int], cap: float = math.inf
 ) -> tuple[dict[tuple[Any, float], dict[str, Any]], int]:
     buckets: dict[Any, Any] = {}
     dirty: set[Any] = set()
@@ -71,7 +71,7 @@ def _run_fixed(
     out: dict[tuple[Any, float], dict[str, Any]] = {}
     for batch in _batches(events, cuts):
         latest, watermark, late_idx, failed = windows.add(
-            buckets, dirty, batch, None, watermark, latest
+            buckets, dirty, batch, None, watermark, latest, cap
         )
         assert not failed
         late += len(late_idx)
@@ -89,27 +89,29 @@ def _expected(windows: dict[Any, list[Any]]) -> dict[Any, dict[str, Any]]:
     return {w: reduce_events(evs, LIMIT) for w, evs in windows.items()}
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     streams(),
     st.sampled_from([(10, 10), (10, 5), (6, 2), (7, 3), (1, 1)]),
     st.integers(0, 8),
     st.lists(st.integers(0, 100), max_size=6),
+    st.sampled_from([math.inf, 500, 900, 1100]),
 )
 def test_fixed_windows_match_the_reference(
-    stream: Any, shape: Any, lateness: int, cuts: Any
+    stream: Any, shape: Any, lateness: int, cuts: Any, cap: float
 ) -> None:
+    """`cap`: another partition's watermark, which this one's never passes."""
     events, disorder = stream
     size, hop = shape
     aggregate = Aggregate(reducers(REDUCE))
     windows = FixedWindows(size, hop, aggregate, build_extract("t", key="k"), lateness, disorder)
-    got, late = _run_fixed(windows, _events(events), cuts)
-    want, want_late = fixed_reference(events, size, hop, disorder, lateness)
+    got, late = _run_fixed(windows, _events(events), cuts, cap)
+    want, want_late = fixed_reference(events, size, hop, disorder, lateness, cap)
     assert late == want_late
     assert got == _expected(want)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(streams(), st.integers(1, 15), st.integers(0, 8), st.lists(st.integers(0, 100), max_size=6))
 def test_session_windows_match_the_reference(
     stream: Any, gap: int, lateness: int, cuts: Any

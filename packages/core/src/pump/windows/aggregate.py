@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pump.windows.reducers import Count, Reducer
@@ -89,3 +89,27 @@ class Aggregate:
             adds.append((isinstance(r, Count), lines))
         ordered = [line for _, lines in sorted(adds, key=lambda a: a[0]) for line in lines]
         return reads, "[" + ", ".join(firsts) + "]", ordered
+
+    def builder(self, keyed: bool, early: bool) -> Callable[..., None]:
+        """A compiled `build(items, start, end, final, out)` appending an output event per
+        (key, accumulators) of `items` to `out`: {key, start, end, <results>[, final]}."""
+        ns: dict[str, Any] = {}
+        fields = ['"key": k'] if keyed else []
+        fields += ['"start": start', '"end": end']
+        for j, (name, r) in enumerate(zip(self.names, self.reducers, strict=True)):
+            ns[f"n{j}"] = name
+            if type(r).result is Reducer.result:  # the accumulator is the result
+                fields.append(f"n{j}: acc[{j}]")
+            else:
+                ns[f"r{j}"] = r.result
+                fields.append(f"n{j}: r{j}(acc[{j}])")
+        if early:
+            fields.append('"final": final')
+        source = (
+            "def build(items, start, end, final, out):\n"
+            "    for k, acc in items:\n"
+            f"        out.append({{{', '.join(fields)}}})\n"
+        )
+        exec(compile(source, "<pump window output>", "exec"), ns)
+        build: Callable[..., None] = ns["build"]
+        return build

@@ -116,30 +116,32 @@ class FixedWindows:
         if extract.uses_context:
             body.append("ctx = contexts[i]")
         body += extract.time_lines + extract.key_lines + reads
-        body += [
-            "if t > latest:",
-            "    if t >= MAX_TIME: raise bad_time(t)",
-            "    latest = t",
-            "    w = t - DELAY",
-            "    if w > cap: w = cap",
-            "    if w > watermark:",
-            "        watermark = w",
-            "        late_below = w - LS",
-            "        if last_s <= late_below: last_s = nan",
-        ]
         if self.hop == self.size:
-            # tumbling: one window per event; the last window's dict is kept at hand
+            # tumbling: one window per event; the current window's dict is kept at hand, and
+            # the watermark is worked out only when the window changes: per event, a new
+            # latest time is just compared with `edge`, the time that closes the window at hand
             body += [
+                "if t > latest:",
+                "    latest = t",
+                "    if t >= edge:",
+                "        if t >= MAX_TIME: raise bad_time(t)",
+                "        last_s = nan",
                 "s = t - t % SIZE",
                 "if s != last_s:",
                 "    if s != s: raise bad_time(t)",
-                "    if s <= late_below:",
+                "    w = latest - DELAY",
+                "    if w > cap: w = cap",
+                "    if w > watermark: watermark = w",
+                "    if s <= watermark - LS:",
                 "        late.append(i)",
                 "        continue",
                 "    bucket = buckets.get(s)",
                 "    if bucket is None: bucket = buckets[s] = {}",
                 "    dirty.add(s)",
                 "    last_s = s",
+                "    e = s + LS",
+                "    edge = e + DELAY if cap >= e else MAX_TIME",
+                "    if edge > MAX_TIME: edge = MAX_TIME",
                 "acc = bucket.get(k)",
                 "if acc is None:",
                 f"    bucket[k] = {first}",
@@ -150,6 +152,14 @@ class FixedWindows:
         else:
             # hopping: every window that holds t and is still open, newest first
             body += [
+                "if t > latest:",
+                "    if t >= MAX_TIME: raise bad_time(t)",
+                "    latest = t",
+                "    w = t - DELAY",
+                "    if w > cap: w = cap",
+                "    if w > watermark:",
+                "        watermark = w",
+                "        late_below = w - LS",
                 "last = t - t % HOP",
                 "if last != last: raise bad_time(t)",
                 "if last <= late_below:",
@@ -175,6 +185,7 @@ class FixedWindows:
             " touched):",
             "    late_below = watermark - LS",
             "    last_s = nan",
+            "    edge = MAX_TIME",
             "    bucket = None",
             "    for i in range(len(events)):",
             "        ev = events[i]",
@@ -182,6 +193,9 @@ class FixedWindows:
             *("            " + line for line in body),
             "        except Exception as exc:",
             "            failed[i] = exc",
+            "    w = latest - DELAY",
+            "    if w > cap: w = cap",
+            "    if w > watermark: watermark = w",
             "    return latest, watermark",
         ]
         source = "\n".join(lines) + "\n"

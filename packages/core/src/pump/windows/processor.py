@@ -13,7 +13,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pump.errors import ConfigError, PartialBatchError
@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     _Pipeline = Pipeline  # the name `Pipeline` is the attribute inside the class body
 
 L = logging.getLogger(__name__)
+
+# What closing windows emits: (start, end, (key, accumulators) pairs), one per window start
+Group = tuple[float, float, Iterable[tuple[Hashable, list[Any]]]]
 
 # How often (seconds, at most) idle partitions, processing-time windows and timers are looked at
 _TICK = 1.0
@@ -108,6 +111,7 @@ class Window(Processor):
             raise ConfigError(where, problems)
         self.Reducers = check_reducers(where, cfg.reduce)
         self.Aggregate = Aggregate(self.Reducers)
+        self._build = self.Aggregate.builder(cfg.key is not None, cfg.emit != "final")
         self.Keyed = cfg.key is not None
         self.ProcessingTime = cfg.time is None
         self._early = cfg.emit != "final"
@@ -124,10 +128,7 @@ class Window(Processor):
         self._last_early = 0.0
         self._watched: list[asyncio.Task[None]] = []
         self._input_ended = False
-        if not hasattr(self, "state"):
-            from pump.windows.localstate import LocalState
-
-            self.state = LocalState(self)  # type: ignore[assignment,misc,unused-ignore]
+        self._final_checkpoint: asyncio.Task[bool] | None = None
 
     # -- the kind of window (subclasses) ----------------------------------------------------------
 
@@ -147,14 +148,12 @@ class Window(Processor):
 
     def _closable(
         self, partition: str, data: dict[Any, Any], changed: set[Any], watermark: float
-    ) -> list[tuple[Hashable, float, float, dict[str, Any]]]:
-        """Remove the windows of one partition complete at `watermark`; their output rows."""
+    ) -> list[Group]:
+        """Remove the windows of one partition complete at `watermark`; what they emit."""
         raise NotImplementedError
 
-    def _open_rows(
-        self, partition: str, data: dict[Any, Any], which: set[Any] | None
-    ) -> list[tuple[Hashable, float, float, dict[str, Any]]]:
-        """Rows of open windows (all of them, or those in `which`), for early results."""
+    def _open_rows(self, partition: str, data: dict[Any, Any], which: set[Any]) -> list[Group]:
+        """What the open windows in `which` emit as early results."""
         raise NotImplementedError
 
     # -- the event path ----------------------------------------------------------------------
@@ -261,17 +260,11 @@ class Window(Processor):
             if rows:
                 self._emit(rows, final=True)
 
-    def _emit(self, rows: list[tuple[Hashable, float, float, dict[str, Any]]], final: bool) -> None:
-        fmt, keyed, early = self._format, self.Keyed, self._early
-        out = []
-        for key, start, end, results in rows:
-            event: dict[str, Any] = {"key": key} if keyed else {}
-            event["start"] = format_time(start, fmt)
-            event["end"] = format_time(end, fmt)
-            event.update(results)
-            if early:
-                event["final"] = final
-            out.append(event)
+    def _emit(self, groups: list[Group], final: bool) -> None:
+        fmt, build = self._format, self._build
+        out: list[dict[str, Any]] = []
+        for start, end, items in groups:
+            build(items, format_time(start, fmt), format_time(end, fmt), final, out)
         self.results_emitted += len(out)
         self.state.emit(out)
 
@@ -280,7 +273,7 @@ class Window(Processor):
         if not touched:
             return
         state = self.state
-        rows = []
+        rows: list[Group] = []
         for name in state.partitions():
             part = state.partition_named(name)
             rows += self._open_rows(name, part.data, touched)
@@ -362,6 +355,11 @@ class Window(Processor):
                 self.close_all()
             except Exception:
                 L.exception("%s: emitting the open windows at the end failed", self.location())
+            # nothing more will come: checkpoint now, not at the next interval, so that the
+            # input is acknowledged and the pipeline finishes
+            self._final_checkpoint = asyncio.get_running_loop().create_task(
+                self.Pipeline.checkpoint()
+            )
 
     async def flush(self) -> None:
         """At a drain: close every window if the input ended; at a stop, keep them (state)."""
@@ -412,22 +410,22 @@ class TumblingWindow(Window):
         )
 
     def _closable(self, partition, data, changed, watermark):  # type: ignore[no-untyped-def]
-        windows = self.Windows
-        rows: list[tuple[Hashable, float, float, dict[str, Any]]] = []
-        for start in windows.closable(data, watermark):
+        size = self.Windows.size
+        groups: list[Group] = []
+        for start in self.Windows.closable(data, watermark):
             bucket = data.pop(start)
             changed.add(start)
-            rows += windows.rows(start, bucket)
-        return rows
+            groups.append((start, start + size, bucket.items()))
+        return groups
 
     def _open_rows(self, partition, data, which):  # type: ignore[no-untyped-def]
-        windows = self.Windows
-        rows: list[tuple[Hashable, float, float, dict[str, Any]]] = []
-        for start, key in which:
+        size = self.Windows.size
+        groups: list[Group] = []
+        for start, key in sorted(which, key=lambda w: w[0]):
             bucket = data.get(start)
             if bucket is not None and key in bucket:
-                rows += windows.rows(start, {key: bucket[key]})
-        return rows
+                groups.append((start, start + size, [(key, bucket[key])]))
+        return groups
 
 
 class HoppingWindow(TumblingWindow):
@@ -492,11 +490,17 @@ class SessionWindow(Window):
 
     def _closable(self, partition, data, changed, watermark):  # type: ignore[no-untyped-def]
         sessions = self._sessions(partition, data, changed)
-        return list(sessions.rows(sessions.closable(watermark)))
+        gap = sessions.gap
+        return [(s[0], s[1] + gap, [(key, s[2])]) for key, s in sessions.closable(watermark)]
 
     def _open_rows(self, partition, data, which):  # type: ignore[no-untyped-def]
         sessions = self._by_partition.get(partition)
         if sessions is None:
             return []
-        closed = [(key, s) for key in which if isinstance(data.get(key), list) for s in data[key]]
-        return list(sessions.rows(closed))
+        gap = sessions.gap
+        return [
+            (s[0], s[1] + gap, [(key, s[2])])
+            for key in which
+            if isinstance(data.get(key), list)
+            for s in data[key]
+        ]
