@@ -519,8 +519,13 @@ class Pipeline(Configurable):
         from pump.state.checkpoint import Checkpointer
 
         c = self.Config
+        events = c.checkpoint_events
+        for source in self.Sources:
+            limit = source.unacknowledged_limit()
+            if limit is not None:  # checkpoint (acknowledge) before the source stalls
+                events = max(1, min(events, limit // 2))
         checkpointer = Checkpointer(
-            self, self.state_backend(), states, c.checkpoint_interval, c.checkpoint_events
+            self, self.state_backend(), states, c.checkpoint_interval, events
         )
         await checkpointer.start()
         self.checkpointer = checkpointer

@@ -82,6 +82,15 @@ class Source(Component):
         """
         return None
 
+    def unacknowledged_limit(self) -> int | None:
+        """How many handed-over events may wait for acknowledgement before no more come
+        (RabbitMQ's prefetch count), or None when unbounded (the default).
+
+        Stateful processors acknowledge at checkpoints: a pipeline with such a source
+        checkpoints whenever half that many events wait, so the source never stalls.
+        """
+        return None
+
     def exhausted(self) -> bool:
         """True when this source will hand over nothing more (its `main()` has returned)."""
         return self.task is not None and self.task.done()
