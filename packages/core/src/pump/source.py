@@ -100,3 +100,7 @@ class Source(Component):
 
     def reject(self, batch: Batch) -> None:
         """An event of `batch` failed and was not handled: never acknowledge it."""
+
+    def settled(self, batch: Batch) -> None:
+        """Every event of `batch` is done or absorbed into state; it is acknowledged once the
+        checkpoint holding them is durable (a source fed by another pipeline passes this on)."""
