@@ -67,6 +67,8 @@ class InternalSource(Source):
         self.incoming = 0
         self._received = False
         self._told_unfed = False
+        # batches whose upstream batch waits only for this pipeline's checkpoint now
+        self._settled: set[Batch] = set()
 
     def register_upstream(self, pipeline: Pipeline) -> None:
         """Declare that `pipeline` feeds this source (the source ends after its upstreams end)."""
@@ -190,15 +192,36 @@ class InternalSource(Source):
         for upstream in self._upstreams:
             upstream.throttle(self, False)
 
+    def settled(self, batch: Batch) -> None:
+        """The routed copy is absorbed into this pipeline's state (or done) and waits for its
+        checkpoint: so does the upstream batch, whose events then leave the upstream's
+        `max_in_flight` too."""
+        parent = batch.token
+        if parent is None or batch in self._settled:
+            return
+        self._settled.add(batch)
+        upstream = parent.source.Pipeline if parent.source is not None else None
+        parent.count_as_checkpoint_hold(upstream.settled if upstream is not None else None)
+
     def acknowledge(self, batch: Batch) -> None:
-        if batch.token is not None:
-            batch.token.done()
+        parent = batch.token
+        if parent is not None:
+            if batch in self._settled:
+                self._settled.discard(batch)
+                parent.release_checkpoint()
+            else:
+                parent.done()
             self._wakeup.set()  # the upstream may be finished now: main() looks at once
 
     def reject(self, batch: Batch) -> None:
-        if batch.token is not None:
-            batch.token.fail()
-            batch.token.done()
+        parent = batch.token
+        if parent is not None:
+            parent.fail()
+            if batch in self._settled:
+                self._settled.discard(batch)
+                parent.release_checkpoint()
+            else:
+                parent.done()
             self._wakeup.set()
 
 

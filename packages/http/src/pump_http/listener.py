@@ -8,14 +8,14 @@ import socket
 from aiohttp import web
 from pydantic import Field, field_validator
 
-from pump_http.auth import ServerAuthConfig
+import pump
 from pump_http.errors import HTTPConnectorError
 
 L = logging.getLogger(__name__)
 
 
-class ListenerConfig(ServerAuthConfig):
-    """Base of a server source's config model: where it listens and what it lets in."""
+class ListenerConfig(pump.ComponentConfig):
+    """Base of a server source's config model: where it listens."""
 
     host: str = Field(
         "127.0.0.1",

@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import Field
 
 import pump
-from pump_http.auth import RequestAuth
+from pump_http.auth import RequestAuth, ServerAuthConfig
 from pump_http.body import BodyError, BodyFormat, decode, resolve_format
 from pump_http.listener import Listener, ListenerConfig
 
@@ -24,7 +24,7 @@ L = logging.getLogger(__name__)
 Method = Literal["POST", "PUT", "PATCH"]
 
 
-class HTTPServerSourceConfig(ListenerConfig):
+class HTTPServerSourceConfig(ListenerConfig, ServerAuthConfig):
     """Settings of an HTTPServerSource."""
 
     methods: list[Method] = Field(["POST", "PUT"], description="HTTP methods that deliver events")
