@@ -129,7 +129,7 @@ class Checkpointer:
             return
         self._epoch_set.add(batch)
         self._epoch.append(batch)
-        batch.hold_for_checkpoint(self._settled_batch)
+        batch.hold_for_checkpoint(self.pipeline.settled)
         self._counted += n
         if (
             (self._counted >= self.events or time.monotonic() >= self._due)
@@ -144,12 +144,6 @@ class Checkpointer:
             self.pipeline.throttle(self)
             self._wake.set()
 
-    def _settled_batch(self, batch: Batch) -> None:
-        # every event of it is absorbed or done; only the checkpoint's acknowledgement is left
-        left = batch.size - batch.absorbed
-        if left > 0:
-            self.pipeline.absorb(batch, left)
-
     def output_parent(self) -> Batch:
         """A batch standing for outputs emitted outside any batch (a timer closing a window)."""
         parent = self._output_parent
@@ -159,6 +153,10 @@ class Checkpointer:
             self._epoch.append(parent)
             self._epoch_set.add(parent)
         return parent
+
+    def request(self) -> None:
+        """Take a checkpoint soon (the sources have finished: acknowledge what they handed over)."""
+        self._wake.set()
 
     # -- checkpoints ------------------------------------------------------------------------------
 
