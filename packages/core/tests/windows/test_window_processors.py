@@ -3,6 +3,7 @@ partitions, early results, YAML, and a window longer than max_in_flight."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 
@@ -12,6 +13,7 @@ import pump
 from pump.common import IteratorSource, ListSink
 from pump.errors import ConfigError
 from pump.routing import InternalSource
+from pump.state import MemoryBackend
 from pump.windows import HoppingWindow, SessionWindow, TumblingWindow, Watermarks
 
 EVENTS = [
@@ -239,9 +241,13 @@ def test_watermark_waits_for_the_slowest_partition_until_it_is_idle() -> None:
     assert marks.observe("p1", 120, now=3) == 115
     assert marks.observe("p0", 200, now=25) == 115
     assert marks.advance(now=33.5) == 195  # p1 silent for 30 s: idle, p0 alone counts
-    assert marks.advance(now=60) == 195  # both idle: it stays
+    assert marks.advance(now=60) == 195  # both idle: the most advanced counts
     marks.forget("p0")
     assert marks.value == 195
+    quiet = Watermarks(out_of_orderness=5, idle_timeout=30)
+    quiet.observe("p1", 50, now=0)
+    assert quiet.observe("p0", 100, now=0) == 45
+    assert quiet.advance(now=31) == 95  # all quiet: nothing is on its way, the highest counts
 
 
 def test_idle_timeout_zero_never_idles() -> None:
@@ -251,3 +257,163 @@ def test_idle_timeout_zero_never_idles() -> None:
     assert marks.advance(now=1e9) == 5  # b, silent ever since, still holds it back
     assert marks.others("b", now=1e9) == 10
     assert Watermarks().value == -math.inf
+
+
+def test_windows_survive_a_restart_in_state() -> None:
+    """Half the events, a stop with windows open (kept in state), the rest after a restart:
+    the same results as one run, each window emitted once."""
+    events = [
+        {"ts": t, "user": u}
+        for t, u in [(1, "a"), (2, "b"), (11, "a"), (12, "a"), (15, "b"), (21, "a"), (33, "b")]
+    ]
+    config = {"size": 10, "key": "user", "time": "ts", "time_format": "epoch"}
+    backend = MemoryBackend()
+    outputs = []
+    for part, at_end in ((events[:4], False), (events[4:], True)):
+        app = pump.Application()
+        pipeline = WindowPipeline(app, part, TumblingWindow, {**config, "flush_at_end": at_end})
+        pipeline.set_state_backend(backend)
+        app.add_pipeline(pipeline)
+        assert app.run() == 0
+        outputs += pipeline.out.events
+    one_run = run(events, TumblingWindow, config).out.events
+    assert outputs == one_run
+    assert [(e["key"], e["start"], e["count"]) for e in one_run] == [
+        ("a", 0, 1),
+        ("b", 0, 1),
+        ("a", 10, 2),
+        ("b", 10, 1),
+        ("a", 20, 1),
+        ("b", 30, 1),
+    ]
+
+
+def test_sessions_survive_a_restart_in_state() -> None:
+    events = [{"ts": t, "k": "x"} for t in (1, 3, 9, 30, 34)]
+    config = {"gap": 5, "key": "k", "time": "ts", "time_format": "epoch"}
+    backend = MemoryBackend()
+    outputs = []
+    for part, at_end in ((events[:2], False), (events[2:], True)):
+        app = pump.Application()
+        pipeline = WindowPipeline(app, part, SessionWindow, {**config, "flush_at_end": at_end})
+        pipeline.set_state_backend(backend)
+        app.add_pipeline(pipeline)
+        assert app.run() == 0
+        outputs += pipeline.out.events
+    assert outputs == [
+        {"key": "x", "start": 1, "end": 8, "count": 2},
+        {"key": "x", "start": 9, "end": 14, "count": 1},
+        {"key": "x", "start": 30, "end": 39, "count": 2},
+    ]
+
+
+def test_time_and_key_from_the_context() -> None:
+    events = [{"n": i} for i in range(4)]
+
+    class Stamped(pump.Processor):
+        writes_context = True
+
+        def process(self, context: dict[str, Any], event: Any) -> Any:
+            context["kafka_timestamp"] = 1_700_000_000_000 + event["n"] * 40_000  # ms
+            context["kafka_key"] = b"k"
+            return event
+
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p")
+    out = ListSink(app, pipeline)
+    window = TumblingWindow(
+        app,
+        pipeline,
+        config={
+            "size": "1m",
+            "time": "kafka_timestamp",
+            "time_in": "context",
+            "key": "kafka_key",
+            "key_in": "context",
+            "reduce": {"n": "sum"},
+        },
+    )
+    pipeline.build(
+        IteratorSource(app, pipeline, iterator=events), Stamped(app, pipeline), window, out
+    )
+    app.add_pipeline(pipeline)
+    assert app.run() == 0
+    assert out.events == [
+        # 22:13:20, 22:14:00, 22:14:40 and 22:15:20
+        {
+            "key": b"k",
+            "start": "2023-11-14T22:13:00+00:00",
+            "end": "2023-11-14T22:14:00+00:00",
+            "n": 0,
+        },
+        {
+            "key": b"k",
+            "start": "2023-11-14T22:14:00+00:00",
+            "end": "2023-11-14T22:15:00+00:00",
+            "n": 3,
+        },
+        {
+            "key": b"k",
+            "start": "2023-11-14T22:15:00+00:00",
+            "end": "2023-11-14T22:16:00+00:00",
+            "n": 3,
+        },
+    ]
+
+
+def test_processing_time_windows_close_on_the_clock() -> None:
+    async def slowly() -> Any:
+        for i in range(3):
+            yield {"n": i}
+        await asyncio.sleep(0.6)  # the window closes meanwhile, by the clock
+        yield {"n": 3}
+
+    async def main() -> list[Any]:
+        app = pump.Application()
+        pipeline = pump.Pipeline(app, "p")
+        out = ListSink(app, pipeline)
+        window = TumblingWindow(
+            app, pipeline, config={"size": 0.2, "reduce": {"n": "collect"}, "flush_at_end": False}
+        )
+        pipeline.build(IteratorSource(app, pipeline, iterator=slowly()), window, out)
+        app.add_pipeline(pipeline)
+        assert await app.main() == 0
+        return out.events
+
+    events = asyncio.run(main())
+    assert events[0]["n"] == [0, 1, 2]  # closed by the clock, before event 3
+    assert all(e["end"] > e["start"] for e in events)
+
+
+def test_early_results_on_a_timer() -> None:
+    async def slowly() -> Any:
+        yield {"ts": 1}
+        await asyncio.sleep(0.35)
+        yield {"ts": 2}
+        await asyncio.sleep(0.35)
+
+    async def main() -> list[Any]:
+        app = pump.Application()
+        pipeline = pump.Pipeline(app, "p")
+        out = ListSink(app, pipeline)
+        config = {
+            "size": 10,
+            "time": "ts",
+            "emit": "timer",
+            "emit_interval": 0.1,
+            "time_format": "epoch",
+        }
+        pipeline.build(
+            IteratorSource(app, pipeline, iterator=slowly()),
+            TumblingWindow(app, pipeline, config=config),
+            out,
+        )
+        app.add_pipeline(pipeline)
+        assert await app.main() == 0
+        return out.events
+
+    events = asyncio.run(main())
+    assert {"start": 0, "end": 10, "count": 1, "final": False} in events
+    assert {"start": 0, "end": 10, "count": 2, "final": False} in events
+    assert events[-1] == {"start": 0, "end": 10, "count": 2, "final": True}
+    assert sum(1 for e in events if e["count"] == 1) == 1  # nothing changed: nothing emitted

@@ -3,8 +3,8 @@
 Each partition's watermark is the latest event time it delivered minus the allowed disorder
 (`out_of_orderness`). The combined watermark is the lowest of the partitions' that delivered
 something within `idle_timeout` seconds (processing time): a partition that went quiet stops
-holding the others back. It never goes back: a partition that comes back with older times
-finds its events late instead.
+holding the others back; when all are quiet, the highest counts (nothing is on its way). It
+never goes back: a partition that comes back with older times finds its events late instead.
 """
 
 from __future__ import annotations
@@ -60,6 +60,9 @@ class Watermarks:
                 continue
             if latest < low:
                 low = latest
+        if low == math.inf and self.latest:
+            # every partition is idle: nothing is on its way, the most advanced one counts
+            low = max(self.latest.values())
         if low != math.inf and low - self.delay > self.value:
             self.value = low - self.delay
         return self.value
