@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from pump.application import Application
     from pump.component import Component
     from pump.pipeline import Pipeline
+
+L = logging.getLogger(__name__)
 
 
 class InternalSourceConfig(ComponentConfig):
@@ -62,6 +65,8 @@ class InternalSource(Source):
         self._watchers: list[Callable[[], None]] = []
         #: TeeProcessors collecting copies for this source that they have not handed over yet.
         self.incoming = 0
+        self._received = False
+        self._told_unfed = False
         # batches whose upstream batch waits only for this pipeline's checkpoint now
         self._settled: set[Batch] = set()
 
@@ -108,6 +113,7 @@ class InternalSource(Source):
             return
         self._queue.append((events, contexts, parent))
         self._queued += len(events)
+        self._received = True
         self._wakeup.set()
         if not self._throttling and self._queued >= self.Config.queue_max_size:
             self._throttling = True
@@ -140,10 +146,24 @@ class InternalSource(Source):
             self._tell_watchers()
             if self._upstreams_finished():
                 return
+            if not self._upstreams and not self._received and not self._told_unfed:
+                self._tell_if_unfed()
             self._watch_upstreams()
             self._wakeup.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), 0.05)
+
+    def _tell_if_unfed(self) -> None:
+        # A source nothing routes to waits until stopped: say so once every other pipeline has
+        # finished, rather than leaving a run that looks hung (events put by code still count).
+        others = [p for p in self.App.Pipelines.values() if p is not self.Pipeline]
+        if others and all(p.sources_finished() and p.in_flight == 0 for p in others):
+            self._told_unfed = True
+            L.warning(
+                "%s: no tee or router has sent it anything and every other pipeline has "
+                "finished; it waits for events put by code until the run is stopped",
+                self.location(),
+            )
 
     def exhausted(self) -> bool:
         """True once every pipeline feeding this one has exhausted its own sources, and
