@@ -136,7 +136,7 @@ async def test_counts_survive_five_sigkills_exactly(kafka: Any, tmp_path: Path) 
 async def test_two_processes_share_partitions_and_state_across_rebalances(
     kafka: Any, tmp_path: Path
 ) -> None:
-    n = 60_000
+    n = 200_000
     topic, expected = await produce_keys(kafka, n)
     group = kafka.name("g")
     state_dir = tmp_path / "state"  # shared by both: a partition's state follows it
