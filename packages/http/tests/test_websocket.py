@@ -176,10 +176,12 @@ async def test_the_client_source_reconnects_after_the_server_drops_it(running):
         url = "ws" + base.removeprefix("http") + "/feed"
         async with running(ws_client(url, subscribe=["sub"])) as rig:
             assert await wait_until(lambda: rig.sink.events == ["hello"], 5)
+            assert await wait_until(lambda: server.received == ["sub"], 5)
             await server.drop_all()
             assert await wait_until(lambda: rig.sink.events == ["hello", "hello"], 5)
             assert rig.source.reconnects == 1
-            assert server.received == ["sub", "sub"]  # subscribed again
+            # subscribed again (the server reads it after sending its greeting)
+            assert await wait_until(lambda: server.received == ["sub", "sub"], 5)
             assert not rig.pipeline.is_error()
             assert rig.pipeline.counters.errors == 1  # the loss, counted
 

@@ -89,7 +89,7 @@ class WebSocketServerSource(pump.Source):
 
     async def start(self) -> None:
         """Listen (connections before the pipeline runs are answered 503)."""
-        await self.listener.start()
+        await self.listener.start(authenticated=self.auth.checks_token)
 
     async def main(self) -> None:
         """Accept connections until stopped; each connection's handler does the work."""
