@@ -13,7 +13,14 @@ from aiohttp import web
 
 import pump
 from pump.testing import SinkContract, SourceContract
-from pump_http import HTTPClientSource, HTTPServerSource, HTTPSink
+from pump_http import (
+    HTTPClientSource,
+    HTTPServerSource,
+    HTTPSink,
+    WebSocketClientSource,
+    WebSocketServerSource,
+    WebSocketSink,
+)
 from pump_http.testing import ThreadedServer
 
 
@@ -191,3 +198,178 @@ class TestHTTPSink(SinkContract):
 
     def restore_destination(self) -> None:
         self.store.down = False
+
+
+class LoopThread:
+    """An event loop in a thread of its own, for peers that outlive each test's loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Any, timeout: float = 10) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        async def cancel_all() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.run(cancel_all())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+class TestWebSocketServerSource(SourceContract):
+    # A WebSocket has no acknowledgement: what a stopped source did not finish is not sent again.
+    supports_redelivery = False
+    produce_after_start = True
+    expected_context_keys = ("ws_remote", "ws_path", "ws_connection")
+    bad_configs = [{"max_connections": 0}, {"message": "xml"}, {"path": "x"}]
+
+    def prepare(self) -> None:
+        self.teardown_method()
+        self.peer = LoopThread()
+
+    def make_source(self, app, pipeline, config=None):
+        self.source = WebSocketServerSource(
+            app, pipeline, "ws", config={"port": 0, "message": "json", **(config or {})}
+        )
+        return self.source
+
+    def produce(self, events):
+        url = self.source.url
+
+        async def send() -> None:
+            session = aiohttp.ClientSession()
+            ws = await session.ws_connect(url)
+            for event in events:
+                await ws.send_str(orjson.dumps(event).decode())
+            try:
+                await ws.receive()  # until the server closes it
+            finally:
+                await session.close()
+
+        asyncio.run_coroutine_threadsafe(send(), self.peer.loop)
+
+    def teardown_method(self) -> None:
+        peer = self.__dict__.pop("peer", None)
+        if peer is not None:
+            peer.close()
+
+
+class Broadcaster:
+    """A WebSocket server that sends what is produced to its clients (kept until one comes)."""
+
+    def __init__(self) -> None:
+        self.pending: list[str] = []
+        self.clients: set[web.WebSocketResponse] = set()
+        self.app = web.Application()
+        self.app.router.add_get("/feed", self._feed)
+
+    async def _feed(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.clients.add(ws)
+        pending, self.pending = self.pending, []
+        for message in pending:
+            await ws.send_str(message)
+        async for _ in ws:
+            pass
+        self.clients.discard(ws)
+        return ws
+
+    async def send(self, messages: list[str]) -> None:
+        if not self.clients:
+            self.pending.extend(messages)
+            return
+        for ws in list(self.clients):
+            for message in messages:
+                await ws.send_str(message)
+
+
+class TestWebSocketClientSource(SourceContract):
+    supports_redelivery = False  # what the server sent while nobody listened is gone
+    produce_after_start = True
+    expected_context_keys = ("ws_url",)
+    bad_configs = [{"url": "http://x/"}, {"max_message_size": 0}, {"reconnect_delay": 0}]
+
+    def prepare(self) -> None:
+        self.teardown_method()
+        self.broadcaster = Broadcaster()
+        self.server = ThreadedServer(self.broadcaster.app)
+        self.url = "ws" + self.server.start().removeprefix("http") + "/feed"
+
+    def make_source(self, app, pipeline, config=None):
+        return WebSocketClientSource(
+            app, pipeline, "wsc", config={"url": self.url, "message": "json", **(config or {})}
+        )
+
+    def produce(self, events):
+        assert self.server._loop is not None
+        messages = [orjson.dumps(e).decode() for e in events]
+        asyncio.run_coroutine_threadsafe(self.broadcaster.send(messages), self.server._loop)
+
+    def teardown_method(self) -> None:
+        server = self.__dict__.pop("server", None)
+        if server is not None:
+            server.stop()
+
+
+class Inbox:
+    """A WebSocket server keeping every JSON message; it can refuse connections for a while."""
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+        self.down = False
+        self.app = web.Application()
+        self.app.router.add_get("/in", self._in)
+        self.app.router.add_get("/refuse", self._refuse)
+
+    async def _in(self, request: web.Request) -> web.StreamResponse:
+        if self.down:
+            return web.Response(status=503)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for message in ws:
+            self.events.append(orjson.loads(message.data))
+        return ws
+
+    async def _refuse(self, request: web.Request) -> web.Response:
+        return web.Response(status=403)
+
+
+class TestWebSocketSink(SinkContract):
+    bad_configs = [{"url": "http://x/"}, {"message": "xml"}, {"heartbeat": -1}]
+
+    def prepare(self) -> None:
+        self.teardown_method()
+        self.inbox = Inbox()
+        self.server = ThreadedServer(self.inbox.app)
+        self.url = "ws" + self.server.start().removeprefix("http")
+
+    def make_sink(self, app, pipeline, config=None):
+        return WebSocketSink(
+            app, pipeline, "ws", config={"url": self.url + "/in", **(config or {})}
+        )
+
+    def make_failing_sink(self, app, pipeline):
+        return WebSocketSink(app, pipeline, "ws", config={"url": self.url + "/refuse"})
+
+    def read_back(self):
+        return list(self.inbox.events)
+
+    def interrupt_destination(self) -> None:
+        self.inbox.down = True
+
+    def restore_destination(self) -> None:
+        self.inbox.down = False
+
+    def teardown_method(self) -> None:
+        server = self.__dict__.pop("server", None)
+        if server is not None:
+            server.stop()

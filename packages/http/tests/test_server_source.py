@@ -236,6 +236,47 @@ async def test_curl_posts_ndjson_with_a_token(running, tool):
         assert rig.sink.events == [{"n": 1}, {"n": 2}]
 
 
+async def raw_http(argv: list[str], request: bytes) -> bytes:
+    """Send `request` through a command-line client; the status line it prints back.
+
+    The client's input stays open until the answer came: both tools may quit on the end of
+    their input (or the server's close) before printing what arrived.
+    """
+    process = await asyncio.create_subprocess_exec(
+        *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(request)
+    await process.stdin.drain()
+    try:
+        return await asyncio.wait_for(process.stdout.readline(), 10)
+    finally:
+        process.kill()
+        await process.wait()
+
+
+async def test_a_raw_request_from_nc_and_an_oversized_one_from_socat(running, tool):
+    nc, socat = tool("nc"), tool("socat")
+    async with running(webhook(max_body_size=64)) as rig:
+        port = str(rig.source.port)
+        body = b'{"n": 1}\n{"n": 2}\n'
+        request = (
+            b"POST / HTTP/1.1\r\nHost: pump\r\nContent-Type: application/x-ndjson\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        assert (await raw_http([nc, "127.0.0.1", port], request)).startswith(b"HTTP/1.1 200")
+        assert rig.sink.events == [{"n": 1}, {"n": 2}]
+        # chunked, without a Content-Length: refused once more than the limit was read
+        chunk = b"x" * 100
+        request = (
+            b"POST / HTTP/1.1\r\nHost: pump\r\nTransfer-Encoding: chunked\r\n"
+            b"\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(chunk), chunk)
+        )
+        answer = await raw_http([socat, "-", f"TCP:127.0.0.1:{port}"], request)
+        assert answer.startswith(b"HTTP/1.1 413")
+        assert rig.sink.events == [{"n": 1}, {"n": 2}]
+
+
 async def test_stopping_answers_what_is_in_flight(running, http):
     async with running(webhook(), {"drain_timeout": 0.3}) as rig:
         rig.sink.block()
@@ -254,3 +295,15 @@ def test_bad_config_names_the_key():
         HTTPServerSource(app, pipeline, config={"path": "hook", "max_body_size": 0})
     text = str(error.value)
     assert "path" in text and "max_body_size" in text
+
+
+async def test_listening_beyond_loopback_without_a_token_is_warned_about(running, caplog):
+    async with running(webhook(host="0.0.0.0")) as rig:
+        assert rig.source.url.startswith("http://127.0.0.1:")
+    assert "without a token or signature" in caplog.text
+    caplog.clear()
+    async with running(webhook(host="0.0.0.0", token="t")):
+        pass
+    async with running(webhook()):
+        pass
+    assert "without a token" not in caplog.text

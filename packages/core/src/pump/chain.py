@@ -89,6 +89,22 @@ class Segment:
             self.times[i] = 0
 
 
+# the line that runs processor i, by how it runs (Processor.inline)
+_CALLS = {
+    "process": "            event = p{i}(context, event)",
+    "map": "            event = p{i}(event)",
+    "keep": "            passed = p{i}(event)",
+    "drop": "            passed = p{i}(event)",
+}
+# the test after it that drops the event
+_TESTS = {
+    "process": "            if event is None:",
+    "map": "            if event is None:",
+    "keep": "            if not passed:",
+    "drop": "            if passed:",
+}
+
+
 def _compile(
     processors: Sequence[Processor], shared: bool, profiled: bool, replay: bool = False
 ) -> tuple[RunFunction, dict[int, int]]:
@@ -106,16 +122,21 @@ def _compile(
     lines.append("        try:")
     stage_of_line: dict[int, int] = {}
     for i, processor in enumerate(processors):
-        namespace[f"p{i}"] = (
-            processor.state.gate if replay and processor.stateful else processor.process
-        )
+        inline = None if replay and processor.stateful else processor.inline
+        kind = "process" if inline is None else inline[0]
+        if inline is not None:
+            namespace[f"p{i}"] = inline[1]
+        else:  # while replaying, a stateful processor skips what its state already holds
+            namespace[f"p{i}"] = (
+                processor.state.gate if replay and processor.stateful else processor.process
+            )
         if profiled:
             lines.append("            t = perf()")
-        lines.append(f"            event = p{i}(context, event)")
+        lines.append(_CALLS[kind].format(i=i))
         stage_of_line[len(lines)] = i  # 1-based line number of the call
         if profiled:
             lines.append(f"            times[{i}] += perf() - t")
-        lines.append("            if event is None:")
+        lines.append(_TESTS[kind])
         lines.append(f"                drops[{i}] += 1")
         lines.append("                continue")
     # `out.append(x)` written as a method call is specialised by CPython 3.11+, unlike a

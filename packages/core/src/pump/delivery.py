@@ -67,8 +67,18 @@ class Batch:
         self.checkpoint_holds += 1
         self._on_settled = on_settled
 
+    def count_as_checkpoint_hold(self, on_settled: Callable[[Batch], None] | None) -> None:
+        """One unit already outstanding (a routed copy's) waits only for a checkpoint now."""
+        self.checkpoint_holds += 1
+        if self._on_settled is None:
+            self._on_settled = on_settled
+        if self.pending == self.checkpoint_holds and self._on_settled is not None:
+            self._on_settled(self)
+
     def release_checkpoint(self) -> None:
         """A checkpoint holding the batch is durable: release one checkpoint hold."""
+        if self.pending <= 0:
+            return  # rejected meanwhile (the pipeline stopped and abandoned it)
         self.checkpoint_holds -= 1
         self.done()
 

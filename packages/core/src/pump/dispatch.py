@@ -273,6 +273,7 @@ class Dispatcher:
         processor: Processor, replayed: int, contexts: list[Any], events: list[Any]
     ) -> list[Any]:
         """`replay` for the events the restored state reflects, `process_batch` for the rest."""
+        processor.state.count_replayed(replayed)
         results = [
             processor.replay(c, e)
             for c, e in zip(contexts[:replayed], events[:replayed], strict=False)

@@ -430,6 +430,8 @@ class Pipeline(Configurable):
         self._idle.clear()
         self._dispatch.run(batch, depth, None, contexts, events)
         batch.done()
+        if self.in_flight == 0 and not self._tasks:  # written at once, from no source batch
+            self._became_idle()
 
     def absorb(self, batch: Batch, n: int) -> None:
         """`n` events of `batch` were absorbed into state: no longer in flight (they are
@@ -466,6 +468,16 @@ class Pipeline(Configurable):
         else:
             self._writer.write(batch, sink, records, contexts)
         return True
+
+    def settled(self, batch: Batch) -> None:
+        """Nothing of `batch` is outstanding but checkpoint holds: its events are absorbed or
+        done, so none is in flight; the source hears of it (a routed copy's upstream batch)."""
+        left = batch.size - batch.absorbed
+        if left > 0:
+            self.absorb(batch, left)
+        source = batch.source
+        if source is not None:
+            source.settled(batch)
 
     # -- state --------------------------------------------------------------------------------
 
@@ -528,8 +540,13 @@ class Pipeline(Configurable):
         from pump.state.checkpoint import Checkpointer
 
         c = self.Config
+        events = c.checkpoint_events
+        for source in self.Sources:
+            limit = source.unacknowledged_limit()
+            if limit is not None:  # checkpoint (acknowledge) before the source stalls
+                events = max(1, min(events, limit // 2))
         checkpointer = Checkpointer(
-            self, self.state_backend(), states, c.checkpoint_interval, c.checkpoint_events
+            self, self.state_backend(), states, c.checkpoint_interval, events
         )
         await checkpointer.start()
         self.checkpointer = checkpointer
@@ -628,6 +645,8 @@ class Pipeline(Configurable):
             self.report_error(source, exc)
             self.set_error(None, None, exc, source)
         finally:
+            if self.checkpointer is not None and self.sources_finished():
+                self.checkpointer.request()  # acknowledge what is absorbed without waiting
             self.App.wake()
 
     def sources_exhausted(self) -> bool:

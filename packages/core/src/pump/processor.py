@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pump.component import Component
 from pump.state.store import State
@@ -11,6 +11,11 @@ from pump.state.store import State
 if TYPE_CHECKING:
     from pump.application import Application
     from pump.pipeline import Pipeline
+
+#: How a processor that is one function of the event runs in the compiled loop:
+#: "map" (the result is the new event, None drops), "keep" (a true result keeps the event),
+#: "drop" (a true result drops it).
+InlineKind = Literal["map", "keep", "drop"]
 
 
 class Processor(Component):
@@ -25,6 +30,9 @@ class Processor(Component):
     writes_context: ClassVar[bool] = False
     #: True when returning None means "taken into an aggregate", not "dropped" (metrics only).
     consumes_events: ClassVar[bool] = False
+    #: Set when the processor is nothing but `f(event)`: the compiled loop then calls `f` itself,
+    #: one call per event instead of a call into an adapter that calls `f`.
+    inline: tuple[InlineKind, Callable[[Any], Any]] | None = None
     #: True for a processor with keyed, checkpointed state in `self.state` (docs/state.md):
     #: the events it returns None for are absorbed into the state, acknowledged once a
     #: checkpoint holding them is durable, and no longer count against `max_in_flight`.

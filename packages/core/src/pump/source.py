@@ -82,6 +82,15 @@ class Source(Component):
         """
         return None
 
+    def unacknowledged_limit(self) -> int | None:
+        """How many handed-over events may wait for acknowledgement before no more come
+        (RabbitMQ's prefetch count), or None when unbounded (the default).
+
+        Stateful processors acknowledge at checkpoints: a pipeline with such a source
+        checkpoints whenever half that many events wait, so the source never stalls.
+        """
+        return None
+
     def exhausted(self) -> bool:
         """True when this source will hand over nothing more (its `main()` has returned)."""
         return self.task is not None and self.task.done()
@@ -91,3 +100,7 @@ class Source(Component):
 
     def reject(self, batch: Batch) -> None:
         """An event of `batch` failed and was not handled: never acknowledge it."""
+
+    def settled(self, batch: Batch) -> None:
+        """Every event of `batch` is done or absorbed into state; it is acknowledged once the
+        checkpoint holding them is durable (a source fed by another pipeline passes this on)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import pickle
 import types
 
 import pytest
@@ -92,11 +91,11 @@ def build(records, processor_cls=CountPerKey, config=None, backend=None, batch_s
 
 def counts(backend: MemoryBackend, processor="CountPerKey") -> dict:
     """Per partition, the counts as the backend's last checkpoint holds them."""
-    out: dict = {}
-    for (proc, part), rows in backend._rows.items():
-        if proc == processor and rows:
-            out[part] = {pickle.loads(k): pickle.loads(v) for k, v in rows.items()}
-    return out
+    return {
+        part: backend.values(proc, part)
+        for proc, part in backend.partitions()
+        if proc == processor and backend.values(proc, part)
+    }
 
 
 async def run(app, timeout=10.0):

@@ -9,19 +9,18 @@ import sqlite3
 import pytest
 
 import pump
-from pump.state.backend import PartitionChanges, Snapshot
+from pump.state import store
+from pump.state.backend import PartitionChanges, Snapshot, encode_chunk
 from pump.state.sqlite import SQLiteBackend, StateDirError
+from pump.testing.state import read_state
 
 
 def rows(state_dir) -> dict:
-    db = sqlite3.connect(f"{state_dir}/state.sqlite3")
-    try:
-        out: dict = {}
-        for processor, partition, key, value in db.execute("SELECT * FROM state"):
-            out.setdefault((processor, partition), {})[pickle.loads(key)] = pickle.loads(value)
-        return out
-    finally:
-        db.close()
+    return read_state(state_dir)
+
+
+def chunk(change: PartitionChanges) -> tuple[dict, list]:
+    return pickle.loads(change.data)
 
 
 async def test_state_dir_makes_sqlite_the_backend_and_survives_a_restart(tmp_path, statekit):
@@ -56,8 +55,9 @@ async def test_a_checkpoint_writes_only_the_changed_keys(tmp_path, statekit):
     await app.start()
     await asyncio.sleep(0.05)
     assert await pipeline.checkpoint() is True
-    assert sum(len(c.upserts) for c in written[-1].changes) == 1000
-    # two more events, of the same key: one row
+    [change] = written[-1].changes
+    assert len(chunk(change)[0]) == 1000
+    # two more events, of the same key: a chunk of that key only
     pipeline.process_batch(
         ["k7", "k7"],
         contexts=[{"part": "p0", "offset": 1000}, {"part": "p0", "offset": 1001}],
@@ -66,7 +66,7 @@ async def test_a_checkpoint_writes_only_the_changed_keys(tmp_path, statekit):
     )
     assert await pipeline.checkpoint() is True
     [change] = written[-1].changes
-    assert [pickle.loads(k) for k, _ in change.upserts] == ["k7"]
+    assert chunk(change) == ({"k7": 3}, []) and not change.base
     assert change.positions == {"p0": 1001}
     assert await app.stop() == 0
     assert rows(tmp_path)[("CountPerKey", "p0")]["k7"] == 3
@@ -103,17 +103,64 @@ def test_a_written_snapshot_is_read_back_per_partition(tmp_path, statekit):
     backend.write(
         Snapshot(
             [
-                PartitionChanges("c", "t[0]", [(b"k", b"v")], [], {"t[0]": 41}),
-                PartitionChanges("c", "t[1]", [(b"x", b"y")], [], {"t[1]": 7}),
+                PartitionChanges("c", "t[0]", encode_chunk({"k": 1}, []), False, {"t[0]": 41}),
+                PartitionChanges("c", "t[1]", encode_chunk({"x": 2}, []), False, {"t[1]": 7}),
             ]
         )
     )
-    assert backend.load("c", "t[0]").rows == {b"k": b"v"}
+    backend.write(Snapshot([PartitionChanges("c", "t[0]", encode_chunk({"j": 3}, []))]))
+    assert backend.load("c", "t[0]").values() == {"k": 1, "j": 3}
     assert backend.load("c", "t[0]").positions == {"t[0]": 41}
-    assert backend.load("c", "t[2]").rows == {}
-    backend.write(Snapshot([PartitionChanges("c", "t[0]", [], [b"k"], {}, ["t[0]"])]))
-    assert backend.load("c", "t[0]").rows == {} and backend.load("c", "t[0]").positions == {}
+    assert backend.load("c", "t[1]").values() == {"x": 2}
+    assert backend.load("c", "t[2]").values() == {}
+    backend.write(Snapshot([PartitionChanges("c", "t[0]", encode_chunk({}, ["k"]))]))
+    assert backend.load("c", "t[0]").values() == {"j": 3}
+    # a base replaces every chunk before it
+    backend.write(Snapshot([PartitionChanges("c", "t[0]", encode_chunk({"z": 9}, []), True)]))
+    assert len(backend.load("c", "t[0]").chunks) == 1
+    assert backend.load("c", "t[0]").values() == {"z": 9}
+    backend.write(Snapshot([PartitionChanges("c", "t[0]", None, False, {}, ["t[0]"])]))
+    assert backend.load("c", "t[0]").positions == {}
+    assert sorted(backend.partitions()) == [("c", "t[0]"), ("c", "t[1]")]
     backend.close()
+
+
+async def test_deltas_are_compacted_into_a_base(tmp_path, statekit, monkeypatch):
+    monkeypatch.setattr(store, "MAX_DELTAS", 3)
+    written: list[Snapshot] = []
+
+    class Recording(SQLiteBackend):
+        def write(self, snapshot):
+            written.append(snapshot)
+            super().write(snapshot)
+
+    backend = Recording(str(tmp_path))
+    app, pipeline, source, _processor, _sink = statekit.build(
+        [], config={"checkpoint_interval": 3600}, backend=backend
+    )
+    await app.start()
+
+    def count(keys, offset):
+        pipeline.process_batch(
+            keys,
+            contexts=[{"part": "p0", "offset": offset + i} for i in range(len(keys))],
+            source=source,
+            token=("p0", offset, offset + len(keys) - 1),
+        )
+
+    count([f"k{i}" for i in range(10)], 0)  # every key new: the whole partition, a base
+    assert await pipeline.checkpoint() is True
+    for offset in range(10, 15):  # one key of ten at a time: deltas, until three of them
+        count(["k0"], offset)
+        assert await pipeline.checkpoint() is True
+    assert [c.base for s in written for c in s.changes] == [True, False, False, False, True, False]
+    assert chunk(written[2].changes[0]) == ({"k0": 3}, [])
+    assert chunk(written[4].changes[0])[0] == {"k0": 5, **{f"k{i}": 1 for i in range(1, 10)}}
+    assert await app.stop() == 0
+    db = sqlite3.connect(tmp_path / "state.sqlite3")
+    assert db.execute("SELECT base FROM chunks ORDER BY seq").fetchall() == [(1,), (0,)]
+    db.close()
+    assert rows(tmp_path)[("CountPerKey", "p0")] == {"k0": 6, **{f"k{i}": 1 for i in range(1, 10)}}
 
 
 async def test_unpicklable_state_stops_checkpoints_with_the_key_named(statekit):
@@ -129,7 +176,7 @@ async def test_unpicklable_state_stops_checkpoints_with_the_key_named(statekit):
     )
     await app.start()
     await asyncio.sleep(0.05)
-    with pytest.raises(Exception, match=r"state key '[abc]' of partition 'p0' cannot be stored"):
+    with pytest.raises(Exception, match="the state of partition 'p0' cannot be stored"):
         await pipeline.checkpoint()
     assert source.acknowledged == []  # nothing acknowledged without a checkpoint
     await app.stop()

@@ -194,3 +194,31 @@ def test_state_outside_a_pipeline_is_a_plain_keyed_store(statekit):
 async def _until(condition, poll=0.005):
     while not condition():
         await asyncio.sleep(poll)
+
+
+async def test_a_source_with_a_prefetch_limit_never_waits_for_the_checkpoint_interval(statekit):
+    class PrefetchSource(statekit.PositionedSource):
+        """Like a broker with a prefetch count: stops at 100 events unacknowledged."""
+
+        def unacknowledged_limit(self):
+            return 100
+
+        async def main(self):
+            for start in range(0, 2000, 10):
+                while start - self.acked() >= 100:
+                    await asyncio.sleep(0.001)
+                chunk = [("p0", o, "k") for o in range(start, start + 10)]
+                contexts = [{"part": "p0", "offset": o} for _, o, _ in chunk]
+                await self.emit(["k"] * 10, contexts=contexts, token=("p0", start, start + 9))
+
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p", config={"checkpoint_interval": 3600})
+    source = PrefetchSource(app, pipeline, [])
+    pipeline.build(source, statekit.CountPerKey(app, pipeline), pump.common.ListSink(app, pipeline))
+    app.add_pipeline(pipeline)
+    await app.start()
+    # checkpoints every 50 events: all of them come long before the hour is up
+    await asyncio.wait_for(_until(lambda: source.acked() >= 1950), 10)
+    assert pipeline.checkpointer.events == 50
+    assert await app.stop() == 0
+    assert source.acked() == 2000

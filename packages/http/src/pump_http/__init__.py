@@ -19,6 +19,9 @@ from pump_http.errors import (
 )
 from pump_http.server_source import HTTPServerSource
 from pump_http.sink import HTTPSink
+from pump_http.websocket_client import WebSocketClientSource
+from pump_http.websocket_server import WebSocketServerSource
+from pump_http.websocket_sink import WebSocketSink
 
 __version__ = "0.1.0"
 
@@ -30,5 +33,8 @@ __all__ = [
     "HTTPServerSource",
     "HTTPSink",
     "HTTPStatusError",
+    "WebSocketClientSource",
     "WebSocketError",
+    "WebSocketServerSource",
+    "WebSocketSink",
 ]

@@ -65,8 +65,8 @@ class ClientAuthConfig(pump.ComponentConfig):
         return {}
 
 
-class ServerAuthConfig(pump.ComponentConfig):
-    """Base of a listener's config model: the token or signature every request must carry."""
+class TokenAuthConfig(pump.ComponentConfig):
+    """Base of a listener's config model: the token every request must carry."""
 
     token: SecretStr = Field(
         SecretStr(""),
@@ -77,6 +77,11 @@ class ServerAuthConfig(pump.ComponentConfig):
         description="Header holding the token; Authorization expects 'Bearer <token>'",
         examples=["X-Gitlab-Token"],
     )
+
+
+class ServerAuthConfig(TokenAuthConfig):
+    """Base of a listener's config model: the token and the body signature of every request."""
+
     hmac_secret: SecretStr = Field(
         SecretStr(""),
         description="Secret of an HMAC signature of the body (GitHub-style); empty: unsigned",
@@ -93,21 +98,26 @@ class ServerAuthConfig(pump.ComponentConfig):
 
 
 class RequestAuth:
-    """Checks a request's token and body signature against a ServerAuthConfig."""
+    """Checks a request's token (and, for a ServerAuthConfig, its body's signature)."""
 
-    def __init__(self, config: ServerAuthConfig) -> None:
+    def __init__(self, config: TokenAuthConfig) -> None:
         token = config.token.get_secret_value()
         self.header = config.token_header
         bearer = self.header.lower() == "authorization"
         self._expected = (f"Bearer {token}" if bearer else token).encode() if token else None
-        secret = config.hmac_secret.get_secret_value()
-        self._secret = secret.encode() if secret else None
-        self.signature_header = config.hmac_header
-        self._prefix = config.hmac_prefix
-        self._digest = getattr(hashlib, config.hmac_algorithm)
+        self._secret: bytes | None = None
+        self.signature_header = ""
+        self._prefix = ""
+        self._digest = hashlib.sha256
+        if isinstance(config, ServerAuthConfig):
+            secret = config.hmac_secret.get_secret_value()
+            self._secret = secret.encode() if secret else None
+            self.signature_header = config.hmac_header
+            self._prefix = config.hmac_prefix
+            self._digest = getattr(hashlib, config.hmac_algorithm)
         #: Headers that carry credentials: never copied into an event's context.
         self.secret_headers = frozenset(
-            h.lower() for h in (self.header, self.signature_header, "authorization")
+            h.lower() for h in (self.header, self.signature_header, "authorization") if h
         )
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 
 import aiohttp
@@ -37,11 +38,33 @@ def make_session(config: ClientConfig, **kwargs: object) -> aiohttp.ClientSessio
     )
 
 
-def public_url(url: URL | str, config: ClientAuthConfig) -> str:
-    """A URL as it may be shown: without credentials (user info, the auth query parameter)."""
+#: Query parameters whose values are masked where a URL is shown (`appid`, `api_key`, ...).
+SECRET_PARAM = re.compile(r"pass|secret|token|key|credential|auth|appid|sig", re.IGNORECASE)
+MASK = "*****"
+
+
+def public_url(url: URL | str, config: ClientAuthConfig | None = None) -> str:
+    """A URL as it may be shown: without user info and the auth query parameter, and with
+    the values of parameters named like secrets (`appid`, `api_key`, `token`) masked."""
     url = URL(url)
     if url.user or url.password:
         url = url.with_user(None)
-    if config.auth == "query" and config.auth_name in url.query:
+    if config is not None and config.auth == "query" and config.auth_name in url.query:
         url = url.without_query_params(config.auth_name)
+    if any(SECRET_PARAM.search(name) for name in url.query):
+        url = url.with_query(
+            [(k, MASK if SECRET_PARAM.search(k) else v) for k, v in url.query.items()]
+        )
     return str(url)
+
+
+def url_problem(value: str, schemes: tuple[str, ...]) -> str | None:
+    """Why `value` is not a URL of one of `schemes` (naming only its scheme), or None."""
+    try:
+        url = URL(value)
+    except ValueError:
+        return "url: not a URL"
+    if url.scheme in schemes and url.host:
+        return None
+    names = " or ".join(f"{s}://" for s in schemes)
+    return f"url: not a {names} URL (scheme {url.scheme!r})"

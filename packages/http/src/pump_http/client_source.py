@@ -16,7 +16,7 @@ from yarl import URL
 import pump
 from pump.common.encoding import known_encoding_or_none
 from pump.trigger import TriggerSourceConfig
-from pump_http.client import ClientConfig, make_session, public_url
+from pump_http.client import ClientConfig, make_session, public_url, url_problem
 from pump_http.errors import HTTPResponseError, HTTPStatusError, retry_after
 from pump_http.jsonpath import MISSING, lookup
 
@@ -92,14 +92,6 @@ class HTTPClientSourceConfig(TriggerSourceConfig, ClientConfig):
         10.0, gt=0, description="Longest pause before retrying a request, seconds"
     )
 
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        url = URL(value)
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError(f"not an http:// or https:// URL (scheme {url.scheme!r})")
-        return value
-
     @field_validator("encoding")
     @classmethod
     def _encoding(cls, value: str) -> str:
@@ -108,6 +100,9 @@ class HTTPClientSourceConfig(TriggerSourceConfig, ClientConfig):
     @model_validator(mode="after")
     def _consistent(self) -> HTTPClientSourceConfig:
         problems = []
+        bad_url = url_problem(self.url, ("http", "https"))
+        if bad_url:
+            problems.append(bad_url)
         if self.body and self.json_body is not None:
             problems.append("give body or json_body, not both")
         if self.items_path is not None and self.response != "json":

@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import Field
 
 import pump
-from pump_http.auth import RequestAuth
+from pump_http.auth import RequestAuth, ServerAuthConfig
 from pump_http.body import BodyError, BodyFormat, decode, resolve_format
 from pump_http.listener import Listener, ListenerConfig
 
@@ -24,7 +24,7 @@ L = logging.getLogger(__name__)
 Method = Literal["POST", "PUT", "PATCH"]
 
 
-class HTTPServerSourceConfig(ListenerConfig):
+class HTTPServerSourceConfig(ListenerConfig, ServerAuthConfig):
     """Settings of an HTTPServerSource."""
 
     methods: list[Method] = Field(["POST", "PUT"], description="HTTP methods that deliver events")
@@ -116,7 +116,9 @@ class HTTPServerSource(pump.Source):
 
     async def start(self) -> None:
         """Listen: requests before the pipeline runs are answered 503."""
-        await self.listener.start()
+        await self.listener.start(
+            authenticated=self.auth.checks_token or self.auth.checks_signature
+        )
 
     async def stop(self) -> None:
         """Close the listener, giving open requests `shutdown_timeout` seconds."""

@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
 import orjson
-from pydantic import Field, field_validator
-from yarl import URL
+from pydantic import Field, model_validator
 
 import pump
-from pump_http.client import ClientConfig, make_session, public_url
+from pump_http.client import ClientConfig, make_session, public_url, url_problem
 from pump_http.errors import (
     TRANSIENT_STATUSES,
     HTTPConnectorError,
@@ -63,18 +62,17 @@ class HTTPSinkConfig(ClientConfig):
         "pipeline's retry, seconds",
     )
 
-    @field_validator("url")
-    @classmethod
-    def _template(cls, value: str) -> str:
+    @model_validator(mode="after")
+    def _url_template(self) -> HTTPSinkConfig:
         try:
-            URLTemplate(value)
+            template = URLTemplate(self.url)
         except ValueError as exc:
-            raise ValueError(f"not a URL template: {exc}") from None
-        if "{" not in value:
-            url = URL(value)
-            if url.scheme not in ("http", "https") or not url.host:
-                raise ValueError(f"not an http:// or https:// URL (scheme {url.scheme!r})")
-        return value
+            raise ValueError(f"url: not a URL template: {exc}") from None
+        if template.static:
+            bad_url = url_problem(self.url, ("http", "https"))
+            if bad_url:
+                raise ValueError(bad_url)
+        return self
 
 
 class HTTPSink(pump.Sink):

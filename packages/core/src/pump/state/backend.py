@@ -1,22 +1,30 @@
-"""State backends: where checkpoints are written and where state is restored from."""
+"""State backends: where checkpoints are written and where state is restored from.
+
+A checkpoint of one processor's partition is a *chunk*: the pickled dict of the keys set since
+the previous checkpoint and the list of keys deleted (a delta), or, now and then, the whole
+partition (a base, which replaces every chunk before it). Writing a chunk costs one
+`pickle.dumps` of the changed keys in the event loop and one row in the backend, whatever the
+number of keys; restoring reads the last base and the deltas after it.
+"""
 
 from __future__ import annotations
 
+import pickle
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 @dataclass
 class PartitionChanges:
-    """What one checkpoint changes in the state of one processor's partition (encoded)."""
+    """What one checkpoint writes for one processor's partition."""
 
     processor: str
     partition: str
-    #: Encoded key → encoded value, set since the previous checkpoint.
-    upserts: list[tuple[bytes, bytes]] = field(default_factory=list)
-    #: Encoded keys deleted since the previous checkpoint.
-    deletes: list[bytes] = field(default_factory=list)
+    #: The chunk: pickled `(values, deleted keys)`, or None when only positions changed.
+    data: bytes | None = None
+    #: True when `data` is the whole partition (every earlier chunk is replaced).
+    base: bool = False
     #: Stream → the last position the state reflects (only streams that advanced).
     positions: dict[str, int] = field(default_factory=dict)
     #: Streams whose positions are no longer needed (a finished file).
@@ -34,8 +42,24 @@ class Snapshot:
 class Restored:
     """The state of one processor's partition as of the last durable checkpoint."""
 
-    rows: dict[bytes, bytes] = field(default_factory=dict)
+    #: The last base chunk (if any) and the deltas after it, oldest first.
+    chunks: list[bytes] = field(default_factory=list)
     positions: dict[str, int] = field(default_factory=dict)
+
+    def values(self) -> dict[Any, Any]:
+        """The partition's keys and values: the chunks applied in order."""
+        data: dict[Any, Any] = {}
+        for chunk in self.chunks:
+            values, deleted = pickle.loads(chunk)
+            data.update(values)
+            for key in deleted:
+                data.pop(key, None)
+        return data
+
+
+def encode_chunk(values: dict[Any, Any], deleted: list[Any]) -> bytes:
+    """A chunk of values set and keys deleted."""
+    return pickle.dumps((values, deleted), protocol=5)
 
 
 class StateBackend(ABC):
@@ -74,29 +98,38 @@ class MemoryBackend(StateBackend):
     durable = False
 
     def __init__(self) -> None:
-        self._rows: dict[tuple[str, str], dict[bytes, bytes]] = {}
+        self._chunks: dict[tuple[str, str], list[bytes]] = {}
         self._positions: dict[tuple[str, str], dict[str, int]] = {}
 
     def open(self, pipeline_id: str) -> None:
         """Nothing to open."""
 
     def load(self, processor: str, partition: str) -> Restored:
-        """A copy of what the last checkpoint wrote."""
+        """What the checkpoints wrote."""
         where = (processor, partition)
-        return Restored(dict(self._rows.get(where, {})), dict(self._positions.get(where, {})))
+        return Restored(list(self._chunks.get(where, [])), dict(self._positions.get(where, {})))
 
     def write(self, snapshot: Snapshot) -> None:
-        """Apply the changes to the in-memory copy."""
+        """Keep the chunks and positions."""
         for change in snapshot.changes:
             where = (change.processor, change.partition)
-            rows = self._rows.setdefault(where, {})
-            rows.update(change.upserts)
-            for key in change.deletes:
-                rows.pop(key, None)
+            if change.data is not None:
+                if change.base:
+                    self._chunks[where] = [change.data]
+                else:
+                    self._chunks.setdefault(where, []).append(change.data)
             positions = self._positions.setdefault(where, {})
             positions.update(change.positions)
             for stream in change.forget_streams:
                 positions.pop(stream, None)
+
+    def values(self, processor: str, partition: str) -> dict[Any, Any]:
+        """The checkpointed keys and values of one processor's partition (for tests)."""
+        return self.load(processor, partition).values()
+
+    def partitions(self) -> list[tuple[str, str]]:
+        """Every (processor, partition) with checkpointed values."""
+        return [where for where, chunks in self._chunks.items() if chunks]
 
     def describe(self) -> str:
         return "memory (not durable)"

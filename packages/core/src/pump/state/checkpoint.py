@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from pump.delivery import Batch
 from pump.ratelimit import RateLimitedLog
-from pump.state.backend import Restored, Snapshot, StateBackend
+from pump.state.backend import PartitionChanges, Restored, Snapshot, StateBackend
 from pump.taskgroup import TaskGroup
 
 if TYPE_CHECKING:
@@ -73,12 +73,15 @@ class Checkpointer:
         self._epoch_set: set[Batch] = set()
         self._output_parent: Batch | None = None
         self._counted = 0  # events entered since the last checkpoint
+        self._due = time.monotonic() + interval  # when the next checkpoint is due by time
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._tasks = TaskGroup(f"pipeline '{pipeline.Id}' checkpoints")
         self._throttled = False
         self._broken: str | None = None
         self._failures = RateLimitedLog(L, 10.0)
+        #: Replayed events that were already in the restored state (not applied again).
+        self.replayed = 0
         #: Checkpoints written, and how long the last one took (seconds).
         self.written = 0
         self.last_duration = 0.0
@@ -100,6 +103,10 @@ class Checkpointer:
     async def stop(self) -> None:
         """Stop the periodic checkpoints and close the backend (take the final one first)."""
         await self.halt()
+        try:
+            await self._write_forgotten()
+        except Exception as exc:  # only bookkeeping is lost: a stale position, never used
+            L.warning("pipeline '%s': %s: %s", self.pipeline.Id, type(exc).__name__, exc)
         if self._throttled:
             self._throttled = False
             self.pipeline.throttle(self, False)
@@ -122,21 +129,20 @@ class Checkpointer:
             return
         self._epoch_set.add(batch)
         self._epoch.append(batch)
-        batch.hold_for_checkpoint(self._settled_batch)
+        batch.hold_for_checkpoint(self.pipeline.settled)
         self._counted += n
-        if self._counted >= self.events:
+        if (
+            (self._counted >= self.events or time.monotonic() >= self._due)
+            and not self._throttled
+            and self._broken is None
+        ):
+            # A checkpoint is due. A source whose events are all absorbed never waits for
+            # the pipeline, and may hand over batch after batch without giving the event loop
+            # to the checkpoint: hold the sources until the checkpoint has taken its changes
+            # (or, while the previous one is still being written, until that is done).
+            self._throttled = True
+            self.pipeline.throttle(self)
             self._wake.set()
-            if self._counted >= 2 * self.events and self._lock.locked() and not self._throttled:
-                # a checkpoint is being written and the next one is already due twice over:
-                # let it finish before taking more (memory stays bounded by the unacknowledged)
-                self._throttled = True
-                self.pipeline.throttle(self)
-
-    def _settled_batch(self, batch: Batch) -> None:
-        # every event of it is absorbed or done; only the checkpoint's acknowledgement is left
-        left = batch.size - batch.absorbed
-        if left > 0:
-            self.pipeline.absorb(batch, left)
 
     def output_parent(self) -> Batch:
         """A batch standing for outputs emitted outside any batch (a timer closing a window)."""
@@ -147,6 +153,10 @@ class Checkpointer:
             self._epoch.append(parent)
             self._epoch_set.add(parent)
         return parent
+
+    def request(self) -> None:
+        """Take a checkpoint soon (the sources have finished: acknowledge what they handed over)."""
+        self._wake.set()
 
     # -- checkpoints ------------------------------------------------------------------------------
 
@@ -217,6 +227,10 @@ class Checkpointer:
         self._output_parent = None
         self.last_batch = None
         self._counted = 0
+        self._due = time.monotonic() + self.interval
+        if self._throttled:  # taken: the sources may go on while it is written
+            self._throttled = False
+            self.pipeline.throttle(self, False)
         return batches, snapshot
 
     def _put_back(self, batches: list[Batch], snapshot: Snapshot) -> None:
@@ -237,8 +251,12 @@ class Checkpointer:
             if state is None or change.partition not in state.held():
                 continue
             partition = state.partition_named(change.partition)
-            partition.changed.update(pickle.loads(k) for k, _ in change.upserts)
-            partition.changed.update(pickle.loads(k) for k in change.deletes)
+            if change.base:
+                partition.needs_base = True
+            elif change.data is not None:
+                values, deleted = pickle.loads(change.data)
+                partition.changed.update(values)
+                partition.changed.update(deleted)
             partition.advanced.update(change.positions)
             partition.forgotten.update(change.forget_streams)
 
@@ -275,9 +293,6 @@ class Checkpointer:
         for batch in batches:
             if batch.pending > 0:  # else rejected meanwhile (the pipeline stopped)
                 batch.release_checkpoint()
-        if self._throttled and self._counted < 2 * self.events:
-            self._throttled = False
-            self.pipeline.throttle(self, False)
 
     # -- partitions --------------------------------------------------------------------------
 
@@ -298,6 +313,21 @@ class Checkpointer:
         for state in self.states:
             state.drop(partitions)
 
+    async def _write_forgotten(self) -> None:
+        """Drop the positions of streams finished since the last checkpoint (files done while
+        the final checkpoint released them)."""
+        snapshot = Snapshot()
+        for state in self.states:
+            for name in state.held():
+                partition = state.partition_named(name)
+                if partition.forgotten:
+                    change = PartitionChanges(state.processor.Id, name)
+                    change.forget_streams = list(partition.forgotten)
+                    partition.forgotten = set()
+                    snapshot.changes.append(change)
+        if snapshot.changes:
+            await asyncio.to_thread(self.backend.write, snapshot)
+
     def forget_stream(self, stream: str) -> None:
         """A source will never replay `stream` again (a finished file): drop its position."""
         for state in self.states:
@@ -310,5 +340,6 @@ class Checkpointer:
             "checkpoints": self.written,
             "last_checkpoint_seconds": round(self.last_duration, 4),
             "held_batches": len(self._epoch),
+            "replayed": self.replayed,
             "stopped": self._broken,
         }

@@ -14,9 +14,10 @@ SCHEMA_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS state (
-    processor TEXT NOT NULL, partition TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
-    PRIMARY KEY (processor, partition, key)
+CREATE TABLE IF NOT EXISTS chunks (
+    processor TEXT NOT NULL, partition TEXT NOT NULL, seq INTEGER NOT NULL,
+    base INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (processor, partition, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS positions (
     processor TEXT NOT NULL, partition TEXT NOT NULL, stream TEXT NOT NULL,
@@ -31,7 +32,8 @@ class StateDirError(Exception):
 
 
 class SQLiteBackend(StateBackend):
-    """One SQLite file, `<state_dir>/state.sqlite3`, in WAL mode; a checkpoint is one transaction.
+    """One SQLite file, `<state_dir>/state.sqlite3`, in WAL mode; a checkpoint is one transaction
+    that adds one row (a chunk) per changed partition.
 
     With `synchronous` FULL (the default) a written checkpoint survives a power loss; NORMAL
     survives a crash or SIGKILL of the process but not of the machine. Several processes of
@@ -98,36 +100,42 @@ class SQLiteBackend(StateBackend):
         return self._db
 
     def load(self, processor: str, partition: str) -> Restored:
-        """Every key and stream position of one processor's partition."""
+        """The last base chunk and the deltas after it, and the stream positions."""
         with self._lock:
             db = self._connection()
-            rows = db.execute(
-                "SELECT key, value FROM state WHERE processor = ? AND partition = ?",
+            chunks = db.execute(
+                "SELECT base, data FROM chunks WHERE processor = ? AND partition = ? ORDER BY seq",
                 (processor, partition),
             ).fetchall()
             positions = db.execute(
                 "SELECT stream, position FROM positions WHERE processor = ? AND partition = ?",
                 (processor, partition),
             ).fetchall()
-        return Restored(dict(rows), dict(positions))
+        bases = [i for i, (base, _) in enumerate(chunks) if base]
+        first = bases[-1] if bases else 0
+        return Restored([data for _, data in chunks[first:]], dict(positions))
 
     def write(self, snapshot: Snapshot) -> None:
-        """One transaction: upserts, deletes and positions of every changed partition."""
+        """One transaction: a chunk and the positions of every changed partition."""
         with self._lock:
             db = self._connection()
             db.execute("BEGIN IMMEDIATE")
             try:
                 for c in snapshot.changes:
                     where = (c.processor, c.partition)
-                    if c.upserts:
-                        db.executemany(
-                            "INSERT OR REPLACE INTO state VALUES (?, ?, ?, ?)",
-                            [(*where, k, v) for k, v in c.upserts],
-                        )
-                    if c.deletes:
-                        db.executemany(
-                            "DELETE FROM state WHERE processor = ? AND partition = ? AND key = ?",
-                            [(*where, k) for k in c.deletes],
+                    if c.data is not None:
+                        (last,) = db.execute(
+                            "SELECT max(seq) FROM chunks WHERE processor = ? AND partition = ?",
+                            where,
+                        ).fetchone()
+                        seq = 0 if last is None else last + 1
+                        if c.base:
+                            db.execute(
+                                "DELETE FROM chunks WHERE processor = ? AND partition = ?", where
+                            )
+                        db.execute(
+                            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?)",
+                            (*where, seq, int(c.base), c.data),
                         )
                     if c.positions:
                         db.executemany(
@@ -144,6 +152,16 @@ class SQLiteBackend(StateBackend):
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+
+    def partitions(self) -> list[tuple[str, str]]:
+        """Every (processor, partition) with checkpointed values."""
+        with self._lock:
+            return [
+                (processor, partition)
+                for processor, partition in self._connection().execute(
+                    "SELECT DISTINCT processor, partition FROM chunks"
+                )
+            ]
 
     def close(self) -> None:
         """Close the database."""

@@ -2,26 +2,48 @@
 
 from __future__ import annotations
 
-import pickle
+import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from pump.delivery import Batch
-from pump.state.backend import PartitionChanges, Restored
+from pump.state.backend import PartitionChanges, Restored, encode_chunk
 
 if TYPE_CHECKING:
     from pump.processor import Processor
     from pump.state.checkpoint import Checkpointer
 
-_MISSING = object()
+L = logging.getLogger(__name__)
+
+
+#: A partition is written whole again (a base) once the deltas since its last base add up to
+#: more than the base itself, or to this many of them: restoring stays about one base long.
+MAX_DELTAS = 256
+#: Deltas smaller than this in total never make a new base.
+MIN_COMPACT_BYTES = 1 << 20
 
 
 class Partition:
     """One partition's values of one processor, and the stream positions they reflect."""
 
-    __slots__ = ("advanced", "applied", "changed", "data", "forgotten", "name", "restored")
+    __slots__ = (
+        "advanced",
+        "applied",
+        "base_bytes",
+        "changed",
+        "data",
+        "delta_bytes",
+        "deltas",
+        "forgotten",
+        "name",
+        "needs_base",
+        "replayed",
+        "restored",
+    )
 
-    def __init__(self, name: str, data: dict[Any, Any], restored: dict[str, int]) -> None:
+    def __init__(
+        self, name: str, data: dict[Any, Any], restored: dict[str, int], chunks: list[bytes]
+    ) -> None:
         self.name = name
         #: Key → value (the values a processor reads and writes).
         self.data = data
@@ -35,27 +57,42 @@ class Partition:
         self.advanced: set[str] = set()
         #: Streams to drop from the checkpoint (their source will not replay them).
         self.forgotten: set[str] = set()
+        #: Events given to `replay` (already in the restored state) since the last report.
+        self.replayed = 0
+        # what the backend holds: a base and deltas after it (decides when to write a base)
+        self.base_bytes = len(chunks[0]) if chunks else 0
+        self.delta_bytes = sum(len(c) for c in chunks[1:])
+        self.deltas = max(0, len(chunks) - 1)
+        self.needs_base = False
 
     def take_changes(self, processor: str) -> PartitionChanges | None:
-        """The encoded changes since the last checkpoint (and start the next), or None."""
-        if not self.changed and not self.advanced and not self.forgotten:
+        """The changes since the last checkpoint, encoded (and start the next), or None."""
+        if not (self.changed or self.advanced or self.forgotten or self.needs_base):
             return None
-        data = self.data
         changes = PartitionChanges(processor, self.name)
-        dumps = pickle.dumps
-        for key in self.changed:
-            value = data.get(key, _MISSING)
+        if self.changed or self.needs_base:
+            data = self.data
             try:
-                encoded = dumps(key, 5)
-                if value is _MISSING:
-                    changes.deletes.append(encoded)
+                changed = self.changed
+                if self.needs_base or 2 * len(changed) >= len(data) or self._compact_due():
+                    # most keys changed: the whole dict pickles faster than picking them out
+                    changes.data = encode_chunk(data, [])
+                    changes.base = True
                 else:
-                    changes.upserts.append((encoded, dumps(value, 5)))
+                    present = changed & data.keys()
+                    values = {key: data[key] for key in present}
+                    changes.data = encode_chunk(values, list(changed - present))
             except Exception as exc:
                 raise TypeError(
-                    f"state key {key!r} of partition '{self.name}' cannot be stored: "
+                    f"the state of partition '{self.name}' cannot be stored: "
                     f"{type(exc).__name__}: {exc} (keys and values must be picklable)"
                 ) from exc
+            if changes.base:
+                self.base_bytes, self.delta_bytes, self.deltas = len(changes.data), 0, 0
+                self.needs_base = False
+            else:
+                self.delta_bytes += len(changes.data)
+                self.deltas += 1
         applied = self.applied
         changes.positions = {s: applied[s] for s in self.advanced if s in applied}
         changes.forget_streams = list(self.forgotten)
@@ -63,6 +100,11 @@ class Partition:
         self.advanced = set()
         self.forgotten = set()
         return changes
+
+    def _compact_due(self) -> bool:
+        if self.deltas >= MAX_DELTAS:
+            return True
+        return self.delta_bytes >= max(self.base_bytes, MIN_COMPACT_BYTES)
 
 
 class State:
@@ -171,15 +213,23 @@ class State:
         checkpointer = self._checkpointer
         if checkpointer is not None:
             restored = checkpointer.load(self.processor.Id, name)
-        loads = pickle.loads
         try:
-            data = {loads(k): loads(v) for k, v in restored.rows.items()}
+            data = restored.values()
         except Exception as exc:
             raise RuntimeError(
                 f"{self.processor.location()}: the checkpointed state of partition '{name}' "
                 f"cannot be read: {type(exc).__name__}: {exc}"
             ) from exc
-        partition = self._partitions[name] = Partition(name, data, restored.positions)
+        partition = Partition(name, data, restored.positions, restored.chunks)
+        self._partitions[name] = partition
+        if data or restored.positions:
+            L.info(
+                "%s: partition '%s' restored: %d key(s), positions %s",
+                self.processor.location(),
+                name or '""',
+                len(data),
+                restored.positions or "none",
+            )
         return partition
 
     def drop(self, partitions: list[str]) -> None:
@@ -260,12 +310,33 @@ class State:
                 return True
             # past the checkpoint: what comes later is new (a truncated file starts over)
             del partition.restored[stream]
+            self._replay_over(partition, stream, upto)
         return False
+
+    def _replay_over(self, partition: Partition, stream: str, upto: int) -> None:
+        L.info(
+            "%s: partition '%s' stream '%s': %d replayed event(s) at or before position %d were "
+            "already in the restored state (not applied again)",
+            self.processor.location(),
+            partition.name,
+            stream,
+            partition.replayed,
+            upto,
+        )
+        checkpointer = self._checkpointer
+        if checkpointer is not None:
+            checkpointer.replayed += partition.replayed
+        partition.replayed = 0
+
+    def count_replayed(self, n: int) -> None:
+        """`n` events of the current partition went to `replay`."""
+        self._current.replayed += n
 
     def gate(self, context: dict[str, Any], event: Any) -> Any:
         """During a replay: `replay` for events the restored state reflects, else `process`."""
         where = context.get(self.replay_field) if context else None
         if where is not None and where <= self.replay_upto:
+            self._current.replayed += 1
             return self.processor.replay(context, event)
         return self.processor.process(context, event)
 
