@@ -294,7 +294,7 @@ class Window(Processor):
         clock = time.monotonic()
         for name in partitions:
             latest = self.state.partition_named(name).data.get(LATEST, NEVER)
-            if latest >= watermarks.latest.get(name, NEVER):
+            if name not in watermarks.latest or latest > watermarks.latest[name]:
                 watermarks.latest[name] = latest
             watermarks.seen[name] = clock
 
@@ -308,12 +308,14 @@ class Window(Processor):
         """The watermarks as the last checkpoint left them (the state is bound by now)."""
         self._restored = True
         saved = self.state.partition_named("").data.get(WATERMARKS)
+        L.debug("%s: restored watermarks %s", self.location(), saved)
         if saved:
             watermarks = self.Watermarks
             clock = time.monotonic()
             watermarks.value = max(watermarks.value, saved["value"])
             for partition, latest in saved["latest"].items():
-                if latest > watermarks.latest.get(partition, NEVER):
+                # a partition that had not delivered yet (-inf) holds the watermark back too
+                if partition not in watermarks.latest or latest > watermarks.latest[partition]:
                     watermarks.latest[partition] = latest
                 watermarks.seen.setdefault(partition, clock)
 
