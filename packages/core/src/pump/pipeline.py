@@ -528,6 +528,11 @@ class Pipeline(Configurable):
         if self.checkpointer is not None:
             await self.checkpointer.release_partitions(partitions, timeout)
 
+    async def load_partitions(self, partitions: list[str]) -> None:
+        """A source was given `partitions` (a rebalance): restore their state now."""
+        if self.checkpointer is not None:
+            await self.checkpointer.load_partitions(partitions)
+
     def forget_stream(self, stream: str) -> None:
         """A source will not deliver `stream` again (a finished file): drop its position."""
         if self.checkpointer is not None:

@@ -74,6 +74,10 @@ class Processor(Component):
         """
         return None
 
+    def state_loaded(self, partition: str) -> None:
+        """A stateful processor's partition was restored into `self.state` (on its first batch,
+        or when the source was assigned it); e.g. to learn what it held."""
+
     async def flush(self) -> None:
         """Emit anything held (called when the pipeline drains, before it waits for in-flight)."""
 

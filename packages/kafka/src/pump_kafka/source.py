@@ -127,6 +127,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self.source.partitions_assigned(set(assigned))
+        # their state (stateful processors) is restored before their first records come
+        await self.source.Pipeline.load_partitions([partition_name(tp) for tp in assigned])
 
 
 class KafkaSource(pump.Source):
