@@ -6,8 +6,9 @@ signs and spaces in tag keys, tag values and field keys (and double quotes in fi
 would otherwise open a string in the field set); double quotes and backslashes in string field
 values, which are quoted; integers carry an `i`. Some names cannot be carried at all — a
 newline anywhere but in a string field, a backslash at the end of a name or before a character
-that is escaped, a measurement starting with `#` (a comment) — and are refused with a
-`LineProtocolError` naming the key, never silently changed.
+that is escaped, a measurement starting with `#` (a comment), a measurement or field key
+starting with a tab (the parser skips it) — and are refused with a `LineProtocolError` naming
+the key, never silently changed.
 """
 
 from __future__ import annotations
@@ -31,23 +32,29 @@ CONTEXT_PREFIX = "context."
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 _MEASUREMENT_SPECIALS = ", "
+#: What InfluxDB unescapes in a measurement (an `=` needs no escape, but `\=` is read as `=`).
+_MEASUREMENT_UNESCAPED = ', ="'
 _KEY_SPECIALS = ",= "
 _FIELD_KEY_SPECIALS = ',= "'
 #: Escaped names and tag values kept per cache; beyond this the cache starts over.
 _CACHE_LIMIT = 100_000
 
 
-def _escape(value: str, specials: str, what: str) -> str:
-    """`value` with each special character escaped; LineProtocolError if it cannot be carried."""
+def _escape(value: str, specials: str, what: str, unescaped: str = "") -> str:
+    """`value` with each special character escaped; LineProtocolError if it cannot be carried.
+
+    `unescaped` are the characters the server reads after a backslash (default: `specials`).
+    """
+    unescaped = unescaped or specials
     if not value:
         raise LineProtocolError(f"{what} is empty")
     if "\n" in value:
         raise LineProtocolError(f"{what} {value!r} contains a newline (line protocol cannot carry it)")
     if "\\" in value and (
-        value.endswith("\\") or any(f"\\{c}" in value for c in specials)
+        value.endswith("\\") or any(f"\\{c}" in value for c in unescaped)
     ):
         raise LineProtocolError(
-            f"{what} {value!r} has a backslash at its end or before {specials!r} "
+            f"{what} {value!r} has a backslash at its end or before one of {unescaped!r} "
             "(line protocol cannot carry it)"
         )
     for c in specials:
@@ -60,7 +67,9 @@ def escape_measurement(name: str) -> str:
     """A measurement name as written in a line."""
     if name.startswith("#"):
         raise LineProtocolError(f"measurement {name!r} starts with '#' (a comment line)")
-    return _escape(name, _MEASUREMENT_SPECIALS, "measurement")
+    if name.startswith("\t"):
+        raise LineProtocolError(f"measurement {name!r} starts with a tab (the parser skips it)")
+    return _escape(name, _MEASUREMENT_SPECIALS, "measurement", _MEASUREMENT_UNESCAPED)
 
 
 def escape_tag(text: str, what: str = "tag") -> str:
@@ -70,6 +79,8 @@ def escape_tag(text: str, what: str = "tag") -> str:
 
 def escape_field_key(key: str) -> str:
     """A field key as written in a line."""
+    if key.startswith("\t"):
+        raise LineProtocolError(f"field key {key!r} starts with a tab (the parser skips it)")
     return _escape(key, _FIELD_KEY_SPECIALS, "field key")
 
 
