@@ -349,7 +349,9 @@ class VictoriaMetricsServer(_Process):
     def export(self, match: str) -> list[dict[str, Any]]:
         """Every series matching the selector: {"metric": labels, "values", "timestamps"}."""
         self.flush()
-        form = urllib.parse.urlencode({"match[]": match, "start": "0"}).encode()
+        # an explicit end: without one the newest samples may be left out
+        end = str(int(time.time()) + 86_400)
+        form = urllib.parse.urlencode({"match[]": match, "start": "0", "end": end}).encode()
         status, body = http(
             "POST",
             self.url + "/api/v1/export",
