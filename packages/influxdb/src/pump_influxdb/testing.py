@@ -10,6 +10,7 @@ read synchronously at any moment.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import json
@@ -91,6 +92,10 @@ def http(
             return int(response.status), response.read()
     except urllib.error.HTTPError as exc:
         return int(exc.code), exc.read()
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 class _Process:
@@ -231,14 +236,10 @@ class InfluxDB1Server(_Process):
         form = {"q": q, "epoch": epoch}
         if db:
             form["db"] = db
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
         if self.auth and credentials:
-            form.update(u=self.admin, p=self.admin_password)
-        status, body = http(
-            "POST",
-            self.url + "/query",
-            urllib.parse.urlencode(form).encode(),
-            {"Content-Type": "application/x-www-form-urlencoded"},
-        )
+            headers["Authorization"] = _basic(self.admin, self.admin_password)
+        status, body = http("POST", self.url + "/query", urllib.parse.urlencode(form).encode(), headers)
         answer: dict[str, Any] = json.loads(body or b"{}")
         errors = [r["error"] for r in answer.get("results", []) if "error" in r]
         if status != 200 or "error" in answer or errors:
@@ -328,12 +329,7 @@ class VictoriaMetricsServer(_Process):
         return command
 
     def _headers(self) -> dict[str, str]:
-        if not self.username:
-            return {}
-        import base64
-
-        pair = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
-        return {"Authorization": f"Basic {pair}"}
+        return {"Authorization": _basic(self.username, self.password)} if self.username else {}
 
     def ready(self) -> bool:
         try:
