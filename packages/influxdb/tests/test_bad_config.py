@@ -72,7 +72,8 @@ def test_sink_config_errors_name_the_key(config: dict[str, Any], key: str) -> No
         ({"query": "SELECT * FROM m WHERE time > $after AND time <= $until"}, "position_file"),
         (
             {
-                "query": "SELECT * FROM m WHERE time > $after AND time <= $until ORDER BY time DESC",
+                "query": "SELECT * FROM m WHERE time > $after AND time <= $until "
+                "ORDER BY time DESC",
                 "position_file": "/tmp/x.pos",
             },
             "query",
@@ -109,7 +110,9 @@ async def test_a_wrong_password_is_refused_without_printing_it(auth_db: Any, cap
 
 async def test_no_credentials_against_a_server_that_wants_them(auth_db: Any) -> None:
     app = pump.Application()
-    config = {k: v for k, v in auth_db.connection_config().items() if k not in ("username", "password")}
+    config = {
+        k: v for k, v in auth_db.connection_config().items() if k not in ("username", "password")
+    }
     connection = InfluxDBConnection(app, "influx", config=config)
     with pytest.raises(InfluxDBAuthError, match="no credentials"):
         await connection.start()
@@ -169,5 +172,7 @@ async def test_an_unknown_retention_policy_is_named(db: Any) -> None:
     connection = InfluxDBConnection(
         app, "influx", config=db.connection_config(retention_policy="nope")
     )
-    with pytest.raises(InfluxDBNotFound, match="retention policy 'nope' \\(key 'retention_policy'\\)"):
+    with pytest.raises(
+        InfluxDBNotFound, match="retention policy 'nope' \\(key 'retention_policy'\\)"
+    ):
         await connection.start()

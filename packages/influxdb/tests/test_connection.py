@@ -71,7 +71,9 @@ async def test_auto_falls_back_on_the_keys_for_a_server_without_a_version(victor
             await connection.stop()
 
 
-async def test_the_v1_api_of_victoria_metrics_takes_writes_too(victoria: Any, sink_run: Any) -> None:
+async def test_the_v1_api_of_victoria_metrics_takes_writes_too(
+    victoria: Any, sink_run: Any
+) -> None:
     """api v1 against a server that is not InfluxDB: /write?db= with its database label."""
     run = sink_run(
         {"url": victoria.url, "api": "v1", "database": "vdb"},

@@ -38,7 +38,7 @@ def test_bspump_documented_conversion() -> None:
 
 def test_bspump_tuple_without_tags_and_in_seconds_precision() -> None:
     assert bspump_line(("m", "", "v=1", 1.5), 1_000_000) == "m v=1 1500"
-    with pytest.raises(LineProtocolError, match="4 items|field set"):
+    with pytest.raises(LineProtocolError, match=r"4 items|field set"):
         bspump_line(("m", "t=1", 5), 1)
 
 
@@ -80,7 +80,10 @@ def test_nan_and_infinite_fields_are_left_out_and_none_left_makes_no_point() -> 
 
 def test_nested_mappings_give_their_items_as_tags_and_fields() -> None:
     builder = LineBuilder(
-        measurement_key="measurement", tags=["tags"], fields=["fields"], time_key="time",
+        measurement_key="measurement",
+        tags=["tags"],
+        fields=["fields"],
+        time_key="time",
         time_unit="ns",
     )
     event = {
@@ -138,9 +141,7 @@ FIELD_VALUES = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**63 - 1),
     st.floats(allow_nan=False, allow_infinity=False),
     st.booleans(),
-    st.text(
-        alphabet=st.sampled_from(list(SPECIAL) + list("ab\n\r") + ["é", "日"]), max_size=20
-    ),
+    st.text(alphabet=st.sampled_from(list(SPECIAL) + list("ab\n\r") + ["é", "日"]), max_size=20),
 )
 RESERVED = {"time", "ex"}
 
@@ -205,7 +206,9 @@ def _uncarriable(text: str, specials: str) -> bool:
     return text.endswith("\\") or any(f"\\{c}" in text for c in specials)
 
 
-NAMES = st.text(alphabet=st.sampled_from(list(" ,=#:_-.") + list("abcXYZ09é")), min_size=1, max_size=10)
+NAMES = st.text(
+    alphabet=st.sampled_from(list(" ,=#:_-.") + list("abcXYZ09é")), min_size=1, max_size=10
+)
 
 
 @settings(

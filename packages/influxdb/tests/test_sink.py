@@ -1,4 +1,4 @@
-"""InfluxDBSink against real servers: what is written, per-event failures, refused points isolated."""
+"""InfluxDBSink on real servers: what is written, per-event failures, refused points isolated."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 from influxdb_client import Point, WritePrecision
 
 from pump.testing import BatchRecord
-from pump_influxdb import PointRejected
 
 from .conftest import victoria_config
 
@@ -75,7 +74,9 @@ async def test_round_trip_through_the_v2_api(victoria: Any, sink_run: Any) -> No
     await run.run()
     assert run.statuses() == {BatchRecord.ACKNOWLEDGED}
     assert run.connection.api == "v2"
-    value = {(s[0]["host"], s[2]): s[1] for s in victoria.samples(f'{{__name__="{measurement}_value"}}')}
+    value = {
+        (s[0]["host"], s[2]): s[1] for s in victoria.samples(f'{{__name__="{measurement}_value"}}')
+    }
     n = {(s[0]["host"], s[2]): s[1] for s in victoria.samples(f'{{__name__="{measurement}_n"}}')}
     labels = victoria.samples(f'{{__name__="{measurement}_value"}}')[0][0]
     assert labels["dc"] == "a,b=c"
@@ -97,7 +98,10 @@ async def test_bspump_tuples_lines_and_points(db: Any, sink_run: Any) -> None:
     run.feed(events)
     await run.run()
     assert run.statuses() == {BatchRecord.ACKNOWLEDGED}
-    got = {(p["measurement"], tuple(sorted(p["tags"].items())), p["time"]): p["fields"] for p in db.points()}
+    got = {
+        (p["measurement"], tuple(sorted(p["tags"].items())), p["time"]): p["fields"]
+        for p in db.points()
+    }
     assert got == {
         ("collection", (("tag1", "a"), ("tag2", "b")), 1234567890000000000): {"field": 12.0},
         ("raw", (("t", "x"),), 1500000000000000000): {"v": 1},
@@ -196,9 +200,7 @@ async def test_a_refused_point_is_a_permanent_failure_with_the_server_words(
     db: Any, sink_run: Any
 ) -> None:
     db.write("t,host=h f=1i 1")
-    run = sink_run(
-        db.connection_config(), {"measurement": "t", "tags": ["host"]}, on_error="stop"
-    )
+    run = sink_run(db.connection_config(), {"measurement": "t", "tags": ["host"]}, on_error="stop")
     run.feed([{"host": "h", "f": "text", "time": 5}])
     await run.run()
     assert run.statuses() == {BatchRecord.REJECTED}

@@ -20,10 +20,14 @@ class SourceRun:
         self, db: Any, config: dict[str, Any], interval: float = 0.05, once: bool = False
     ) -> None:
         self.app = pump.Application(exit_when_finished=False)
-        self.app.add_connection(InfluxDBConnection(self.app, "influx", config=db.connection_config()))
+        self.app.add_connection(
+            InfluxDBConnection(self.app, "influx", config=db.connection_config())
+        )
         self.pipeline = pump.Pipeline(self.app, "from_influx", config={"on_error": "stop"})
         self.source = InfluxDBSource(self.app, self.pipeline, "influx", "in", config=config)
-        trigger = pump.RunOnceTrigger(self.app) if once else pump.PeriodicTrigger(self.app, interval)
+        trigger = (
+            pump.RunOnceTrigger(self.app) if once else pump.PeriodicTrigger(self.app, interval)
+        )
         self.source.on(trigger)
         self.sink = CollectingSink(self.app, self.pipeline, "out")
         self.pipeline.build(self.source, self.sink)
@@ -74,7 +78,9 @@ async def test_rows_become_events_with_their_tags_and_time(db: Any) -> None:
 
 async def test_a_large_answer_comes_in_chunks_of_batch_size(db: Any) -> None:
     _write_cpu(db, 2500)
-    run = SourceRun(db, {"query": "SELECT usage FROM cpu", "batch_size": 300, "epoch": "s"}, once=True)
+    run = SourceRun(
+        db, {"query": "SELECT usage FROM cpu", "batch_size": 300, "epoch": "s"}, once=True
+    )
     events = await run.collect(2500)
     assert [e["time"] for e in events] == [1_600_000_000 + i for i in range(2500)]
     assert run.source.rows_read == 2500

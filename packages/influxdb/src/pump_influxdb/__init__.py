@@ -1,4 +1,4 @@
-"""pump-influxdb: InfluxDB connection, line-protocol sink (1.x and 2.x/3.x APIs) and query source."""
+"""pump-influxdb: InfluxDB connection, line-protocol sink (1.x and 2.x/3.x APIs), query source."""
 
 from pump_influxdb.connection import InfluxDBConnection
 from pump_influxdb.errors import (

@@ -67,9 +67,7 @@ class InfluxDBConnectionConfig(pump.TLSConfig, pump.ReconnectConfig):
     username: str = Field("", description="1.x: user name ('': no authentication)")
     password: SecretStr = Field(SecretStr(""), description="1.x: password (secret)")
     org: str = Field("", description="2.x: organization name or id", examples=["my-org"])
-    bucket: str = Field(
-        "", description="2.x/3.x: bucket (3.x: database); 'db/rp' on 1.8's v2 API"
-    )
+    bucket: str = Field("", description="2.x/3.x: bucket (3.x: database); 'db/rp' on 1.8's v2 API")
     token: SecretStr = Field(SecretStr(""), description="2.x/3.x: API token (secret)")
     timeout: float = Field(10.0, gt=0, le=3600, description="Seconds one request may take")
     gzip: bool = Field(False, description="Gzip request bodies (writes)")
@@ -314,7 +312,7 @@ class InfluxDBConnection(pump.Connection):
                 data = await response.read()
             finally:
                 response.release()
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             self._lost()
             raise InfluxDBUnavailable(
                 f"{self.location()}: no answer from {self.url} ({_describe(exc)})"
@@ -352,7 +350,7 @@ class InfluxDBConnection(pump.Connection):
         except ApiException as exc:
             self.connected = 1
             return Answer(int(exc.status or 0), _text(exc.body), dict(exc.headers or {}))
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             self._lost()
             raise InfluxDBUnavailable(
                 f"{self.location()}: no answer from {self.url} ({_describe(exc)})"
@@ -499,7 +497,7 @@ class InfluxDBConnection(pump.Connection):
                 auth_settings=[],
                 _preload_content=False,
             )
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             self._lost()
             raise InfluxDBUnavailable(
                 f"{self.location()}: no answer from {self.url} ({_describe(exc)})"
@@ -534,7 +532,7 @@ class InfluxDBConnection(pump.Connection):
                         yield self._chunk(line)
             if buffer.strip():
                 yield self._chunk(buffer)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             self._lost()
             raise InfluxDBUnavailable(
                 f"{self.location()}: the answer from {self.url} broke off ({_describe(exc)})"

@@ -1,4 +1,4 @@
-"""Errors the InfluxDB connector raises on purpose, each saying what to check; none shows a secret."""
+"""Errors the InfluxDB connector raises on purpose, each saying what to check; no secret shown."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class InfluxDBQueryError(InfluxDBError):
 
 
 class LineProtocolError(InfluxDBError, ValueError):
-    """An event cannot be written as line protocol (no fields, a value line protocol cannot carry)."""
+    """An event cannot be written as line protocol (no fields, a value it cannot carry)."""
 
 
 class PointRejected(InfluxDBError, PermanentWriteError):

@@ -49,10 +49,10 @@ def _escape(value: str, specials: str, what: str, unescaped: str = "") -> str:
     if not value:
         raise LineProtocolError(f"{what} is empty")
     if "\n" in value:
-        raise LineProtocolError(f"{what} {value!r} contains a newline (line protocol cannot carry it)")
-    if "\\" in value and (
-        value.endswith("\\") or any(f"\\{c}" in value for c in unescaped)
-    ):
+        raise LineProtocolError(
+            f"{what} {value!r} contains a newline (line protocol cannot carry it)"
+        )
+    if "\\" in value and (value.endswith("\\") or any(f"\\{c}" in value for c in unescaped)):
         raise LineProtocolError(
             f"{what} {value!r} has a backslash at its end or before one of {unescaped!r} "
             "(line protocol cannot carry it)"
@@ -135,11 +135,12 @@ def to_timestamp(value: Any, unit_ns: int, precision_ns: int) -> int:
     if kind is float:
         if not math.isfinite(value):
             raise LineProtocolError(f"time {value!r} is not a finite number")
-        return round(value * unit_ns / precision_ns)
+        scaled: float = value * unit_ns / precision_ns
+        return round(scaled)
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=datetime.UTC)
-        micros = (value - _EPOCH) // datetime.timedelta(microseconds=1)
+        micros: int = (value - _EPOCH) // datetime.timedelta(microseconds=1)
         return (micros * 1000) // precision_ns
     if isinstance(value, str):
         text = value.strip()
@@ -156,7 +157,9 @@ def to_timestamp(value: Any, unit_ns: int, precision_ns: int) -> int:
         raise LineProtocolError(
             f"time of type {type(value).__name__} (give a number, a datetime or ISO 8601 text)"
         )
-    return to_timestamp(float(value) if isinstance(value, Decimal) else int(value), unit_ns, precision_ns)
+    return to_timestamp(
+        float(value) if isinstance(value, Decimal) else int(value), unit_ns, precision_ns
+    )
 
 
 class Clock:
@@ -247,6 +250,7 @@ class LineBuilder:
 
     def line(self, event: Mapping[str, Any], context: Mapping[str, Any]) -> str:
         """The line of `event`; LineProtocolError when it cannot be written."""
+        value: Any
         get = event.get
         measurement = self.measurement
         ref = self.measurement_ref

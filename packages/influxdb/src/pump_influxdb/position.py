@@ -1,4 +1,4 @@
-"""The saved time position of an incremental InfluxDBSource: a small JSON file, replaced atomically."""
+"""The saved time position of an incremental InfluxDBSource: a small JSON file, replaced whole."""
 
 from __future__ import annotations
 
@@ -36,4 +36,6 @@ class TimePosition:
 
     def save(self, after: int) -> None:
         """Replace the saved position atomically (temporary file, fsync, rename)."""
-        write_atomic(self.path, orjson.dumps({"version": VERSION, "after": after}), sync_folder=True)
+        write_atomic(
+            self.path, orjson.dumps({"version": VERSION, "after": after}), sync_folder=True
+        )

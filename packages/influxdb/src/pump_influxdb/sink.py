@@ -60,7 +60,8 @@ class InfluxDBSinkConfig(pump.ComponentConfig):
     """Settings of an InfluxDBSink."""
 
     measurement: str = Field(
-        "", description="Measurement of every point (unless measurement_key names one)",
+        "",
+        description="Measurement of every point (unless measurement_key names one)",
         examples=["cpu"],
     )
     measurement_key: str = Field(
@@ -68,8 +69,7 @@ class InfluxDBSinkConfig(pump.ComponentConfig):
     )
     tags: list[str] | dict[str, str] = Field(
         default_factory=list,
-        description="Event keys (or context.KEY) written as tags; a mapping names them: "
-        "{tag: key}",
+        description="Event keys (or context.KEY) written as tags; a mapping names them: {tag: key}",
         examples=[["host", "region"]],
     )
     fields: list[str] | dict[str, str] = Field(
@@ -125,8 +125,10 @@ class InfluxDBSinkConfig(pump.ComponentConfig):
         try:
             self.builder()
         except LineProtocolError as exc:
-            key = "measurement" if "measurement" in str(exc) else (
-                "fields" if "field" in str(exc) else "tags"
+            key = (
+                "measurement"
+                if "measurement" in str(exc)
+                else ("fields" if "field" in str(exc) else "tags")
             )
             problems.append(f"key {key!r}: {exc}")
         if problems:
@@ -239,7 +241,7 @@ class InfluxDBSink(pump.Sink):
     def _line(self, event: Any, context: Mapping[str, Any]) -> str:
         """The line of an event that is not a dict."""
         if isinstance(event, str | bytes | bytearray | memoryview):
-            return text_lines(event)
+            return text_lines(event if isinstance(event, str) else bytes(event))
         if isinstance(event, Mapping):
             return self.builder.line(event, context)
         if isinstance(event, tuple | list):

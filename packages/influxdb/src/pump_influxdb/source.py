@@ -26,7 +26,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import Field, model_validator
 
@@ -113,7 +113,8 @@ class InfluxDBSourceConfig(TriggerSourceConfig):
                 )
             if self.query and _DESCENDING.search(self.query):
                 problems.append(
-                    "key 'query': incremental mode reads rows in time order; drop ORDER BY time DESC"
+                    "key 'query': incremental mode reads rows in time order; "
+                    "drop ORDER BY time DESC"
                 )
         elif text and any(n in text for n in names):
             problems.append(
@@ -238,14 +239,14 @@ class InfluxDBSource(pump.TriggerSource):
     async def _flux(self, params: dict[str, Any] | None) -> None:
         from influxdb_client.rest import ApiException
 
-        flux_params = None
+        flux_params: dict[str, Any] | None = None
         if params is not None:
             flux_params = {name: _datetime(value) for name, value in params.items()}
         connection = self.Connection
         size = self.Config.batch_size
         try:
             records = await connection.client.query_api().query_stream(
-                self.Config.flux, org=connection.Config.org or None, params=flux_params
+                self.Config.flux, org=connection.Config.org or None, params=cast(Any, flux_params)
             )
             events: list[dict[str, Any]] = []
             async for record in records:
@@ -329,7 +330,7 @@ class InfluxDBSource(pump.TriggerSource):
         self.saved_position = position
         self.positions_saved += 1
 
-    # -- lifecycle ----------------------------------------------------------------------------------
+    # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Load the saved time position (incremental mode)."""

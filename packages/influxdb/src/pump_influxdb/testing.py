@@ -239,7 +239,9 @@ class InfluxDB1Server(_Process):
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         if self.auth and credentials:
             headers["Authorization"] = _basic(self.admin, self.admin_password)
-        status, body = http("POST", self.url + "/query", urllib.parse.urlencode(form).encode(), headers)
+        status, body = http(
+            "POST", self.url + "/query", urllib.parse.urlencode(form).encode(), headers
+        )
         answer: dict[str, Any] = json.loads(body or b"{}")
         errors = [r["error"] for r in answer.get("results", []) if "error" in r]
         if status != 200 or "error" in answer or errors:
@@ -325,7 +327,10 @@ class VictoriaMetricsServer(_Process):
             "-loggerLevel=ERROR",
         ]
         if self.username:
-            command += [f"-httpAuth.username={self.username}", f"-httpAuth.password={self.password}"]
+            command += [
+                f"-httpAuth.username={self.username}",
+                f"-httpAuth.password={self.password}",
+            ]
         return command
 
     def _headers(self) -> dict[str, str]:
