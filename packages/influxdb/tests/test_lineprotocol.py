@@ -178,6 +178,8 @@ def test_influxdb_parses_back_what_the_builder_wrote(
             time_unit="ns",
         )
         line = builder.line(event, {})
+        # the batch path (compiled for these value types) builds the very same line
+        assert builder.lines([event, event], [{}, {}], builder.line) == ([line, line], None)
     except LineProtocolError:
         # only what the rules refuse: a backslash at the end or before an escaped character,
         # a field key starting with a tab

@@ -16,13 +16,18 @@ from __future__ import annotations
 import datetime
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
 from pump_influxdb.errors import LineProtocolError
 
 Precision = Literal["ns", "us", "ms", "s"]
+#: Builds a batch's lines: (events, contexts, fallback) → (lines, failures by index).
+BatchFunction = Callable[
+    [Sequence[Any], Sequence[Mapping[str, Any]], Callable[[Any, Mapping[str, Any]], str]],
+    tuple[list["str | None"], "dict[int, Exception] | None"],
+]
 
 #: Nanoseconds in one unit of each precision.
 NANOSECONDS: dict[str, int] = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
@@ -213,6 +218,11 @@ class LineBuilder:
     a key whose value is a mapping contributes each of its items. Without `fields`, every key
     of the event not used for the measurement, a tag or the time is a field. `time_key` holds
     the time (`time_unit` for numbers); without one the point gets the time of writing.
+
+    `line(event, context)` is a function compiled for these settings: one statement per tag
+    and field, the common value types (str tags, float/int/str/bool fields, int times)
+    formatted in place, escaped tag values cached; anything else goes through the methods
+    below. It runs once per event, so it is the sink's hot path.
     """
 
     def __init__(
@@ -230,9 +240,10 @@ class LineBuilder:
         self.measurement = escape_measurement(measurement) if measurement else ""
         self.measurement_ref = Reference(measurement_key) if measurement_key else None
         tag_refs = sorted(references(tags), key=lambda pair: pair[0])
+        #: (",key=", reference) of each tag, sorted by key (InfluxDB's own order)
         self.tags = [(f",{escape_tag(n, 'tag key')}=", r) for n, r in tag_refs]
-        field_refs = references(fields)
-        self.fields = [(f"{escape_field_key(n)}=", r) for n, r in field_refs] or None
+        #: (",key=", reference) of each field; None: every other key of the event
+        self.fields = [(f",{escape_field_key(n)}=", r) for n, r in references(fields)] or None
         self.time_ref = Reference(time_key) if time_key else None
         self.unit_ns = NANOSECONDS[time_unit]
         self.precision_ns = NANOSECONDS[precision]
@@ -242,147 +253,306 @@ class LineBuilder:
         used += [r for _n, r in tag_refs]
         #: Event keys that are not fields when every other key is one.
         self.not_fields = frozenset(r.key for r in used if not r.from_context)
-        self._tag_values: dict[Any, str] = {}
-        self._names: dict[str, str] = {}
+        #: Per tag: raw value → ",key=escaped value".
+        self._tag_caches: list[dict[Any, str]] = [{} for _ in self.tags]
+        self._field_prefixes: dict[str, str] = {}
         self._measurements: dict[str, str] = {}
+        self.line: Callable[[Mapping[str, Any], Mapping[str, Any]], str] = self._compile()
+        #: Batch functions by the value types they expect (see `lines`).
+        self._batch_functions: dict[tuple[type, ...], BatchFunction | None] = {}
 
-    # -- one event ------------------------------------------------------------------------
+    # -- a batch ------------------------------------------------------------------------------
 
-    def line(self, event: Mapping[str, Any], context: Mapping[str, Any]) -> str:
-        """The line of `event`; LineProtocolError when it cannot be written."""
-        value: Any
-        get = event.get
-        measurement = self.measurement
-        ref = self.measurement_ref
-        if ref is not None:
-            named = context.get(ref.key) if ref.from_context else get(ref.key)
-            if named is not None and named != "":
-                measurement = self._measurement(named, ref)
-        if not measurement:
+    def lines(
+        self,
+        events: Sequence[Any],
+        contexts: Sequence[Mapping[str, Any]],
+        fallback: Callable[[Any, Mapping[str, Any]], str],
+    ) -> tuple[list[str | None], dict[int, Exception] | None]:
+        """The lines of a batch (None where an event failed) and the failures by index.
+
+        Events are mostly alike, so the batch is built by a function compiled for the value
+        types of its first event (a float `usage`, an int `count`, ...): per event one check
+        of those types and one f-string. An event that does not fit (another type, a missing
+        key, not a dict) goes to `fallback(event, context)`, which builds it the slow way or
+        raises.
+        """
+        function = self._batch_function(events[0]) if events else None
+        if function is not None:
+            return function(events, contexts, fallback)
+        out: list[str | None] = []
+        failures: dict[int, Exception] | None = None
+        for i, event in enumerate(events):
+            try:
+                out.append(fallback(event, contexts[i]))
+            except Exception as exc:
+                if failures is None:
+                    failures = {}
+                failures[i] = exc
+                out.append(None)
+        return out, failures
+
+    def _batch_function(self, sample: Any) -> BatchFunction | None:
+        if type(sample) is not dict or self.fields is None:
+            return None
+        refs = [ref for _p, ref in self.fields]
+        if self.time_ref is not None:
+            refs.append(self.time_ref)
+        try:
+            signature = tuple(type(sample[r.key]) for r in refs if not r.from_context)
+        except KeyError:
+            signature = ()
+        if not signature or signature in self._batch_functions:
+            return self._batch_functions.get(signature)
+        if len(self._batch_functions) >= 64:  # events of ever new kinds: stop learning
+            return None
+        function = self._compile_batch(signature)
+        self._batch_functions[signature] = function
+        return function
+
+    def _compile_batch(self, signature: tuple[type, ...]) -> BatchFunction | None:
+        """The batch function for events whose field (and time) values have these types."""
+        types = iter(signature)
+        names: dict[str, Any] = {
+            "tag_value": self._tag_value,
+            "measurement_of": self._measurement_of,
+            "MEASUREMENTS": self._measurements,
+            "MEASUREMENT": self.measurement,
+            "now": self.clock.now,
+        }
+
+        def fetch(ref: Reference) -> str:
+            return f"c[{ref.key!r}]" if ref.from_context else f"e[{ref.key!r}]"
+
+        loads: list[str] = []
+        checks: list[str] = []
+        if self.measurement_ref is not None:
+            loads.append(f"m = {fetch(self.measurement_ref)}")
+            line = "{MEASUREMENTS.get(m) or measurement_of(m)}"
+        else:
+            line = "{MEASUREMENT}"
+        for n, (_prefix, ref) in enumerate(self.tags):
+            names[f"TAGS{n}"] = self._tag_caches[n]
+            loads.append(f"t{n} = {fetch(ref)}")
+            line += f"{{TAGS{n}.get(t{n}) or tag_value({n}, t{n})}}"
+        line += " "
+        assert self.fields is not None
+        for n, (prefix, ref) in enumerate(self.fields):
+            kind = float if ref.from_context else next(types)
+            if ref.from_context:
+                return None  # context fields: the per-event function
+            value = f"f{n}"
+            loads.append(f"{value} = {fetch(ref)}")
+            # the key goes in by name: its text never becomes code
+            names[f"P{n}"] = prefix[1:] if n == 0 else prefix
+            text = f"{{P{n}}}"
+            if kind is float:
+                checks.append(f"type({value}) is float and {value} - {value} == 0.0")
+                text += f"{{{value}!r}}"
+            elif kind is int:
+                checks.append(f"type({value}) is int")
+                text += f"{{float({value})!r}}" if self.integers_as_float else f"{{{value}}}i"
+            elif kind is str:
+                checks.append(f"type({value}) is str and '\"' not in {value}")
+                checks.append(f"'\\\\' not in {value}")
+                text += f'\\"{{{value}}}\\"'
+            elif kind is bool:
+                checks.append(f"type({value}) is bool")
+                text += f"{{'true' if {value} else 'false'}}"
+            else:
+                return None  # None, mappings, other numbers: the per-event function
+            line += text
+        if self.time_ref is not None and not self.time_ref.from_context:
+            kind = next(types)
+            if kind is not int:
+                return None
+            loads.append(f"s = {fetch(self.time_ref)}")
+            checks.append("type(s) is int")
+            if self.unit_ns == self.precision_ns:
+                line += " {s}"
+            elif self.unit_ns > self.precision_ns:
+                line += f" {{s * {self.unit_ns // self.precision_ns}}}"
+            else:
+                line += f" {{s // {self.precision_ns // self.unit_ns}}}"
+        elif self.time_ref is not None:
+            return None
+        else:
+            line += " {now()}"
+        condition = " and ".join(checks) or "True"
+        body = [
+            "def lines(events, contexts, fallback):",
+            "    out = []",
+            "    append = out.append",
+            "    failures = None",
+            "    for e, c in zip(events, contexts):",
+            "        try:",
+            *[f"            {load}" for load in loads],
+            f"            if {condition}:",
+            f'                append(f"{line}")',
+            "                continue",
+            "        except Exception:",
+            "            pass",
+            "        try:",
+            "            append(fallback(e, c))",
+            "        except Exception as exc:",
+            "            if failures is None:",
+            "                failures = {}",
+            "            failures[len(out)] = exc",
+            "            append(None)",
+            "    return out, failures",
+        ]
+        exec(
+            compile("\n".join(body), f"<lines of {self!r}>", "exec"), names
+        )  # generated from names, keys as repr()
+        function: BatchFunction = names["lines"]
+        return function
+
+    # -- the compiled function ------------------------------------------------------------------
+
+    def _compile(self) -> Callable[[Mapping[str, Any], Mapping[str, Any]], str]:
+        names: dict[str, Any] = {
+            "tag_value": self._tag_value,
+            "field_value": self._field_value,
+            "other_fields": self._other_fields,
+            "measurement_of": self._measurement_of,
+            "time_of": self._time_of,
+            "no_fields": _no_fields,
+            "MEASUREMENT": self.measurement,
+        }
+
+        def fetch(ref: Reference) -> str:
+            return f"{'cget' if ref.from_context else 'get'}({ref.key!r})"
+
+        body = ["def line(event, context):", "    get = event.get", "    cget = context.get"]
+        if self.measurement_ref is not None:
+            body.append(f"    m = measurement_of({fetch(self.measurement_ref)})")
+        else:
+            body.append("    m = MEASUREMENT or measurement_of(None)")
+        parts = ["{m}"]
+        for n, (_prefix, ref) in enumerate(self.tags):
+            names[f"TAGS{n}"] = self._tag_caches[n]
+            body += [
+                f"    v = {fetch(ref)}",
+                f"    t{n} = TAGS{n}.get(v) if v.__class__ is str else None",
+                f"    if t{n} is None:",
+                f"        t{n} = tag_value({n}, v)",
+            ]
+            parts.append(f"{{t{n}}}")
+        if self.fields is None:
+            body.append("    fields = other_fields(event)")
+        else:
+            for n, (prefix, ref) in enumerate(self.fields):
+                names[f"F{n}"] = prefix
+                integer = f"{{F{n}}}{{float(v)!r}}" if self.integers_as_float else f"{{F{n}}}{{v}}i"
+                body += [
+                    f"    v = {fetch(ref)}",
+                    "    c = v.__class__",
+                    "    if c is float and v - v == 0.0:",
+                    f'        f{n} = f"{{F{n}}}{{v!r}}"',
+                    "    elif c is int:",
+                    f'        f{n} = f"{integer}"',
+                    "    elif c is str and '\"' not in v and '\\\\' not in v:",
+                    f"        f{n} = f'{{F{n}}}\"{{v}}\"'",
+                    "    else:",
+                    f"        f{n} = field_value(F{n}, v)",
+                ]
+            joined = "".join(f"{{f{n}}}" for n in range(len(self.fields)))
+            body.append(f'    fields = f"{joined}"')
+        body += ["    if not fields:", "        no_fields()"]
+        if self.time_ref is not None:
+            body.append(f"    v = {fetch(self.time_ref)}")
+            body.append("    if v.__class__ is int:")
+            if self.unit_ns == self.precision_ns:
+                body.append("        stamp = v")
+            elif self.unit_ns > self.precision_ns:
+                body.append(f"        stamp = v * {self.unit_ns // self.precision_ns}")
+            else:
+                body.append(f"        stamp = v // {self.precision_ns // self.unit_ns}")
+            body += ["    else:", "        stamp = time_of(v)"]
+        else:
+            body.append("    stamp = time_of(None)")
+        body.append(f'    return f"{"".join(parts)} {{fields[1:]}} {{stamp}}"')
+        exec(
+            compile("\n".join(body), f"<line of {self!r}>", "exec"), names
+        )  # generated from names, keys as repr()
+        function: Callable[[Mapping[str, Any], Mapping[str, Any]], str] = names["line"]
+        return function
+
+    # -- what the compiled function hands over -------------------------------------------------
+
+    def _measurement_of(self, named: Any) -> str:
+        """The escaped measurement an event names (or the static one)."""
+        if named is None or named == "":
+            if self.measurement:
+                return self.measurement
             raise LineProtocolError(
                 "the event names no measurement: set `measurement`, or `measurement_key` "
                 "to the key that holds it"
             )
-        parts = [measurement]
-        append = parts.append
-        tag_values = self._tag_values
-        for prefix, ref in self.tags:
-            value = context.get(ref.key) if ref.from_context else get(ref.key)
-            if type(value) is str:
-                escaped = tag_values.get(value)
-                if escaped is None:
-                    if not value:
-                        continue
-                    escaped = self._tag_value(value, ref)
-                append(prefix)
-                append(escaped)
-            elif value is not None:
-                self._other_tags(append, prefix, value, ref)
-        separator = " "
-        integers_as_float = self.integers_as_float
-        field_pairs: Any = self.fields
-        if field_pairs is None:
-            not_fields = self.not_fields
-            field_pairs = (
-                (None, (key, value)) for key, value in event.items() if key not in not_fields
-            )
-        for prefix, ref in field_pairs:
-            if prefix is None:
-                key, value = ref
-                prefix = self._field_prefix(key)
-            else:
-                value = context.get(ref.key) if ref.from_context else get(ref.key)
-            kind = type(value)
-            if kind is float:
-                if value - value != 0.0:
-                    continue
-                text = repr(value)
-            elif kind is int:
-                text = repr(float(value)) if integers_as_float else f"{value}i"
-            elif kind is str:
-                text = (
-                    f'"{value}"' if "\\" not in value and '"' not in value else quote_string(value)
-                )
-            elif isinstance(value, Mapping):
-                separator = self._field_items(append, separator, value)
-                continue
-            else:
-                try:
-                    formatted = format_field(value, integers_as_float)
-                except LineProtocolError as exc:
-                    raise LineProtocolError(f"field {prefix[:-1]!r}: {exc}") from None
-                if formatted is None:
-                    continue
-                text = formatted
-            append(separator)
-            append(prefix)
-            append(text)
-            separator = ","
-        if separator == " ":
-            raise LineProtocolError(
-                "the event has no field to write (a point needs at least one; None, NaN and "
-                "infinite values are left out)"
-            )
-        ref = self.time_ref
-        stamp = None
-        if ref is not None:
-            when = context.get(ref.key) if ref.from_context else get(ref.key)
-            if when is not None:
-                try:
-                    stamp = to_timestamp(when, self.unit_ns, self.precision_ns)
-                except LineProtocolError as exc:
-                    raise LineProtocolError(f"key {ref.text!r}: {exc}") from None
-        if stamp is None:
-            stamp = self.clock.now()
-        append(" ")
-        append(str(stamp))
-        return "".join(parts)
-
-    # -- the slower paths -------------------------------------------------------------------
-
-    def _measurement(self, named: Any, ref: Reference) -> str:
         text = named if isinstance(named, str) else str(named)
         escaped = self._measurements.get(text)
         if escaped is None:
             try:
                 escaped = escape_measurement(text)
             except LineProtocolError as exc:
-                raise LineProtocolError(f"key {ref.text!r}: {exc}") from None
+                assert self.measurement_ref is not None
+                raise LineProtocolError(f"key {self.measurement_ref.text!r}: {exc}") from None
             if len(self._measurements) >= _CACHE_LIMIT:
                 self._measurements.clear()
             self._measurements[text] = escaped
         return escaped
 
-    def _tag_value(self, value: str, ref: Reference) -> str:
-        try:
-            escaped = escape_tag(value, "tag value")
-        except LineProtocolError as exc:
-            raise LineProtocolError(f"tag {ref.text!r}: {exc}") from None
-        cache = self._tag_values
-        if len(cache) >= _CACHE_LIMIT:
-            cache.clear()
-        cache[value] = escaped
-        return escaped
-
-    def _other_tags(self, append: Any, prefix: str, value: Any, ref: Reference) -> None:
-        """A tag value that is not a str: a mapping gives several tags, others their text."""
+    def _tag_value(self, n: int, value: Any) -> str:
+        """ ",key=value" of tag `n` (a mapping: of each of its items; nothing: "")."""
+        prefix, ref = self.tags[n]
+        if value is None or value == "":
+            return ""
         if isinstance(value, Mapping):
-            for key, item in sorted(value.items(), key=lambda kv: str(kv[0])):
-                if item is None or item == "":
-                    continue
-                append(f",{self._name(str(key), 'tag key')}=")
-                append(self._tag_value(item if isinstance(item, str) else str(item), ref))
-            return
+            items = sorted(value.items(), key=lambda kv: str(kv[0]))
+            return "".join(
+                f",{escape_tag(str(k), 'tag key')}={self._escape_tag_value(v, ref)}"
+                for k, v in items
+                if v is not None and v != ""
+            )
+        cache = self._tag_caches[n]
+        pair = cache.get(value)
+        if pair is None:
+            pair = prefix + self._escape_tag_value(value, ref)
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[value] = pair
+        return pair
+
+    @staticmethod
+    def _escape_tag_value(value: Any, ref: Reference) -> str:
         if isinstance(value, bool):
             text = "true" if value else "false"
         else:
-            text = str(value)
-        if text:
-            append(prefix)
-            append(self._tag_value(text, ref))
+            text = value if isinstance(value, str) else str(value)
+        try:
+            return escape_tag(text, "tag value")
+        except LineProtocolError as exc:
+            raise LineProtocolError(f"tag {ref.text!r}: {exc}") from None
 
-    def _field_items(self, append: Any, separator: str, items: Mapping[str, Any]) -> str:
-        """A mapping's items as fields; the separator the next field needs."""
+    def _field_value(self, prefix: str, value: Any) -> str:
+        """ ",key=value" of a field whose value is not a plain str, int or float."""
+        if isinstance(value, Mapping):
+            return self._items_as_fields(value)
+        try:
+            text = format_field(value, self.integers_as_float)
+        except LineProtocolError as exc:
+            raise LineProtocolError(f"field {prefix[1:-1]!r}: {exc}") from None
+        return "" if text is None else prefix + text
+
+    def _other_fields(self, event: Mapping[str, Any]) -> str:
+        """Every key of the event not used otherwise, as fields."""
+        not_fields = self.not_fields
+        return self._items_as_fields(
+            {key: value for key, value in event.items() if key not in not_fields}
+        )
+
+    def _items_as_fields(self, items: Mapping[Any, Any]) -> str:
+        out = []
         for key, value in items.items():
             try:
                 text = format_field(value, self.integers_as_float)
@@ -390,23 +560,30 @@ class LineBuilder:
                 raise LineProtocolError(f"field {key!r}: {exc}") from None
             if text is None:
                 continue
-            append(separator)
-            append(self._field_prefix(str(key)))
-            append(text)
-            separator = ","
-        return separator
+            prefix = self._field_prefixes.get(key)
+            if prefix is None:
+                prefix = f",{escape_field_key(str(key))}="
+                if len(self._field_prefixes) < _CACHE_LIMIT:
+                    self._field_prefixes[key] = prefix
+            out.append(prefix + text)
+        return "".join(out)
 
-    def _field_prefix(self, key: str) -> str:
-        prefix = self._names.get(key)
-        if prefix is None:
-            prefix = self._name(key, "field key") + "="
-            self._names[key] = prefix
-        return prefix
+    def _time_of(self, value: Any) -> int:
+        """The timestamp of an event's time (None: the time of writing)."""
+        if value is None:
+            return self.clock.now()
+        try:
+            return to_timestamp(value, self.unit_ns, self.precision_ns)
+        except LineProtocolError as exc:
+            assert self.time_ref is not None
+            raise LineProtocolError(f"key {self.time_ref.text!r}: {exc}") from None
 
-    def _name(self, key: str, what: str) -> str:
-        if what == "field key":
-            return escape_field_key(key)
-        return escape_tag(key, what)
+
+def _no_fields() -> None:
+    raise LineProtocolError(
+        "the event has no field to write (a point needs at least one; None, NaN and "
+        "infinite values are left out)"
+    )
 
 
 def bspump_line(event: tuple[Any, ...] | list[Any], precision_ns: int) -> str:

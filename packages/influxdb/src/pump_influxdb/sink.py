@@ -96,7 +96,7 @@ class InfluxDBSinkConfig(pump.ComponentConfig):
         4 * 1024 * 1024,
         gt=0,
         le=256 * 1024 * 1024,
-        description="Characters (about bytes) per write request at most",
+        description="Bytes of line protocol per write request at most (before gzip)",
     )
     flush_interval: float = Field(
         0.1, gt=0, le=3600, description="Seconds a partly filled request waits for more lines"
@@ -174,12 +174,11 @@ class _Request:
     `segments` are (write, event indexes) runs, in the order of `lines`.
     """
 
-    __slots__ = ("lines", "segments", "size")
+    __slots__ = ("lines", "segments")
 
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self.segments: list[tuple[_Write, list[int]]] = []
-        self.size = 0
+        self.segments: list[tuple[_Write, Sequence[int]]] = []
 
 
 class InfluxDBSink(pump.Sink):
@@ -217,20 +216,17 @@ class InfluxDBSink(pump.Sink):
         """Build the events' lines and queue them; completes when the server accepted them."""
         loop = asyncio.get_running_loop()
         write = _Write(loop.create_future())
-        lines: list[str] = []
-        positions: list[int] = []
-        build = self.builder.line
-        for i, event in enumerate(events):
-            try:
-                if type(event) is dict:
-                    line = build(event, contexts[i])
-                else:
-                    line = self._line(event, contexts[i])
-            except Exception as exc:  # never becomes valid by retrying: the policy decides
-                write.failures[i] = pump.PermanentWriteError.wrap(self.location(), exc)
-                continue
-            lines.append(line)
-            positions.append(i)
+        built, failures = self.builder.lines(events, contexts, self._line)
+        lines: list[str]
+        positions: Sequence[int]
+        if failures is None:
+            lines, positions = built, range(len(built))  # type: ignore[assignment]
+        else:
+            where = self.location()
+            for i, exc in failures.items():  # never valid by retrying: the policy decides
+                write.failures[i] = pump.PermanentWriteError.wrap(where, exc)
+            positions = [i for i, line in enumerate(built) if line is not None]
+            lines = [built[i] for i in positions]  # type: ignore[misc]
         if lines:
             self._queue(write, lines, positions)
         if self._request is not None and self._timer is None:
@@ -239,7 +235,9 @@ class InfluxDBSink(pump.Sink):
         return write.future
 
     def _line(self, event: Any, context: Mapping[str, Any]) -> str:
-        """The line of an event that is not a dict."""
+        """The line of an event the batch's fast path did not take (any kind of event)."""
+        if type(event) is dict:
+            return self.builder.line(event, context)
         if isinstance(event, str | bytes | bytearray | memoryview):
             return text_lines(event if isinstance(event, str) else bytes(event))
         if isinstance(event, Mapping):
@@ -253,42 +251,26 @@ class InfluxDBSink(pump.Sink):
             "protocol text, influxdb_client Points or BSPump's 4-tuples)"
         )
 
-    def _queue(self, write: _Write, lines: list[str], positions: list[int]) -> None:
-        """Put the lines into the request being filled, sealing each one that is full."""
-        cfg = self.Config
-        max_points, max_bytes = cfg.batch_max_points, cfg.batch_max_bytes
+    def _queue(self, write: _Write, lines: list[str], positions: Sequence[int]) -> None:
+        """Put the lines into the request being filled, sealing each one that is full.
+
+        Requests are counted in lines here; their size in bytes is checked once the body is
+        joined (`_post` splits a body over `batch_max_bytes`), so the common case costs
+        nothing per line.
+        """
+        max_points = self.Config.batch_max_points
         start = 0
         while start < len(lines):
             request = self._request
             if request is None:
                 request = self._request = _Request()
-            room = max_points - len(request.lines)
-            stop = min(len(lines), start + room)
-            size = sum(map(len, lines[start:stop])) + (stop - start)
-            if request.size + size > max_bytes:
-                stop, size = self._cut(lines, start, stop, max_bytes - request.size)
-                if stop == start and request.lines:
-                    self._seal()
-                    continue
-                stop = max(stop, start + 1)  # a line larger than the limit goes alone
-                size = sum(map(len, lines[start:stop])) + (stop - start)
+            stop = min(len(lines), start + max_points - len(request.lines))
             request.lines += lines[start:stop]
             request.segments.append((write, positions[start:stop]))
-            request.size += size
             write.pending += 1
             start = stop
-            if len(request.lines) >= max_points or request.size >= max_bytes:
+            if len(request.lines) >= max_points:
                 self._seal()
-
-    @staticmethod
-    def _cut(lines: list[str], start: int, stop: int, room: int) -> tuple[int, int]:
-        """The end of the run of lines from `start` that fits into `room` characters."""
-        size = 0
-        for i in range(start, stop):
-            size += len(lines[i]) + 1
-            if size > room:
-                return i, size - len(lines[i]) - 1
-        return stop, size
 
     def _flush_soon(self) -> None:
         self._timer = None
@@ -327,23 +309,51 @@ class InfluxDBSink(pump.Sink):
     async def _deliver(self, request: _Request) -> None:
         """Send a request; settle each event: done, refused for good, or failed for now."""
         lines = request.lines
-        refusal = await self._post(lines)
-        if refusal is None:
-            self.points_written += len(lines)
-            self.requests += 1
-            for write, _positions in request.segments:
-                write.done()
-            return
-        self.isolations += 1
+        body = "\n".join(lines).encode()
+        if len(body) <= self.Config.batch_max_bytes:
+            refusal = await self._post(body)
+            if refusal is None:
+                self.points_written += len(lines)
+                self.requests += 1
+                for write, _positions in request.segments:
+                    write.done()
+                return
+            parts: list[tuple[int, int, Refusal | None]] = [(0, len(lines), refusal)]
+        else:
+            parts = [(start, stop, None) for start, stop in self._split(lines)]
         refused: dict[int, Refusal] = {}
         accepted: set[int] = set()
         try:
-            refused, accepted = await isolate(lines, refusal, self._post)
+            for start, stop, known in parts:
+                if known is None:
+                    known = await self._post_lines(lines[start:stop])
+                    if known is None:
+                        self.requests += 1
+                        accepted.update(range(start, stop))
+                        continue
+                self.isolations += 1
+                bad, good = await isolate(lines[start:stop], known, self._post_lines)
+                refused.update((start + i, why) for i, why in bad.items())
+                accepted.update(start + i for i in good)
         except Exception as exc:
-            # the server went away while isolating: what is undecided fails for now
+            # the server went away meanwhile: what is undecided fails for now
             self._settle(request, refused, accepted, exc)
             return
         self._settle(request, refused, accepted, None)
+
+    def _split(self, lines: list[str]) -> list[tuple[int, int]]:
+        """Runs of lines of at most `batch_max_bytes` each (a longer line goes alone)."""
+        limit = self.Config.batch_max_bytes
+        runs: list[tuple[int, int]] = []
+        start, size = 0, 0
+        for i, line in enumerate(lines):
+            length = len(line.encode()) + 1
+            if size + length > limit and i > start:
+                runs.append((start, i))
+                start, size = i, 0
+            size += length
+        runs.append((start, len(lines)))
+        return runs
 
     def _settle(
         self,
@@ -388,15 +398,18 @@ class InfluxDBSink(pump.Sink):
                 write.failures.setdefault(index, error)
             write.done()
 
-    async def _post(self, lines: Sequence[str]) -> Refusal | None:
-        """Send lines until the server answers other than busy; None when it accepted them.
+    async def _post_lines(self, lines: Sequence[str]) -> Refusal | None:
+        """`_post` of these lines."""
+        return await self._post("\n".join(lines).encode())
+
+    async def _post(self, body: bytes) -> Refusal | None:
+        """Send a body until the server answers other than busy; None when it accepted it.
 
         Returns the server's refusal about the points (400, 422, 413); raises for a request
         refused as a whole (credentials, a missing database) or retried in vain.
         """
         cfg = self.Config
         connection = self.Connection
-        body = "\n".join(lines).encode()
         gzipped = connection.Config.gzip
         if gzipped:
             body = await asyncio.to_thread(
