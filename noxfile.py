@@ -17,6 +17,7 @@ or, with nox and uv on PATH:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tomllib
 from pathlib import Path
@@ -104,6 +105,24 @@ def _dependencies(package: str, extra: str | None = None) -> list[str]:
     return requirements
 
 
+def _first_party_dependencies(packages: list[str]) -> list[str]:
+    """The workspace packages these packages depend on (pump-pandas: pump-file), transitively.
+
+    They come from the working tree too, like pump-core: a package tested alone never pulls a
+    sibling from PyPI.
+    """
+    found: list[str] = []
+    todo = list(packages)
+    while todo:
+        for requirement in _dependencies(todo.pop()):
+            name = re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0].lower()
+            package = name.removeprefix("pump-")
+            if name.startswith("pump-") and package in PACKAGES and package not in found:
+                found.append(package)
+                todo.append(package)
+    return found
+
+
 def _fixture_distributions(packages: list[str]) -> list[str]:
     """Test-only distributions of these packages (tests/**/fixture_dists/*/pyproject.toml).
 
@@ -129,6 +148,9 @@ def _install_packages(
     args: list[str] = [a for e in examples or [] for a in ("-e", f"{e}[{extra}]" if extra else e)]
     if "core" not in packages:
         args += _editable("core")
+    for package in _first_party_dependencies(packages):
+        if package != "core" and package not in packages:
+            args += _editable(package)
     for package in packages:
         args += _editable(package, extra)
     if extra == "test":

@@ -31,7 +31,7 @@ DOC_FILES = sorted(
     }
 )
 #: READMEs whose config reference must be generated (one table per component at least).
-CONNECTOR_READMES = ["core", "file", "kafka", "amqp", "elastic", "mysql"]
+CONNECTOR_READMES = ["core", "file", "kafka", "amqp", "elastic", "mysql", "http"]
 
 YAML_BLOCK = re.compile(r"^```yaml\n(?P<body>.*?)^```", re.DOTALL | re.MULTILINE)
 
@@ -40,6 +40,7 @@ USER_MODULES = {
     "mypkg/__init__.py": "",
     "mypkg/enrich.py": "def process(event):\n    return event\n",
     "mypkg/sales.py": "def enrich(event, lookup):\n    return event\n",
+    "mypkg/orders.py": "def convert(frame):\n    return frame\n",
     "mypkg/geo.py": (
         "def country(event, lookup):\n    return event\n\n\n"
         "def label(context, event, countries, owners):\n    return event\n"

@@ -1,10 +1,8 @@
-"""Helpers of the BSPump example tests: an HTTP polling source in BSPump's shape, a local
-server for it, running an app until a condition holds, reading what PPrintSink printed.
+"""Helpers of the BSPump example tests: a local server for the HTTP polling examples, running
+an app until a condition holds, reading what PPrintSink printed.
 
-Pump has no HTTP connector yet; `HTTPClientSource` stands in for BSPump's
-`bspump.http.HTTPClientSource` with the same shape (a TriggerSource whose `url` key is GET on
-every trigger fire, handing the response body over as one event), so the examples that use it
-keep their code. `JsonServer` is the server they poll, on 127.0.0.1 in a thread.
+`JsonServer` is the server the examples' `HTTPClientSource` (pump-http's, in place of
+`bspump.http`'s) polls, on 127.0.0.1 in a thread.
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ import ast
 import asyncio
 import re
 import threading
-import urllib.request
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,22 +18,6 @@ from typing import Any
 import orjson
 
 import pump
-
-
-class HTTPClientSource(pump.TriggerSource):
-    """GETs `url` on each trigger fire; the response body (bytes) is the event."""
-
-    ConfigDefaults = {"url": ""}
-
-    async def cycle(self) -> None:
-        body = await asyncio.to_thread(self._get, self.Config["url"])
-        await self.process(body)
-
-    @staticmethod
-    def _get(url: str) -> bytes:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            body: bytes = response.read()
-            return body
 
 
 class JsonServer:

@@ -1,19 +1,20 @@
 """BSPump's Coindesk example shape, ported by changing imports: an HTTP polling TriggerSource
 on a PeriodicTrigger → StdJsonToDictParser → an enriching Processor → PPrintSink.
 
-Only `bspump` → `pump` changed (and `bspump.http.HTTPClientSource` comes from the test's
-stand-in, Pump having no HTTP package yet); the server is local, the period shorter.
+Only `bspump` → `pump` and `bspump.http` → `pump_http` changed; the server is local, the
+period shorter.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from port_helpers import HTTPClientSource, JsonServer, pprinted, run_until
+from port_helpers import JsonServer, pprinted, run_until
 
 import pump
 import pump.common
 import pump.trigger
+import pump_http
 
 PRICES = [30000.5, 31000.25, 32000.0]
 
@@ -35,7 +36,7 @@ class SamplePipeline(pump.Pipeline):
     def __init__(self, app, pipeline_id, url):
         super().__init__(app, pipeline_id)
         self.build(
-            HTTPClientSource(app, self, config={"url": url}).on(
+            pump_http.HTTPClientSource(app, self, config={"url": url}).on(
                 pump.trigger.PeriodicTrigger(app, 0.05)
             ),
             pump.common.StdJsonToDictParser(app, self),

@@ -27,7 +27,7 @@ PUMP_SCRIPT = """
 import pump
 import pump.common
 import pump.trigger
-from port_helpers import HTTPClientSource  # bspump.http.HTTPClientSource
+import pump_http
 
 
 class SamplePipeline(pump.Pipeline):
@@ -36,7 +36,7 @@ class SamplePipeline(pump.Pipeline):
         super().__init__(app, pipeline_id)
 
         self.build(
-            HTTPClientSource(app, self,
+            pump_http.HTTPClientSource(app, self,
             config={'url': self.Config['url'].format(api_key=self.Config['api_key'])}
             ).on(pump.trigger.PeriodicTrigger(app, 0.1)),
             pump.common.StdJsonToDictParser(app, self),

@@ -88,6 +88,47 @@ def test_nested_values_json_cannot_hold_are_converted():
     orjson.dumps(record)
 
 
+class Table:
+    """An event type of a package's own: rows, not JSON-serialisable as it is."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+
+class WideTable(Table):
+    pass
+
+
+@pytest.fixture
+def table_type():
+    from pump import deadletter
+
+    deadletter.register_event_type(
+        Table, "table", lambda t: t.rows, lambda rows: Table([dict(r) for r in rows])
+    )
+    yield
+    deadletter._ENCODERS.pop(Table, None)
+    deadletter._DECODERS.pop("table", None)
+
+
+def test_a_package_registers_how_dead_letters_hold_its_event_type(table_type):
+    when = datetime.datetime(2024, 5, 1, 12, 0, tzinfo=datetime.UTC)
+    record = dead_letter_record("p", "c", ValueError("x"), WideTable([{"a": 1, "at": when}]), {})
+    assert record["event"] == [{"a": 1, "at": "2024-05-01T12:00:00+00:00"}]  # then json_safe
+    assert record["event_encoding"] == "table" and record["event_type"] == "WideTable"
+    back = original_event(orjson.loads(orjson.dumps(record)))
+    assert isinstance(back, Table) and back.rows == [{"a": 1, "at": "2024-05-01T12:00:00+00:00"}]
+    nested = dead_letter_record("p", "c", ValueError("x"), {"t": Table([{"b": 2}])}, None)
+    assert nested["event"] == {"t": [{"b": 2}]} and nested["event_encoding"] is None
+
+
+def test_the_core_encodings_cannot_be_registered_again():
+    from pump import deadletter
+
+    with pytest.raises(ValueError, match="core's own"):
+        deadletter.register_event_type(Table, "base64", lambda t: t.rows)
+
+
 def build(kit, sink, dead=None, config=None, events=None, batch_size=10):
     app = pump.Application()
     pipeline = pump.Pipeline(

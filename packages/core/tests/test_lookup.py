@@ -322,3 +322,22 @@ async def test_processor_enriches_events_from_a_located_lookup(kit):
 
     assert await runner == 0
     assert [e["country"] for e in sink.events] == ["US", "unknown", "CH"]
+
+
+def test_dictionary_lookup_get_follows_a_replaced_table():
+    from pump.lookup import DictionaryLookup
+
+    app = pump.Application()
+    lookup = DictionaryLookup(app, "l")
+    lookup.set({"a": 1})
+    assert lookup.get("a") == 1
+    lookup.Dictionary = {"a": 2}  # BSPump code assigns the table directly
+    assert (lookup.get("a"), lookup.get("b", "?"), lookup["a"]) == (2, "?", 2)
+
+    class Upper(DictionaryLookup):
+        def get(self, key, default=None):
+            return super().get(key.lower(), default)
+
+    upper = Upper(app, "u")
+    upper.set({"a": 3})
+    assert upper.get("A") == 3  # an overridden get is kept

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
+import sys
 
 import pytest
 
 import pump
-from pump.metrics import DECLARED, render_prometheus
+from pump.metrics import DECLARED, metric_families, render_prometheus
 
 
 class DropThirds(pump.Processor):
@@ -42,7 +42,7 @@ async def test_snapshot_counts_every_component(kit):
     assert c["first"]["time_per_event_us"] is not None and c["first"]["time_per_event_us"] >= 0
 
 
-async def test_prometheus_text_format(kit):
+async def test_metric_families_of_pipelines_and_components(kit):
     app = pump.Application()
     pipeline = pump.Pipeline(app, 'we"ird')
     source = kit.RecordingSource(app, pipeline, [{"seq": i} for i in range(5)])
@@ -50,15 +50,19 @@ async def test_prometheus_text_format(kit):
     app.add_pipeline(pipeline)
     assert await kit.run_app(app) == 0
 
-    text = render_prometheus(app.metrics())
-    assert text.endswith("\n")
-    assert "# TYPE pump_pipeline_events_in_total counter" in text
-    assert "# TYPE pump_pipeline_in_flight gauge" in text
-    assert 'pump_pipeline_events_in_total{pipeline="we\\"ird"} 5.0' in text
-    assert 'pump_component_events_out_total{pipeline="we\\"ird",component="out"} 5.0' in text
-    sample = re.compile(r"^[a-z_]+\{[^}]*\} -?[0-9.e+]+$")
-    for line in text.splitlines():
-        assert line.startswith("# ") or sample.match(line), line
+    families = metric_families(app.metrics())
+    events_in = families["pump_pipeline_events_in"]
+    assert (events_in.kind, events_in.samples) == ("counter", [({"pipeline": 'we"ird'}, 5.0)])
+    assert families["pump_pipeline_in_flight"].kind == "gauge"
+    out = families["pump_component_events_out"]
+    assert out.value(pipeline='we"ird', component="out") == 5.0
+    assert out.value(pipeline='we"ird', component="nope") is None
+
+
+def test_prometheus_text_needs_pump_http(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pump_http.metrics", None)
+    with pytest.raises(ImportError, match=r"needs pump-http.*pip install pump-http"):
+        render_prometheus({"pipelines": {}, "connections": {}})
 
 
 def test_rate_meter_measures_events_per_second():
@@ -102,16 +106,15 @@ async def test_declared_counters_reach_pipeline_metrics_and_prometheus(kit):
     out = pipeline.metrics()["components"]["out"]
     assert (out["commits"], out["backlog"], out["events_out"]) == (3, 2, 6)
     assert app.metrics()["connections"] == {"link": {"reconnects": 2, "connected": 1}}
-    text = render_prometheus(app.metrics())
-    # One HELP line per name: the first class that declared it gives the text.
-    assert f"# HELP pump_component_commits_total {DECLARED['commits'].help}\n" in text
-    assert "# TYPE pump_component_commits_total counter" in text
-    assert 'pump_component_commits_total{pipeline="p",component="out"} 3.0' in text
-    assert "# TYPE pump_component_backlog gauge" in text
-    assert 'pump_component_backlog{pipeline="p",component="out"} 2.0' in text
-    assert 'pump_connection_reconnects_total{connection="link"} 2.0' in text
-    assert 'pump_connection_connected{connection="link"} 1.0' in text
-    assert text.count("# TYPE pump_component_commits_total") == 1
+    families = metric_families(app.metrics())
+    # One help text per name: the first class that declared it gives the text.
+    commits = families["pump_component_commits"]
+    assert (commits.kind, commits.help) == ("counter", DECLARED["commits"].help)
+    assert commits.value(pipeline="p", component="out") == 3.0
+    assert families["pump_component_backlog"].kind == "gauge"
+    assert families["pump_component_backlog"].value(pipeline="p", component="out") == 2.0
+    assert families["pump_connection_reconnects"].value(connection="link") == 2.0
+    assert families["pump_connection_connected"].value(connection="link") == 1.0
 
 
 def test_a_name_has_one_kind_and_standard_counters_cannot_be_redeclared():

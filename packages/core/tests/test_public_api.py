@@ -13,7 +13,9 @@ def test_dir_of_pump_shows_only_the_public_api():
     for leaked in ("Any", "TYPE_CHECKING", "importlib", "annotations"):
         assert leaked not in names
     public = [n for n in names if not n.startswith("_")]
-    assert sorted(public) == sorted({*pump.__all__, "common", "metrics", "testing"})
+    assert sorted(public) == sorted(
+        {*pump.__all__, "common", "metrics", "socket", "state", "testing"}
+    )
     assert "__version__" in names
 
 

@@ -207,3 +207,38 @@ async def test_tee_hands_over_the_copies_of_a_batch_together(kit):
     assert await kit.run_app(app) == 0
     assert writes.sizes == [10, 10, 10]  # one hand-over per upstream batch, not per event
     assert source.acknowledged_count() == 31  # the uncopyable event was skipped, not stuck
+
+
+async def test_an_internal_source_nothing_feeds_says_so_once_the_rest_has_finished(kit, caplog):
+    app = pump.Application()
+    up = pump.Pipeline(app, "up")
+    up.build(kit.RecordingSource(app, up, [{"seq": 1}]), kit.CollectSink(app, up))
+    app.add_pipeline(up)
+    _, unfed = downstream(app, kit, "unfed")
+    await app.start()
+    for _ in range(50):
+        await asyncio.sleep(0.02)
+        if "waits for events put by code" in caplog.text:
+            break
+    warnings = [r.getMessage() for r in caplog.records if "waits for events" in r.getMessage()]
+    assert len(warnings) == 1 and "pipeline 'unfed' component 'in'" in warnings[0]
+    # it still takes events put by code: the warning does not end or close it
+    app.Pipelines["unfed"].Sources[0].put({}, {"seq": 2})
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+        if unfed.events:
+            break
+    assert unfed.events == [{"seq": 2}]
+    assert await app.stop() == 0
+
+
+async def test_a_fed_internal_source_does_not_warn(kit, caplog):
+    app = pump.Application()
+    up = pump.Pipeline(app, "up")
+    source = kit.RecordingSource(app, up, [{"seq": i} for i in range(5)])
+    up.build(source, RouterSink(app, up, config={"target": "down"}))
+    app.add_pipeline(up)
+    _, sink = downstream(app, kit, "down")
+    assert await kit.run_app(app) == 0
+    assert len(sink.events) == 5
+    assert "waits for events put by code" not in caplog.text

@@ -471,6 +471,10 @@ class AMQPSource(pump.Source):
 
     # -- acknowledgement ----------------------------------------------------------------------
 
+    def unacknowledged_limit(self) -> int:
+        """The broker sends no more than `prefetch_count` unacknowledged messages."""
+        return self.Config.prefetch_count
+
     def acknowledge(self, batch: pump.Batch) -> None:
         """Every event of the batch is done: ack its messages (if their channel still lives)."""
         token: Deliveries = batch.token

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         BuildError,
         ConfigError,
         ContextWriteError,
+        PartialBatchError,
         PartialWriteError,
         PermanentWriteError,
         PumpError,
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
     from pump.sink import Sink
     from pump.source import Source
     from pump.taskgroup import TaskGroup
-    from pump.tls import TLSConfig, TLSError
+    from pump.tls import TLSConfig, TLSError, TLSServerConfig
     from pump.trigger import (
         CronTrigger,
         PeriodicTrigger,
@@ -78,6 +79,7 @@ _EXPORTS: dict[str, str] = {
     "BuildError": "pump.errors",
     "ConfigError": "pump.errors",
     "ContextWriteError": "pump.errors",
+    "PartialBatchError": "pump.errors",
     "PartialWriteError": "pump.errors",
     "PermanentWriteError": "pump.errors",
     "PumpError": "pump.errors",
@@ -107,6 +109,7 @@ _EXPORTS: dict[str, str] = {
     "TaskGroup": "pump.taskgroup",
     "TLSConfig": "pump.tls",
     "TLSError": "pump.tls",
+    "TLSServerConfig": "pump.tls",
     "CronTrigger": "pump.trigger",
     "PeriodicTrigger": "pump.trigger",
     "PubSubTrigger": "pump.trigger",
@@ -142,6 +145,7 @@ __all__ = [
     "LookupProvider",
     "MappingLookup",
     "MemoryLookupProvider",
+    "PartialBatchError",
     "PartialWriteError",
     "PeriodicTrigger",
     "PermanentWriteError",
@@ -162,6 +166,7 @@ __all__ = [
     "Source",
     "TLSConfig",
     "TLSError",
+    "TLSServerConfig",
     "TaskGroup",
     "TeeProcessor",
     "Trigger",
@@ -170,7 +175,7 @@ __all__ = [
 
 
 #: Subpackages reachable as attributes after a plain `import pump` (`pump.common.X`).
-_SUBPACKAGES = ("common", "testing", "metrics")
+_SUBPACKAGES = ("common", "testing", "metrics", "socket", "state")
 
 
 def __getattr__(name: str) -> Any:

@@ -75,6 +75,8 @@ class Application:
         self.stop_on_failure = stop_on_failure
         self.tune_runtime = tune_runtime
         self.failed: list[Pipeline] = []
+        #: HOST:PORT of the admin API `pump run` starts (the YAML's `admin:`); None: none.
+        self.admin: str | None = None
         self._stop_requested: asyncio.Event | None = None
         self._wakeup: asyncio.Event | None = None
         self._started = False
@@ -276,6 +278,11 @@ class Application:
         self.PubSub.publish("Application.stop!")
         return 0 if all(drained) and not self.failed else 1
 
+    @property
+    def started(self) -> bool:
+        """True once `start()` has started everything, until `stop()`."""
+        return self._started
+
     def pipeline_failed(self, pipeline: Pipeline) -> None:
         """Called by a pipeline that stopped on an error."""
         if pipeline not in self.failed:
@@ -356,7 +363,7 @@ class Application:
 
     def metrics(self) -> dict[str, Any]:
         """A snapshot of every pipeline's counters and every connection's declared ones
-        (reconnects, connected, ...); see `pump.metrics.render_prometheus`."""
+        (reconnects, connected, ...); see `pump.metrics.metric_families`."""
         return {
             "pipelines": {pid: p.metrics() for pid, p in self.Pipelines.items()},
             "connections": {cid: dict(c.counters.extra) for cid, c in self.Connections.items()},

@@ -31,14 +31,25 @@ class Segment:
         self.errors = [0] * len(self.processors)
         self.times = [0] * len(self.processors)
         self.batches = 0
-        self._variants: dict[tuple[bool, bool], tuple[RunFunction, dict[int, int]]] = {}
+        #: Stages of stateful processors (docs/state.md), and their states.
+        self.stateful = [i for i, p in enumerate(self.processors) if p.stateful]
+        self.states = [self.processors[i].state for i in self.stateful]
+        self._variants: dict[tuple[bool, bool, bool], tuple[RunFunction, dict[int, int]]] = {}
 
-    def function(self, shared: bool, profiled: bool) -> tuple[RunFunction, dict[int, int]]:
-        """The compiled loop for a shared/per-event context, with or without timing."""
-        key = (shared, profiled)
+    def function(
+        self, shared: bool, profiled: bool, replay: bool = False
+    ) -> tuple[RunFunction, dict[int, int]]:
+        """The compiled loop for a shared/per-event context, with or without timing; with
+        `replay`, stateful processors are called through their state's `gate`."""
+        key = (shared, profiled, replay)
         if key not in self._variants:
-            self._variants[key] = _compile(self.processors, shared, profiled)
+            self._variants[key] = _compile(self.processors, shared, profiled, replay)
         return self._variants[key]
+
+    def absorbed(self) -> int:
+        """Events this batch's stateful processors returned None for (absorbed into state)."""
+        drops = self.drops
+        return sum(drops[i] for i in self.stateful)
 
     def dropped(self) -> tuple[int, int]:
         """This batch's (dropped, aggregated) counts, before `account` resets them."""
@@ -78,8 +89,24 @@ class Segment:
             self.times[i] = 0
 
 
+# the line that runs processor i, by how it runs (Processor.inline)
+_CALLS = {
+    "process": "            event = p{i}(context, event)",
+    "map": "            event = p{i}(event)",
+    "keep": "            passed = p{i}(event)",
+    "drop": "            passed = p{i}(event)",
+}
+# the test after it that drops the event
+_TESTS = {
+    "process": "            if event is None:",
+    "map": "            if event is None:",
+    "keep": "            if not passed:",
+    "drop": "            if passed:",
+}
+
+
 def _compile(
-    processors: Sequence[Processor], shared: bool, profiled: bool
+    processors: Sequence[Processor], shared: bool, profiled: bool, replay: bool = False
 ) -> tuple[RunFunction, dict[int, int]]:
     namespace: dict[str, Any] = {"perf": time.perf_counter_ns}
     if shared:
@@ -95,14 +122,21 @@ def _compile(
     lines.append("        try:")
     stage_of_line: dict[int, int] = {}
     for i, processor in enumerate(processors):
-        namespace[f"p{i}"] = processor.process
+        inline = None if replay and processor.stateful else processor.inline
+        kind = "process" if inline is None else inline[0]
+        if inline is not None:
+            namespace[f"p{i}"] = inline[1]
+        else:  # while replaying, a stateful processor skips what its state already holds
+            namespace[f"p{i}"] = (
+                processor.state.gate if replay and processor.stateful else processor.process
+            )
         if profiled:
             lines.append("            t = perf()")
-        lines.append(f"            event = p{i}(context, event)")
+        lines.append(_CALLS[kind].format(i=i))
         stage_of_line[len(lines)] = i  # 1-based line number of the call
         if profiled:
             lines.append(f"            times[{i}] += perf() - t")
-        lines.append("            if event is None:")
+        lines.append(_TESTS[kind])
         lines.append(f"                drops[{i}] += 1")
         lines.append("                continue")
     # `out.append(x)` written as a method call is specialised by CPython 3.11+, unlike a

@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="progress period (default: 0.5 for the live table, 10 for log lines)",
     )
     run.add_argument(
+        "--admin",
+        metavar="HOST:PORT",
+        help="serve the admin API (pump-http) while the pipelines run: /pipelines, /metrics, "
+        "/health, /ready, pause and resume (a token in PUMP_ADMIN_TOKEN is required off "
+        "loopback); overrides the file's `admin:`",
+    )
+    run.add_argument(
         "-q",
         "--quiet",
         action="store_true",
@@ -199,6 +206,28 @@ def _view(args: argparse.Namespace, app: Any) -> Any:
     return cli_view.QuietView(app, 1.0)
 
 
+def _admin(args: argparse.Namespace, app: Any) -> Any:
+    """The admin API server to run beside the app: None (none asked for), or False after
+    reporting why it cannot be (pump-http missing, no token off loopback, a bad address)."""
+    listen = args.admin or app.admin
+    if not listen:
+        return None
+    try:
+        from pump_http.admin import AdminServer
+    except ImportError as exc:
+        _error(
+            f"pump: --admin needs pump-http, which is not installed: pip install pump-http ({exc})"
+        )
+        return False
+    from pump.errors import PumpError
+
+    try:
+        return AdminServer(app, listen)
+    except PumpError as exc:
+        _error(f"pump: {exc}")
+        return False
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """`pump run FILE`."""
     import asyncio
@@ -212,10 +241,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     app = _build(args)
     if app is None:
         return EXIT_CONFIG
+    for pipeline in app.Pipelines.values():
+        # stateful processors checkpoint to SQLite under the working folder unless told otherwise
+        pipeline.default_state_dir = f".pump-state/{pipeline.Id}"
+    admin = _admin(args, app)
+    if admin is False:
+        return EXIT_CONFIG
     view = _view(args, app)
     log = logging.getLogger("pump.run")
 
     async def run() -> int:
+        if admin is not None:
+            try:
+                await admin.start()
+            except Exception as exc:
+                log.error("%s", exc)
+                return EXIT_FAILED
+            view.admin_url = admin.url
         view.start()
         try:
             return int(await app.main())
@@ -225,6 +267,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         finally:
             await view.stop()
+            if admin is not None:
+                await admin.stop()
 
     started = time.monotonic()
     try:

@@ -52,6 +52,8 @@ def _state(pipeline: Pipeline) -> str:
         return "failed"
     if pipeline.is_finished():
         return "finished"
+    if pipeline.paused:
+        return "paused"
     if not pipeline.is_ready():
         return "waiting"
     return "running"
@@ -133,6 +135,8 @@ class View:
     def __init__(self, app: Application, interval: float) -> None:
         self.sampler = Sampler(app)
         self.interval = interval
+        #: Where the admin API answers (`pump run --admin`), shown with the progress.
+        self.admin_url: str | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -173,6 +177,10 @@ class QuietView(View):
 
 class LogView(View):
     """One log line per pipeline every `interval` seconds (for files, pipes, journald)."""
+
+    def open(self) -> None:
+        if self.admin_url:
+            L.info("admin API at %s (GET /pipelines, /metrics, /health, /ready)", self.admin_url)
 
     def show(self, rows: list[PipelineStats]) -> None:
         for r in rows:
@@ -251,7 +259,8 @@ class LiveView(View):
 
         elapsed = time.monotonic() - self.sampler.started
         table = Table(
-            title=f"pump — {elapsed:.0f}s",
+            title=f"pump — {elapsed:.0f}s"
+            + (f" — admin API {self.admin_url}" if self.admin_url else ""),
             title_justify="left",
             box=box.SIMPLE_HEAD,
             padding=(0, 1),
@@ -267,7 +276,12 @@ class LiveView(View):
                 justify="left" if left else "right",
                 min_width=None if column == "pipeline" else len(column),
             )
-        styles = {"failed": "bold red", "finished": "green", "waiting": "yellow"}
+        styles = {
+            "failed": "bold red",
+            "finished": "green",
+            "waiting": "yellow",
+            "paused": "magenta",
+        }
         for r in rows:
             table.add_row(
                 r.id,

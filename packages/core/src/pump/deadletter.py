@@ -7,15 +7,58 @@ import datetime
 import enum
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["dead_letter_context", "dead_letter_record", "json_safe", "original_event"]
+__all__ = [
+    "dead_letter_context",
+    "dead_letter_record",
+    "json_safe",
+    "original_event",
+    "register_event_type",
+]
 
 #: Containers nested deeper than this are written as their `str()`: a record stays finite.
 MAX_DEPTH = 64
 
 _UNKNOWN = object()
+
+#: Event types a package taught dead letters (`register_event_type`): type → (encoding, encode).
+_ENCODERS: dict[type, tuple[str, Callable[[Any], Any]]] = {}
+#: encoding name → decode, for `original_event`.
+_DECODERS: dict[str, Callable[[Any], Any]] = {}
+
+
+def register_event_type(
+    kind: type,
+    encoding: str,
+    encode: Callable[[Any], Any],
+    decode: Callable[[Any], Any] | None = None,
+) -> None:
+    """Teach dead letters an event type of a package's own (pump-pandas: `DataFrame`).
+
+    `encode(event)` returns what JSON can hold (it goes through `json_safe` as well); the
+    record's `event_encoding` is then `encoding`, and `original_event` gives the event back
+    with `decode(value)` when one is registered (else the JSON value as it is). Instances of
+    subclasses of `kind` are encoded the same way. The core imports no such package: the
+    package registers its types when it is imported.
+    """
+    if encoding in ("utf-8", "base64", "str"):
+        raise ValueError(f"event encoding '{encoding}' is one of the core's own")
+    _ENCODERS[kind] = (encoding, encode)
+    if decode is not None:
+        _DECODERS[encoding] = decode
+
+
+def _registered(value: Any) -> tuple[str, Callable[[Any], Any]] | None:
+    """The encoding registered for the value's type or the nearest of its bases, if any."""
+    if not _ENCODERS:
+        return None
+    for kind in type(value).__mro__:
+        found = _ENCODERS.get(kind)
+        if found is not None:
+            return found
+    return None
 
 
 def dead_letter_record(
@@ -33,7 +76,9 @@ def dead_letter_record(
     - `event`: the event itself when JSON can hold it, else its JSON-safe form;
     - `event_type`: the Python type of the event (`dict`, `bytes`, `DataFrame`, ...);
     - `event_encoding`: how `event` holds it — `null` (as it was), `"utf-8"` (bytes that were
-      UTF-8 text), `"base64"` (other bytes) or `"str"` (an object JSON cannot hold, as `str()`);
+      UTF-8 text), `"base64"` (other bytes), `"str"` (an object JSON cannot hold, as `str()`)
+      or the name a package registered for its event type (`register_event_type`; pump-pandas:
+      `"dataframe"`, the frame's rows as a list of objects);
     - `context`: the source's context (topic/partition/offset, file/line, ...), JSON-safe;
     - `timestamp`: when it failed, seconds since the epoch.
     """
@@ -67,6 +112,9 @@ def original_event(record: Mapping[str, Any]) -> Any:
         return str(event).encode("utf-8")
     if encoding == "base64":
         return base64.b64decode(str(event))
+    decode = _DECODERS.get(encoding) if isinstance(encoding, str) else None
+    if decode is not None:
+        return decode(event)
     return event
 
 
@@ -75,6 +123,10 @@ def _top_level(event: Any) -> tuple[Any, str | None]:
         return _bytes(bytes(event))
     if _plain(event, 0):
         return event, None
+    registered = _registered(event)
+    if registered is not None:
+        encoding, encode = registered
+        return json_safe(encode(event)), encoding
     if isinstance(event, (Mapping, list, tuple, set, frozenset)):
         return json_safe(event), None
     converted = _scalar(event)
@@ -111,7 +163,12 @@ def json_safe(value: Any, depth: int = 0) -> Any:
         text, encoding = _bytes(bytes(value))
         return text if encoding == "utf-8" else {"base64": text}
     converted = _scalar(value)
-    return str(value) if converted is _UNKNOWN else converted
+    if converted is _UNKNOWN:
+        registered = _registered(value)
+        if registered is not None:
+            return json_safe(registered[1](value), depth + 1)
+        return str(value)
+    return converted
 
 
 def _scalar(value: Any) -> Any:

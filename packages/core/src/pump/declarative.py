@@ -69,6 +69,8 @@ from pump.source import Source
 from pump.trigger import Trigger, TriggerSource
 
 TOP_LEVEL_KEYS = ("connections", "lookups", "pipelines")
+#: Top-level keys that are not a mapping of id → settings.
+OTHER_TOP_LEVEL_KEYS = ("admin",)
 PIPELINE_STRUCTURE_KEYS = ("source", "sources", "processors", "sink", "on_error")
 #: Keys of a component spec the builder reads itself (the rest goes to `from_config`); `class`
 #: only when there is no `type` (the `python` processor takes `class` as its own key).
@@ -309,16 +311,19 @@ class _Builder:
                 "the file must be a mapping with 'pipelines' (and 'connections', 'lookups')",
             )
             return
+        known = (*TOP_LEVEL_KEYS, *OTHER_TOP_LEVEL_KEYS)
         for key in data:
-            if key not in TOP_LEVEL_KEYS:
-                close = difflib.get_close_matches(str(key), TOP_LEVEL_KEYS, n=1)
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 self.problem(
                     data,
                     "",
-                    f"unknown top-level key '{key}'{hint} (known: {', '.join(TOP_LEVEL_KEYS)})",
+                    f"unknown top-level key '{key}'{hint} (known: {', '.join(known)})",
                     key=str(key),
                 )
+        if data.get("admin") is not None:
+            self.admin(data)
         sections = {}
         for key in TOP_LEVEL_KEYS:
             value = data.get(key)
@@ -347,6 +352,26 @@ class _Builder:
         for pid, spec in sections["pipelines"].items():
             self.pipeline(str(pid), spec)
         self.check_routes(sections["pipelines"])
+
+    def admin(self, data: Mapping[str, Any]) -> None:
+        """`admin: HOST:PORT` (or `{listen: HOST:PORT}`): where `pump run` serves its admin API."""
+        spec = data["admin"]
+        if isinstance(spec, Mapping):
+            unknown = [str(k) for k in spec if k != "listen"]
+            if unknown:
+                self.problem(spec, "admin", f"unknown key(s) {unknown} (known: listen)")
+            spec = spec.get("listen")
+        settings, _ = self.interpolated({"admin": spec}, "admin")
+        listen = settings["admin"]
+        if not isinstance(listen, str) or not re.fullmatch(r"\[?[^\s\]]*\]?:\d{1,5}", listen):
+            self.problem(
+                data,
+                "",
+                f"'admin' must be HOST:PORT, e.g. 127.0.0.1:8470 (got {listen!r})",
+                "admin",
+            )
+            return
+        self.app.admin = listen
 
     # -- pipelines ------------------------------------------------------------------------------
 

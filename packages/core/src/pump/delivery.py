@@ -14,7 +14,17 @@ class Batch:
     runs, holds) rather than events, so completion costs a few integer operations per batch.
     """
 
-    __slots__ = ("_on_complete", "failed", "pending", "size", "source", "token")
+    __slots__ = (
+        "_on_complete",
+        "_on_settled",
+        "absorbed",
+        "checkpoint_holds",
+        "failed",
+        "pending",
+        "size",
+        "source",
+        "token",
+    )
 
     def __init__(
         self,
@@ -27,8 +37,13 @@ class Batch:
         self.source = source
         self.token = token
         self.failed = False
+        #: Events of it absorbed into state: no longer in flight, acknowledged at a checkpoint.
+        self.absorbed = 0
+        #: Holds of checkpoints (pump.state): released when a checkpoint after it is durable.
+        self.checkpoint_holds = 0
         self.pending = 1  # the dispatch itself; released once dispatching is over
         self._on_complete = on_complete
+        self._on_settled: Callable[[Batch], None] | None = None
 
     def hold(self) -> Batch:
         """Keep the batch open until a matching `done()`; returns the batch."""
@@ -40,6 +55,37 @@ class Batch:
         self.pending -= 1
         if self.pending == 0:
             self._on_complete(self)
+        elif self.pending == self.checkpoint_holds and self._on_settled is not None:
+            self._on_settled(self)  # done but for the checkpoint: nothing of it is in flight
+
+    def hold_for_checkpoint(self, on_settled: Callable[[Batch], None] | None) -> None:
+        """Hold the batch until a checkpoint releases it (`release_checkpoint`).
+
+        `on_settled(batch)` is called when nothing but checkpoint holds is left outstanding.
+        """
+        self.pending += 1
+        self.checkpoint_holds += 1
+        self._on_settled = on_settled
+
+    def count_as_checkpoint_hold(self, on_settled: Callable[[Batch], None] | None) -> None:
+        """One unit already outstanding (a routed copy's) waits only for a checkpoint now."""
+        self.checkpoint_holds += 1
+        if self._on_settled is None:
+            self._on_settled = on_settled
+        if self.pending == self.checkpoint_holds and self._on_settled is not None:
+            self._on_settled(self)
+
+    def release_checkpoint(self) -> None:
+        """A checkpoint holding the batch is durable: release one checkpoint hold."""
+        if self.pending <= 0:
+            return  # rejected meanwhile (the pipeline stopped and abandoned it)
+        self.checkpoint_holds -= 1
+        self.done()
+
+    @property
+    def settled(self) -> bool:
+        """True when nothing but checkpoint holds is outstanding."""
+        return self.pending == self.checkpoint_holds
 
     def fail(self) -> None:
         """Mark the batch as not acknowledgeable (an event of it failed and was not handled)."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from pump.chain import Segment
 from pump.context import SharedContext
 from pump.delivery import Batch
-from pump.errors import ContextWriteError
+from pump.errors import ContextWriteError, PartialBatchError
 from pump.processor import Generator, Processor
 from pump.sink import Sink
 
@@ -131,7 +131,11 @@ class Dispatcher:
         every = pipeline.Config.profile_every
         profiled = every > 0 and segment.batches % every == 0
         segment.batches += 1
-        run, _ = segment.function(shared, profiled)
+        replay = False
+        if segment.states:
+            for state in segment.states:
+                replay = state.enter(batch, contexts, len(events)) or replay
+        run, _ = segment.function(shared, profiled, replay)
         out_events: list[Any] = []
         out_contexts: list[dict[str, Any]] = []
         previous, self.current = self.current, batch
@@ -152,6 +156,10 @@ class Dispatcher:
             dropped, aggregated = segment.dropped()
             pipeline.counters.dropped += dropped
             pipeline.counters.aggregated += aggregated
+            if segment.states:
+                absorbed = segment.absorbed()
+                if absorbed:
+                    pipeline.absorb(batch, absorbed)
         segment.account(n_in, n_out)
         if profiled:
             segment.account_times(n_in)
@@ -200,12 +208,21 @@ class Dispatcher:
         counters = processor.counters
         n_in = len(events)
         every_context: list[Any] = contexts if contexts is not None else [context] * n_in
+        replayed = 0
+        results: list[Any] | None
+        if processor.stateful and processor.state.enter(batch, contexts, n_in):
+            replayed = self._replayed(processor, every_context)
         previous, self.current = self.current, batch
         started = time.perf_counter_ns()
         try:
-            results = processor.process_batch(every_context, events)
+            if replayed:
+                results = self._replay(processor, replayed, every_context, events)
+            else:
+                results = processor.process_batch(every_context, events)
             if results is not None and len(results) != n_in:
                 raise ValueError(f"process_batch returned {len(results)} results for {n_in} events")
+        except PartialBatchError as partial:
+            results = self._partly_failed(batch, processor, every_context, events, partial)
         except Exception as exc:
             results = self._rerun_per_event(batch, processor, every_context, events, exc)
         finally:
@@ -221,6 +238,8 @@ class Dispatcher:
         n_out = n_in - dropped - results.count(_FAILED)
         counters.events_out += n_out
         if dropped:
+            if processor.stateful:
+                self.pipeline.absorb(batch, dropped)
             if processor.consumes_events:
                 counters.aggregated += dropped
                 self.pipeline.counters.aggregated += dropped
@@ -236,6 +255,57 @@ class Dispatcher:
                 if r is not None and r is not _FAILED
             ]
             self.run(batch, depth + 1, None, [c for c, _ in kept], [r for _, r in kept])
+
+    @staticmethod
+    def _replayed(processor: Processor, contexts: list[Any]) -> int:
+        """How many leading events of a batch its restored state already reflects."""
+        gate = processor.state
+        n = 0
+        for context in contexts:
+            where = context.get(gate.replay_field) if context else None
+            if where is None or where > gate.replay_upto:
+                break
+            n += 1
+        return n
+
+    @staticmethod
+    def _replay(
+        processor: Processor, replayed: int, contexts: list[Any], events: list[Any]
+    ) -> list[Any]:
+        """`replay` for the events the restored state reflects, `process_batch` for the rest."""
+        processor.state.count_replayed(replayed)
+        results = [
+            processor.replay(c, e)
+            for c, e in zip(contexts[:replayed], events[:replayed], strict=False)
+        ]
+        if replayed < len(events):
+            rest = processor.process_batch(contexts[replayed:], events[replayed:])
+            results += events[replayed:] if rest is None else rest
+        return results
+
+    def _partly_failed(
+        self,
+        batch: Batch,
+        processor: Processor,
+        contexts: list[Any],
+        events: list[Any],
+        partial: PartialBatchError,
+    ) -> list[Any]:
+        """`process_batch` handled all but some events: those go to the error policy."""
+        results = list(partial.results)
+        if len(results) != len(events):
+            raise ValueError(
+                f"{processor.location()}: PartialBatchError carries {len(results)} results "
+                f"for {len(events)} events"
+            )
+        for i in sorted(partial.errors):
+            error = partial.errors[i]
+            results[i] = _FAILED
+            processor.counters.errors += 1
+            if not self.policy.event_failed(batch, processor, contexts[i], events[i], error):
+                # stop: what the processor passed on goes no further either
+                return [_FAILED] * len(events)
+        return results
 
     def _rerun_per_event(
         self,

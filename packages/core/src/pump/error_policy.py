@@ -93,6 +93,10 @@ class ErrorPolicy:
         if not handled:
             batch.fail()
             pipeline.set_error(context, event, exc, component)
+        else:
+            # handled: its traceback is not needed, and would keep the failing frames (with a
+            # whole batch in their locals) alive for as long as `errors` remembers it
+            exc.__traceback__ = None
         return handled
 
     def source_errors(

@@ -36,6 +36,22 @@ class PartialWriteError(PumpError):
         super().__init__(f"{len(self.errors)} event(s) of the batch failed; first: {first!r}")
 
 
+class PartialBatchError(PumpError):
+    """A batch processor handled some events of a batch and failed others.
+
+    `process_batch` raises it with `results` (one per event, as it would have returned them;
+    entries of failed events are ignored) and `errors` (index → error): the pipeline sends the
+    results on and gives each failed event to the error policy, instead of running the whole
+    batch again event by event. For processors whose events change state as they go.
+    """
+
+    def __init__(self, results: list[object], errors: Mapping[int, BaseException]) -> None:
+        self.results = results
+        self.errors = dict(errors)
+        first = next(iter(self.errors.values()), None)
+        super().__init__(f"{len(self.errors)} event(s) of the batch failed; first: {first!r}")
+
+
 class ContextWriteError(PumpError):
     """A processor wrote to a context shared by a whole batch."""
 

@@ -314,8 +314,20 @@ class DictionaryLookup(MappingLookup):
         *,
         provider: LookupProvider | Mapping[Any, Any] | Callable[[], Any] | None = None,
     ) -> None:
-        self.Dictionary: dict[Any, Any] = {}
+        self.Dictionary = {}
         super().__init__(app, id, config, provider=provider)
+
+    @property
+    def Dictionary(self) -> dict[Any, Any]:
+        """The table (assigning a new one is seen by every reader at once)."""
+        return self._dictionary
+
+    @Dictionary.setter
+    def Dictionary(self, table: dict[Any, Any]) -> None:
+        self._dictionary = table
+        if type(self).get is DictionaryLookup.get:
+            # the table's own C-level get, without a Python frame around it (per event)
+            self.get = table.get  # type: ignore[method-assign,assignment]
 
     def __getitem__(self, key: Any) -> Any:
         return self.Dictionary[key]

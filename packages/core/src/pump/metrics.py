@@ -1,4 +1,4 @@
-"""Counters kept by pipelines and components, snapshots of them, and Prometheus text rendering.
+"""Counters kept by pipelines and components, snapshots of them, and their Prometheus families.
 
 Besides the counters every component has (events in and out, errors, ...), a component class
 declares its own named counters and gauges as class attributes:
@@ -9,13 +9,15 @@ declares its own named counters and gauges as class attributes:
     self.commits += 1   # per batch or per state change, never per event
 
 They appear in `Pipeline.metrics()` (a connection's in `Application.metrics()`), in the
-Prometheus text and in `pump run`'s progress view.
+Prometheus metric families (`metric_families`; served by pump-http's admin API at `/metrics`)
+and in `pump run`'s progress view.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Self, TypeVar, overload
 
 
@@ -152,10 +154,6 @@ class RateMeter:
         return self.rate
 
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
 _PIPELINE_METRICS = {
     "events_in": ("counter", "Events accepted from sources"),
     "events_out": ("counter", "Events confirmed by the sink"),
@@ -178,53 +176,77 @@ _COMPONENT_METRICS = {
 }
 
 
-def render_prometheus(snapshot: dict[str, Any]) -> str:
-    """Render an `Application.metrics()` snapshot in the Prometheus text exposition format."""
-    lines: list[str] = []
-    _render_pipelines(snapshot, lines)
-    _render_declared(snapshot, lines)
-    return "\n".join(lines) + "\n"
+@dataclass
+class MetricFamily:
+    """One Prometheus metric: a name (without `_total`), a kind, help text and its samples."""
+
+    name: str
+    kind: str  # counter | gauge
+    help: str
+    samples: list[tuple[dict[str, str], float]] = field(default_factory=list)
+
+    def value(self, **labels: str) -> float | None:
+        """The value of the sample with exactly these labels (None: no such sample)."""
+        for sample_labels, value in self.samples:
+            if sample_labels == labels:
+                return value
+        return None
 
 
-def _render_pipelines(snapshot: dict[str, Any], lines: list[str]) -> None:
+def metric_families(snapshot: dict[str, Any]) -> dict[str, MetricFamily]:
+    """An `Application.metrics()` snapshot as Prometheus metric families, by name.
+
+    Pipelines: `pump_pipeline_<counter>{pipeline}`; components: `pump_component_<counter>
+    {pipeline,component}` (their declared counters and gauges too); connections:
+    `pump_connection_<name>{connection}`. Counters are exposed with `_total` appended.
+    Plain data: `pump_http.metrics` turns them into prometheus_client's families.
+    """
+    families: dict[str, MetricFamily] = {}
+
+    def family(name: str, kind: str, help_text: str) -> MetricFamily:
+        found = families.get(name)
+        if found is None:
+            found = families[name] = MetricFamily(name, kind, help_text)
+        return found
+
     pipelines: dict[str, Any] = snapshot.get("pipelines", {})
     for key, (kind, help_text) in _PIPELINE_METRICS.items():
-        name = f"pump_pipeline_{key}" + ("_total" if kind == "counter" else "")
-        lines.append(f"# HELP {name} {help_text}")
-        lines.append(f"# TYPE {name} {kind}")
-        for pid, p in pipelines.items():
-            lines.append(f'{name}{{pipeline="{_label(pid)}"}} {float(p[key])!r}')
+        f = family(f"pump_pipeline_{key}", kind, help_text)
+        f.samples.extend(({"pipeline": pid}, float(p[key])) for pid, p in pipelines.items())
     for key, (kind, help_text) in _COMPONENT_METRICS.items():
-        name = f"pump_component_{key}" + ("_total" if kind == "counter" else "")
-        lines.append(f"# HELP {name} {help_text}")
-        lines.append(f"# TYPE {name} {kind}")
+        f = family(f"pump_component_{key}", kind, help_text)
         for pid, p in pipelines.items():
             for cid, c in p["components"].items():
-                value = c.get(key)
-                if value is None:
-                    continue
-                lines.append(
-                    f'{name}{{pipeline="{_label(pid)}",component="{_label(cid)}"}} {float(value)!r}'
-                )
-
-
-def _render_declared(snapshot: dict[str, Any], lines: list[str]) -> None:
-    """Components' and connections' declared counters and gauges, one family per name."""
-    samples: dict[tuple[str, str], list[tuple[str, float]]] = {}
-    for pid, p in snapshot.get("pipelines", {}).items():
+                if c.get(key) is not None:
+                    f.samples.append(({"pipeline": pid, "component": cid}, float(c[key])))
+    for pid, p in pipelines.items():
         for cid, c in p["components"].items():
-            labels = f'pipeline="{_label(pid)}",component="{_label(cid)}"'
             for key, value in c.items():
                 if key in DECLARED and key not in _COMPONENT_METRICS and value is not None:
-                    samples.setdefault(("component", key), []).append((labels, value))
+                    metric = DECLARED[key]
+                    f = family(f"pump_component_{key}", metric.kind, metric.help)
+                    f.samples.append(({"pipeline": pid, "component": cid}, float(value)))
     for cid, c in snapshot.get("connections", {}).items():
         for key, value in c.items():
             if key in DECLARED and value is not None:
-                labels = f'connection="{_label(cid)}"'
-                samples.setdefault(("connection", key), []).append((labels, value))
-    for (scope, key), values in samples.items():
-        metric = DECLARED[key]
-        name = f"pump_{scope}_{key}" + ("_total" if metric.kind == "counter" else "")
-        lines.append(f"# HELP {name} {metric.help}")
-        lines.append(f"# TYPE {name} {metric.kind}")
-        lines.extend(f"{name}{{{labels}}} {float(value)!r}" for labels, value in values)
+                metric = DECLARED[key]
+                f = family(f"pump_connection_{key}", metric.kind, metric.help)
+                f.samples.append(({"connection": cid}, float(value)))
+    return families
+
+
+def render_prometheus(snapshot: dict[str, Any]) -> str:
+    """An `Application.metrics()` snapshot in the Prometheus text format, by prometheus_client.
+
+    Needs pump-http (which brings prometheus_client); `pump run --admin` serves the same text
+    at `/metrics`.
+    """
+    try:
+        from pump_http.metrics import render_families  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as exc:
+        raise ImportError(
+            "rendering Prometheus text needs pump-http (it brings prometheus_client): "
+            f"pip install pump-http ({exc})"
+        ) from exc
+    text: str = render_families(metric_families(snapshot).values())
+    return text

@@ -7,11 +7,12 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from pump.config import ComponentConfig, Configurable, build_config, with_custom_keys
+from pump.deadletter import dead_letter_context, dead_letter_record
 from pump.delivery import Batch, release_parents
 from pump.dispatch import Dispatcher
 from pump.error_policy import ErrorPolicy, OnError, PipelineError, describe
@@ -27,10 +28,22 @@ from pump.taskgroup import TaskGroup
 if TYPE_CHECKING:
     from pump.application import Application
     from pump.component import Component
+    from pump.state.backend import StateBackend
+    from pump.state.checkpoint import Checkpointer
 
 __all__ = ["Pipeline", "PipelineConfig", "PipelineError"]
 
 L = logging.getLogger(__name__)
+
+
+class _Paused:
+    """What `Pipeline.pause()` throttles the pipeline with (shown as `paused`)."""
+
+    def __repr__(self) -> str:
+        return "paused"
+
+
+PAUSED = _Paused()
 
 
 class PipelineConfig(ComponentConfig):
@@ -55,6 +68,22 @@ class PipelineConfig(ComponentConfig):
     )
     profile_every: int = Field(
         256, ge=0, description="Time processors on one batch in N (0: never)"
+    )
+    state_backend: Literal["auto", "memory", "sqlite"] = Field(
+        "auto",
+        description="Where stateful processors checkpoint: sqlite (a file in state_dir), "
+        "memory (lost with the process), auto (sqlite when state_dir is set)",
+    )
+    state_dir: str = Field(
+        "",
+        description="Folder of this pipeline's state (`pump run` default: "
+        "./.pump-state/<pipeline>)",
+    )
+    checkpoint_interval: float = Field(
+        5.0, gt=0, description="Seconds between checkpoints of stateful processors"
+    )
+    checkpoint_events: int = Field(
+        100_000, gt=0, description="Also checkpoint after this many events reached state"
     )
 
 
@@ -119,6 +148,11 @@ class Pipeline(Configurable):
         self._dispatch = Dispatcher(self, self._writer, self._policy, self._tasks)
         self._policy.writer = self._writer
         self._writer.dispatcher = self._dispatch
+        #: Checkpoints of the stateful processors (while started, when there are any).
+        self.checkpointer: Checkpointer | None = None
+        #: The state folder when `state_dir` is not set (`pump run`: ./.pump-state/<id>).
+        self.default_state_dir = ""
+        self._state_backend: StateBackend | None = None
 
     # -- building -------------------------------------------------------------------------
 
@@ -272,6 +306,41 @@ class Pipeline(Configurable):
             other.throttle(who, enable)
         self._update_ready()
 
+    def pause(self) -> None:
+        """Stop the sources handing over events (an operator's pause); `resume()` undoes it.
+
+        Events already in flight are finished; pipelines feeding this one through routing are
+        throttled as usual once its queue is full.
+        """
+        self._throttles.add(PAUSED)
+        self._update_ready()
+
+    def resume(self) -> None:
+        """Undo `pause()`."""
+        self._throttles.discard(PAUSED)
+        self._update_ready()
+
+    @property
+    def paused(self) -> bool:
+        """True between `pause()` and `resume()`."""
+        return PAUSED in self._throttles
+
+    @property
+    def state(self) -> str:
+        """stopped, running, paused, throttled (waiting: full, or throttled by a component),
+        finished (sources ended, every event done), failed, or stopping."""
+        if self.error is not None:
+            return "failed"
+        if not self._started:
+            return "stopped"
+        if self._stopping or self.draining:
+            return "stopping"
+        if self.is_finished():
+            return "finished"
+        if self.paused:
+            return "paused"
+        return "running" if self._ready.is_set() else "throttled"
+
     def link(self, other: Pipeline) -> None:
         """Throttling this pipeline throttles `other` too (`other` feeds this one)."""
         self._linked.add(other)
@@ -361,6 +430,123 @@ class Pipeline(Configurable):
         self._idle.clear()
         self._dispatch.run(batch, depth, None, contexts, events)
         batch.done()
+        if self.in_flight == 0 and not self._tasks:  # written at once, from no source batch
+            self._became_idle()
+
+    def absorb(self, batch: Batch, n: int) -> None:
+        """`n` events of `batch` were absorbed into state: no longer in flight (they are
+        acknowledged with the checkpoint that holds them)."""
+        batch.absorbed += n
+        self.in_flight -= n
+        if not self._ready.is_set():
+            self._update_ready()
+        if self.in_flight == 0 and not self._tasks:
+            self._became_idle()
+
+    def write_dead_letters(
+        self,
+        component: Component,
+        failures: Sequence[tuple[Mapping[str, Any] | None, Any, BaseException]],
+    ) -> bool:
+        """Write (context, event, error) triples to the dead-letter sink, whatever `on_error`
+        says; the current batch is done once they are written. False if there is no sink."""
+        sink = self.dead_letter
+        if sink is None:
+            return False
+        if not failures:
+            return True
+        records = [
+            dead_letter_record(self.Id, component.Id, error, event, context)
+            for context, event, error in failures
+        ]
+        contexts = [dead_letter_context(context) for context, _, _ in failures]
+        batch = self.current_batch
+        if batch is None:
+            batch = Batch(0, lambda _: None)
+            self._writer.write(batch, sink, records, contexts)
+            batch.done()
+        else:
+            self._writer.write(batch, sink, records, contexts)
+        return True
+
+    def settled(self, batch: Batch) -> None:
+        """Nothing of `batch` is outstanding but checkpoint holds: its events are absorbed or
+        done, so none is in flight; the source hears of it (a routed copy's upstream batch)."""
+        left = batch.size - batch.absorbed
+        if left > 0:
+            self.absorb(batch, left)
+        source = batch.source
+        if source is not None:
+            source.settled(batch)
+
+    # -- state --------------------------------------------------------------------------------
+
+    def set_state_backend(self, backend: StateBackend) -> None:
+        """Checkpoint into `backend` instead of the configured one (before `start`)."""
+        self._state_backend = backend
+
+    def state_backend(self) -> StateBackend:
+        """The backend the stateful processors checkpoint into (see `state_backend`)."""
+        if self._state_backend is not None:
+            return self._state_backend
+        from pump.state.backend import MemoryBackend
+
+        c = self.Config
+        state_dir = c.state_dir or self.default_state_dir
+        kind = c.state_backend
+        if kind == "auto":
+            kind = "sqlite" if state_dir else "memory"
+        if kind == "memory":
+            self._state_backend = MemoryBackend()
+        else:
+            from pump.state.sqlite import SQLiteBackend
+
+            self._state_backend = SQLiteBackend(state_dir or f".pump-state/{self.Id}")
+        return self._state_backend
+
+    async def checkpoint(self, timeout: float | None = None) -> bool:
+        """Checkpoint the stateful processors now; True when a checkpoint was written."""
+        if self.checkpointer is None:
+            return False
+        return await self.checkpointer.checkpoint(timeout)
+
+    async def release_partitions(self, partitions: list[str], timeout: float | None) -> None:
+        """A source lost `partitions` (a rebalance): checkpoint their state, then drop it.
+
+        Call it before waiting for the partitions' in-flight batches: their acknowledgements
+        wait for that checkpoint.
+        """
+        if self.checkpointer is not None:
+            await self.checkpointer.release_partitions(partitions, timeout)
+
+    def forget_stream(self, stream: str) -> None:
+        """A source will not deliver `stream` again (a finished file): drop its position."""
+        if self.checkpointer is not None:
+            self.checkpointer.forget_stream(stream)
+
+    async def _start_state(self) -> None:
+        states = [p.state for p in self.Processors if isinstance(p, Processor) and p.stateful]
+        if not states:
+            return
+        from pump.state.checkpoint import Checkpointer
+
+        c = self.Config
+        events = c.checkpoint_events
+        for source in self.Sources:
+            limit = source.unacknowledged_limit()
+            if limit is not None:  # checkpoint (acknowledge) before the source stalls
+                events = max(1, min(events, limit // 2))
+        checkpointer = Checkpointer(
+            self, self.state_backend(), states, c.checkpoint_interval, events
+        )
+        await checkpointer.start()
+        self.checkpointer = checkpointer
+        L.info(
+            "pipeline '%s': state of %d processor(s) checkpointed to %s",
+            self.Id,
+            len(states),
+            checkpointer.backend.describe(),
+        )
 
     # -- errors -----------------------------------------------------------------------------
 
@@ -400,7 +586,7 @@ class Pipeline(Configurable):
 
     def _complete(self, batch: Batch) -> None:
         self._live.discard(batch)
-        self.in_flight -= batch.size
+        self.in_flight -= batch.size - batch.absorbed
         source = batch.source
         if source is not None:
             try:
@@ -429,6 +615,7 @@ class Pipeline(Configurable):
     async def start(self) -> None:
         """Start components, then the sources' `main()` tasks."""
         self.sink  # noqa: B018 - fails early when the pipeline was never built
+        await self._start_state()
         for component in self.components():
             await component.start()
         self._started = True
@@ -449,6 +636,8 @@ class Pipeline(Configurable):
             self.report_error(source, exc)
             self.set_error(None, None, exc, source)
         finally:
+            if self.checkpointer is not None and self.sources_finished():
+                self.checkpointer.request()  # acknowledge what is absorbed without waiting
             self.App.wake()
 
     def sources_exhausted(self) -> bool:
@@ -475,10 +664,26 @@ class Pipeline(Configurable):
             await component.flush()
         if self.dead_letter is not None:
             await self.dead_letter.flush()
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         if not self._idle.is_set():
             try:
                 await asyncio.wait_for(self._idle.wait(), timeout)
             except TimeoutError:
+                return False
+        if self.checkpointer is not None and self.error is None:
+            # events absorbed into state are done once this checkpoint is durable
+            left = None if deadline is None else max(0.0, deadline - loop.time())
+            try:
+                await self.checkpointer.checkpoint(left)
+            except Exception as exc:
+                L.error(
+                    "pipeline '%s': the final checkpoint failed (%s: %s); the state is "
+                    "restored from the previous one and its events are delivered again",
+                    self.Id,
+                    type(exc).__name__,
+                    exc,
+                )
                 return False
         return not self._writer.given_up
 
@@ -509,6 +714,8 @@ class Pipeline(Configurable):
                 self.Id,
                 self.in_flight,
             )
+        if self.checkpointer is not None:
+            await self.checkpointer.halt()  # no checkpoint releases batches after this
         # reject what is unfinished before cancelling: a cancelled task must not finish a batch
         self.abandon()
         await self._tasks.cancel()
@@ -517,6 +724,9 @@ class Pipeline(Configurable):
                 await component.stop()
             except Exception:
                 L.exception("%s: stop failed", component.location())
+        checkpointer, self.checkpointer = self.checkpointer, None
+        if checkpointer is not None:
+            await checkpointer.stop()
         self._started = False
         return drained
 
@@ -550,6 +760,7 @@ class Pipeline(Configurable):
             "throttled_by": [repr(t) for t in self._throttles],
             "error": self.error.as_dict() if self.error else None,
             "components": {comp.Id: comp.counters.snapshot() for comp in self.components()},
+            **({"state": self.checkpointer.describe()} if self.checkpointer is not None else {}),
         }
 
     def __repr__(self) -> str:

@@ -161,10 +161,17 @@ class PluginStatus:
         }
 
 
-def _spec(kind: str, ep: EntryPoint) -> PluginSpec:
+def _spec(kind: str, ep: EntryPoint, seen: dict[int, tuple[str, str]]) -> PluginSpec:
     dist = ep.dist
-    name = dist.name if dist is not None else "(unknown distribution)"
-    version = dist.version if dist is not None else "?"
+    if dist is None:
+        name, version = "(unknown distribution)", "?"
+    else:
+        # `name` and `version` each parse the distribution's metadata again: once per dist
+        known = seen.get(id(dist))
+        if known is None:
+            metadata = dist.metadata
+            known = seen[id(dist)] = (metadata["Name"], metadata["Version"])
+        name, version = known
     return PluginSpec(kind, ep.name, ep.value, name, version, ep)
 
 
@@ -202,8 +209,9 @@ class Registry:
         found = self._specs.get(kind)
         if found is None:
             found = {}
+            seen: dict[int, tuple[str, str]] = {}
             for ep in entry_points(group=GROUPS[kind]):
-                found.setdefault(ep.name, []).append(_spec(kind, ep))
+                found.setdefault(ep.name, []).append(_spec(kind, ep, seen))
             self._specs[kind] = found
         return found
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from pump.application import Application
     from pump.component import Component
     from pump.pipeline import Pipeline
+
+L = logging.getLogger(__name__)
 
 
 class InternalSourceConfig(ComponentConfig):
@@ -62,6 +65,10 @@ class InternalSource(Source):
         self._watchers: list[Callable[[], None]] = []
         #: TeeProcessors collecting copies for this source that they have not handed over yet.
         self.incoming = 0
+        self._received = False
+        self._told_unfed = False
+        # batches whose upstream batch waits only for this pipeline's checkpoint now
+        self._settled: set[Batch] = set()
 
     def register_upstream(self, pipeline: Pipeline) -> None:
         """Declare that `pipeline` feeds this source (the source ends after its upstreams end)."""
@@ -106,6 +113,7 @@ class InternalSource(Source):
             return
         self._queue.append((events, contexts, parent))
         self._queued += len(events)
+        self._received = True
         self._wakeup.set()
         if not self._throttling and self._queued >= self.Config.queue_max_size:
             self._throttling = True
@@ -138,10 +146,24 @@ class InternalSource(Source):
             self._tell_watchers()
             if self._upstreams_finished():
                 return
+            if not self._upstreams and not self._received and not self._told_unfed:
+                self._tell_if_unfed()
             self._watch_upstreams()
             self._wakeup.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), 0.05)
+
+    def _tell_if_unfed(self) -> None:
+        # A source nothing routes to waits until stopped: say so once every other pipeline has
+        # finished, rather than leaving a run that looks hung (events put by code still count).
+        others = [p for p in self.App.Pipelines.values() if p is not self.Pipeline]
+        if others and all(p.sources_finished() and p.in_flight == 0 for p in others):
+            self._told_unfed = True
+            L.warning(
+                "%s: no tee or router has sent it anything and every other pipeline has "
+                "finished; it waits for events put by code until the run is stopped",
+                self.location(),
+            )
 
     def exhausted(self) -> bool:
         """True once every pipeline feeding this one has exhausted its own sources, and
@@ -170,15 +192,36 @@ class InternalSource(Source):
         for upstream in self._upstreams:
             upstream.throttle(self, False)
 
+    def settled(self, batch: Batch) -> None:
+        """The routed copy is absorbed into this pipeline's state (or done) and waits for its
+        checkpoint: so does the upstream batch, whose events then leave the upstream's
+        `max_in_flight` too."""
+        parent = batch.token
+        if parent is None or batch in self._settled:
+            return
+        self._settled.add(batch)
+        upstream = parent.source.Pipeline if parent.source is not None else None
+        parent.count_as_checkpoint_hold(upstream.settled if upstream is not None else None)
+
     def acknowledge(self, batch: Batch) -> None:
-        if batch.token is not None:
-            batch.token.done()
+        parent = batch.token
+        if parent is not None:
+            if batch in self._settled:
+                self._settled.discard(batch)
+                parent.release_checkpoint()
+            else:
+                parent.done()
             self._wakeup.set()  # the upstream may be finished now: main() looks at once
 
     def reject(self, batch: Batch) -> None:
-        if batch.token is not None:
-            batch.token.fail()
-            batch.token.done()
+        parent = batch.token
+        if parent is not None:
+            parent.fail()
+            if batch in self._settled:
+                self._settled.discard(batch)
+                parent.release_checkpoint()
+            else:
+                parent.done()
             self._wakeup.set()
 
 

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from pump.application import Application
     from pump.delivery import Batch
     from pump.pipeline import Pipeline as _Pipeline
+    from pump.state.position import StreamPosition
 
 
 class Source(Component):
@@ -67,6 +68,29 @@ class Source(Component):
             [event], contexts=[context if context is not None else {}], source=self
         )
 
+    def stream_position(
+        self, batch: Batch, contexts: list[dict[str, Any]]
+    ) -> StreamPosition | None:
+        """Where the events of `batch` (these `contexts`, in order) are: partition, stream,
+        first and last position, and the context key of each event's position.
+
+        Stateful processors scope their state by the partition and checkpoint the positions,
+        so that after a crash events the restored state already reflects are not applied
+        twice. A source without positions returns None (the default): its events share one
+        partition and replays cannot be recognized. Called once per batch and stateful
+        processor; `contexts` may be a generator's children (then without positions).
+        """
+        return None
+
+    def unacknowledged_limit(self) -> int | None:
+        """How many handed-over events may wait for acknowledgement before no more come
+        (RabbitMQ's prefetch count), or None when unbounded (the default).
+
+        Stateful processors acknowledge at checkpoints: a pipeline with such a source
+        checkpoints whenever half that many events wait, so the source never stalls.
+        """
+        return None
+
     def exhausted(self) -> bool:
         """True when this source will hand over nothing more (its `main()` has returned)."""
         return self.task is not None and self.task.done()
@@ -76,3 +100,7 @@ class Source(Component):
 
     def reject(self, batch: Batch) -> None:
         """An event of `batch` failed and was not handled: never acknowledge it."""
+
+    def settled(self, batch: Batch) -> None:
+        """Every event of `batch` is done or absorbed into state; it is acknowledged once the
+        checkpoint holding them is durable (a source fed by another pipeline passes this on)."""

@@ -13,7 +13,7 @@ from pydantic import Field, PrivateAttr, SecretStr, ValidatorFunctionWrapHandler
 from pump.config import ComponentConfig
 from pump.errors import PumpError
 
-__all__ = ["TLSConfig", "TLSError"]
+__all__ = ["TLSConfig", "TLSError", "TLSServerConfig"]
 
 L = logging.getLogger(__name__)
 
@@ -134,4 +134,68 @@ class TLSConfig(ComponentConfig):
             context.verify_mode = ssl.CERT_NONE
         elif not self.tls_check_hostname:
             context.check_hostname = False
+        return context
+
+
+class TLSServerConfig(ComponentConfig):
+    """Base of a listening component's config model: TLS is on when `tls_cert_file` is given.
+
+    `tls_ca_file` turns on mutual TLS: every client must show a certificate that CA signed.
+    """
+
+    tls_cert_file: str = Field(
+        "",
+        description="Server certificate chain (PEM); set: connections use TLS",
+        examples=["/etc/pump/server.pem"],
+    )
+    tls_key_file: str = Field(
+        "", description="Private key of tls_cert_file (PEM); empty: the key is in tls_cert_file"
+    )
+    tls_key_password: SecretStr = Field(
+        SecretStr(""), description="Password of an encrypted tls_key_file (secret)"
+    )
+    tls_ca_file: str = Field(
+        "", description="CA bundle (PEM) clients' certificates must be signed by; set: mutual TLS"
+    )
+    tls_handshake_timeout: float = Field(
+        10.0, gt=0, le=600, description="Seconds a client has to complete the TLS handshake"
+    )
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> TLSServerConfig:
+        problems = []
+        for key in ("tls_cert_file", "tls_key_file", "tls_ca_file"):
+            path = getattr(self, key)
+            if path and not os.path.isfile(path):
+                problems.append(f"{key}: no such file {path!r}")
+        for key in ("tls_key_file", "tls_ca_file"):
+            if getattr(self, key) and not self.tls_cert_file:
+                problems.append(f"{key} needs tls_cert_file (the server certificate)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def tls_enabled(self) -> bool:
+        """True when connections use TLS."""
+        return bool(self.tls_cert_file)
+
+    def server_ssl_context(self) -> ssl.SSLContext:
+        """A server TLS context from these settings; TLSError if a file cannot be loaded."""
+        password = self.tls_key_password.get_secret_value() or None
+        try:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(
+                self.tls_cert_file, self.tls_key_file or None, password=password
+            )
+            if self.tls_ca_file:
+                context.load_verify_locations(cafile=self.tls_ca_file)
+                context.verify_mode = ssl.CERT_REQUIRED
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            given = ", ".join(
+                k for k in ("tls_cert_file", "tls_key_file", "tls_ca_file") if getattr(self, k)
+            )
+            raise TLSError(
+                f"cannot load the TLS files ({given}): {type(exc).__name__}: {exc}"
+            ) from None
         return context

@@ -30,6 +30,7 @@ from pump.common.encoding import ErrorHandler, TextEncodingOrNone
 from pump.delivery import Batch, CommitTracker
 from pump.errors import BuildError, ConfigError
 from pump.metrics import Counter
+from pump.state import StreamPosition
 from pump.taskgroup import TaskGroup
 from pump.trigger import TriggerSource, TriggerSourceConfig
 from pump_file import claims
@@ -211,6 +212,12 @@ class Reading:
 def file_contexts(path: str, first: int, n: int) -> list[dict[str, Any]]:
     """One context per event: the file's path and the event's line number."""
     return [{"file_path": path, "file_line": line} for line in range(first, first + n)]
+
+
+def stream_name(claim: FileClaim) -> str:
+    """A file as a stream of positions for state: its path and identity (a new file of the
+    same name is another stream)."""
+    return f"{claim.path}@{claim.dev}:{claim.ino}"
 
 
 class FileSource(TriggerSource):
@@ -516,6 +523,23 @@ class FileSource(TriggerSource):
             return
         await self.emit(events, contexts=contexts, token=(claim, handle), errors=chunk.errors)
 
+    # -- positions for state ------------------------------------------------------------------
+
+    def stream_position(
+        self, batch: Batch, contexts: list[dict[str, Any]]
+    ) -> StreamPosition | None:
+        """The file (by path and identity) and the batch's first and last line (or item).
+
+        Files are not partitions: every file's events share one state partition, "".
+        """
+        claim, _ = batch.token
+        first, last = contexts[0], contexts[-1]
+        field = "file_line" if "file_line" in first else "file_item"
+        start, end = first.get(field), last.get(field)
+        if start is None or end is None:
+            return None  # a whole-file event, or a generator's children
+        return StreamPosition("", stream_name(claim), start, end, field)
+
     # -- acknowledgement ------------------------------------------------------------------------
 
     def acknowledge(self, batch: Batch) -> None:
@@ -557,6 +581,7 @@ class FileSource(TriggerSource):
             if not claim.rejected and claim.acked >= claim.emitted:
                 self._claims.pop(claim.key, None)
                 self._tracker.forget(claim.key)
+                self.Pipeline.forget_stream(stream_name(claim))
             return
         if claim.failure is None and claim.rejected:
             return  # stays claimed; given back at stop and read again from its position
@@ -573,6 +598,8 @@ class FileSource(TriggerSource):
                 claims.release(claim)
         self._claims.pop(claim.key, None)
         self._tracker.forget(claim.key)
+        if claim.failure is None:  # never read again: state needs its position no more
+            self.Pipeline.forget_stream(stream_name(claim))
 
     def _post_process(self, claim: FileClaim) -> None:
         c = self.Config

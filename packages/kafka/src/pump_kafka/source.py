@@ -14,6 +14,7 @@ from aiokafka.errors import ConsumerStoppedError, IllegalStateError, KafkaError
 from pydantic import Field, model_validator
 
 import pump
+from pump.state import StreamPosition
 from pump_kafka.connection import KafkaConnection
 from pump_kafka.errors import BrokerUnavailable, TopicMissing
 
@@ -276,6 +277,18 @@ class KafkaSource(pump.Source):
         except IllegalStateError:
             return False
 
+    def stream_position(
+        self, batch: Batch, contexts: list[dict[str, Any]]
+    ) -> StreamPosition | None:
+        """The batch's topic-partition (state partition and stream) and offsets."""
+        tp = batch.token[0]
+        name = partition_name(tp)
+        first = contexts[0].get("kafka_offset")
+        last = contexts[-1].get("kafka_offset")
+        if first is None or last is None:  # a generator's children: the batch's last offset
+            first = last = batch.token[1]
+        return StreamPosition(name, name, first, last, "kafka_offset")
+
     def _hand_over(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         topic, partition = tp.topic, tp.partition
         events = [r.value for r in records]
@@ -469,6 +482,11 @@ class KafkaSource(pump.Source):
         # Hand over nothing more of them: their next owner (maybe this source again) starts
         # from the offsets committed here, so records fetched before are fetched again.
         self._revoked |= revoked
+        # Their events are acknowledged once the state they reached is checkpointed: do that
+        # first, then their state leaves this process (its next owner restores it).
+        await self.Pipeline.release_partitions(
+            [partition_name(tp) for tp in revoked], self.Config.revoke_timeout
+        )
         await self._settle(revoked, self.Config.revoke_timeout)
         try:
             await self.commit(revoked)
@@ -554,6 +572,11 @@ class KafkaSource(pump.Source):
             exc,
             f" ({detail})" if detail else "",
         )
+
+
+def partition_name(tp: TopicPartition) -> str:
+    """`topic[3]`: how a topic-partition is named in state and positions."""
+    return f"{tp.topic}[{tp.partition}]"
 
 
 def _names(partitions: set[TopicPartition]) -> str:

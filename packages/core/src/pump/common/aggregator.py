@@ -37,8 +37,8 @@ _WATCH_RETRY = 0.01
 _UPSTREAM_POLL = 0.05
 
 
-class AggregatorConfig(ComponentConfig):
-    """Settings of a Aggregator."""
+class CompletionConfig(ComponentConfig):
+    """When an aggregate is complete: the settings every Aggregator (and subclass) has."""
 
     completion_size: int = Field(10, gt=0, description="Emit when this many events are held")
     completion_timeout: float = Field(
@@ -47,6 +47,11 @@ class AggregatorConfig(ComponentConfig):
     completion_interval: float = Field(
         0, ge=0, description="Emit what is held every this many seconds (0: off)"
     )
+
+
+class AggregatorConfig(CompletionConfig):
+    """Settings of a Aggregator."""
+
     strategy: StrategyName = Field(
         "list",
         description="Aggregate shape: list of events, pairs of (context, event), "

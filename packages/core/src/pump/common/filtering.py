@@ -65,6 +65,7 @@ class FilterProcessor(Processor):
             keep: Callable[[dict[str, Any], Any], Any]
             if predicate is not None and not takes_context(predicate, self.location()):
                 of_event = predicate
+                self.inline = ("keep" if self.Inclusive else "drop", of_event)
                 if self.Inclusive:
 
                     def keep(context: dict[str, Any], event: Any) -> Any:

@@ -58,6 +58,8 @@ class FunctionProcessor(Processor):
         if type(self).process is FunctionProcessor.process:
             # The pipeline's compiled loop then calls the function itself: no extra frame.
             self.process = self._call  # type: ignore[method-assign,assignment]
+            if self._call is not function:  # f(event): not even the adapter's frame
+                self.inline = ("map", function)
 
     def process(self, context: dict[str, Any], event: Any) -> Any:
         """Return the function's result for the event."""

@@ -1,0 +1,354 @@
+"""Webhook receiver under load: HTTPServerSource → NullSink vs a hand-written aiohttp handler.
+
+    python bench/http.py [--seconds S] [--rounds R] [--connections C] [--client wrk|aiohttp]
+
+Both contestants are servers in a process of their own, loaded from another process over
+keep-alive connections (64 by default) with POSTs of NDJSON bodies of 100 events each:
+
+- `aiohttp_handler`: a minimal aiohttp handler that reads the body, parses every line with
+  orjson and answers 200 with the count — what a hand-written receiver does, without any
+  delivery tracking.
+- `pump`: `HTTPServerSource` (format auto → NDJSON by Content-Type) → `NullSink` in a
+  `pump.Application`; each request is answered 200 only once its 100 events are done.
+
+The load comes from `wrk` (Debian package `wrk`) when it is installed, else from a client
+process of aiohttp sessions (slower; then the client may be what limits both). Rounds
+alternate the contestants; the best round of each counts. Requests/s, events/s and the
+latency percentiles (p50, p99) come from the load generator; every answer must be a 200, and
+the server's own count of events must match. The last line is a JSON summary: `pump_eps` and
+`aiohttp_handler_eps` (events/s), `ratio` (events/s; requests/s is the same ratio), and both
+p99 latencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# This file is named like the standard library's `http` package, which aiohttp imports: keep
+# its folder behind the standard library on the path, so `import http` finds the real one.
+BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH] + [str(BENCH)]
+
+from _common import report  # noqa: E402
+
+EVENTS_PER_BODY = 100
+CONTESTANTS = ("aiohttp_handler", "pump")
+
+
+def ndjson_body() -> bytes:
+    """100 events of about 90 bytes each, one JSON object per line."""
+    lines = [
+        json.dumps(
+            {
+                "id": i,
+                "user": f"user-{i % 17}",
+                "action": "click" if i % 3 else "view",
+                "ts": 1700000000.0 + i / 10,
+                "value": i * 0.5,
+            },
+            separators=(",", ":"),
+        )
+        for i in range(EVENTS_PER_BODY)
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+# -- the servers (each runs in a process of its own: `--serve NAME --port P`) ----------------
+
+
+def serve_aiohttp_handler(port: int) -> int:
+    import orjson
+    from aiohttp import web
+
+    loads, dumps = orjson.loads, orjson.dumps
+    count = 0
+
+    async def handle(request: web.Request) -> web.Response:
+        nonlocal count
+        body = await request.read()
+        events = [loads(line) for line in body.splitlines() if line]
+        count += len(events)
+        return web.Response(body=dumps({"events": len(events)}), content_type="application/json")
+
+    async def main() -> None:
+        app = web.Application(client_max_size=1024 * 1024)
+        app.router.add_post("/", handle)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        print("ready", flush=True)
+        await stop.wait()
+        await runner.cleanup()
+
+    asyncio.run(main())
+    return count
+
+
+def serve_pump(port: int) -> int:
+    import pump
+    from pump.common import CountingSink
+    from pump_http import HTTPServerSource
+
+    app = pump.Application(args=[])
+    pipeline = pump.Pipeline(app, "webhook")
+    sink = CountingSink(app, pipeline, "null")
+    pipeline.build(HTTPServerSource(app, pipeline, "webhook", config={"port": port}), sink)
+    app.add_pipeline(pipeline)
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        loop.call_soon(lambda: print("ready", flush=True))
+        return await app.main()  # SIGTERM stops it gracefully
+
+    asyncio.run(main())
+    return int(sink.count)
+
+
+SERVERS = {"aiohttp_handler": serve_aiohttp_handler, "pump": serve_pump}
+
+
+# -- the load --------------------------------------------------------------------------------
+
+
+class Load:
+    """What one run of the load generator measured (and the server's CPU seconds meanwhile)."""
+
+    def __init__(self, requests: int, seconds: float, p50_ms: float, p99_ms: float, bad: int):
+        self.requests = requests
+        self.seconds = seconds
+        self.p50_ms = p50_ms
+        self.p99_ms = p99_ms
+        self.bad = bad
+        self.server_cpu = 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-ndjson"
+wrk.body = io.open("{body}", "rb"):read("*a")
+"""
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def load_wrk(url: str, body: Path, connections: int, seconds: float) -> Load:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT.format(body=body))
+    try:
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t",
+                "2",
+                "-c",
+                str(connections),
+                "-d",
+                f"{max(1, round(seconds))}s",
+                "--latency",
+                "-s",
+                script.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    requests = int(re.search(r"(\d+) requests in ([\d.]+)(\w+)", out).group(1))  # type: ignore[union-attr]
+    duration = _ms(re.search(r"requests in ([\d.]+\w+)", out).group(1)) / 1000  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: .*", out)
+    if errors:
+        print(f"http: wrk: {errors.group(0)}")
+    return Load(requests, duration, p50, p99, int(bad.group(1)) if bad else 0)
+
+
+def client_aiohttp(url: str, body_path: str, connections: int, seconds: float) -> None:
+    """The fallback load generator (run as `--client-process`): prints its measurements."""
+    import aiohttp
+
+    body = Path(body_path).read_bytes()
+    latencies: list[float] = []
+    bad = 0
+
+    async def worker(session: aiohttp.ClientSession, until: float) -> None:
+        nonlocal bad
+        headers = {"Content-Type": "application/x-ndjson"}
+        while time.perf_counter() < until:
+            start = time.perf_counter()
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                if response.status != 200:
+                    bad += 1
+            latencies.append(time.perf_counter() - start)
+
+    async def main() -> float:
+        connector = aiohttp.TCPConnector(limit=connections)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            start = time.perf_counter()
+            until = start + seconds
+            await asyncio.gather(*(worker(session, until) for _ in range(connections)))
+            return time.perf_counter() - start
+
+    duration = asyncio.run(main())
+    latencies.sort()
+    p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+    print(json.dumps([len(latencies), duration, p(0.5), p(0.99), bad]))
+
+
+def load_aiohttp(url: str, body: Path, connections: int, seconds: float) -> Load:
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--client-process",
+            url,
+            str(body),
+            str(connections),
+            str(seconds),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    requests, duration, p50, p99, bad = json.loads(out.strip().splitlines()[-1])
+    return Load(requests, duration, p50, p99, bad)
+
+
+# -- one round -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_one(name: str, client: str, body: Path, connections: int, seconds: float) -> Load:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", name, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        if line.strip() != "ready":
+            raise SystemExit(f"http: the {name} server did not start: {line!r}")
+        url = f"http://127.0.0.1:{port}/"
+        # a short warm-up, not measured
+        (load_wrk if client == "wrk" else load_aiohttp)(url, body, connections, 1)
+        cpu = cpu_seconds(server.pid)
+        load = (load_wrk if client == "wrk" else load_aiohttp)(url, body, connections, seconds)
+        load.server_cpu = cpu_seconds(server.pid) - cpu
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, _ = server.communicate(timeout=30)
+    handled = json.loads(out.strip().splitlines()[-1])["events"]
+    if load.bad:
+        raise SystemExit(f"http: {name}: {load.bad} answers were not 200")
+    if handled < load.requests * EVENTS_PER_BODY:
+        raise SystemExit(
+            f"http: {name} handled {handled} events, the client had {load.requests} requests "
+            f"of {EVENTS_PER_BODY} answered"
+        )
+    return load
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=5.0, help="Length of each run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--client", choices=["wrk", "aiohttp"], default="wrk" if shutil.which("wrk") else "aiohttp"
+    )
+    parser.add_argument("--serve", choices=CONTESTANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--client-process", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        print(json.dumps({"events": SERVERS[args.serve](args.port)}))
+        return
+    if args.client_process:
+        url, body_path, connections, seconds = args.client_process
+        client_aiohttp(url, body_path, int(connections), float(seconds))
+        return
+
+    with tempfile.NamedTemporaryFile(suffix=".ndjson", delete=False) as f:
+        f.write(ndjson_body())
+    body = Path(f.name)
+    rates: dict[str, list[float]] = {name: [] for name in CONTESTANTS}
+    cpu_rates: dict[str, list[float]] = {name: [] for name in CONTESTANTS}
+    p99: dict[str, list[float]] = {name: [] for name in CONTESTANTS}
+    try:
+        for round_ in range(args.rounds):
+            order = CONTESTANTS if round_ % 2 == 0 else CONTESTANTS[::-1]
+            for name in order:
+                load = run_one(name, args.client, body, args.connections, args.seconds)
+                rps = load.requests / load.seconds
+                rates[name].append(rps * EVENTS_PER_BODY)
+                p99[name].append(load.p99_ms)
+                events = load.requests * EVENTS_PER_BODY
+                cpu_rates[name].append(events / load.server_cpu if load.server_cpu else 0.0)
+                print(
+                    f"http: round {round_ + 1} {name:<16} {rps:>9,.0f} requests/s "
+                    f"{rps * EVENTS_PER_BODY:>11,.0f} events/s  p50 {load.p50_ms:.2f} ms  "
+                    f"p99 {load.p99_ms:.2f} ms  server CPU {load.server_cpu:.2f} s "
+                    f"({cpu_rates[name][-1]:,.0f} events per CPU second)",
+                    flush=True,
+                )
+    finally:
+        body.unlink()
+    best = {name: rates[name].index(max(rates[name])) for name in CONTESTANTS}
+    report(
+        "http",
+        rates,
+        reference="aiohttp_handler",
+        subject="pump",
+        cpu=cpu_rates if all(all(r) for r in cpu_rates.values()) else None,
+        pump_p99_ms=round(p99["pump"][best["pump"]], 2),
+        aiohttp_handler_p99_ms=round(p99["aiohttp_handler"][best["aiohttp_handler"]], 2),
+        pump_rps=round(max(rates["pump"]) / EVENTS_PER_BODY),
+        aiohttp_handler_rps=round(max(rates["aiohttp_handler"]) / EVENTS_PER_BODY),
+        connections=args.connections,
+        events_per_request=EVENTS_PER_BODY,
+        client=args.client,
+        seconds=args.seconds,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""Stateful processing of a topic is exact across crashes and rebalances: `pump run` counting
+keys into SQLite state is SIGKILLed five times, or two processes share the partitions (one
+joining, one killed); the final counts equal the topic's exactly — nothing lost, nothing counted
+twice (the source commits lag the state's checkpoints, so restarts replay events the restored
+state already holds)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pump.testing.state import kill_repeatedly, read_positions, state_totals
+
+HERE = Path(__file__).resolve().parent
+WORKER = HERE / "state_worker.yaml"
+PARTITIONS = 4
+KEYS = 1000
+
+
+class StateWorker:
+    """`pump run state_worker.yaml` in its own process; its log in a file."""
+
+    def __init__(self, kafka: Any, topic: str, group: str, state_dir: Path, **settings: Any):
+        self.log = Path(tempfile.mkstemp(prefix="pump-state-", suffix=".log")[1])
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "PUMP_KAFKA_BOOTSTRAP": kafka.bootstrap,
+            "WORKER_INPUT": topic,
+            "WORKER_GROUP": group,
+            "WORKER_STATE_DIR": str(state_dir),
+            **{f"WORKER_{k.upper()}": str(v) for k, v in settings.items()},
+        }
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "pump", "run", str(WORKER), "--progress", "off"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def assigned(self) -> set[int] | None:
+        found = re.findall(r"partitions assigned: (.*)", self.text())
+        return {int(p) for p in re.findall(r"\[(\d+)\]", found[-1])} if found else None
+
+    async def stop(self, timeout: float = 30.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        for _ in range(int(timeout / 0.05)):
+            if self.process.poll() is not None:
+                return self.process.returncode
+            await asyncio.sleep(0.05)
+        self.process.kill()
+        raise AssertionError(f"the worker did not stop within {timeout}s:\n{self.text()[-3000:]}")
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.log.unlink(missing_ok=True)
+
+
+async def produce_keys(kafka: Any, n: int) -> tuple[str, Counter[str]]:
+    topic = await kafka.create_topic(partitions=PARTITIONS)
+    rng = random.Random()
+    keys = [f"k{rng.randrange(KEYS)}" for _ in range(n)]
+    await kafka.produce_spread(topic, [{"key": k} for k in keys], PARTITIONS)
+    return topic, Counter(keys)
+
+
+async def all_committed(kafka: Any, group: str, topic: str, n: int) -> bool:
+    committed = await kafka.committed(group, topic, PARTITIONS)
+    return sum(c or 0 for c in committed.values()) == n
+
+
+async def test_counts_survive_five_sigkills_exactly(kafka: Any, tmp_path: Path) -> None:
+    n = 200_000
+    topic, expected = await produce_keys(kafka, n)
+    group = kafka.name("g")
+    state_dir = tmp_path / "state"
+    made: list[StateWorker] = []
+
+    slow = {"pause_every": 500, "pause": 0.02}  # ≤ 25,000 events/s: kills land mid-stream
+
+    def start() -> subprocess.Popen[bytes]:
+        made.append(StateWorker(kafka, topic, group, state_dir, **slow))
+        return made[-1].process
+
+    try:
+        # kill_repeatedly blocks: run it in a thread so the event loop (and fixtures) stay free
+        kills = await asyncio.to_thread(
+            kill_repeatedly, start, lambda: bool(read_positions(state_dir)), 5, after=(0.05, 0.6)
+        )
+        assert kills == 5, "the runs ended before they could be killed"
+        counted = sum(state_totals(state_dir, "counter").values())
+        assert counted < n, "".join(w.text()[-1500:] for w in made)
+        last = StateWorker(kafka, topic, group, state_dir)  # full speed
+        made.append(last)
+        done = await kafka.wait_for(lambda: all_committed(kafka, group, topic, n), timeout=120)
+        assert done, last.text()[-3000:]
+        assert await last.stop() == 0, last.text()[-3000:]
+        assert state_totals(state_dir, "counter") == expected
+        logs = "".join(w.text() for w in made)
+        assert "already in the restored state" in logs  # replays happened, and were skipped
+    finally:
+        for worker in made:
+            worker.close()
+
+
+async def test_two_processes_share_partitions_and_state_across_rebalances(
+    kafka: Any, tmp_path: Path
+) -> None:
+    n = 60_000
+    topic, expected = await produce_keys(kafka, n)
+    group = kafka.name("g")
+    state_dir = tmp_path / "state"  # shared by both: a partition's state follows it
+    slow = {"pause_every": 500, "pause": 0.02}  # ≤ 25,000 events/s each
+    a = StateWorker(kafka, topic, group, state_dir, **slow)
+    b: StateWorker | None = None
+    try:
+        assert await kafka.wait_for(lambda: a.assigned() == set(range(PARTITIONS)), timeout=30)
+        assert await kafka.wait_for(lambda: bool(read_positions(state_dir)), timeout=30)
+        b = StateWorker(kafka, topic, group, state_dir, **slow)
+
+        def shared() -> bool:
+            got_a, got_b = a.assigned(), b.assigned() if b else None
+            return bool(got_a and got_b) and got_a | got_b == set(range(PARTITIONS))
+
+        assert await kafka.wait_for(shared, timeout=30), a.text()[-2000:]
+        # B checkpoints state of its partitions (loaded from what A checkpointed)
+        b_partitions = {f"{topic}[{p}]" for p in b.assigned() or ()}
+        assert await kafka.wait_for(
+            lambda: b_partitions & {part for _, part in read_positions(state_dir)}, timeout=30
+        )
+        assert not await all_committed(kafka, group, topic, n), "the kill should come mid-stream"
+        a.process.send_signal(signal.SIGKILL)  # B takes A's partitions after the session timeout
+        assert await kafka.wait_for(lambda: b.assigned() == set(range(PARTITIONS)), timeout=30)
+        done = await kafka.wait_for(lambda: all_committed(kafka, group, topic, n), timeout=120)
+        assert done, b.text()[-3000:]
+        assert await b.stop() == 0, b.text()[-3000:]
+        assert "partitions revoked" in a.text()  # B's joining took partitions from A gracefully
+        assert state_totals(state_dir, "counter") == expected
+    finally:
+        a.close()
+        if b is not None:
+            b.close()

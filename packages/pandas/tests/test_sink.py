@@ -1,0 +1,63 @@
+"""The sinks with DataFrame events: CSV rows from frames, Parquet partitions, unstorable frames."""
+
+from __future__ import annotations
+
+import csv
+
+import pandas as pd
+
+from pump.testing import HarnessSource
+from pump_pandas import DataFrameCSVSink, ParquetSink
+
+from .conftest import pipeline, run_app
+
+
+def frames():
+    return [
+        pd.DataFrame({"id": [1, 2], "country": ["CZ", "DE"], "amount": [1.5, None]}),
+        pd.DataFrame({"id": [3], "country": ["CZ"], "amount": [2.0]}),
+    ]
+
+
+async def test_the_csv_sink_writes_a_row_per_frame_row_under_one_header(tmp_path):
+    def build(app, p):
+        source = HarnessSource(app, p, "src", batch_size=2)
+        source.feed([(None, f) for f in frames()])
+        return [source, DataFrameCSVSink(app, p, "out", config={"path": str(tmp_path / "o.csv")})]
+
+    app, _p, _ = pipeline(build)
+    assert await run_app(app) == 0
+    rows = list(csv.reader((tmp_path / "o.csv").open(newline="")))
+    assert rows == [
+        ["id", "country", "amount"],
+        ["1", "CZ", "1.5"],
+        ["2", "DE", ""],
+        ["3", "CZ", "2.0"],
+    ]
+
+
+async def test_parquet_partitions_and_a_frame_arrow_cannot_store_is_dead_lettered(tmp_path):
+    bad = pd.DataFrame({"id": [9], "country": ["CZ"], "amount": [object()]})
+
+    def build(app, p):
+        source = HarnessSource(app, p, "src", batch_size=3)
+        source.feed([(None, f) for f in [*frames(), bad]])
+        sink = ParquetSink(
+            app,
+            p,
+            "out",
+            config={"path": str(tmp_path / "pq/part-{n}.parquet"), "partition_by": ["country"]},
+        )
+        return [source, sink]
+
+    app, _p, dead = pipeline(build, dead_letter=True)
+    assert await run_app(app) == 0
+    folders = sorted(x.name for x in (tmp_path / "pq").iterdir())
+    assert folders == ["country=CZ", "country=DE"]
+    cz = pd.read_parquet(tmp_path / "pq/country=CZ")
+    assert sorted(cz["id"]) == [1, 3] and "country" not in cz.columns
+    back = pd.read_parquet(tmp_path / "pq")  # pyarrow's dataset reads the folders back
+    assert sorted(back["id"]) == [1, 2, 3] and set(back["country"]) == {"CZ", "DE"}
+    (record,) = dead.events
+    assert record["error"].startswith("PermanentWriteError")
+    assert record["event"][0]["id"] == 9 and record["event_encoding"] == "dataframe"
