@@ -1,6 +1,7 @@
 """500,000 points (3 tags, 4 fields) into VictoriaMetrics: InfluxDBSink against influxdb-client.
 
-    python bench/influxdb.py [--url URL] [--points N] [--batch B] [--rounds R]
+    python bench/influxdb.py [--url URL] [--points N] [--batch B] [--rounds R] [--only NAME]
+                             [--writes W] [--in-flight E]
 
 Without --url it starts Debian's `victoria-metrics` (installing it when it is missing and we
 are root) on a free port with a temporary data folder: a real server of InfluxDB line
@@ -11,8 +12,9 @@ measurement of its own per round (new series each time, the same work for both):
   one f-string per point (no escaping: the data needs none) and posts B lines at a time with
   influxdb-client's async write API (`InfluxDBClientAsync.write_api().write`), one after the
   other;
-- `pump`: IteratorSource → InfluxDBSink (tags and fields from the mapping settings, escaping
-  checked per value, `batch_max_points` B, two requests in flight).
+- `pump`: IteratorSource (batches of B) → InfluxDBSink (tags and fields from the mapping
+  settings, types and escaping checked per value, `batch_max_points` B, W requests in flight,
+  default 2; the pipeline's `max_in_flight` E, default 10,000).
 
 Both start from the same in-memory dicts and write identical lines. Each run is checked: the
 server holds N samples of the measurement's `usage` field. The last line is JSON.
@@ -35,7 +37,7 @@ from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Clock, interleave, report
+from _common import Clock, add_arguments, interleave, report
 
 import pump
 from pump.common import IteratorSource
@@ -108,7 +110,8 @@ async def pump_pipeline(
             "max_concurrent_writes": CONCURRENCY["writes"],
         },
     )
-    pipeline.build(IteratorSource(app, pipeline, events, config={"batch_size": 1000}), sink)
+    source = IteratorSource(app, pipeline, events, config={"batch_size": batch})
+    pipeline.build(source, sink)
     app.add_pipeline(pipeline)
     await app.start()
     try:
@@ -150,7 +153,7 @@ def main() -> None:
     parser.add_argument("--url", default="", help="a server of line protocol (default: start one)")
     parser.add_argument("--points", type=int, default=500_000)
     parser.add_argument("--batch", type=int, default=5_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    add_arguments(parser, ["client_loop", "pump"], rounds=5)
     parser.add_argument("--writes", type=int, default=2, help="pump's requests in flight")
     parser.add_argument("--in-flight", type=int, default=10_000, help="pump's events in flight")
     args = parser.parse_args()
@@ -183,11 +186,11 @@ def main() -> None:
 
         return go
 
+    contestants = {"client_loop": contestant(client_loop), "pump": contestant(pump_pipeline)}
+    if args.only:
+        contestants = {args.only: contestants[args.only]}
     try:
-        wall, cpu = interleave(
-            {"client_loop": contestant(client_loop), "pump": contestant(pump_pipeline)},
-            args.rounds,
-        )
+        wall, cpu = interleave(contestants, args.rounds)
     finally:
         if server is not None:
             server.stop()

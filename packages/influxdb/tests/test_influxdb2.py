@@ -65,7 +65,9 @@ async def test_auto_finds_the_v2_api_and_a_round_trip(sink_run: Any) -> None:
     assert run.connection.api == "v2" and run.connection.server_version.lstrip("v")[:1] == "2"
     assert run.statuses() == {BatchRecord.ACKNOWLEDGED}
     rows = flux_rows(measurement)
-    values = {(r["host"], int(r["_time"].timestamp())): r["_value"] for r in rows if r["_field"] == "v"}
+    values = {
+        (r["host"], int(r["_time"].timestamp())): r["_value"] for r in rows if r["_field"] == "v"
+    }
     assert values == {(f"h{i % 3}", now - i): i for i in range(100)}
 
 
