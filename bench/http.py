@@ -165,7 +165,7 @@ def load_wrk(url: str, body: Path, connections: int, seconds: float) -> Load:
             [
                 "wrk",
                 "-t",
-                "2",
+                "1",  # one thread saturates a Python server and leaves it the other core
                 "-c",
                 str(connections),
                 "-d",

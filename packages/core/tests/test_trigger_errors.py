@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pump
@@ -186,15 +187,26 @@ def test_pump_run_keeps_running_while_the_server_is_down_and_exits_0_on_sigterm(
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: list[str] = []
+    assert process.stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
+    reader.start()
     try:
-        time.sleep(2.5)  # the old behaviour ended the run after the first failed cycle
-        assert process.poll() is None, process.communicate()[1]
+        # start-up (imports) takes long on a busy machine: time from the first failed cycle
+        deadline = time.monotonic() + 60
+        while not any("cycle failed (1 in a row)" in line for line in lines):
+            assert process.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.05)
+        time.sleep(2.0)  # the old behaviour ended the run after the first failed cycle
+        assert process.poll() is None, "".join(lines)
         process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=30)
+        process.wait(timeout=30)
+        reader.join(timeout=10)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+    stderr = "".join(lines)
     assert process.returncode == 0, stderr
     assert "pipeline 'poll' component 'poller' (Poller): cycle failed (1 in a row)" in stderr
     assert "ConnectionRefusedError" in stderr

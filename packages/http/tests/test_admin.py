@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -325,3 +326,20 @@ async def test_without_pump_http_admin_says_which_package_to_install(tmp_path):
     _, err = await asyncio.wait_for(process.communicate(), 20)
     assert process.returncode == 2
     assert "--admin needs pump-http, which is not installed: pip install pump-http" in err.decode()
+
+
+async def test_the_live_view_shows_where_the_admin_api_answers(tmp_path):
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(
+        "pipelines:\n  few:\n    source: {type: iterator, iterator: [1, 2, 3]}\n"
+        "    sink: {type: null}\n"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pump", "run", str(path), "--admin", "127.0.0.1:0",
+        "--progress", "live", "--interval", "0.1",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, TOKEN_ENV: ""},
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()
+    assert re.search(r"pump — \d+s — admin API http://127\.0\.0\.1:\d+", err.decode())

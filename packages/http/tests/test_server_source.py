@@ -295,3 +295,15 @@ def test_bad_config_names_the_key():
         HTTPServerSource(app, pipeline, config={"path": "hook", "max_body_size": 0})
     text = str(error.value)
     assert "path" in text and "max_body_size" in text
+
+
+async def test_listening_beyond_loopback_without_a_token_is_warned_about(running, caplog):
+    async with running(webhook(host="0.0.0.0")) as rig:
+        assert rig.source.url.startswith("http://127.0.0.1:")
+    assert "without a token or signature" in caplog.text
+    caplog.clear()
+    async with running(webhook(host="0.0.0.0", token="t")):
+        pass
+    async with running(webhook()):
+        pass
+    assert "without a token" not in caplog.text

@@ -176,10 +176,12 @@ async def test_the_client_source_reconnects_after_the_server_drops_it(running):
         url = "ws" + base.removeprefix("http") + "/feed"
         async with running(ws_client(url, subscribe=["sub"])) as rig:
             assert await wait_until(lambda: rig.sink.events == ["hello"], 5)
+            assert await wait_until(lambda: server.received == ["sub"], 5)
             await server.drop_all()
             assert await wait_until(lambda: rig.sink.events == ["hello", "hello"], 5)
             assert rig.source.reconnects == 1
-            assert server.received == ["sub", "sub"]  # subscribed again
+            # subscribed again (the server reads it after sending its greeting)
+            assert await wait_until(lambda: server.received == ["sub", "sub"], 5)
             assert not rig.pipeline.is_error()
             assert rig.pipeline.counters.errors == 1  # the loss, counted
 
@@ -288,3 +290,16 @@ def test_bad_urls_are_refused_without_showing_them(cls, config):
 
 def test_collecting_sink_is_the_default_sink():
     assert CollectingSink
+
+
+async def test_stopping_while_the_pipeline_is_full_does_not_wait_for_the_readers(running, http):
+    async with running(ws_server(), {"max_in_flight": 1, "drain_timeout": 0.2}) as rig:
+        rig.sink.block()
+        async with http.ws_connect(rig.source.url) as ws:
+            for n in range(5):
+                await ws.send_str(str(n))
+            assert await wait_until(lambda: not rig.pipeline.is_ready(), 5)
+            started = asyncio.get_running_loop().time()
+            await rig.app.stop(timeout=0.2)
+            took = asyncio.get_running_loop().time() - started
+        assert took < 2.0, f"stop took {took:.1f}s: a reader waiting for the pipeline held it up"

@@ -178,10 +178,6 @@ class QuietView(View):
 class LogView(View):
     """One log line per pipeline every `interval` seconds (for files, pipes, journald)."""
 
-    def open(self) -> None:
-        if self.admin_url:
-            L.info("admin API at %s (GET /pipelines, /metrics, /health, /ready)", self.admin_url)
-
     def show(self, rows: list[PipelineStats]) -> None:
         for r in rows:
             L.info(

@@ -112,6 +112,13 @@ class Listener:
                 os.killpg(process.pid, signal.SIGTERM)
             await process.wait()
 
+    def kill(self) -> None:
+        """Stop it at once, without waiting (outside the event loop: a test's teardown)."""
+        process, self.process = self.process, None
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+
     def lines(self) -> list[bytes]:
         with contextlib.suppress(FileNotFoundError), open(self.path, "rb") as f:
             return f.read().splitlines()

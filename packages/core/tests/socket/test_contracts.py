@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -41,9 +42,14 @@ class TestTCPServerSource(SourceContract):
 class TestTCPClientSink(SinkContract):
     """Every rule but one: a byte stream has no acknowledgement from the peer."""
 
+    peer: Listener | None = None
+
     @pytest.fixture(autouse=True)
-    def _folder(self, tmp_path: Path) -> None:
+    def _peer_stopped_after_the_test(self, tmp_path: Path) -> Iterator[None]:
         self.folder = tmp_path
+        yield
+        if self.peer is not None:
+            self.peer.kill()
 
     bad_configs: ClassVar = [{"port": 0}, {"framing": "csv"}, {"connect_timeout": -1}]
 

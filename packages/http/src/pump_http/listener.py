@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 
@@ -46,9 +47,20 @@ class Listener:
         self.port = 0
         self._runner: web.AppRunner | None = None
 
-    async def start(self) -> None:
-        """Bind the socket and serve; HTTPConnectorError names the address if that fails."""
+    async def start(self, authenticated: bool = True) -> None:
+        """Bind the socket and serve; HTTPConnectorError names the address if that fails.
+
+        Listening beyond loopback without authentication (`authenticated` False) is allowed,
+        with a warning: anyone who reaches the address can send events.
+        """
         c = self.config
+        if not authenticated and not is_loopback(c.host):
+            L.warning(
+                "%s: listening on %s without a token or signature: anyone who reaches it can "
+                "send events (set token or hmac_secret)",
+                self.where,
+                c.host,
+            )
         try:
             sock = socket.create_server(
                 (c.host, c.port), backlog=c.backlog, reuse_port=False, family=_family(c.host)
@@ -83,6 +95,16 @@ class Listener:
         elif ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}{self.config.path}"
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine reaches (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _family(host: str) -> socket.AddressFamily:

@@ -116,7 +116,9 @@ class HTTPServerSource(pump.Source):
 
     async def start(self) -> None:
         """Listen: requests before the pipeline runs are answered 503."""
-        await self.listener.start()
+        await self.listener.start(
+            authenticated=self.auth.checks_token or self.auth.checks_signature
+        )
 
     async def stop(self) -> None:
         """Close the listener, giving open requests `shutdown_timeout` seconds."""

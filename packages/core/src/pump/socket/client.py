@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -62,9 +62,10 @@ class StreamClientConfig(ComponentConfig):
 class _Link(asyncio.Protocol):
     """One connection to the peer: whether it is alive, and waiting for its buffer to empty."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_lost: Callable[[_Link], None] = lambda link: None) -> None:
         self.transport: asyncio.Transport | None = None
         self.lost: BaseException | None = None
+        self._on_lost = on_lost
         self._paused = False
         self._drained: asyncio.Future[None] | None = None
 
@@ -84,6 +85,7 @@ class _Link(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = exc or ConnectionResetError("the peer closed the connection")
         self._wake()
+        self._on_lost(self)
 
     def pause_writing(self) -> None:
         self._paused = True
@@ -214,7 +216,7 @@ class StreamClientSinkBase(Sink):
             return link
         if link is not None:
             self._drop(link)
-        link = _Link()
+        link = _Link(self._lost)
         try:
             await asyncio.wait_for(self.open_connection(link), self.Config.connect_timeout)
         except (OSError, ssl.SSLError, TimeoutError) as exc:
@@ -228,6 +230,10 @@ class StreamClientSinkBase(Sink):
         self._link = link
         self.connected = 1
         return link
+
+    def _lost(self, link: _Link) -> None:
+        if self._link is link:
+            self.connected = 0
 
     def _drop(self, link: _Link) -> None:
         link.close()
