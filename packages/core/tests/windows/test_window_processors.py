@@ -417,3 +417,19 @@ def test_early_results_on_a_timer() -> None:
     assert {"start": 0, "end": 10, "count": 2, "final": False} in events
     assert events[-1] == {"start": 0, "end": 10, "count": 2, "final": True}
     assert sum(1 for e in events if e["count"] == 1) == 1  # nothing changed: nothing emitted
+
+
+def test_assigned_partitions_hold_the_watermark_until_they_deliver() -> None:
+    """A partition given to the source (a Kafka assignment) may still bring older times: it
+    holds the watermark from the start, not only once it delivered."""
+    app = pump.Application()
+    pipeline = WindowPipeline(app, [], TumblingWindow, {"size": 10, "time": "ts"})
+    window = pipeline.window
+    window.partitions_assigned(["t[0]", "t[1]"])
+    window.state.use("t[0]")
+    window.process_batch([{}] * 3, [{"ts": t} for t in (1, 5, 30)])
+    assert window.Watermarks.value == -math.inf  # t[1] has not delivered: nothing closes
+    assert sorted(window.state.partitions()) == ["", "t[0]", "t[1]"]  # their state is loaded
+    window.state.use("t[1]")
+    window.process_batch([{}], [{"ts": 25}])
+    assert window.Watermarks.value == 25
