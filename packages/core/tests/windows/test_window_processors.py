@@ -433,3 +433,29 @@ def test_assigned_partitions_hold_the_watermark_until_they_deliver() -> None:
     window.state.use("t[1]")
     window.process_batch([{}], [{"ts": 25}])
     assert window.Watermarks.value == 25
+
+
+def test_key_function_from_config(tmp_path: Any, monkeypatch: Any) -> None:
+    """YAML's way to a key function: key_function: 'module:function' (of the event)."""
+    (tmp_path / "keys_of_paths.py").write_text(
+        "import posixpath\n\ndef folder(event):\n    return posixpath.dirname(event['path'])\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    events = [{"ts": 1, "path": "/a/x"}, {"ts": 2, "path": "/a/y"}, {"ts": 3, "path": "/b/z"}]
+    config = {
+        "size": 10,
+        "time": "ts",
+        "key_function": "keys_of_paths:folder",
+        "time_format": "epoch",
+    }
+    p = run(events, TumblingWindow, config)
+    assert p.out.events == [
+        {"key": "/a", "start": 0, "end": 10, "count": 2},
+        {"key": "/b", "start": 0, "end": 10, "count": 1},
+    ]
+    with pytest.raises(ConfigError, match="not both"):
+        WindowPipeline(pump.Application(), [], TumblingWindow, {**config, "key": "path"})
+    with pytest.raises(ConfigError, match="cannot be imported"):
+        WindowPipeline(
+            pump.Application(), [], TumblingWindow, {**config, "key_function": "no.such:f"}
+        )

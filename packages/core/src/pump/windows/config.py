@@ -24,6 +24,9 @@ class WindowConfig(ComponentConfig):
         description="Field of the key (a list: several fields, the key is their tuple; in "
         "Python also a function of the event); none: one global window",
     )
+    key_function: str = Field(
+        "", description="Instead of key: 'module:function' of the event that returns its key"
+    )
     key_in: Literal["event", "context"] = Field(
         "event", description="Where the key fields are: the event or its context"
     )
