@@ -42,7 +42,8 @@ class WindowConfig(ComponentConfig):
     reduce: Any = Field(
         default_factory=lambda: {"count": True},
         description="Output field → reducer: count, sum, min, max, mean, first, last, "
-        "collect, distinct, top, {NAME: FIELD}, {function: 'mod:f'} or {class: 'mod:C'}",
+        "collect, distinct, top, histogram, {NAME: FIELD}, {function: 'mod:f'} or "
+        "{class: 'mod:C'}",
     )
     out_of_orderness: Duration = Field(
         0.0, ge=0, description="How far event time may go back (seconds, or 500ms, 10s, 5m)"
