@@ -14,7 +14,7 @@ from pump.common import IteratorSource, ListSink
 from pump.errors import ConfigError
 from pump.routing import InternalSource
 from pump.state import MemoryBackend
-from pump.windows import HoppingWindow, SessionWindow, TumblingWindow, Watermarks
+from pump.windows import HoppingWindow, Reducer, SessionWindow, TumblingWindow, Watermarks
 
 EVENTS = [
     {"ts": t, "user": u, "amount": a}
@@ -459,3 +459,45 @@ def test_key_function_from_config(tmp_path: Any, monkeypatch: Any) -> None:
         WindowPipeline(
             pump.Application(), [], TumblingWindow, {**config, "key_function": "no.such:f"}
         )
+
+
+class Spread(Reducer):
+    """A custom reducer: max - min of a field (init/add/merge/result)."""
+
+    def init(self) -> list[Any]:
+        return [None, None]
+
+    def add(self, acc: list[Any], value: Any) -> list[Any]:
+        low, high = acc
+        return [
+            value if low is None else min(low, value),
+            value if high is None else max(high, value),
+        ]
+
+    def merge(self, a: list[Any], b: list[Any]) -> list[Any]:
+        return [min(a[0], b[0]), max(a[1], b[1])]
+
+    def result(self, acc: list[Any]) -> Any:
+        return acc[1] - acc[0]
+
+
+def test_custom_reducers_a_class_and_a_function() -> None:
+    events = [{"ts": t, "v": v} for t, v in [(1, 3), (2, 9), (4, 5), (13, 2), (14, 4)]]
+    config = {
+        "size": 10,
+        "time": "ts",
+        "time_format": "epoch",
+        "reduce": {"spread": Spread("v"), "product": {"function": "operator:mul", "field": "v"}},
+    }
+    p = run(events, TumblingWindow, config)
+    assert p.out.events == [
+        {"start": 0, "end": 10, "spread": 6, "product": 135},
+        {"start": 10, "end": 20, "spread": 2, "product": 8},
+    ]
+    # sessions merge the accumulators of the sessions an event joins
+    merged = run(
+        [{"ts": t, "v": v} for t, v in [(1, 3), (20, 9), (10.5, 5)]],
+        SessionWindow,
+        {**{k: v for k, v in config.items() if k != "size"}, "gap": 10, "out_of_orderness": 100},
+    )
+    assert [(e["spread"], e["product"]) for e in merged.out.events] == [(6, 135)]
