@@ -510,6 +510,15 @@ class Pipeline(Configurable):
             return False
         return await self.checkpointer.checkpoint(timeout)
 
+    def partitions_assigned(self, partitions: list[str]) -> None:
+        """A source was given `partitions` (a rebalance): tell every processor."""
+        for processor in self.Processors:
+            if isinstance(processor, Processor):
+                try:
+                    processor.partitions_assigned(partitions)
+                except Exception:
+                    L.exception("%s: partitions_assigned failed", processor.location())
+
     async def release_partitions(self, partitions: list[str], timeout: float | None) -> None:
         """A source lost `partitions` (a rebalance): checkpoint their state, then drop it.
 

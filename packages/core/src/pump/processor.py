@@ -61,6 +61,10 @@ class Processor(Component):
         # the default gives exactly the per-event `process` semantics
         return [self.process(c, e) for c, e in zip(contexts, events, strict=True)]
 
+    def partitions_assigned(self, partitions: list[str]) -> None:
+        """A source of the pipeline was given these partitions (named as its state partitions,
+        `topic[3]`): e.g. windows load their state, and count them in the watermark at once."""
+
     def replay(self, context: dict[str, Any], event: Any) -> Any:
         """A stateful processor's `process` for an event its restored state already reflects.
 

@@ -90,7 +90,10 @@ class Checkpointer:
 
     async def start(self) -> None:
         """Open the backend, restore the stateful processors, start the periodic checkpoints."""
-        await asyncio.to_thread(self.backend.open, self.pipeline.Id)
+        try:
+            await asyncio.to_thread(self.backend.open, self.pipeline.Id)
+        except Exception as exc:
+            raise type(exc)(f"pipeline '{self.pipeline.Id}': {exc}") from exc
         for state in self.states:
             state.bind(self)
         self._tasks.spawn(self._periodically())
