@@ -58,6 +58,8 @@ COMPOSE_SERVICES = {
     "PUMP_REDIS_URL": "redis://127.0.0.1:6379/0",
     "PUMP_ELASTICSEARCH_URL": "http://127.0.0.1:9200",
     "PUMP_MYSQL_URL": "mysql://root@127.0.0.1:3306/test",
+    "PUMP_INFLUXDB_URL": "http://127.0.0.1:8086",
+    "PUMP_INFLUXDB_TOKEN": "pump-test-token",
 }
 
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = {"kafka", "rabbitmq", "redis", "mysql"}
+SERVICES = {"kafka", "rabbitmq", "redis", "mysql", "influxdb"}
 
 
 def compose() -> dict:
@@ -65,6 +65,7 @@ def test_compose_kafka_is_the_official_image_in_kraft_mode() -> None:
         ("PUMP_AMQP_URL", "rabbitmq", 5672),
         ("PUMP_REDIS_URL", "redis", 6379),
         ("PUMP_MYSQL_URL", "mysql", 3306),
+        ("PUMP_INFLUXDB_URL", "influxdb", 8086),
     ],
 )
 def test_compose_nox_and_ci_agree_on_each_address(variable: str, service: str, port: int) -> None:

@@ -290,3 +290,16 @@ def test_bad_urls_are_refused_without_showing_them(cls, config):
 
 def test_collecting_sink_is_the_default_sink():
     assert CollectingSink
+
+
+async def test_stopping_while_the_pipeline_is_full_does_not_wait_for_the_readers(running, http):
+    async with running(ws_server(), {"max_in_flight": 1, "drain_timeout": 0.2}) as rig:
+        rig.sink.block()
+        async with http.ws_connect(rig.source.url) as ws:
+            for n in range(5):
+                await ws.send_str(str(n))
+            assert await wait_until(lambda: not rig.pipeline.is_ready(), 5)
+            started = asyncio.get_running_loop().time()
+            await rig.app.stop(timeout=0.2)
+            took = asyncio.get_running_loop().time() - started
+        assert took < 2.0, f"stop took {took:.1f}s: a reader waiting for the pipeline held it up"

@@ -3,7 +3,18 @@ idle partition that stops holding the watermark back."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 import pump
 from pump.common import JsonParser, ListSink
@@ -56,3 +67,174 @@ async def test_a_quiet_partition_holds_the_watermark_until_it_is_idle(kafka: Any
     # every window of both partitions that ends by 99 (the one still open stays in state)
     assert rows == [("a", s, 10) for s in range(0, 90, 10)] + [("b", 0, 6)]
     assert window.counters.extra["late_events"] == 0
+
+
+WORKER = """
+connections:
+  kafka: {type: kafka, bootstrap_servers: "${PUMP_KAFKA_BOOTSTRAP}"}
+pipelines:
+  hourly:
+    source:
+      type: kafka
+      connection: kafka
+      topic: "${TOPIC}"
+      group_id: "${GROUP}"
+      max_batch: 500
+      commit_interval: 0.2
+      session_timeout_ms: 2000
+      heartbeat_interval_ms: 300
+      rebalance_timeout_ms: 1000
+    processors:
+      - {type: json.parse}
+      - {type: python, class: "slow:Slow"}     # a few seconds in all: the kills land mid-way
+      - {type: window.tumbling, key: user, time: ts, size: 1h, time_format: epoch}
+    sink: {type: file.jsonl, path: "out/windows-{pid}.jsonl"}   # a file per run
+    state_dir: state
+    checkpoint_interval: 0.1
+"""
+SLOW = """
+import time
+
+import pump
+
+
+class Slow(pump.Processor):
+    def process_batch(self, contexts, events):
+        time.sleep(0.02)
+        return None
+"""
+START = 1_700_002_800  # a whole hour
+
+
+class Worker:
+    """`pump run` of WORKER in `folder` (output in a log file)."""
+
+    def __init__(self, folder: Path, kafka: Any, topic: str, group: str) -> None:
+        self.folder = folder
+        self.log = folder / "log.txt"
+        self.starts = self._starts()
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")]),
+            "PUMP_KAFKA_BOOTSTRAP": kafka.bootstrap,
+            "TOPIC": topic,
+            "GROUP": group,
+        }
+        pump_cli = [sys.executable, "-c", "import sys; from pump.cli import main; sys.exit(main())"]
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [*pump_cli, "run", "hourly.yaml", "--progress", "off"],
+                cwd=folder,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+
+    def _starts(self) -> int:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return text.count("partitions assigned")
+
+    async def assigned(self) -> None:
+        """Wait until its consumer got its partitions."""
+        deadline = time.monotonic() + 60
+        while self._starts() == self.starts:
+            assert self.process.poll() is None, self.log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "the worker got no partitions"
+            await asyncio.sleep(0.05)
+
+    def kill(self) -> bool:
+        """SIGKILL; False if it had ended already."""
+        if self.process.poll() is not None:
+            return False
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+        return True
+
+    async def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        for _ in range(600):
+            if self.process.poll() is not None:
+                return self.process.returncode
+            await asyncio.sleep(0.05)
+        self.process.kill()
+        raise AssertionError("the worker did not stop")
+
+
+def window_rows(folder: Path) -> list[dict[str, Any]]:
+    """Every window written: published files, and the one the sink is writing (hidden until it
+    is finished; a killed run's is published by the next run)."""
+    out = folder / "out"
+    rows = []
+    for path in sorted(out.glob("windows*.jsonl")) + sorted(out.glob(".windows*.inprogress")):
+        for line in path.read_bytes().splitlines():
+            try:
+                rows.append(orjson.loads(line))
+            except orjson.JSONDecodeError:  # the line being written right now
+                assert path.suffix == ".inprogress", line
+    return rows
+
+
+async def test_sigkill_five_times_during_an_hour_window_over_kafka(
+    kafka: Any, tmp_path: Path
+) -> None:
+    """Five SIGKILLs of `pump run` while it fills one-hour windows from a two-partition topic;
+    then a run until every window closed: the counts equal a clean run's, exactly."""
+    (tmp_path / "hourly.yaml").write_text(WORKER)
+    (tmp_path / "slow.py").write_text(SLOW)
+    topic = await kafka.create_topic(partitions=2)
+    group = kafka.name("g")
+    rng = random.Random(3)
+    expected: Counter[tuple[str, int]] = Counter()
+    events = []
+    n = 60_000
+    for i in range(n):
+        ts = START + i * (3 * 3600 + 1800) // n
+        user = f"u{rng.randrange(5)}"
+        expected[(user, ts - ts % 3600)] += 1
+        events.append({"ts": ts, "user": user})
+    # a key per partition, so each partition's times only grow
+    by_partition: list[list[dict[str, Any]]] = [[], []]
+    for event in events:
+        by_partition[int(event["user"][1:]) % 2].append(event)
+    for p, part in enumerate(by_partition):
+        # the last event, hours later, moves the watermark past every window of the input
+        await kafka.produce(topic, [*part, {"ts": START + 10 * 3600, "user": "end"}], partition=p)
+    killed = 0
+    windows_after_kills = []
+    for _ in range(5):
+        worker = Worker(tmp_path, kafka, topic, group)
+        try:
+            await worker.assigned()
+            await asyncio.sleep(rng.uniform(0.2, 1.2))
+            killed += worker.kill()
+        finally:
+            worker.kill()
+        windows_after_kills.append(len({(r["key"], r["start"]) for r in window_rows(tmp_path)}))
+    assert killed >= 3
+    # some kill came before every window was out: the windows were in the middle
+    assert min(windows_after_kills) < len(expected), windows_after_kills
+    emitted_before = len(window_rows(tmp_path))
+
+    worker = Worker(tmp_path, kafka, topic, group)
+    try:
+        await worker.assigned()
+        done = len(expected)
+        closed = await kafka.wait_for(
+            lambda: len({(r["key"], r["start"]) for r in window_rows(tmp_path)}) >= done,
+            timeout=40,
+        )
+    finally:
+        assert await worker.stop() == 0
+    assert closed, (
+        emitted_before,
+        sorted({(r["key"], r["start"]) for r in window_rows(tmp_path)}),
+        worker.log.read_text()[-3000:],
+    )
+    rows = window_rows(tmp_path)
+    final: dict[tuple[str, int], int] = {}
+    for row in rows:
+        window = (row["key"], row["start"])
+        assert final.setdefault(window, row["count"]) == row["count"], window
+    assert final == dict(expected)

@@ -510,6 +510,15 @@ class Pipeline(Configurable):
             return False
         return await self.checkpointer.checkpoint(timeout)
 
+    def partitions_assigned(self, partitions: list[str]) -> None:
+        """A source was given `partitions` (a rebalance): tell every processor."""
+        for processor in self.Processors:
+            if isinstance(processor, Processor):
+                try:
+                    processor.partitions_assigned(partitions)
+                except Exception:
+                    L.exception("%s: partitions_assigned failed", processor.location())
+
     async def release_partitions(self, partitions: list[str], timeout: float | None) -> None:
         """A source lost `partitions` (a rebalance): checkpoint their state, then drop it.
 
@@ -518,6 +527,11 @@ class Pipeline(Configurable):
         """
         if self.checkpointer is not None:
             await self.checkpointer.release_partitions(partitions, timeout)
+
+    async def load_partitions(self, partitions: list[str]) -> None:
+        """A source was given `partitions` (a rebalance): restore their state now."""
+        if self.checkpointer is not None:
+            await self.checkpointer.load_partitions(partitions)
 
     def forget_stream(self, stream: str) -> None:
         """A source will not deliver `stream` again (a finished file): drop its position."""

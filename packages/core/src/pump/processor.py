@@ -61,6 +61,10 @@ class Processor(Component):
         # the default gives exactly the per-event `process` semantics
         return [self.process(c, e) for c, e in zip(contexts, events, strict=True)]
 
+    def partitions_assigned(self, partitions: list[str]) -> None:
+        """A source of the pipeline was given these partitions (named as its state partitions,
+        `topic[3]`): e.g. windows load their state, and count them in the watermark at once."""
+
     def replay(self, context: dict[str, Any], event: Any) -> Any:
         """A stateful processor's `process` for an event its restored state already reflects.
 
@@ -69,6 +73,10 @@ class Processor(Component):
         either absorbed or done when the checkpoint was written. The default drops them.
         """
         return None
+
+    def state_loaded(self, partition: str) -> None:
+        """A stateful processor's partition was restored into `self.state` (on its first batch,
+        or when the source was assigned it); e.g. to learn what it held."""
 
     async def flush(self) -> None:
         """Emit anything held (called when the pipeline drains, before it waits for in-flight)."""

@@ -181,3 +181,10 @@ async def test_unpicklable_state_stops_checkpoints_with_the_key_named(statekit):
     assert source.acknowledged == []  # nothing acknowledged without a checkpoint
     await app.stop()
     assert source.acknowledged == [] and source.rejected
+
+
+async def test_an_unusable_state_dir_fails_the_start_naming_pipeline_and_folder(tmp_path, statekit):
+    (tmp_path / "file").write_text("not a folder")
+    app, *_ = statekit.build([], config={"state_dir": str(tmp_path / "file" / "state")})
+    with pytest.raises(StateDirError, match=r"pipeline 'p': state_dir '.*file/state': cannot open"):
+        await app.start()

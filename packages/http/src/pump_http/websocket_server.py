@@ -75,6 +75,7 @@ class WebSocketServerSource(pump.Source):
         self._sockets: set[web.WebSocketResponse] = set()
         self._numbers = itertools.count(1)
         self._accepting = False
+        self._closing = asyncio.Event()
         self._bad_log = pump.RateLimitedLog(L, 10.0)
 
     @property
@@ -93,6 +94,7 @@ class WebSocketServerSource(pump.Source):
 
     async def main(self) -> None:
         """Accept connections until stopped; each connection's handler does the work."""
+        self._closing.clear()
         self._accepting = True
         try:
             await asyncio.Event().wait()
@@ -102,9 +104,16 @@ class WebSocketServerSource(pump.Source):
     async def stop(self) -> None:
         """Close every connection (1001 going away) and the listener."""
         self._accepting = False
+        self._closing.set()  # readers waiting for the pipeline give up
+        await self._close_all()
+        await self.listener.stop()
+
+    async def _close_all(self) -> None:
+        # one after the other, in this task: closing from other tasks (gather, wait_for) lets
+        # the connection drop before the close frame is out (the client sees 1006); each
+        # close waits at most shutdown_timeout for the client's answer
         for ws in list(self._sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
-        await self.listener.stop()
 
     def accepting(self) -> bool:
         """True while the source runs."""
@@ -139,7 +148,9 @@ class WebSocketServerSource(pump.Source):
         fmt = self.Config.message
         pipeline = self.Pipeline
         while True:
-            await pipeline.ready()  # not reading holds the sender back (TCP flow control)
+            # not reading holds the sender back (TCP flow control)
+            if not pipeline.is_ready() and not await self._ready_or_closing():
+                return
             message = await ws.receive()
             if message.type not in DATA:
                 if message.type == web.WSMsgType.ERROR:
@@ -157,6 +168,17 @@ class WebSocketServerSource(pump.Source):
                 await self.emit([message.data], context, errors={0: error})
                 continue
             await self.emit([event], context)
+
+    async def _ready_or_closing(self) -> bool:
+        """Wait until the pipeline is ready (True) or the source is closing (False)."""
+        ready = asyncio.ensure_future(self.Pipeline.ready())
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            await asyncio.wait((ready, closing), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+            closing.cancel()
+        return not self._closing.is_set()
 
 
 def _answer(status: int, error: str) -> web.Response:

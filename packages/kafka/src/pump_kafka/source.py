@@ -127,6 +127,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self.source.partitions_assigned(set(assigned))
+        # their state (stateful processors) is restored before their first records come
+        await self.source.Pipeline.load_partitions([partition_name(tp) for tp in assigned])
 
 
 class KafkaSource(pump.Source):
@@ -510,6 +512,9 @@ class KafkaSource(pump.Source):
             self._open.pop(tp, None)
             self._pending.pop(tp, None)
         L.info("%s: partitions assigned: %s", self.location(), _names(assigned))
+        # stateful processors load these partitions' state now (a window whose partition has
+        # nothing new to deliver still closes), and count them in their watermark at once
+        self.Pipeline.partitions_assigned([partition_name(tp) for tp in assigned])
 
     async def _settle(self, partitions: set[TopicPartition], timeout: float) -> None:
         loop = asyncio.get_running_loop()

@@ -90,7 +90,10 @@ class Checkpointer:
 
     async def start(self) -> None:
         """Open the backend, restore the stateful processors, start the periodic checkpoints."""
-        await asyncio.to_thread(self.backend.open, self.pipeline.Id)
+        try:
+            await asyncio.to_thread(self.backend.open, self.pipeline.Id)
+        except Exception as exc:
+            raise type(exc)(f"pipeline '{self.pipeline.Id}': {exc}") from exc
         for state in self.states:
             state.bind(self)
         self._tasks.spawn(self._periodically())
@@ -327,6 +330,19 @@ class Checkpointer:
                     snapshot.changes.append(change)
         if snapshot.changes:
             await asyncio.to_thread(self.backend.write, snapshot)
+
+    async def load_partitions(self, partitions: list[str]) -> None:
+        """Read the state of `partitions` now (assigned to this process), rather than when their
+        first batch comes: a processor that visits every partition (windows closing on the
+        watermark) then sees their state even if no more of their events ever come."""
+        for state in self.states:
+            for name in partitions:
+                if name in state.held():
+                    continue
+                processor = state.processor.Id
+                restored = await asyncio.to_thread(self.backend.load, processor, name)
+                data = await asyncio.to_thread(restored.values)
+                state.adopt(name, restored, data)
 
     def forget_stream(self, stream: str) -> None:
         """A source will never replay `stream` again (a finished file): drop its position."""

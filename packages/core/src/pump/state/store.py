@@ -213,13 +213,23 @@ class State:
         checkpointer = self._checkpointer
         if checkpointer is not None:
             restored = checkpointer.load(self.processor.Id, name)
+        return self.adopt(name, restored, self._decode(name, restored))
+
+    def _decode(self, name: str, restored: Restored) -> dict[Any, Any]:
         try:
-            data = restored.values()
+            return restored.values()
         except Exception as exc:
             raise RuntimeError(
                 f"{self.processor.location()}: the checkpointed state of partition '{name}' "
                 f"cannot be read: {type(exc).__name__}: {exc}"
             ) from exc
+
+    def adopt(self, name: str, restored: Restored, data: dict[Any, Any]) -> Partition:
+        """Hold partition `name` as restored (read ahead of its first batch), unless it is held
+        already; tells the processor (`state_loaded`)."""
+        held = self._partitions.get(name)
+        if held is not None:
+            return held
         partition = Partition(name, data, restored.positions, restored.chunks)
         self._partitions[name] = partition
         if data or restored.positions:
@@ -230,6 +240,8 @@ class State:
                 len(data),
                 restored.positions or "none",
             )
+        if self._checkpointer is not None:  # started: restored from a checkpoint
+            self.processor.state_loaded(name)
         return partition
 
     def drop(self, partitions: list[str]) -> None:

@@ -80,6 +80,38 @@ class KeyCounter(Processor):
         return None
 
 
+class PauseConfig(ComponentConfig):
+    """Settings of a Pause."""
+
+    pause_every: int = Field(1000, gt=0, description="Sleep `pause` seconds every this many")
+    pause: float = Field(0.01, ge=0, description="Seconds of each pause")
+
+
+class Pause(Processor):
+    """Passes events on, sleeping now and then (like CPU-bound work), so that a test can
+    interrupt a run in the middle."""
+
+    ConfigModel = PauseConfig
+    Config: PauseConfig
+
+    def __init__(
+        self,
+        app: Application,
+        pipeline: Pipeline | None = None,
+        id: str | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(app, pipeline, id, config)
+        self.seen = 0
+
+    def process(self, context: dict[str, Any], event: Any) -> Any:
+        """The event, after a pause every `pause_every` events."""
+        self.seen += 1
+        if self.seen % self.Config.pause_every == 0:
+            time.sleep(self.Config.pause)
+        return event
+
+
 def read_state(state_dir: str | os.PathLike[str]) -> dict[tuple[str, str], dict[Any, Any]]:
     """Every (processor, partition) → {key: value} of a SQLite state folder."""
     path = os.path.join(state_dir, "state.sqlite3")
@@ -132,7 +164,7 @@ def state_totals(state_dir: str | os.PathLike[str], processor: str) -> Counter[A
 
 def kill_repeatedly(
     start: Callable[[], subprocess.Popen[bytes]],
-    started: Callable[[], bool],
+    progress: Callable[[], object],
     kills: int = 5,
     *,
     after: tuple[float, float] = (0.05, 0.6),
@@ -141,8 +173,9 @@ def kill_repeatedly(
 ) -> int:
     """Start a process and SIGKILL it mid-run, `kills` times; returns how many were killed.
 
-    Each run is killed a random time within `after` seconds once `started()` is true (e.g. its
-    first checkpoint exists). A run that ends by itself first is not counted; at most twice
+    `progress()` tells how far the work is (e.g. the checkpointed positions, `read_positions`);
+    each run is killed a random time within `after` seconds once that changed during the run
+    (its own first checkpoint). A run that ends by itself first is not counted; at most twice
     `kills` runs are started.
     """
     rng = rng or random.Random()
@@ -150,12 +183,13 @@ def kill_repeatedly(
     for _ in range(2 * kills):
         if killed == kills:
             break
+        before = progress()
         process = start()
         try:
             deadline = time.monotonic() + timeout
-            while process.poll() is None and not started():
+            while process.poll() is None and progress() == before:
                 if time.monotonic() > deadline:
-                    raise AssertionError(f"the process did not get going within {timeout}s")
+                    raise AssertionError(f"the process made no progress within {timeout}s")
                 time.sleep(0.01)
             time.sleep(rng.uniform(*after))
         except BaseException:

@@ -30,7 +30,7 @@ from pump.windows.config import (
 from pump.windows.eventtime import format_time
 from pump.windows.extract import build_extract
 from pump.windows.fixed import FixedWindows
-from pump.windows.reducers import check_reducers
+from pump.windows.reducers import check_reducers, import_object
 from pump.windows.sessions import SessionWindows
 from pump.windows.watermark import NEVER, Watermarks
 
@@ -72,6 +72,29 @@ class _Latest:
 LATEST = _Latest()
 
 
+class _Watermarks:
+    """The state key of every partition's latest time and the watermark (in partition "")."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is _Watermarks
+
+    def __hash__(self) -> int:
+        return 0x3A7E57
+
+    def __repr__(self) -> str:
+        return "WATERMARKS"
+
+    def __reduce__(self) -> str:
+        return "WATERMARKS"
+
+
+#: The watermarks of all partitions, kept in the state of partition "": restored at once after
+#: a restart, so that a partition that has not delivered again yet still holds the others back.
+WATERMARKS = _Watermarks()
+
+
 class LateEventError(Exception):
     """An event came after its window had closed (what a dead-lettered late event carries)."""
 
@@ -109,13 +132,23 @@ class Window(Processor):
             problems.append("key 'emit_interval': must be above 0 with emit: timer")
         if problems:
             raise ConfigError(where, problems)
+        key = cfg.key
+        if cfg.key_function:
+            if key is not None:
+                problems.append("key 'key_function': give key or key_function, not both")
+            try:
+                key = import_object(cfg.key_function, "key function")
+            except ValueError as exc:
+                problems.append(f"key 'key_function': {exc}")
+        if problems:
+            raise ConfigError(where, problems)
         self.Reducers = check_reducers(where, cfg.reduce)
         self.Aggregate = Aggregate(self.Reducers)
-        self._build = self.Aggregate.builder(cfg.key is not None, cfg.emit != "final")
-        self.Keyed = cfg.key is not None
+        self._build = self.Aggregate.builder(key is not None, cfg.emit != "final")
+        self.Keyed = key is not None
         self.ProcessingTime = cfg.time is None
         self._early = cfg.emit != "final"
-        self._extract = build_extract(cfg.time, cfg.time_in, cfg.time_unit, cfg.key, cfg.key_in)
+        self._extract = build_extract(cfg.time, cfg.time_in, cfg.time_unit, key, cfg.key_in)
         self.Watermarks = Watermarks(
             0.0 if self.ProcessingTime else cfg.out_of_orderness, cfg.idle_timeout
         )
@@ -129,6 +162,7 @@ class Window(Processor):
         self._watched: list[asyncio.Task[None]] = []
         self._input_ended = False
         self._final_checkpoint: asyncio.Task[bool] | None = None
+        self._restored = False
 
     # -- the kind of window (subclasses) ----------------------------------------------------------
 
@@ -160,6 +194,8 @@ class Window(Processor):
 
     def process_batch(self, contexts: list[dict[str, Any]], events: list[Any]) -> list[Any]:
         """Take a batch into its windows; emit the windows its watermark closed."""
+        if not self._restored:
+            self._restore_watermarks()
         state = self.state
         partition = state.partition
         data = state.data
@@ -190,6 +226,7 @@ class Window(Processor):
                 data[LATEST] = latest
                 changed.add(LATEST)
             watermark = watermarks.observe(partition, latest, clock)
+            self._save_watermarks()
         else:
             watermark = before
         if late:
@@ -223,6 +260,14 @@ class Window(Processor):
     def _late(self, contexts: list[dict[str, Any]], events: list[Any], late: list[int]) -> None:
         """Events whose windows had closed: dropped (counted), dead-lettered or routed."""
         self.late_events += len(late)
+        if L.isEnabledFor(logging.DEBUG):
+            L.debug(
+                "%s: %d late event(s) of partition %r, watermark %s",
+                self.location(),
+                len(late),
+                self.state.partition,
+                self.Watermarks.value,
+            )
         policy = self.Config.late
         if policy == "drop":
             return
@@ -249,6 +294,41 @@ class Window(Processor):
             "%s: late events dropped: late: %s has nowhere to go", self.location(), policy
         )
 
+    def partitions_assigned(self, partitions: list[str]) -> None:
+        """Load the partitions' windows (so they close even if nothing new comes), and hold
+        the watermark for each until it delivers or goes idle: one that has not delivered yet
+        may still bring older times."""
+        if not self._restored:
+            self._restore_watermarks()
+        watermarks = self.Watermarks
+        clock = time.monotonic()
+        for name in partitions:
+            latest = self.state.partition_named(name).data.get(LATEST, NEVER)
+            if name not in watermarks.latest or latest > watermarks.latest[name]:
+                watermarks.latest[name] = latest
+            watermarks.seen[name] = clock
+
+    def _save_watermarks(self) -> None:
+        watermarks = self.Watermarks
+        home = self.state.partition_named("")
+        home.data[WATERMARKS] = {"value": watermarks.value, "latest": dict(watermarks.latest)}
+        home.changed.add(WATERMARKS)
+
+    def _restore_watermarks(self) -> None:
+        """The watermarks as the last checkpoint left them (the state is bound by now)."""
+        self._restored = True
+        saved = self.state.partition_named("").data.get(WATERMARKS)
+        L.debug("%s: restored watermarks %s", self.location(), saved)
+        if saved:
+            watermarks = self.Watermarks
+            clock = time.monotonic()
+            watermarks.value = max(watermarks.value, saved["value"])
+            for partition, latest in saved["latest"].items():
+                # a partition that had not delivered yet (-inf) holds the watermark back too
+                if partition not in watermarks.latest or latest > watermarks.latest[partition]:
+                    watermarks.latest[partition] = latest
+                watermarks.seen.setdefault(partition, clock)
+
     # -- closing and emitting ---------------------------------------------------------------------
 
     def _close(self, watermark: float) -> None:
@@ -257,6 +337,14 @@ class Window(Processor):
         for name in state.partitions():
             part = state.partition_named(name)
             rows = self._closable(name, part.data, part.changed, watermark)
+            if rows and L.isEnabledFor(logging.DEBUG):
+                L.debug(
+                    "%s: %d window(s) of %r closed at %s",
+                    self.location(),
+                    len(rows),
+                    name,
+                    watermark,
+                )
             if rows:
                 self._emit(rows, final=True)
 
@@ -296,6 +384,7 @@ class Window(Processor):
             self._late_target.register_upstream(self.Pipeline)
         loop = asyncio.get_running_loop()
         self._input_ended = False
+        self._restored = False
         self._ticker = loop.call_later(self._tick_interval(), self._tick)
         loop.call_soon(self._watch_sources)
 
@@ -314,6 +403,8 @@ class Window(Processor):
     def _tick(self) -> None:
         self._ticker = asyncio.get_running_loop().call_later(self._tick_interval(), self._tick)
         try:
+            if not self._restored:
+                self._restore_watermarks()
             watermarks = self.Watermarks
             before = watermarks.value
             if self.ProcessingTime:

@@ -71,19 +71,3 @@ class Watermarks:
         """The partition is gone (revoked): it no longer holds the watermark back."""
         self.latest.pop(partition, None)
         self.seen.pop(partition, None)
-
-    def state(self) -> dict[str, object]:
-        """Plain data for a checkpoint."""
-        return {"value": self.value, "latest": list(self.latest.items())}
-
-    def restore(self, state: dict[str, object], now: float) -> None:
-        """Back to a checkpoint's watermarks; restored partitions count as seen `now`."""
-        value = state.get("value", NEVER)
-        assert isinstance(value, (int, float))
-        self.value = value
-        latest = state.get("latest") or []
-        assert isinstance(latest, list)
-        for partition, t in latest:
-            key = tuple(partition) if isinstance(partition, list) else partition
-            self.latest[key] = t
-            self.seen[key] = now
