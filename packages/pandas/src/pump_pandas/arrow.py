@@ -18,13 +18,23 @@ import pyarrow as pa
 ARROW_ERRORS = (pa.ArrowException, TypeError, ValueError, OverflowError)
 
 
+def table_of(frame: pd.DataFrame) -> pa.Table:
+    """The frame as an Arrow table, converted in this thread.
+
+    pyarrow converts a frame of more than a hundred rows per column with a pool of threads
+    it starts and stops for the call: for the frames of a pipeline, tens of thousands of rows
+    each, starting them cost more than the conversion (most columns are taken as they are).
+    """
+    return pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)
+
+
 def rows_table(frame: pd.DataFrame) -> tuple[pa.Table | None, dict[int, Exception]]:
     """The frame as an Arrow table, and the rows left out of it: position → error.
 
     The table is None when no row is left. Positions count the frame's rows from 0.
     """
     try:
-        return pa.Table.from_pandas(frame, preserve_index=False), {}
+        return table_of(frame), {}
     except ARROW_ERRORS as exc:
         whole: Exception = exc
     bad: dict[int, Exception] = {}
@@ -41,7 +51,7 @@ def rows_table(frame: pd.DataFrame) -> tuple[pa.Table | None, dict[int, Exceptio
     if not keep:
         return None, bad
     try:
-        return pa.Table.from_pandas(frame.iloc[keep], preserve_index=False), bad
+        return table_of(frame.iloc[keep]), bad
     except ARROW_ERRORS as exc:
         return None, {**dict.fromkeys(keep, exc), **bad}
 

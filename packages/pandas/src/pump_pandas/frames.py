@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 
 from pump import deadletter
 from pump.config import ComponentConfig
+from pump_pandas.arrow import table_of
 
 DtypeBackend = Literal["default", "numpy_nullable", "pyarrow"]
 
@@ -109,7 +110,7 @@ def _failed_column(frame: pd.DataFrame, wanted: dict[str, str]) -> str:
 def frame_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """The rows of a frame as dicts of Python values (None for nulls)."""
     try:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        table = table_of(frame)
     except (pa.ArrowException, TypeError, ValueError):
         # mixed objects Arrow cannot type: pandas' own path, nulls made None
         return [

@@ -37,7 +37,7 @@ from pump.sink import Sink
 from pump_file import parts
 from pump_file.parts import Part
 from pump_file.template import PathTemplate, TemplateError, safe
-from pump_pandas.arrow import ARROW_ERRORS, rows_table
+from pump_pandas.arrow import ARROW_ERRORS, rows_table, table_of
 
 if TYPE_CHECKING:
     from pump.application import Application
@@ -485,7 +485,7 @@ class ParquetSink(Sink):
         (each row of dict events alone, a DataFrame event as a whole)."""
         if len(item.members) == 1:
             try:
-                return pa.Table.from_pandas(item.frame, preserve_index=False)
+                return table_of(item.frame)
             except ARROW_ERRORS as exc:
                 errors[item.index] = PermanentWriteError.wrap(self.location(), exc)
                 return None
