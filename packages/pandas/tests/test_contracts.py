@@ -54,14 +54,22 @@ class FrameSourceRules(SourceContract):
         pd.DataFrame(events).to_csv(path, index=False)
 
 
+#: The contract's run ids are random hex: '67e917644140' would be read as a number (inf).
+CSV_TYPES = {"dtypes": {"run": "str", "text": "str"}}
+
+
 class TestCSVSourceRows(FrameSourceRules):
-    pass
+    extra_config: ClassVar[dict[str, Any]] = {**FrameSourceRules.extra_config, **CSV_TYPES}
 
 
 class TestCSVSourceFrames(FrameSourceRules):
     """Frames of one row each, so the contract can count them as events."""
 
-    extra_config: ClassVar[dict[str, Any]] = {"chunk_rows": 1, "max_frames_in_flight": 3}
+    extra_config: ClassVar[dict[str, Any]] = {
+        "chunk_rows": 1,
+        "max_frames_in_flight": 3,
+        **CSV_TYPES,
+    }
 
     def decode(self, event: Any) -> Any:
         (row,) = event.to_dict("records")
