@@ -33,16 +33,18 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
+# bench/http.py would stand in for the standard library's `http` (which influxdb-client's
+# urllib3 imports): this folder goes to the end of the path
+BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH] + [str(BENCH)]
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import Clock, add_arguments, interleave, report  # noqa: E402
+from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync  # noqa: E402
 
-from _common import Clock, add_arguments, interleave, report
-
-import pump
-from pump.common import IteratorSource
-from pump_influxdb import InfluxDBConnection, InfluxDBSink
-from pump_influxdb.testing import VictoriaMetricsServer, ensure_installed, http
+import pump  # noqa: E402
+from pump.common import IteratorSource  # noqa: E402
+from pump_influxdb import InfluxDBConnection, InfluxDBSink  # noqa: E402
+from pump_influxdb.testing import VictoriaMetricsServer, ensure_installed, http  # noqa: E402
 
 BUCKET, ORG = "bench", "pump"
 

@@ -34,7 +34,7 @@ class RequestsPipeline(pump.Pipeline):
             FunctionProcessor(app, self, parse, id="parse"),
             GeoEnrich(app, self, "geo", config={"lookup": "countries"}),
             FilterProcessor(app, self, is_page_view, id="page-views"),
-            TeeProcessor(app, self, config={"target": "minutes", "deep_copy": False}),
+            TeeProcessor(app, self, config={"target": "minutes", "share": True}),
             FileJSONLinesSink(
                 app,
                 self,

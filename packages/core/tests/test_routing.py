@@ -242,3 +242,20 @@ async def test_a_fed_internal_source_does_not_warn(kit, caplog):
     assert await kit.run_app(app) == 0
     assert len(sink.events) == 5
     assert "waits for events put by code" not in caplog.text
+
+
+async def test_a_sharing_tee_hands_over_the_events_themselves(kit):
+    app = pump.Application()
+    up = pump.Pipeline(app, "up")
+    events = [{"seq": i} for i in range(10)]
+    source = kit.RecordingSource(app, up, events, batch_size=4)
+    main_sink = kit.CollectSink(app, up)
+    tee = TeeProcessor(app, up, config={"target": "other", "share": True})
+    up.build(source, tee, main_sink)
+    app.add_pipeline(up)
+    _, copies = downstream(app, kit, "other")
+    assert await kit.run_app(app) == 0
+    assert sorted(e["seq"] for e in copies.events) == list(range(10))
+    by_seq = {e["seq"]: e for e in main_sink.events}
+    assert all(e is by_seq[e["seq"]] for e in copies.events)  # not copies
+    assert sorted(source.acknowledged) == [(0, 4), (4, 8), (8, 10)]

@@ -7,12 +7,13 @@ import bz2
 import gzip
 import lzma
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
 from pump.metrics import metric_families
-from pump_file import FileLineSource
+from pump_file import FileJSONLinesSource, FileLineSource
 
 
 def write_lines(path: Path, lines: list[str], encoding: str = "utf-8", newline: str = "\n") -> Path:
@@ -34,6 +35,33 @@ async def test_lines_of_every_matching_file_arrive_in_order_with_their_context(t
     assert contexts[3001] == {"file_path": str(tmp_path / "b.log"), "file_line": 2}
     assert fx.files(tmp_path) == ["a.log-processed", "b.log-processed", "c.txt"]
     assert source.files_done == 2
+
+
+@pytest.mark.parametrize("cls", [FileLineSource, FileJSONLinesSource])
+async def test_batches_already_read_are_not_sent_to_a_worker_thread(tmp_path, fx, cls, monkeypatch):
+    write_lines(tmp_path / "a.log", [f'"{i:05d}"' for i in range(5000)])  # 8 bytes a line
+    trips = []
+    open_reading = cls.open_reading
+
+    def counting_reading(self, *args):
+        reading = open_reading(self, *args)
+        original = reading.next_batch
+
+        def spy(limit, final):
+            trips.append(threading.current_thread() is threading.main_thread())
+            return original(limit, final)
+
+        reading.next_batch = spy
+        return reading
+
+    monkeypatch.setattr(cls, "open_reading", counting_reading)
+    events, _, _ = await fx.read_all(
+        cls, {"path": str(tmp_path / "*.log"), "batch_size": 100, "read_size": 8192}
+    )
+    assert len(events) == 5000
+    # 40 KB in reads of 8 KiB: a worker thread for each read, the other batches from memory
+    in_threads = trips.count(False)
+    assert 5 <= in_threads <= 12 and trips.count(True) >= 40, trips
 
 
 async def test_several_patterns_recursive_globs_include_and_exclude(tmp_path, fx):

@@ -71,6 +71,15 @@ def test_a_measurement_starting_with_a_hash_is_refused() -> None:
         escape_measurement("#m")
 
 
+def test_tag_values_of_other_types_are_their_text_never_mixed_up() -> None:
+    builder = LineBuilder(measurement="m", tags=["t"], time_key="")
+    events = [{"t": v, "f": 1} for v in (1, True, 1.0, "1", None, "")]
+    lines, failures = builder.lines(events * 2, [{}] * 12, builder.line)
+    assert failures is None
+    heads = [line.split(" ")[0] for line in lines if line is not None]
+    assert heads == ["m,t=1", "m,t=true", "m,t=1.0", "m,t=1", "m", "m"] * 2
+
+
 def test_nan_and_infinite_fields_are_left_out_and_none_left_makes_no_point() -> None:
     builder = LineBuilder(measurement="m", time_key="")
     assert builder.line({"a": math.nan, "b": 1.0}, {}).startswith("m b=1.0 ")

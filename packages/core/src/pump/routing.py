@@ -352,9 +352,18 @@ class TeeProcessorConfig(ComponentConfig):
         "", description="'pipeline' or 'pipeline.*SourceId' (or set with bind(), as in BSPump)"
     )
     deep_copy: bool = Field(True, description="Copy the event deeply (else shallow)")
+    share: bool = Field(
+        False,
+        description="Hand over the event itself, not a copy: only when nothing changes events "
+        "after the tee, in either pipeline",
+    )
 
 
 _PLAIN_DICT = {dict}
+
+
+def _same(event: Any) -> Any:
+    return event
 
 
 class TeeProcessor(Processor):
@@ -376,8 +385,9 @@ class TeeProcessor(Processor):
     ) -> None:
         super().__init__(app, pipeline, id, config)
         self._source: InternalSource | None = None
-        self._copy = copy.deepcopy if self.Config.deep_copy else copy.copy
-        self._shallow = not self.Config.deep_copy
+        c = self.Config
+        self._copy = _same if c.share else copy.deepcopy if c.deep_copy else copy.copy
+        self._shallow = not c.deep_copy and not c.share
         self._batch: Batch | None = None
         self._events: list[Any] = []
         self._contexts: list[dict[str, Any]] = []
@@ -446,7 +456,9 @@ class TeeProcessor(Processor):
 
     def process_batch(self, contexts: list[dict[str, Any]], events: list[Any]) -> None:
         """Copy the whole batch at once (plain dicts by one C-level call), pass it on as it is."""
-        if self._shallow and {*map(type, events)} == _PLAIN_DICT:
+        if self._copy is _same:
+            copies = list(events)
+        elif self._shallow and {*map(type, events)} == _PLAIN_DICT:
             copies = list(map(dict.copy, events))
         else:
             copies = list(map(self._copy, events))  # a failure here leaves nothing half done

@@ -55,6 +55,9 @@ class JSONLinesReading(Reading):
         self.on_invalid = config.on_invalid
         self.on_skip = on_skip
 
+    def buffered(self, limit: int) -> bool:
+        return self.lines.buffered() >= limit
+
     def next_batch(self, limit: int, final: bool) -> Chunk | None:
         got = self.lines.take(limit, final)
         if got is None:

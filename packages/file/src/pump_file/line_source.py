@@ -26,6 +26,9 @@ class LineReading(Reading):
         self.lines = LineReader(stream, offset, line, config.read_size, config.max_line_length)
         self.decode = decode
 
+    def buffered(self, limit: int) -> bool:
+        return self.lines.buffered() >= limit
+
     def next_batch(self, limit: int, final: bool) -> Chunk | None:
         got = self.lines.take(limit, final)
         if got is None:

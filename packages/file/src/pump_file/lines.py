@@ -66,6 +66,10 @@ class LineReader:
         self._tail: list[bytes] = []  # pieces of the line after the last newline read
         self._tail_size = 0
 
+    def buffered(self) -> int:
+        """Complete lines read and not handed out yet."""
+        return len(self._lines) - self._next
+
     def take(self, limit: int, final: bool = False) -> Lines | None:
         """Up to `limit` lines; None when no complete line is available.
 

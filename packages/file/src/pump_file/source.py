@@ -183,7 +183,8 @@ class Chunk(NamedTuple):
 
 
 class Reading:
-    """Parses one file in a worker thread; `next_batch` returns the next batch or None."""
+    """Parses one file, in a worker thread when it must read; `next_batch` returns the next
+    batch or None."""
 
     #: The stream read (follow mode checks it for truncation).
     stream: BinaryIO | None = None
@@ -194,6 +195,10 @@ class Reading:
         With `final` the file is over (not followed, or rotated away): hand out everything.
         """
         raise NotImplementedError
+
+    def buffered(self, limit: int) -> bool:
+        """True when `next_batch(limit, ...)` can be served from memory, without reading."""
+        return False
 
     def flush(self) -> Chunk | None:
         """Events held back for more input (a multi-line event), handed out now."""
@@ -502,7 +507,10 @@ class FileSource(TriggerSource):
         limit = self.Config.batch_size
         any_data = False
         while not claim.rejected:
-            chunk = await self._thread(reading.next_batch, limit, final)
+            if reading.buffered(limit):  # no file I/O: not worth a trip to a worker thread
+                chunk = reading.next_batch(limit, final)
+            else:
+                chunk = await self._thread(reading.next_batch, limit, final)
             if chunk is None:
                 break
             any_data = True

@@ -514,6 +514,8 @@ class LineBuilder:
                 for k, v in items
                 if v is not None and v != ""
             )
+        if type(value) is not str:  # 1, 1.0 and True are one key of a dict: never cached
+            return prefix + self._escape_tag_value(value, ref)
         cache = self._tag_caches[n]
         pair = cache.get(value)
         if pair is None:
@@ -560,11 +562,12 @@ class LineBuilder:
                 raise LineProtocolError(f"field {key!r}: {exc}") from None
             if text is None:
                 continue
-            prefix = self._field_prefixes.get(key)
+            name = key if type(key) is str else str(key)
+            prefix = self._field_prefixes.get(name)
             if prefix is None:
-                prefix = f",{escape_field_key(str(key))}="
+                prefix = f",{escape_field_key(name)}="
                 if len(self._field_prefixes) < _CACHE_LIMIT:
-                    self._field_prefixes[key] = prefix
+                    self._field_prefixes[name] = prefix
             out.append(prefix + text)
         return "".join(out)
 
