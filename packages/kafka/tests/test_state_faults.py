@@ -174,7 +174,10 @@ async def test_two_processes_share_partitions_and_state_across_rebalances(
         assert await b.stop() == 0, b.text()[-3000:]
         assert "partitions revoked" in a.text()  # B's joining took partitions from A gracefully
         # B holds every partition now (restored from the changelog: A's were never in its folder)
-        assert state_totals(b_dir, "counter") == expected
+        totals = state_totals(b_dir, "counter")
+        assert totals == expected, (
+            f"{sum(totals.values())} counted of {n}\nA:\n{a.text()[-4000:]}\nB:\n{b.text()[-6000:]}"
+        )
         if changelog:
             assert re.search(r"changelog .*: restored partition", b.text()), b.text()[-3000:]
     finally:

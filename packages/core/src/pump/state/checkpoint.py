@@ -307,19 +307,27 @@ class Checkpointer:
     async def release_partitions(self, partitions: list[str], timeout: float | None) -> None:
         """Checkpoint, then drop `partitions` from memory (revoked: another process may own
         them next and restores them from the checkpoint)."""
+        written = False
         try:
             written = await self.checkpoint(timeout)
-        except CheckpointFailed:
-            written = False
-        if not written and any(p in s.held() for s in self.states for p in partitions):
-            L.warning(
-                "pipeline '%s': partitions %s released without a final checkpoint; their "
-                "events since the last one are delivered again to the next owner",
+        except Exception as exc:  # e.g. the backend failed: the drop below must happen anyway
+            L.error(
+                "pipeline '%s': the checkpoint of revoked partitions failed: %s: %s",
                 self.pipeline.Id,
-                ", ".join(partitions),
+                type(exc).__name__,
+                exc,
             )
-        for state in self.states:
-            state.drop(partitions)
+        finally:
+            if not written and any(p in s.held() for s in self.states for p in partitions):
+                L.warning(
+                    "pipeline '%s': partitions %s released without a final checkpoint; their "
+                    "events since the last one are delivered again to the next owner",
+                    self.pipeline.Id,
+                    ", ".join(partitions),
+                )
+            # never write them again from here: they may belong to another process now
+            for state in self.states:
+                state.drop(partitions)
 
     async def _write_forgotten(self) -> None:
         """Drop the positions of streams finished since the last checkpoint (files done while

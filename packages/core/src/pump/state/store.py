@@ -104,7 +104,10 @@ class Partition:
                 self.delta_bytes += len(changes.data)
                 self.deltas += 1
         applied = self.applied
-        changes.positions = {s: applied[s] for s in self.advanced if s in applied}
+        if changes.base:  # whole: every position too (its reader may start from it)
+            changes.positions = dict(applied)
+        else:
+            changes.positions = {s: applied[s] for s in self.advanced if s in applied}
         changes.forget_streams = list(self.forgotten)
         self.changed = set()
         self.advanced = set()
