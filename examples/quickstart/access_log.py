@@ -12,12 +12,13 @@ from pathlib import Path
 import pump
 from pump.common import FilterProcessor, FunctionProcessor
 from pump.routing import InternalSource, TeeProcessor
+from pump.windows import TumblingWindow
 from pump_file import FileCSVLookup, FileCSVSink, FileJSONLinesSink, FileLineSource
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from accesslog import GeoEnrich, MinuteAggregator, is_page_view, parse  # noqa: E402
+from accesslog import GeoEnrich, is_page_view, minute_row, parse  # noqa: E402
 
 
 class RequestsPipeline(pump.Pipeline):
@@ -52,13 +53,26 @@ class RequestsPipeline(pump.Pipeline):
 
 
 class MinutesPipeline(pump.Pipeline):
-    """requests copied from 'requests' → one row per minute → CSV."""
+    """requests copied from 'requests' → a window per minute → one row per minute → CSV."""
 
     def __init__(self, app: pump.Application, pipeline_id: str) -> None:
-        super().__init__(app, pipeline_id, config={"max_in_flight": 60_000})
+        super().__init__(app, pipeline_id, config={"state_dir": str(HERE / "data" / ".state")})
+        per_minute = {
+            "time": "time",
+            "size": "1m",
+            "reduce": {
+                "requests": "count",
+                "visitors": {"distinct": "ip"},
+                "statuses": {"histogram": "status"},
+                "bytes": "sum",
+                "top_country": {"top": "country"},
+                "top_page": {"top": "path"},
+            },
+        }
         self.build(
             InternalSource(app, self),
-            MinuteAggregator(app, self, "per-minute", config={"completion_size": 50_000}),
+            TumblingWindow(app, self, "per-minute", config=per_minute),
+            FunctionProcessor(app, self, minute_row, id="row"),
             FileCSVSink(app, self, config={"path": str(HERE / "out" / "minutes.csv")}),
         )
 

@@ -1,24 +1,18 @@
 """The quickstart's own processing steps, used by access-log.yaml and access_log.py.
 
 Each is plain Python: a parse function, a filter predicate, a processor that reads a lookup,
-and an aggregator that closes a row per minute of log time.
+and the function that makes the per-minute window's result a CSV row.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from itertools import groupby
-from operator import itemgetter
 from typing import Any
 
 from pydantic import Field
 
 import pump
-from pump.common import Aggregator
-from pump.common.aggregation import AggregationStrategy
 
 # 81.2.69.160 - - [14/Nov/2023:09:00:01 +0000] "GET /cart HTTP/1.1" 200 5120 "-" "Mozilla/5.0 ..."
 LINE = re.compile(
@@ -110,70 +104,22 @@ class GeoEnrich(pump.Processor):
         return event
 
 
-class MinuteStats(AggregationStrategy):
-    """Counts the requests of one minute into a flat row (CSV-friendly)."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    @property
-    def minute(self) -> str:
-        """The minute of the requests held (`2023-11-14T09:00`), "" when none are."""
-        return self.events[0]["time"][:16] if self.events else ""
-
-    def append(self, context: Mapping[str, Any], event: dict[str, Any]) -> None:
-        # only kept here: the row is counted at flush, by the C-level Counter, sum and set
-        self.events.append(event)
-
-    def extend(self, contexts: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
-        self.events += events  # a whole run of requests at once
-
-    def flush(self) -> dict[str, Any]:
-        events, self.events = self.events, []
-        statuses = Counter(map(itemgetter("status"), events))
-        classes: Counter[int] = Counter()
-        for status, n in statuses.items():
+def minute_row(window: dict[str, Any]) -> dict[str, Any]:
+    """The minute window's result as a flat, CSV-friendly row."""
+    classes = [0] * 6
+    for status, n in window["statuses"].items():
+        if 1 <= status // 100 <= 5:
             classes[status // 100] += n
-        countries = Counter(map(itemgetter("country"), events))
-        paths = Counter(map(itemgetter("path"), events))
-        return {
-            "minute": events[0]["time"][:16] if events else "",
-            "requests": len(events),
-            "visitors": len(set(map(itemgetter("ip"), events))),
-            "ok_2xx": classes[2],
-            "redirect_3xx": classes[3],
-            "client_error_4xx": classes[4],
-            "server_error_5xx": classes[5],
-            "kilobytes": round(sum(map(itemgetter("bytes"), events)) / 1000),
-            "top_country": countries.most_common(1)[0][0],
-            "top_page": paths.most_common(1)[0][0],
-        }
-
-    def is_empty(self) -> bool:
-        return not self.events
-
-
-class MinuteAggregator(Aggregator):
-    """One row per minute of log time: a row is complete when the first event of the next
-    minute comes (or the input ends). The requests it took are done once the row is written."""
-
-    def __init__(self, app, pipeline, id=None, config=None):
-        super().__init__(app, pipeline, MinuteStats(), id=id, config=config)
-        self.minute = ""  # of the requests held
-
-    def process(self, context: dict[str, Any], event: dict[str, Any]) -> None:
-        return self.process_batch([context], [event])[0]
-
-    def process_batch(self, contexts: list[dict[str, Any]], events: list[dict[str, Any]]) -> list:
-        # called once per batch: each run of requests from the same minute is held at once
-        minutes = [event["time"][:16] for event in events]
-        start = 0
-        for minute, run in groupby(minutes):
-            if minute != self.minute:
-                if self.CurrentSize:
-                    self._emit()
-                self.minute = minute
-            end = start + len(list(run))
-            super().process_batch(contexts[start:end], events[start:end])
-            start = end
-        return [None] * len(events)
+    _, _, ok, redirect, client_error, server_error = classes
+    return {
+        "minute": window["start"][:16],
+        "requests": window["requests"],
+        "visitors": window["visitors"],
+        "ok_2xx": ok,
+        "redirect_3xx": redirect,
+        "client_error_4xx": client_error,
+        "server_error_5xx": server_error,
+        "kilobytes": round(window["bytes"] / 1000),
+        "top_country": window["top_country"],
+        "top_page": window["top_page"],
+    }

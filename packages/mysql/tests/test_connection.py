@@ -85,6 +85,39 @@ async def test_a_connection_broken_mid_use_is_not_given_back(db: Any) -> None:
         await connection.stop()
 
 
+async def test_stop_waits_for_borrowed_connections_but_not_forever(
+    db: Any, caplog: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr("pump_mysql.connection.CLOSE_TIMEOUT", 0.3)
+    app = pump.Application()
+    connection = db.add_connection(app)
+    await connection.start()
+    borrowed, hold = asyncio.Event(), asyncio.Event()
+
+    async def user() -> None:
+        async with connection.acquire():
+            borrowed.set()
+            await hold.wait()
+
+    task = asyncio.create_task(user())
+    await borrowed.wait()
+    # given back while stop() waits: stop ends at once, without closing anything by force
+    asyncio.get_running_loop().call_later(0.1, hold.set)
+    await asyncio.wait_for(connection.stop(), 5)
+    await task
+    assert "still borrowed" not in caplog.text
+
+    await connection.start()
+    hold.clear()
+    borrowed.clear()
+    task = asyncio.create_task(user())
+    await borrowed.wait()
+    await asyncio.wait_for(connection.stop(), 5)  # never given back: closed after the timeout
+    assert "connections still borrowed after 0.3s; closing them" in caplog.text
+    hold.set()
+    await task
+
+
 async def test_acquire_gives_up_after_acquire_timeout_with_a_clear_error(caplog: Any) -> None:
     app = pump.Application()
     # started against a live port, then pointed at a closed one: what an outage looks like

@@ -30,6 +30,7 @@ def reduce_events(events: list[tuple[int, float, Any, Any]], limit: int) -> dict
         "collect": values[:limit],
         "distinct": len(set(values)),
         "top": top,
+        "histogram": dict(counts),
     }
 
 

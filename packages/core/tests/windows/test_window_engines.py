@@ -35,6 +35,7 @@ REDUCE = {
     "collect": {"collect": "v", "limit": LIMIT},
     "distinct": {"distinct": "v"},
     "top": {"top": "v"},
+    "histogram": {"histogram": "v"},
 }
 
 

@@ -14,7 +14,7 @@ from pump.common import IteratorSource, ListSink
 from pump.errors import ConfigError
 from pump.routing import InternalSource
 from pump.state import MemoryBackend
-from pump.windows import HoppingWindow, SessionWindow, TumblingWindow, Watermarks
+from pump.windows import HoppingWindow, Reducer, SessionWindow, TumblingWindow, Watermarks
 
 EVENTS = [
     {"ts": t, "user": u, "amount": a}
@@ -433,3 +433,71 @@ def test_assigned_partitions_hold_the_watermark_until_they_deliver() -> None:
     window.state.use("t[1]")
     window.process_batch([{}], [{"ts": 25}])
     assert window.Watermarks.value == 25
+
+
+def test_key_function_from_config(tmp_path: Any, monkeypatch: Any) -> None:
+    """YAML's way to a key function: key_function: 'module:function' (of the event)."""
+    (tmp_path / "keys_of_paths.py").write_text(
+        "import posixpath\n\ndef folder(event):\n    return posixpath.dirname(event['path'])\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    events = [{"ts": 1, "path": "/a/x"}, {"ts": 2, "path": "/a/y"}, {"ts": 3, "path": "/b/z"}]
+    config = {
+        "size": 10,
+        "time": "ts",
+        "key_function": "keys_of_paths:folder",
+        "time_format": "epoch",
+    }
+    p = run(events, TumblingWindow, config)
+    assert p.out.events == [
+        {"key": "/a", "start": 0, "end": 10, "count": 2},
+        {"key": "/b", "start": 0, "end": 10, "count": 1},
+    ]
+    with pytest.raises(ConfigError, match="not both"):
+        WindowPipeline(pump.Application(), [], TumblingWindow, {**config, "key": "path"})
+    with pytest.raises(ConfigError, match="cannot be imported"):
+        WindowPipeline(
+            pump.Application(), [], TumblingWindow, {**config, "key_function": "no.such:f"}
+        )
+
+
+class Spread(Reducer):
+    """A custom reducer: max - min of a field (init/add/merge/result)."""
+
+    def init(self) -> list[Any]:
+        return [None, None]
+
+    def add(self, acc: list[Any], value: Any) -> list[Any]:
+        low, high = acc
+        return [
+            value if low is None else min(low, value),
+            value if high is None else max(high, value),
+        ]
+
+    def merge(self, a: list[Any], b: list[Any]) -> list[Any]:
+        return [min(a[0], b[0]), max(a[1], b[1])]
+
+    def result(self, acc: list[Any]) -> Any:
+        return acc[1] - acc[0]
+
+
+def test_custom_reducers_a_class_and_a_function() -> None:
+    events = [{"ts": t, "v": v} for t, v in [(1, 3), (2, 9), (4, 5), (13, 2), (14, 4)]]
+    config = {
+        "size": 10,
+        "time": "ts",
+        "time_format": "epoch",
+        "reduce": {"spread": Spread("v"), "product": {"function": "operator:mul", "field": "v"}},
+    }
+    p = run(events, TumblingWindow, config)
+    assert p.out.events == [
+        {"start": 0, "end": 10, "spread": 6, "product": 135},
+        {"start": 10, "end": 20, "spread": 2, "product": 8},
+    ]
+    # sessions merge the accumulators of the sessions an event joins
+    merged = run(
+        [{"ts": t, "v": v} for t, v in [(1, 3), (20, 9), (10.5, 5)]],
+        SessionWindow,
+        {**{k: v for k, v in config.items() if k != "size"}, "gap": 10, "out_of_orderness": 100},
+    )
+    assert [(e["spread"], e["product"]) for e in merged.out.events] == [(6, 135)]

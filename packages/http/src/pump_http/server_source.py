@@ -97,6 +97,7 @@ class HTTPServerSource(pump.Source):
         self._accepting = False
         self._bad_log = pump.RateLimitedLog(L, 10.0)
         self._retry_after = {"Retry-After": str(c.retry_after)}
+        self._counts = self.counters.extra
         hidden = self.auth.secret_headers
         self._context_headers = [h for h in c.context_headers if h.lower() not in hidden]
 
@@ -150,7 +151,7 @@ class HTTPServerSource(pump.Source):
     # -- the handler -------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        self.requests += 1
+        self._counts["requests"] += 1  # self.requests, without two calls per request
         pipeline = self.Pipeline
         if not self.accepting() or pipeline.is_error():
             return self._unavailable("the pipeline is not running")
@@ -187,12 +188,13 @@ class HTTPServerSource(pump.Source):
             return self._unavailable("the pipeline is not running")
         if not pipeline.is_ready():
             return self._busy()
+        # ready, checked just above with no await since: hand over without waiting
         context = self._context(request)
         if c.respond == "accepted":
-            await self.emit(events, context)
+            pipeline.process_batch(events, context=context, source=self)
             return _answer(202, {"events": len(events)})
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        await self.emit(events, context, token=done)
+        pipeline.process_batch(events, context=context, source=self, token=done)
         if not done.done():
             try:
                 async with asyncio.timeout(c.response_timeout):

@@ -24,6 +24,8 @@ import pump
 from pump_mysql.errors import MySQLConnectionError, connection_lost, error_code, error_text
 
 L = logging.getLogger(__name__)
+# How long stop() waits for borrowed connections to come back before closing them.
+CLOSE_TIMEOUT = 10.0
 
 MASK = "*****"
 
@@ -143,7 +145,17 @@ class MySQLConnection(pump.Connection):
         self.connected = 0
         if pool is not None:
             pool.close()
-            await pool.wait_closed()
+            try:
+                await asyncio.wait_for(pool.wait_closed(), CLOSE_TIMEOUT)
+            except TimeoutError:
+                # a connection never given back must not hold the stop forever
+                L.warning(
+                    "%s: connections still borrowed after %gs; closing them",
+                    self.location(),
+                    CLOSE_TIMEOUT,
+                )
+                pool.terminate()
+                await pool.wait_closed()
 
     # -- for components -------------------------------------------------------------------
 
@@ -154,8 +166,7 @@ class MySQLConnection(pump.Connection):
         Waits for the server while it is away (backoff, up to `acquire_timeout`). If the body
         fails because the link broke, the connection is closed instead of going back.
         """
-        conn = await self._acquire()
-        pool = self.Pool
+        pool, conn = await self._acquire()
         try:
             yield conn
         except BaseException as exc:
@@ -166,12 +177,11 @@ class MySQLConnection(pump.Connection):
                     self._mark_lost(exc)
             raise
         finally:
-            if pool is not None:
-                pool.release(conn)
-            else:
-                conn.close()
+            # to the pool it came from, even if stop() has let go of it meanwhile: its
+            # wait_closed() waits for every connection it lent
+            pool.release(conn)
 
-    async def _acquire(self) -> aiomysql.Connection:
+    async def _acquire(self) -> tuple[aiomysql.Pool, aiomysql.Connection]:
         config = self.Config
         backoff = config.backoff()
         deadline = time.monotonic() + config.acquire_timeout
@@ -180,7 +190,10 @@ class MySQLConnection(pump.Connection):
             if pool is None:
                 raise MySQLConnectionError(f"{self.location()} is not started")
             try:
-                conn = await asyncio.wait_for(pool.acquire(), config.connect_timeout)
+                # asyncio.timeout, not wait_for: on 3.11 a wait_for cancelled just as the pool
+                # handed out a connection drops it, and the pool waits for it forever at close
+                async with asyncio.timeout(config.connect_timeout):
+                    conn = await pool.acquire()
             except (TimeoutError, pymysql.err.MySQLError, OSError) as exc:
                 self._mark_lost(exc)
                 delay = backoff.next_delay()
@@ -204,7 +217,7 @@ class MySQLConnection(pump.Connection):
                 self.connected = 1
                 self.reconnects += 1
                 L.warning("%s: reconnected to %s", self.location(), self.address)
-            return conn
+            return pool, conn
 
     def _mark_lost(self, exc: BaseException) -> None:
         if not self._lost:

@@ -16,6 +16,7 @@ source's `mysql_table`, so an input's table is never written back by accident).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import operator
 from collections.abc import Awaitable, Callable, Mapping
@@ -79,6 +80,13 @@ class MySQLSinkConfig(pump.ComponentConfig):
     check_table: bool = Field(
         True, description="At start, check that the table (and the columns) exist"
     )
+    ordered: bool | None = Field(
+        None,
+        description=(
+            "Commit batches one at a time, in the order written; default: for upsert, replace "
+            "and custom statements (their result depends on the order), not for insert"
+        ),
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> MySQLSinkConfig:
@@ -126,6 +134,12 @@ class MySQLSink(pump.Sink):
         self._statements: dict[tuple[str, tuple[str, ...]], str] = {}
         self._columns = tuple(config_.columns)
         self._getter: Callable[[Any], Any] | None = None
+        ordered = config_.ordered
+        if ordered is None:
+            ordered = config_.mode != "insert" or bool(config_.statement)
+        # the commit of the batch written last: an ordered batch waits for it before its own
+        self._last_commit: asyncio.Future[None] | None = None
+        self._ordered = ordered
         if len(self._columns) > 1:
             self._getter = operator.itemgetter(*self._columns)
         elif self._columns:
@@ -141,7 +155,26 @@ class MySQLSink(pump.Sink):
             work = self._custom_work(events, errors)
         else:
             work = self._insert_work(events, contexts, errors)
-        return self._commit(work, errors, len(events))
+        if not self._ordered:
+            return self._commit(work, errors, len(events))
+        previous = self._last_commit
+        done = self._last_commit = asyncio.get_running_loop().create_future()
+        return self._commit_after(previous, done, work, errors, len(events))
+
+    async def _commit_after(
+        self,
+        previous: asyncio.Future[None] | None,
+        done: asyncio.Future[None],
+        work: list[Work],
+        errors: dict[int, BaseException],
+        count: int,
+    ) -> None:
+        try:
+            if previous is not None:
+                await asyncio.shield(previous)  # its outcome is its own batch's business
+            await self._commit(work, errors, count)
+        finally:
+            done.set_result(None)
 
     def _custom_work(self, events: list[Any], errors: dict[int, BaseException]) -> list[Work]:
         rows: list[Any] = []

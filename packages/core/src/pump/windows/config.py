@@ -24,6 +24,9 @@ class WindowConfig(ComponentConfig):
         description="Field of the key (a list: several fields, the key is their tuple; in "
         "Python also a function of the event); none: one global window",
     )
+    key_function: str = Field(
+        "", description="Instead of key: 'module:function' of the event that returns its key"
+    )
     key_in: Literal["event", "context"] = Field(
         "event", description="Where the key fields are: the event or its context"
     )
@@ -42,7 +45,8 @@ class WindowConfig(ComponentConfig):
     reduce: Any = Field(
         default_factory=lambda: {"count": True},
         description="Output field → reducer: count, sum, min, max, mean, first, last, "
-        "collect, distinct, top, {NAME: FIELD}, {function: 'mod:f'} or {class: 'mod:C'}",
+        "collect, distinct, top, histogram, {NAME: FIELD}, {function: 'mod:f'} or "
+        "{class: 'mod:C'}",
     )
     out_of_orderness: Duration = Field(
         0.0, ge=0, description="How far event time may go back (seconds, or 500ms, 10s, 5m)"

@@ -30,7 +30,7 @@ from pump.windows.config import (
 from pump.windows.eventtime import format_time
 from pump.windows.extract import build_extract
 from pump.windows.fixed import FixedWindows
-from pump.windows.reducers import check_reducers
+from pump.windows.reducers import check_reducers, import_object
 from pump.windows.sessions import SessionWindows
 from pump.windows.watermark import NEVER, Watermarks
 
@@ -132,13 +132,23 @@ class Window(Processor):
             problems.append("key 'emit_interval': must be above 0 with emit: timer")
         if problems:
             raise ConfigError(where, problems)
+        key = cfg.key
+        if cfg.key_function:
+            if key is not None:
+                problems.append("key 'key_function': give key or key_function, not both")
+            try:
+                key = import_object(cfg.key_function, "key function")
+            except ValueError as exc:
+                problems.append(f"key 'key_function': {exc}")
+        if problems:
+            raise ConfigError(where, problems)
         self.Reducers = check_reducers(where, cfg.reduce)
         self.Aggregate = Aggregate(self.Reducers)
-        self._build = self.Aggregate.builder(cfg.key is not None, cfg.emit != "final")
-        self.Keyed = cfg.key is not None
+        self._build = self.Aggregate.builder(key is not None, cfg.emit != "final")
+        self.Keyed = key is not None
         self.ProcessingTime = cfg.time is None
         self._early = cfg.emit != "final"
-        self._extract = build_extract(cfg.time, cfg.time_in, cfg.time_unit, cfg.key, cfg.key_in)
+        self._extract = build_extract(cfg.time, cfg.time_in, cfg.time_unit, key, cfg.key_in)
         self.Watermarks = Watermarks(
             0.0 if self.ProcessingTime else cfg.out_of_orderness, cfg.idle_timeout
         )

@@ -287,6 +287,27 @@ class Top(Reducer):
         return max(acc, key=acc.__getitem__) if acc else None
 
 
+class Histogram(Reducer):
+    """How often each value came: {value: count}, in order of first arrival."""
+
+    name = "histogram"
+    first_code = "{v: 1}"
+    add_code = "c = {a}\nc[v] = c.get(v, 0) + 1"
+
+    def init(self) -> dict[Any, int]:
+        return {}
+
+    def add(self, acc: dict[Any, int], value: Any) -> dict[Any, int]:
+        acc[value] = acc.get(value, 0) + 1
+        return acc
+
+    def merge(self, a: dict[Any, int], b: dict[Any, int]) -> dict[Any, int]:
+        out = dict(a)
+        for value, n in b.items():
+            out[value] = out.get(value, 0) + n
+        return out
+
+
 class ReduceFunction(Reducer):
     """A two-argument function folded over the values: `function(acc, value)`; the first value
     starts the fold. Session windows merge with `function(a, b)`: right for sum-, min- or
@@ -318,7 +339,7 @@ class ReduceFunction(Reducer):
 
 
 BUILTIN: dict[str, type[Reducer]] = {
-    r.name: r for r in (Count, Sum, Min, Max, Mean, First, Last, Collect, Distinct, Top)
+    r.name: r for r in (Count, Sum, Min, Max, Mean, First, Last, Collect, Distinct, Top, Histogram)
 }
 ALIASES = {"avg": "mean", "distinct_count": "distinct", "most_common": "top"}
 
