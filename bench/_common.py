@@ -46,17 +46,22 @@ class Clock:
 
 
 def interleave(
-    contestants: dict[str, Callable[[], tuple[int, Clock]]], rounds: int
+    contestants: dict[str, Callable[[], tuple[int, Clock]]],
+    rounds: int,
+    fewer: dict[str, int] | None = None,
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Each round runs every contestant once, in turn (so all see the same machine state).
 
     A contestant returns how many events it handled and the Clock of its timed part; the
-    result is each one's events/s per round by wall time, and by CPU time.
+    result is each one's events/s per round by wall time, and by CPU time. A contestant named
+    in `fewer` (name → rounds) runs in that many of the first rounds only (a slow reference).
     """
     wall: dict[str, list[float]] = {name: [] for name in contestants}
     cpu: dict[str, list[float]] = {name: [] for name in contestants}
-    for _ in range(rounds):
+    for round_ in range(rounds):
         for name, run in contestants.items():
+            if fewer and round_ >= fewer.get(name, rounds):
+                continue
             events, clock = run()
             wall[name].append(events / clock.wall)
             cpu[name].append(events / max(clock.cpu, 1e-9))
@@ -98,7 +103,13 @@ def report(
             summary["ratio_rounds"] = [round(min(pairs), 3), round(max(pairs), 3)]
         if cpu:
             cpu_ratio = max(cpu[subject]) / max(cpu[reference])
-            print(f"{name}: ratio {subject}/{reference} by CPU time = {cpu_ratio:.3f}")
+            cpu_pairs = [s / r for s, r in zip(cpu[subject], cpu[reference], strict=False)]
+            print(
+                f"{name}: ratio {subject}/{reference} by CPU time = {cpu_ratio:.3f} (per round "
+                f"{min(cpu_pairs):.3f}..{max(cpu_pairs):.3f})"
+            )
             summary["cpu_ratio"] = round(cpu_ratio, 3)
+            if len(cpu_pairs) > 1:
+                summary["cpu_ratio_rounds"] = [round(min(cpu_pairs), 3), round(max(cpu_pairs), 3)]
     summary.update(python=platform.python_version(), **extra)
     print(json.dumps(summary))

@@ -142,3 +142,17 @@ async def test_with_on_reject_fail_a_rejected_file_is_set_aside(tmp_path, fx):
     os.rename(tmp_path / "a.log-failed", tmp_path / "a.log")
     events, _, _ = await fx.read_all(FileLineSource, config)
     assert events[0] == "line 21" and events[-1] == "line 100"
+
+
+async def test_temporary_copies_a_killed_save_left_go_when_the_file_is_done(tmp_path, fx):
+    numbered(tmp_path / "a.log", 10)
+    store = PositionStore("p.src")
+    position = store.path_for(str(tmp_path / "a.log"))
+    # write_atomic's temporary files of two processes killed while saving the position
+    for pid in (4242, 77):
+        Path(f"{position}.{pid}.tmp").write_bytes(b'{"version": 1, "offs')
+    Path(f"{position}.x.tmp").write_bytes(b"not one of them")
+    config = {"path": str(tmp_path / "a.log")}
+    events, _, _ = await fx.read_all(FileLineSource, config)
+    assert events == [f"line {i}" for i in range(1, 11)]
+    assert fx.files(tmp_path) == [".a.log.p.src.pos.x.tmp", "a.log-processed"]

@@ -16,6 +16,7 @@ from pump.testing import SinkContract, SourceContract
 from pump_pandas import (
     DataFrameCSVSink,
     DataFrameCSVSource,
+    DataFrameExcelSource,
     DataFrameJSONLinesSource,
     DataFrameParquetSource,
     ParquetSink,
@@ -81,6 +82,14 @@ class TestJSONLinesSourceRows(FrameSourceRules):
 
     def write(self, path: Path, events: list[Any]) -> None:
         path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+
+
+class TestExcelSourceRows(FrameSourceRules):
+    source_cls = DataFrameExcelSource
+    extension = "xlsx"
+
+    def write(self, path: Path, events: list[Any]) -> None:
+        pd.DataFrame(events).to_excel(path, index=False, engine="openpyxl")
 
 
 class FrameSinkRules(SinkContract):

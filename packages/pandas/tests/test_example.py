@@ -26,7 +26,8 @@ def test_the_summary_example_counts_every_request_once_per_minute(tmp_path):
         [sys.executable, "generate.py", "6000"], cwd=quickstart, check=True, capture_output=True
     )
     run = [sys.executable, "-m", "pump", "run", "access-log.yaml", "--progress", "off"]
-    done = subprocess.run(run, cwd=quickstart, capture_output=True, timeout=60)
+    # timeouts are hang guards only: on a busy machine a run may take many times its usual
+    done = subprocess.run(run, cwd=quickstart, capture_output=True, timeout=300)
     assert done.returncode == 0, done.stderr.decode()[-3000:]
     requests_glob = str(quickstart / "out" / "requests" / "*.jsonl")
     env = {**os.environ, "REQUESTS": requests_glob, "OUT": str(tmp_path / "out")}
@@ -34,7 +35,7 @@ def test_the_summary_example_counts_every_request_once_per_minute(tmp_path):
         [sys.executable, "-m", "pump", "run", "summary.yaml", "--progress", "off"],
         cwd=tmp_path,
         capture_output=True,
-        timeout=60,
+        timeout=300,
         env=env,
     )
     assert done.returncode == 0, done.stderr.decode()[-3000:]

@@ -10,6 +10,7 @@ from pump_pandas import (
     DataFrameJSONLinesSource,
     DataFrameParquetSource,
     DataFrameProcessor,
+    DataFrameSQLSink,
     FromDataFrame,
     ParquetSink,
     ToDataFrame,
@@ -28,4 +29,5 @@ class TestPlugins(PluginContract):
         ("source", "pandas.excel"): DataFrameExcelSource,
         ("sink", "pandas.parquet"): ParquetSink,
         ("sink", "pandas.csv"): DataFrameCSVSink,
+        ("sink", "pandas.sql"): DataFrameSQLSink,
     }

@@ -61,3 +61,40 @@ async def test_parquet_partitions_and_a_frame_arrow_cannot_store_is_dead_lettere
     (record,) = dead.events
     assert record["error"].startswith("PermanentWriteError")
     assert record["event"][0]["id"] == 9 and record["event_encoding"] == "dataframe"
+
+
+async def test_dict_events_arrow_cannot_store_fail_alone_and_the_rest_is_written(tmp_path):
+    events = [
+        {"id": i, "country": "CZ" if i % 2 else "DE", "amount": i * 1.5 if i % 3 else i}
+        for i in range(12)
+    ]
+    events[4]["amount"] = "n/a"  # a string among numbers: the column's type is a number
+    events[7]["amount"] = object()  # Arrow stores no such thing at all
+
+    def build(app, p):
+        source = HarnessSource(app, p, "src", batch_size=12)
+        source.feed([(None, e) for e in events])
+        sink = ParquetSink(
+            app,
+            p,
+            "out",
+            config={"path": str(tmp_path / "pq/part-{n}.parquet"), "partition_by": ["country"]},
+        )
+        return [source, sink]
+
+    app, p, dead = pipeline(build, dead_letter=True)
+    assert await run_app(app) == 0
+    back = pd.read_parquet(tmp_path / "pq")
+    assert sorted(back["id"]) == [i for i in range(12) if i not in (4, 7)]
+    assert str(back["amount"].dtype) == "float64"
+    assert dict(zip(back["id"], back["amount"], strict=True)) == {
+        e["id"]: float(e["amount"]) for e in events if e["id"] not in (4, 7)
+    }
+    assert [d["event"]["id"] for d in dead.events] == [4, 7]
+    assert (
+        "column 'amount': 'n/a' (string) does not fit the column's type double"
+        in (dead.events[0]["error"])
+    )
+    assert "column 'amount': <object object at" in dead.events[1]["error"]
+    assert "cannot be stored" in dead.events[1]["error"]
+    assert p.metrics()["dead_lettered"] == 2

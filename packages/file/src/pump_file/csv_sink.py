@@ -85,6 +85,20 @@ class FileCSVSink(FileSink):
         """The columns (known once configured or once the first event was written)."""
         return self._fields
 
+    @property
+    def dialect(self) -> Any:
+        """The `csv` dialect records are written in (the dialect keys applied to `dialect`)."""
+        return self._csv.dialect
+
+    def use_fieldnames(self, fields: Iterable[str]) -> tuple[str, ...]:
+        """The columns: `fields`, unless they are already known (configured, or named by an
+        earlier event) — as the keys of a first dict event name them."""
+        if self._fields is None:
+            self._fields = tuple(fields)
+            self._field_set = frozenset(self._fields)
+            self._header = self._format([self._fields])[0]
+        return self._fields
+
     def header(self) -> bytes:
         return self._header if self.Config.header else b""
 
@@ -122,12 +136,8 @@ class FileCSVSink(FileSink):
 
     def encode(self, events: list[Any]) -> list[bytes]:
         fields = self._fields
-        if fields is None:
-            first = events[0]
-            if isinstance(first, Mapping):
-                fields = self._fields = tuple(first)
-                self._field_set = frozenset(fields)
-                self._header = self._format([fields])[0]
+        if fields is None and isinstance(events[0], Mapping):
+            fields = self.use_fieldnames(events[0])
         if (
             fields is not None
             and set(map(type, events)) == {dict}

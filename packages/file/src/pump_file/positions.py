@@ -104,9 +104,18 @@ class PositionStore:
         write_atomic(path, data, fsync=self.fsync)
 
     def remove(self, file_path: str) -> None:
-        """Forget the position of `file_path`."""
+        """Forget the position of `file_path`, and the temporary copies of it that a process
+        killed while saving it left (`write_atomic`'s `{path}.{pid}.tmp`)."""
+        path = self.path_for(file_path)
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path_for(file_path))
+            os.unlink(path)
+        folder, name = os.path.split(path)
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(folder or "."):
+                pid = entry.name.removeprefix(f"{name}.").removesuffix(".tmp")
+                if entry.name == f"{name}.{pid}.tmp" and pid.isdigit():
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
 
 
 def is_position_file(name: str) -> bool:

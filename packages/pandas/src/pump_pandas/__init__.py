@@ -3,7 +3,7 @@
 Processors: ToDataFrame (events → a DataFrame), DataFrameProcessor (a function over a whole
 frame), FromDataFrame (a frame → one event per row). Sources (files read a chunk at a time):
 DataFrameCSVSource, DataFrameParquetSource, DataFrameJSONLinesSource, DataFrameExcelSource.
-Sinks: ParquetSink, DataFrameCSVSink. Dead letters of a frame carry its rows.
+Sinks: ParquetSink, DataFrameCSVSink, DataFrameSQLSink. Dead letters of a frame carry its rows.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pump_pandas.jsonl_source import DataFrameJSONLinesSource
 from pump_pandas.parquet_sink import ParquetSink
 from pump_pandas.parquet_source import DataFrameParquetSource
 from pump_pandas.source import DataFrameSource
+from pump_pandas.sql_sink import DataFrameSQLSink
 from pump_pandas.to_frame import ToDataFrame
 
 __version__ = "0.1.0"
@@ -31,6 +32,7 @@ __all__ = [
     "DataFrameJSONLinesSource",
     "DataFrameParquetSource",
     "DataFrameProcessor",
+    "DataFrameSQLSink",
     "DataFrameSource",
     "FrameBuilder",
     "FromDataFrame",

@@ -36,17 +36,14 @@ class DataFrameCSVSink(FileCSVSink):
 
     def _frame_records(self, frame: pd.DataFrame) -> bytes:
         c = self.Config
-        if self.fieldnames is None:
-            # the first frame names the columns, as the first dict event would
-            super().encode([dict.fromkeys(map(str, frame.columns))])
-        fields = list(self.fieldnames or ())
         names = [str(column) for column in frame.columns]
+        fields = list(self.use_fieldnames(names))  # the first frame names them, if none did
         extra = sorted(set(names) - set(fields))
         if extra and c.extrasaction == "raise":
             raise ValueError(f"the frame has columns that are not the file's columns: {extra}")
         if names != fields:
             frame = frame.set_axis(names, axis=1).reindex(columns=fields)
-        dialect = self._csv.dialect  # pump-file's csv writer, set up from the dialect keys
+        dialect = self.dialect
         text = frame.to_csv(
             header=False,
             index=False,

@@ -37,6 +37,7 @@ from pump.sink import Sink
 from pump_file import parts
 from pump_file.parts import Part
 from pump_file.template import PathTemplate, TemplateError, safe
+from pump_pandas.arrow import ARROW_ERRORS, rows_table
 
 if TYPE_CHECKING:
     from pump.application import Application
@@ -72,6 +73,13 @@ class ParquetSinkConfig(ComponentConfig):
     )
     row_group_rows: int = Field(
         131072, gt=0, description="Rows gathered before a row group is written"
+    )
+    dictionary_pagesize_limit: int = Field(
+        256 << 10,
+        gt=0,
+        description="Bytes a column's dictionary may take in a row group before the column "
+        "is written plain (pyarrow's default, 1 MiB, spends much CPU on columns of many "
+        "distinct values, in every row group)",
     )
     max_rows: int = Field(
         1_000_000, ge=0, description="Finish a file once it holds this many rows (0: no limit)"
@@ -276,13 +284,13 @@ class ParquetSink(Sink):
             first = int(context.get("file_row", 0))
             origin = (str(context["file_path"]), first, first + int(context["frame_rows"]))
         try:
-            split = self._partitions(frame)
-            made = [
-                _Item(
-                    members or [index], self.Template.key(now, values, context), label, part, origin
+            made = []
+            for label, values, part in self._partitions(frame):
+                # rows of dict events: the frame's index is each row's position in `members`
+                own = [index] if members is None else [members[j] for j in part.index]
+                made.append(
+                    _Item(own, self.Template.key(now, values, context), label, part, origin)
                 )
-                for label, values, part in split
-            ]
         except (KeyError, TemplateError) as exc:
             error = PermanentWriteError.wrap(self.location(), exc)
             for i in members or [index]:
@@ -349,9 +357,23 @@ class ParquetSink(Sink):
             return True
         return pipeline.draining or not pipeline.is_ready() or pipeline.sources_exhausted()
 
+    def _watch_sources(self) -> bool:
+        """Wake the writer when a source of the pipeline ends (its files are then waited on);
+        False while the sources' tasks are not there yet (the pipeline is starting)."""
+        pipeline = self.Pipeline
+        tasks = [source.task for source in pipeline.Sources] if pipeline is not None else []
+        if any(task is None for task in tasks):
+            return False
+        for task in tasks:
+            assert task is not None
+            task.add_done_callback(lambda _task: self._wake.set())
+        return True
+
     async def _write_loop(self) -> None:
         tick = self._tick()
+        watching = False
         while True:
+            watching = watching or self._watch_sources()
             if not self._queue:
                 if not self._files:
                     self._flush_now = False
@@ -434,12 +456,8 @@ class ParquetSink(Sink):
             if c.skip_written and item.origin is not None and self._holds(item):
                 self.rows_skipped += len(item.frame)
                 continue
-            try:
-                table = pa.Table.from_pandas(item.frame, preserve_index=False)
-            except (pa.ArrowException, TypeError, ValueError) as exc:
-                error = PermanentWriteError.wrap(self.location(), exc)
-                for i in item.members:
-                    w.errors[i] = error
+            table = self._table(item, w.errors)
+            if table is None:
                 continue
             try:
                 f = self._file_for(item.key, item.label, table, now, published, settled)
@@ -461,6 +479,20 @@ class ParquetSink(Sink):
                 w.failure = exc
                 w.waits_for.clear()
                 return
+
+    def _table(self, item: _Item, errors: dict[int, BaseException]) -> pa.Table | None:
+        """The item's rows as a table; the events whose rows Arrow cannot store fail for good
+        (each row of dict events alone, a DataFrame event as a whole)."""
+        if len(item.members) == 1:
+            try:
+                return pa.Table.from_pandas(item.frame, preserve_index=False)
+            except ARROW_ERRORS as exc:
+                errors[item.index] = PermanentWriteError.wrap(self.location(), exc)
+                return None
+        table, bad = rows_table(item.frame)
+        for position, error in bad.items():
+            errors[item.members[position]] = PermanentWriteError.wrap(self.location(), error)
+        return table
 
     def _holds(self, item: _Item) -> bool:
         """True when a published file already holds the item's rows."""
@@ -515,6 +547,7 @@ class ParquetSink(Sink):
                 table.schema,
                 compression=None if c.compression == "none" else c.compression,
                 compression_level=c.compression_level,
+                dictionary_pagesize_limit=c.dictionary_pagesize_limit,
             )
         f.writer.write_table(table, row_group_size=max(table.num_rows, 1))
         f.buffered, f.buffered_rows = [], 0

@@ -21,6 +21,7 @@ from pump.metrics import Counter
 from pump_file.claims import FileClaim
 from pump_file.source import Chunk, FileSource, FileSourceConfig, Opener, Reading
 from pump_pandas.frames import FrameBuilder, FrameConfig, frame_rows
+from pump_pandas.readahead import ReadAhead
 
 if TYPE_CHECKING:
     from pump.application import Application
@@ -40,7 +41,8 @@ class DataFrameSourceConfig(FileSourceConfig, FrameConfig):
         4,
         gt=0,
         description="Frames handed over and not yet done before reading waits (emit: frames; "
-        "with chunk_rows it bounds the rows in memory)",
+        "with chunk_rows it bounds the rows in memory: about chunk_rows × (this + 2), one "
+        "chunk being read ahead)",
     )
 
 
@@ -48,7 +50,7 @@ class FrameChunk:
     """A chunk a reader parsed: its frame, where it starts and ends (rows or bytes), and rows
     that could not be parsed (raw input and error, for the error policy)."""
 
-    __slots__ = ("bad", "end", "first_row", "frame", "line")
+    __slots__ = ("bad", "end", "first_row", "frame", "line", "rows")
 
     def __init__(
         self,
@@ -66,6 +68,8 @@ class FrameChunk:
         self.line = end if line is None else line
         #: (line, raw input, error) of each row that could not be parsed.
         self.bad = bad or []
+        #: The frame's rows as dicts (emit: rows), made in the reading thread.
+        self.rows: list[dict[str, Any]] | None = None
 
 
 class FrameReading(Reading):
@@ -79,9 +83,9 @@ class FrameReading(Reading):
         config: DataFrameSourceConfig,
     ) -> None:
         self.path = path
-        self.chunks = chunks
         self.builder = builder
         self.frames = config.emit == "frames"
+        self.chunks = ReadAhead(chunks, self._prepare, f"pump-pandas read {path}")
         # rows mode: the rows of the current chunk not yet handed out
         self._rows: list[dict[str, Any]] = []
         self._next = 0
@@ -92,11 +96,15 @@ class FrameReading(Reading):
             return self._next_frame()
         return self._next_rows(limit)
 
-    def _read(self) -> FrameChunk | None:
-        chunk = next(self.chunks, None)
-        if chunk is not None:
-            chunk.frame = self.builder.typed(chunk.frame)
+    def _prepare(self, chunk: FrameChunk) -> FrameChunk:
+        """The chunk made ready to hand out (in the reading thread)."""
+        chunk.frame = self.builder.typed(chunk.frame)
+        if not self.frames:
+            chunk.rows = frame_rows(chunk.frame)
         return chunk
+
+    def _read(self) -> FrameChunk | None:
+        return next(self.chunks, None)
 
     def _next_frame(self) -> Chunk | None:
         chunk = self._read()
@@ -117,7 +125,7 @@ class FrameReading(Reading):
             chunk = self._read()
             if chunk is None:
                 return None
-            self._chunk, self._rows, self._next = chunk, frame_rows(chunk.frame), 0
+            self._chunk, self._rows, self._next = chunk, chunk.rows or [], 0
             if not self._rows:
                 events: list[Any] = []
                 contexts: list[dict[str, Any]] = []
@@ -151,9 +159,7 @@ class FrameReading(Reading):
         return errors
 
     def close(self) -> None:
-        close = getattr(self.chunks, "close", None)
-        if close is not None:
-            close()
+        self.chunks.close()
         super().close()
 
 

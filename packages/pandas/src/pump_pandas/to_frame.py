@@ -84,8 +84,8 @@ class ToDataFrame(Aggregator):
         self.Strategy: DataFrameAggregationStrategy = self.AggregationStrategy  # type: ignore[assignment]
         self.Builder = self.Strategy.builder
 
-    def _configured_strategy(self) -> AggregationStrategy:
-        # the Aggregator asks for its strategy once its config is read
+    def configured_strategy(self) -> AggregationStrategy:
+        """A DataFrame strategy with this component's columns and dtypes."""
         return DataFrameAggregationStrategy(FrameBuilder(self.Config))
 
     def process_batch(self, contexts: list[dict[str, Any]], events: list[Any]) -> list[Any]:

@@ -94,7 +94,7 @@ class Aggregator(Processor):
         self.CompletionSize: int = self.Config["completion_size"]
         self.CompletionTimeout: float = self.Config["completion_timeout"]
         self.CompletionInterval: float = self.Config["completion_interval"]
-        self.AggregationStrategy = aggregation_strategy or self._configured_strategy()
+        self.AggregationStrategy = aggregation_strategy or self.configured_strategy()
         #: Events in the current aggregate.
         self.CurrentSize = 0
         self._held: list[Batch] = []  # one entry per hold(): the batches the aggregate came from
@@ -108,7 +108,9 @@ class Aggregator(Processor):
         self._sources_finished = False
         self._emit_soon: asyncio.Handle | None = None
 
-    def _configured_strategy(self) -> AggregationStrategy:
+    def configured_strategy(self) -> AggregationStrategy:
+        """The strategy the config names (called once the config is read, when none is passed);
+        a subclass that aggregates into something else returns its own."""
         name: StrategyName = self.Config["strategy"]
         if name == "pairs":
             return ListAggregationStrategy()
