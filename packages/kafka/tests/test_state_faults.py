@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from pump.testing.state import kill_repeatedly, read_positions, state_totals
 
@@ -133,20 +134,27 @@ async def test_counts_survive_five_sigkills_exactly(kafka: Any, tmp_path: Path) 
             worker.close()
 
 
+@pytest.mark.parametrize("through", ["a shared state_dir", "the changelog"])
 async def test_two_processes_share_partitions_and_state_across_rebalances(
-    kafka: Any, tmp_path: Path
+    kafka: Any, tmp_path: Path, through: str
 ) -> None:
     n = 200_000
     topic, expected = await produce_keys(kafka, n)
     group = kafka.name("g")
-    state_dir = tmp_path / "state"  # shared by both: a partition's state follows it
-    slow = {"pause_every": 500, "pause": 0.02}  # ≤ 25,000 events/s each
+    # a partition's state follows it through the folder both use, or through the changelog
+    # topics (each process with a folder of its own, as on two hosts)
+    changelog = through == "the changelog"
+    state_dir = tmp_path / "state"
+    b_dir = tmp_path / "state-b" if changelog else state_dir
+    slow: dict[str, Any] = {"pause_every": 500, "pause": 0.02}  # ≤ 25,000 events/s each
+    if changelog:
+        slow["changelog"] = "kafka"
     a = StateWorker(kafka, topic, group, state_dir, **slow)
     b: StateWorker | None = None
     try:
         assert await kafka.wait_for(lambda: a.assigned() == set(range(PARTITIONS)), timeout=30)
         assert await kafka.wait_for(lambda: read_positions(state_dir), timeout=30)
-        b = StateWorker(kafka, topic, group, state_dir, **slow)
+        b = StateWorker(kafka, topic, group, b_dir, **slow)
 
         def shared() -> bool:
             got_a, got_b = a.assigned(), b.assigned() if b else None
@@ -156,7 +164,7 @@ async def test_two_processes_share_partitions_and_state_across_rebalances(
         # B checkpoints state of its partitions (loaded from what A checkpointed)
         b_partitions = {f"{topic}[{p}]" for p in b.assigned() or ()}
         assert await kafka.wait_for(
-            lambda: b_partitions & {part for _, part in read_positions(state_dir)}, timeout=30
+            lambda: b_partitions & {part for _, part in read_positions(b_dir)}, timeout=30
         )
         assert not await all_committed(kafka, group, topic, n), "the kill should come mid-stream"
         a.process.send_signal(signal.SIGKILL)  # B takes A's partitions after the session timeout
@@ -165,7 +173,13 @@ async def test_two_processes_share_partitions_and_state_across_rebalances(
         assert done, b.text()[-3000:]
         assert await b.stop() == 0, b.text()[-3000:]
         assert "partitions revoked" in a.text()  # B's joining took partitions from A gracefully
-        assert state_totals(state_dir, "counter") == expected
+        # B holds every partition now (restored from the changelog: A's were never in its folder)
+        totals = state_totals(b_dir, "counter")
+        assert totals == expected, (
+            f"{sum(totals.values())} counted of {n}\nA:\n{a.text()[-4000:]}\nB:\n{b.text()[-6000:]}"
+        )
+        if changelog:
+            assert re.search(r"changelog .*: restored partition", b.text()), b.text()[-3000:]
     finally:
         a.close()
         if b is not None:

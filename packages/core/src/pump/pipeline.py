@@ -85,6 +85,14 @@ class PipelineConfig(ComponentConfig):
     checkpoint_events: int = Field(
         100_000, gt=0, description="Also checkpoint after this many events reached state"
     )
+    state_changelog: str = Field(
+        "",
+        description="Connection (Kafka) whose changelog topics also keep the state, so a "
+        "partition's state moves to any process assigned it ('': none)",
+    )
+    state_changelog_prefix: str = Field(
+        "", description="Start of the changelog topics' names (default: pump.<pipeline>)"
+    )
 
 
 class Pipeline(Configurable):
@@ -496,13 +504,25 @@ class Pipeline(Configurable):
         kind = c.state_backend
         if kind == "auto":
             kind = "sqlite" if state_dir else "memory"
+        backend: StateBackend
         if kind == "memory":
-            self._state_backend = MemoryBackend()
+            backend = MemoryBackend()
         else:
             from pump.state.sqlite import SQLiteBackend
 
-            self._state_backend = SQLiteBackend(state_dir or f".pump-state/{self.Id}")
-        return self._state_backend
+            backend = SQLiteBackend(state_dir or f".pump-state/{self.Id}")
+        if c.state_changelog:
+            connection = self.App.locate_connection(c.state_changelog)
+            make = getattr(connection, "state_changelog", None)
+            if make is None:
+                raise BuildError(
+                    f"pipeline '{self.Id}': key 'state_changelog': connection "
+                    f"'{c.state_changelog}' ({type(connection).__name__}) cannot keep a state "
+                    "changelog (a Kafka connection can)"
+                )
+            backend = make(backend, c.state_changelog_prefix or f"pump.{self.Id}")
+        self._state_backend = backend
+        return backend
 
     async def checkpoint(self, timeout: float | None = None) -> bool:
         """Checkpoint the stateful processors now; True when a checkpoint was written."""

@@ -108,17 +108,20 @@ def test_a_written_snapshot_is_read_back_per_partition(tmp_path, statekit):
             ]
         )
     )
-    backend.write(Snapshot([PartitionChanges("c", "t[0]", encode_chunk({"j": 3}, []))]))
+    backend.write(Snapshot([PartitionChanges("c", "t[0]", encode_chunk({"j": 3}, []), seq=1)]))
     assert backend.load("c", "t[0]").values() == {"k": 1, "j": 3}
     assert backend.load("c", "t[0]").positions == {"t[0]": 41}
     assert backend.load("c", "t[1]").values() == {"x": 2}
     assert backend.load("c", "t[2]").values() == {}
-    backend.write(Snapshot([PartitionChanges("c", "t[0]", encode_chunk({}, ["k"]))]))
+    backend.write(Snapshot([PartitionChanges("c", "t[0]", encode_chunk({}, ["k"]), seq=2)]))
     assert backend.load("c", "t[0]").values() == {"j": 3}
     # a base replaces every chunk before it
-    backend.write(Snapshot([PartitionChanges("c", "t[0]", encode_chunk({"z": 9}, []), True)]))
+    backend.write(
+        Snapshot([PartitionChanges("c", "t[0]", encode_chunk({"z": 9}, []), True, seq=3)])
+    )
     assert len(backend.load("c", "t[0]").chunks) == 1
     assert backend.load("c", "t[0]").values() == {"z": 9}
+    assert backend.load("c", "t[0]").seq == 3
     backend.write(Snapshot([PartitionChanges("c", "t[0]", None, False, {}, ["t[0]"])]))
     assert backend.load("c", "t[0]").positions == {}
     assert sorted(backend.partitions()) == [("c", "t[0]"), ("c", "t[1]")]

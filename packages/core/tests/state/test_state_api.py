@@ -222,3 +222,26 @@ async def test_a_source_with_a_prefetch_limit_never_waits_for_the_checkpoint_int
     assert pipeline.checkpointer.events == 50
     assert await app.stop() == 0
     assert source.acked() == 2000
+
+
+def test_a_whole_chunk_carries_every_position_and_a_delta_the_advanced_ones():
+    from pump.state.store import Partition
+
+    partition = Partition("", {"k": 1}, {"file-a": 5, "file-b": 7}, [], 3)
+    partition.data["k"] = 2
+    partition.changed.add("k")
+    partition.applied["file-a"] = 9
+    partition.advanced.add("file-a")
+    partition.needs_base = True  # e.g. restored from elsewhere: written whole
+    base = partition.take_changes("p")
+    assert base.base and base.seq == 4
+    assert base.positions == {"file-a": 9, "file-b": 7}  # a reader may start from this one
+    partition.data["k"] = 3
+    partition.changed.add("k")
+    partition.data["j"] = 1
+    partition.changed.add("j")
+    partition.data.update({f"x{i}": i for i in range(10)})  # most keys unchanged: a delta
+    partition.applied["file-b"] = 8
+    partition.advanced.add("file-b")
+    delta = partition.take_changes("p")
+    assert not delta.base and delta.seq == 5 and delta.positions == {"file-b": 8}

@@ -24,6 +24,7 @@ from pump_kafka.errors import BrokerUnavailable
 
 if TYPE_CHECKING:
     from pump import Application
+    from pump.state.backend import StateBackend
 
 L = logging.getLogger(__name__)
 
@@ -153,6 +154,13 @@ class KafkaConnection(pump.Connection):
     def create_admin(self, **options: Any) -> AIOKafkaAdminClient:
         """A new (not started) aiokafka admin client."""
         return AIOKafkaAdminClient(**{**self.client_options(), **options})
+
+    def state_changelog(self, local: StateBackend, prefix: str) -> StateBackend:
+        """A state backend keeping checkpoints in `local` and in changelog topics named
+        `<prefix>.<processor>.<source topic>` (a pipeline's `state_changelog`)."""
+        from pump_kafka.changelog import KafkaChangelog
+
+        return KafkaChangelog(local, self, prefix)
 
     async def start(self) -> None:
         """Check the brokers once, so a wrong address or credentials fail the start clearly."""

@@ -123,12 +123,19 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.source = source
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
+        # nothing is handed over until the next assignment's state is restored
+        self.source.state_ready.clear()
         await self.source.partitions_revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        self.source.partitions_assigned(set(assigned))
-        # their state (stateful processors) is restored before their first records come
-        await self.source.Pipeline.load_partitions([partition_name(tp) for tp in assigned])
+        self.source.state_ready.clear()
+        try:
+            self.source.partitions_assigned(set(assigned))
+            # their state (stateful processors) is restored before any of their records is
+            # handed over, or a record would find no state and start the partition afresh
+            await self.source.Pipeline.load_partitions([partition_name(tp) for tp in assigned])
+        finally:
+            self.source.state_ready.set()
 
 
 class KafkaSource(pump.Source):
@@ -170,6 +177,9 @@ class KafkaSource(pump.Source):
         self._revoked: set[TopicPartition] = set()
         self._reports: dict[str, pump.RateLimitedLog] = {}
         self._tasks = pump.TaskGroup(self.location())
+        #: Set while the state of the assigned partitions is restored (see _Rebalance).
+        self.state_ready = asyncio.Event()
+        self.state_ready.set()
 
         if self.Config.retry_backoff is not None:
             L.warning(
@@ -262,6 +272,8 @@ class KafkaSource(pump.Source):
                 for start in range(0, len(records), max_batch):
                     if not pipeline.is_ready():
                         await self._wait_ready(consumer)
+                    if not self.state_ready.is_set():  # a rebalance restores state now
+                        await self.state_ready.wait()
                     if not await self._still_current(consumer, tp, positions[tp]):
                         # A rebalance reset the partition to its committed offset meanwhile:
                         # these records come again from there, so handing them over now would

@@ -9,6 +9,7 @@ number of keys; restoring reads the last base and the deltas after it.
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ class PartitionChanges:
     positions: dict[str, int] = field(default_factory=dict)
     #: Streams whose positions are no longer needed (a finished file).
     forget_streams: list[str] = field(default_factory=list)
+    #: The chunk's number: one more than the partition's previous chunk's, wherever written.
+    seq: int = 0
 
 
 @dataclass
@@ -45,6 +48,10 @@ class Restored:
     #: The last base chunk (if any) and the deltas after it, oldest first.
     chunks: list[bytes] = field(default_factory=list)
     positions: dict[str, int] = field(default_factory=dict)
+    #: The number of the last chunk (-1: none).
+    seq: int = -1
+    #: True when the next chunk must be a base (restored from elsewhere than where it writes).
+    needs_base: bool = False
 
     def values(self) -> dict[Any, Any]:
         """The partition's keys and values: the chunks applied in order."""
@@ -63,7 +70,8 @@ def encode_chunk(values: dict[Any, Any], deleted: list[Any]) -> bytes:
 
 
 class StateBackend(ABC):
-    """Keeps checkpoints. Methods are called from a worker thread, one at a time."""
+    """Keeps checkpoints. The synchronous methods run in a worker thread, one at a time; the
+    pipeline calls the `*_async` ones, which a backend doing network I/O overrides."""
 
     #: True when a written checkpoint survives the process (a crash, SIGKILL).
     durable: ClassVar[bool] = True
@@ -87,6 +95,23 @@ class StateBackend(ABC):
         """Where the checkpoints go, for log lines."""
         return type(self).__name__
 
+    async def open_async(self, pipeline_id: str) -> None:
+        """`open` in a worker thread."""
+        await asyncio.to_thread(self.open, pipeline_id)
+
+    async def load_async(self, processor: str, partition: str) -> Restored:
+        """`load` in a worker thread (the values decoded there too)."""
+        restored = await asyncio.to_thread(self.load, processor, partition)
+        return restored
+
+    async def write_async(self, snapshot: Snapshot) -> None:
+        """`write` in a worker thread."""
+        await asyncio.to_thread(self.write, snapshot)
+
+    async def close_async(self) -> None:
+        """`close` in a worker thread."""
+        await asyncio.to_thread(self.close)
+
 
 class MemoryBackend(StateBackend):
     """Checkpoints in this process's memory: fast, and gone with the process.
@@ -100,6 +125,7 @@ class MemoryBackend(StateBackend):
     def __init__(self) -> None:
         self._chunks: dict[tuple[str, str], list[bytes]] = {}
         self._positions: dict[tuple[str, str], dict[str, int]] = {}
+        self._seqs: dict[tuple[str, str], int] = {}
 
     def open(self, pipeline_id: str) -> None:
         """Nothing to open."""
@@ -107,7 +133,11 @@ class MemoryBackend(StateBackend):
     def load(self, processor: str, partition: str) -> Restored:
         """What the checkpoints wrote."""
         where = (processor, partition)
-        return Restored(list(self._chunks.get(where, [])), dict(self._positions.get(where, {})))
+        return Restored(
+            list(self._chunks.get(where, [])),
+            dict(self._positions.get(where, {})),
+            self._seqs.get(where, -1),
+        )
 
     def write(self, snapshot: Snapshot) -> None:
         """Keep the chunks and positions."""
@@ -118,6 +148,7 @@ class MemoryBackend(StateBackend):
                     self._chunks[where] = [change.data]
                 else:
                     self._chunks.setdefault(where, []).append(change.data)
+                self._seqs[where] = change.seq
             positions = self._positions.setdefault(where, {})
             positions.update(change.positions)
             for stream in change.forget_streams:

@@ -91,7 +91,7 @@ class Checkpointer:
     async def start(self) -> None:
         """Open the backend, restore the stateful processors, start the periodic checkpoints."""
         try:
-            await asyncio.to_thread(self.backend.open, self.pipeline.Id)
+            await self.backend.open_async(self.pipeline.Id)
         except Exception as exc:
             raise type(exc)(f"pipeline '{self.pipeline.Id}': {exc}") from exc
         for state in self.states:
@@ -115,7 +115,7 @@ class Checkpointer:
             self.pipeline.throttle(self, False)
         for state in self.states:
             state.bind(None)
-        await asyncio.to_thread(self.backend.close)
+        await self.backend.close_async()
 
     def load(self, processor: str, partition: str) -> Restored:
         """The last checkpoint of a processor's partition (read synchronously, on first use)."""
@@ -210,7 +210,7 @@ class Checkpointer:
             L.error("pipeline '%s': checkpoints stopped: %s", self.pipeline.Id, exc)
             raise
         except BaseException:
-            self._put_back(batches, snapshot)
+            self._put_back(batches, snapshot, maybe_written=True)
             raise
         self._release(batches)
         self.written += 1
@@ -236,7 +236,9 @@ class Checkpointer:
             self.pipeline.throttle(self, False)
         return batches, snapshot
 
-    def _put_back(self, batches: list[Batch], snapshot: Snapshot) -> None:
+    def _put_back(
+        self, batches: list[Batch], snapshot: Snapshot, maybe_written: bool = False
+    ) -> None:
         """A checkpoint was not written: its batches and changes go into the next one."""
         for batch in batches:
             if batch not in self._epoch_set:
@@ -244,17 +246,20 @@ class Checkpointer:
                 self._epoch.append(batch)
             else:  # held again meanwhile: one hold is enough
                 batch.release_checkpoint()
-        self._merge_back(snapshot)
+        self._merge_back(snapshot, maybe_written)
 
-    def _merge_back(self, snapshot: Snapshot) -> None:
-        """Mark the snapshot's keys and positions changed again, so the next one writes them."""
+    def _merge_back(self, snapshot: Snapshot, maybe_written: bool) -> None:
+        """Mark the snapshot's keys and positions changed again, so the next one writes them.
+
+        A write that failed may have reached part of the backend (a local file but not a
+        changelog): the next chunk of those partitions is then a whole one (a base)."""
         by_id = {state.processor.Id: state for state in self.states}
         for change in snapshot.changes:
             state = by_id.get(change.processor)
             if state is None or change.partition not in state.held():
                 continue
             partition = state.partition_named(change.partition)
-            if change.base:
+            if change.base or (maybe_written and change.data is not None):
                 partition.needs_base = True
             elif change.data is not None:
                 values, deleted = pickle.loads(change.data)
@@ -290,7 +295,7 @@ class Checkpointer:
         # partitions released meanwhile (revoked) may belong to another process by now
         held = {(state.processor.Id, p) for state in self.states for p in state.held()}
         snapshot.changes = [c for c in snapshot.changes if (c.processor, c.partition) in held]
-        await asyncio.to_thread(self.backend.write, snapshot)
+        await self.backend.write_async(snapshot)
 
     def _release(self, batches: list[Batch]) -> None:
         for batch in batches:
@@ -302,19 +307,27 @@ class Checkpointer:
     async def release_partitions(self, partitions: list[str], timeout: float | None) -> None:
         """Checkpoint, then drop `partitions` from memory (revoked: another process may own
         them next and restores them from the checkpoint)."""
+        written = False
         try:
             written = await self.checkpoint(timeout)
-        except CheckpointFailed:
-            written = False
-        if not written and any(p in s.held() for s in self.states for p in partitions):
-            L.warning(
-                "pipeline '%s': partitions %s released without a final checkpoint; their "
-                "events since the last one are delivered again to the next owner",
+        except Exception as exc:  # e.g. the backend failed: the drop below must happen anyway
+            L.error(
+                "pipeline '%s': the checkpoint of revoked partitions failed: %s: %s",
                 self.pipeline.Id,
-                ", ".join(partitions),
+                type(exc).__name__,
+                exc,
             )
-        for state in self.states:
-            state.drop(partitions)
+        finally:
+            if not written and any(p in s.held() for s in self.states for p in partitions):
+                L.warning(
+                    "pipeline '%s': partitions %s released without a final checkpoint; their "
+                    "events since the last one are delivered again to the next owner",
+                    self.pipeline.Id,
+                    ", ".join(partitions),
+                )
+            # never write them again from here: they may belong to another process now
+            for state in self.states:
+                state.drop(partitions)
 
     async def _write_forgotten(self) -> None:
         """Drop the positions of streams finished since the last checkpoint (files done while
@@ -329,7 +342,7 @@ class Checkpointer:
                     partition.forgotten = set()
                     snapshot.changes.append(change)
         if snapshot.changes:
-            await asyncio.to_thread(self.backend.write, snapshot)
+            await self.backend.write_async(snapshot)
 
     async def load_partitions(self, partitions: list[str]) -> None:
         """Read the state of `partitions` now (assigned to this process), rather than when their
@@ -340,7 +353,7 @@ class Checkpointer:
                 if name in state.held():
                     continue
                 processor = state.processor.Id
-                restored = await asyncio.to_thread(self.backend.load, processor, name)
+                restored = await self.backend.load_async(processor, name)
                 data = await asyncio.to_thread(restored.values)
                 state.adopt(name, restored, data)
 

@@ -104,16 +104,21 @@ class SQLiteBackend(StateBackend):
         with self._lock:
             db = self._connection()
             chunks = db.execute(
-                "SELECT base, data FROM chunks WHERE processor = ? AND partition = ? ORDER BY seq",
+                "SELECT seq, base, data FROM chunks WHERE processor = ? AND partition = ? "
+                "ORDER BY seq",
                 (processor, partition),
             ).fetchall()
             positions = db.execute(
                 "SELECT stream, position FROM positions WHERE processor = ? AND partition = ?",
                 (processor, partition),
             ).fetchall()
-        bases = [i for i, (base, _) in enumerate(chunks) if base]
+        bases = [i for i, (_, base, _) in enumerate(chunks) if base]
         first = bases[-1] if bases else 0
-        return Restored([data for _, data in chunks[first:]], dict(positions))
+        return Restored(
+            [data for _, _, data in chunks[first:]],
+            dict(positions),
+            chunks[-1][0] if chunks else -1,
+        )
 
     def write(self, snapshot: Snapshot) -> None:
         """One transaction: a chunk and the positions of every changed partition."""
@@ -124,17 +129,13 @@ class SQLiteBackend(StateBackend):
                 for c in snapshot.changes:
                     where = (c.processor, c.partition)
                     if c.data is not None:
-                        (last,) = db.execute(
-                            "SELECT max(seq) FROM chunks WHERE processor = ? AND partition = ?",
-                            where,
-                        ).fetchone()
-                        seq = 0 if last is None else last + 1
+                        seq = c.seq
                         if c.base:
                             db.execute(
                                 "DELETE FROM chunks WHERE processor = ? AND partition = ?", where
                             )
                         db.execute(
-                            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?)",
+                            "INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?)",
                             (*where, seq, int(c.base), c.data),
                         )
                     if c.positions:

@@ -39,10 +39,16 @@ class Partition:
         "needs_base",
         "replayed",
         "restored",
+        "seq",
     )
 
     def __init__(
-        self, name: str, data: dict[Any, Any], restored: dict[str, int], chunks: list[bytes]
+        self,
+        name: str,
+        data: dict[Any, Any],
+        restored: dict[str, int],
+        chunks: list[bytes],
+        seq: int = -1,
     ) -> None:
         self.name = name
         #: Key → value (the values a processor reads and writes).
@@ -64,6 +70,8 @@ class Partition:
         self.delta_bytes = sum(len(c) for c in chunks[1:])
         self.deltas = max(0, len(chunks) - 1)
         self.needs_base = False
+        #: The number of the last chunk written or restored.
+        self.seq = seq
 
     def take_changes(self, processor: str) -> PartitionChanges | None:
         """The changes since the last checkpoint, encoded (and start the next), or None."""
@@ -87,6 +95,8 @@ class Partition:
                     f"the state of partition '{self.name}' cannot be stored: "
                     f"{type(exc).__name__}: {exc} (keys and values must be picklable)"
                 ) from exc
+            self.seq += 1
+            changes.seq = self.seq
             if changes.base:
                 self.base_bytes, self.delta_bytes, self.deltas = len(changes.data), 0, 0
                 self.needs_base = False
@@ -94,7 +104,10 @@ class Partition:
                 self.delta_bytes += len(changes.data)
                 self.deltas += 1
         applied = self.applied
-        changes.positions = {s: applied[s] for s in self.advanced if s in applied}
+        if changes.base:  # whole: every position too (its reader may start from it)
+            changes.positions = dict(applied)
+        else:
+            changes.positions = {s: applied[s] for s in self.advanced if s in applied}
         changes.forget_streams = list(self.forgotten)
         self.changed = set()
         self.advanced = set()
@@ -230,7 +243,8 @@ class State:
         held = self._partitions.get(name)
         if held is not None:
             return held
-        partition = Partition(name, data, restored.positions, restored.chunks)
+        partition = Partition(name, data, restored.positions, restored.chunks, restored.seq)
+        partition.needs_base = restored.needs_base
         self._partitions[name] = partition
         if data or restored.positions:
             L.info(
