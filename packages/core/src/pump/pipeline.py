@@ -141,8 +141,9 @@ class Pipeline(Configurable):
         self._throttles: set[Any] = set()
         self._linked: set[Pipeline] = set()
         self._ready = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        #: drain() calls waiting for the pipeline to be idle (no event in flight, no task);
+        #: idle is `in_flight == 0 and not self._tasks`, checked where either drops to zero
+        self._idle_waiters: list[asyncio.Future[None]] = []
         self._started = False
         self._stopping = False
         #: True while the pipeline finishes its in-flight events; holders must not hold.
@@ -397,7 +398,6 @@ class Pipeline(Configurable):
         self.counters.events_in += n
         if self.in_flight >= self._max_in_flight:
             self._ready.clear()
-        self._idle.clear()
         if errors:
             events, contexts = self._policy.source_errors(
                 batch, source, events, context, contexts, errors
@@ -435,7 +435,6 @@ class Pipeline(Configurable):
     ) -> None:
         """Send events made from held ones (an aggregate) on from `depth`; done → parents done."""
         batch = Batch(0, release_parents(parents))
-        self._idle.clear()
         self._dispatch.run(batch, depth, None, contexts, events)
         batch.done()
         if self.in_flight == 0 and not self._tasks:  # written at once, from no source batch
@@ -640,7 +639,12 @@ class Pipeline(Configurable):
             self._became_idle()
 
     def _became_idle(self) -> None:
-        self._idle.set()
+        waiters = self._idle_waiters
+        if waiters:
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            waiters.clear()
         if self.sources_finished():
             self.App.wake()
 
@@ -680,7 +684,12 @@ class Pipeline(Configurable):
 
     def sources_finished(self) -> bool:
         """True when every source's `main()` has returned."""
-        return all(s.task is not None and s.task.done() for s in self.Sources)
+        # a plain loop: asked after every batch that leaves the pipeline idle
+        for source in self.Sources:
+            task = source.task
+            if task is None or not task.done():
+                return False
+        return True
 
     def is_finished(self) -> bool:
         """Sources exhausted and every event done."""
@@ -700,9 +709,11 @@ class Pipeline(Configurable):
             await self.dead_letter.flush()
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        if not self._idle.is_set():
+        if self.in_flight or self._tasks:
+            waiter = loop.create_future()
+            self._idle_waiters.append(waiter)
             try:
-                await asyncio.wait_for(self._idle.wait(), timeout)
+                await asyncio.wait_for(waiter, timeout)
             except TimeoutError:
                 return False
         if self.checkpointer is not None and self.error is None:
