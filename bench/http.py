@@ -13,11 +13,16 @@ keep-alive connections (64 by default) with POSTs of NDJSON bodies of 100 events
 
 The load comes from `wrk` (Debian package `wrk`) when it is installed, else from a client
 process of aiohttp sessions (slower; then the client may be what limits both). Rounds
-alternate the contestants; the best round of each counts. Requests/s, events/s and the
+alternate the contestants (ABBA order); the best round of each counts. Both servers of a round
+run with the same random PYTHONHASHSEED, a new one each round: string hashes decide how the
+events' keys collide in their dicts, which moved one process's cost per request by ~1% under
+callgrind, so a pair shares its luck and the rounds sample it. Requests/s, events/s and the
 latency percentiles (p50, p99) come from the load generator; every answer must be a 200, and
-the server's own count of events must match. The last line is a JSON summary: `pump_eps` and
-`aiohttp_handler_eps` (events/s), `ratio` (events/s; requests/s is the same ratio), and both
-p99 latencies.
+the server's own count of events must match. The server's CPU seconds over the run (from
+/proc) give events per CPU second, the steadier figure on a shared machine. The last line is a
+JSON summary: `pump_eps` and `aiohttp_handler_eps` (events/s), `ratio` (events/s; requests/s
+is the same ratio), `cpu_ratio`, both p99 latencies and the 1-minute load average before and
+after (`load`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -253,12 +259,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_one(name: str, client: str, body: Path, connections: int, seconds: float) -> Load:
+def run_one(
+    name: str, client: str, body: Path, connections: int, seconds: float, hash_seed: int
+) -> Load:
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve", name, "--port", str(port)],
         stdout=subprocess.PIPE,
         text=True,
+        env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
     )
     try:
         assert server.stdout is not None
@@ -290,7 +299,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=5.0, help="Length of each run")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument(
         "--client", choices=["wrk", "aiohttp"], default="wrk" if shutil.which("wrk") else "aiohttp"
@@ -313,11 +322,13 @@ def main() -> None:
     rates: dict[str, list[float]] = {name: [] for name in CONTESTANTS}
     cpu_rates: dict[str, list[float]] = {name: [] for name in CONTESTANTS}
     p99: dict[str, list[float]] = {name: [] for name in CONTESTANTS}
+    load_before = os.getloadavg()[0]
     try:
         for round_ in range(args.rounds):
             order = CONTESTANTS if round_ % 2 == 0 else CONTESTANTS[::-1]
+            hash_seed = random.randrange(1, 2**32)  # the same for both servers of the round
             for name in order:
-                load = run_one(name, args.client, body, args.connections, args.seconds)
+                load = run_one(name, args.client, body, args.connections, args.seconds, hash_seed)
                 rps = load.requests / load.seconds
                 rates[name].append(rps * EVENTS_PER_BODY)
                 p99[name].append(load.p99_ms)
@@ -347,6 +358,8 @@ def main() -> None:
         events_per_request=EVENTS_PER_BODY,
         client=args.client,
         seconds=args.seconds,
+        rounds=args.rounds,
+        load=[round(load_before, 2), round(os.getloadavg()[0], 2)],
     )
 
 

@@ -141,6 +141,8 @@ class Pipeline(Configurable):
         self._throttles: set[Any] = set()
         self._linked: set[Pipeline] = set()
         self._ready = asyncio.Event()
+        #: `_ready.is_set()` as a plain attribute: read per batch and per request by sources
+        self._ready_now = False
         #: drain() calls waiting for the pipeline to be idle (no event in flight, no task);
         #: idle is `in_flight == 0 and not self._tasks`, checked where either drops to zero
         self._idle_waiters: list[asyncio.Future[None]] = []
@@ -298,12 +300,12 @@ class Pipeline(Configurable):
     async def ready(self) -> None:
         """Wait until the pipeline takes more events (started, not throttled, under the bound)."""
         # loop: several sources (or tasks of one) wake together; each re-checks the bound
-        while not self._ready.is_set():
+        while not self._ready_now:
             await self._ready.wait()
 
     def is_ready(self) -> bool:
         """True when sources may hand over events now."""
-        return self._ready.is_set()
+        return self._ready_now
 
     def throttle(self, who: Any, enable: bool = True) -> None:
         """Pause (`enable`) or resume sources on behalf of `who`; linked pipelines follow."""
@@ -348,7 +350,7 @@ class Pipeline(Configurable):
             return "finished"
         if self.paused:
             return "paused"
-        return "running" if self._ready.is_set() else "throttled"
+        return "running" if self._ready_now else "throttled"
 
     def link(self, other: Pipeline) -> None:
         """Throttling this pipeline throttles `other` too (`other` feeds this one)."""
@@ -366,8 +368,10 @@ class Pipeline(Configurable):
             and self.error is None
             and self.in_flight < self._max_in_flight
         ):
+            self._ready_now = True
             self._ready.set()
         else:
+            self._ready_now = False
             self._ready.clear()
 
     # -- the event path -------------------------------------------------------------------
@@ -397,6 +401,7 @@ class Pipeline(Configurable):
         self.in_flight += n
         self.counters.events_in += n
         if self.in_flight >= self._max_in_flight:
+            self._ready_now = False
             self._ready.clear()
         if errors:
             events, contexts = self._policy.source_errors(
@@ -445,7 +450,7 @@ class Pipeline(Configurable):
         acknowledged with the checkpoint that holds them)."""
         batch.absorbed += n
         self.in_flight -= n
-        if not self._ready.is_set():
+        if not self._ready_now:
             self._update_ready()
         if self.in_flight == 0 and not self._tasks:
             self._became_idle()
@@ -629,7 +634,7 @@ class Pipeline(Configurable):
                     source.acknowledge(batch)
             except Exception:
                 L.exception("%s: acknowledging a batch failed", source.location())
-        if not self._ready.is_set():
+        if not self._ready_now:
             self._update_ready()
         if self.in_flight == 0 and not self._tasks:
             self._became_idle()

@@ -26,6 +26,8 @@ Method = Literal["POST", "PUT", "PATCH"]
 
 #: Distinct Content-Type header values whose body format is remembered.
 _KNOWN_CONTENT_TYPES = 64
+JSON = "application/json"
+_dumps = orjson.dumps
 
 
 class HTTPServerSourceConfig(ListenerConfig, ServerAuthConfig):
@@ -95,8 +97,13 @@ class HTTPServerSource(pump.Source):
         c = self.Config
         self.auth = RequestAuth(c)
         web_app = web.Application(client_max_size=c.max_body_size)
+        plain = True
         for method in c.methods:
-            web_app.router.add_route(method, c.path, self._handle)
+            route = web_app.router.add_route(method, c.path, self._handle)
+            plain = plain and isinstance(route.resource, web.PlainResource)
+        # aiohttp matches a plain path (no {variables}) against the request's path with only
+        # %2F and %25 left encoded: without a '%' in it, it is every answered request's path
+        self._fixed_path = c.path if plain and "%" not in c.path else None
         self.listener = Listener(web_app, c, self.location())
         self._accepting = False
         self._bad_log = pump.RateLimitedLog(L, 10.0)
@@ -183,7 +190,8 @@ class HTTPServerSource(pump.Source):
         if self._checks_signature and not self.auth.signature_ok(headers, body):
             self.unauthorized += 1
             return _answer(401, {"error": "missing or wrong signature"})
-        fmt, charset = self._body_format(request)
+        known = self._formats.get(headers.get(hdrs.CONTENT_TYPE))
+        fmt, charset = known if known is not None else self._body_format(request)
         try:
             events = decode(body, fmt, self._split_arrays, charset)
         except BodyError as exc:
@@ -195,7 +203,7 @@ class HTTPServerSource(pump.Source):
         if not events:
             return _answer(200, {"events": 0})
         # the pipeline may have stopped or filled up while the body was read
-        if not self._accepting or pipeline.error is not None:
+        if not self.accepting() or pipeline.is_error():
             return self._unavailable("the pipeline is not running")
         if not pipeline.is_ready():
             return self._busy()
@@ -222,22 +230,19 @@ class HTTPServerSource(pump.Source):
                     self._retry_after,
                 )
         if not batch.failed:
-            return _answer(200, {"events": len(events)})
-        if not self._accepting:
+            return web.Response(body=_dumps({"events": len(events)}), content_type=JSON)
+        if not self.accepting():
             return self._unavailable("the pipeline stopped before the events were done")
         self.failed_responses += 1
         return _answer(500, {"error": "the events failed; the pipeline stopped"})
 
     def _body_format(self, request: web.Request) -> tuple[BodyFormat, str]:
         """The format and charset of a request's body, remembered per Content-Type header
-        value (parsing the header cost more than the rest of the handler's checks)."""
-        raw = request.headers.get(hdrs.CONTENT_TYPE)
-        known = self._formats.get(raw)
-        if known is None:
-            fmt = resolve_format(self.Config.format, request.content_type)
-            known = (fmt, (request.charset or "utf-8") if fmt == "text" else "utf-8")
-            if len(self._formats) < _KNOWN_CONTENT_TYPES:  # senders use a few; bound the rest
-                self._formats[raw] = known
+        value in `_formats` (aiohttp parses the header again on every request)."""
+        fmt = resolve_format(self.Config.format, request.content_type)
+        known = (fmt, (request.charset or "utf-8") if fmt == "text" else "utf-8")
+        if len(self._formats) < _KNOWN_CONTENT_TYPES:  # senders use a few; bound the rest
+            self._formats[request.headers.get(hdrs.CONTENT_TYPE)] = known
         return known
 
     def _context(self, request: web.Request, headers: Mapping[str, str]) -> SharedContext:
@@ -245,7 +250,7 @@ class HTTPServerSource(pump.Source):
         return SharedContext(
             {
                 "http_method": request.method,
-                "http_path": request.path,
+                "http_path": self._fixed_path or request.path,
                 "http_query": request.query_string,
                 "http_remote": request.remote,
                 "http_headers": {k: headers[k] for k in self._context_headers if k in headers}
@@ -269,9 +274,4 @@ class HTTPServerSource(pump.Source):
 
 
 def _answer(status: int, document: Any, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(
-        status=status,
-        body=orjson.dumps(document),
-        content_type="application/json",
-        headers=headers,
-    )
+    return web.Response(status=status, body=_dumps(document), content_type=JSON, headers=headers)
