@@ -24,6 +24,7 @@ from pump_influxdb.lineprotocol import (
     escape_tag,
     float_text,
     float_texts,
+    plain_strings,
     point_line,
     quote_string,
     to_timestamp,
@@ -153,6 +154,14 @@ def test_floats_are_written_as_the_shortest_text_of_the_same_number() -> None:
         None,
     ]
     assert float_texts([]) == []
+    assert plain_strings(["ok", "a b,c=d"]) == ["ok", "a b,c=d"]
+    assert plain_strings(["ok", 'say "hi"', "back\\slash", 1, None]) == [
+        "ok",
+        None,
+        None,
+        None,
+        None,
+    ]
 
 
 def test_nested_mappings_give_their_items_as_tags_and_fields() -> None:

@@ -125,6 +125,19 @@ def float_texts(values: list[Any]) -> list[str | None]:
     return [float_text(v) if type(v) is float and v - v == 0.0 else None for v in values]
 
 
+_STRINGS = frozenset({str})
+
+
+def plain_strings(values: list[Any]) -> list[str | None]:
+    """Each value that is a str with nothing to escape in a string field (no `"`, no `\\`);
+    None for any other value. A column of such strings is checked in one pass."""
+    if values and set(map(type, values)) == _STRINGS:
+        joined = "".join(values)
+        if '"' not in joined and "\\" not in joined:
+            return values
+    return [v if type(v) is str and '"' not in v and "\\" not in v else None for v in values]
+
+
 def format_field(value: Any, integers_as_float: bool = False) -> str | None:
     """A field value as written in a line; None for a value that is skipped (None, NaN, ±inf)."""
     kind = type(value)
@@ -288,6 +301,11 @@ class LineBuilder:
         #: Batch functions by the value types they expect (see `lines`).
         self._batch_functions: dict[tuple[type, ...], BatchFunction | None] = {}
 
+    def _refs(self) -> list[Reference]:
+        """The references of every setting: measurement, tags, fields, time."""
+        refs = [r for r in (self.measurement_ref, self.time_ref) if r is not None]
+        return refs + [r for _p, r in self.tags] + [r for _p, r in self.fields or ()]
+
     # -- a batch ------------------------------------------------------------------------------
 
     def lines(
@@ -299,10 +317,10 @@ class LineBuilder:
         """The lines of a batch (None where an event failed) and the failures by index.
 
         Events are mostly alike, so the batch is built by a function compiled for the value
-        types of its first event (a float `usage`, an int `count`, ...): per event one check
-        of those types and one f-string. An event that does not fit (another type, a missing
-        key, not a dict) goes to `fallback(event, context)`, which builds it the slow way or
-        raises.
+        types of its first event (a float `usage`, an int `count`, ...): float and str fields
+        checked and written a column at a time, then per event one check of the other types
+        and one f-string. An event that does not fit (another type, a missing key, not a
+        dict) goes to `fallback(event, context)`, which builds it the slow way or raises.
         """
         function = self._batch_function(events[0]) if events else None
         if function is not None:
@@ -353,6 +371,7 @@ class LineBuilder:
             "measurement_of": self._measurement_of,
             "now": self.clock.now,
             "FLOAT_TEXTS": float_texts,
+            "PLAIN_STRINGS": plain_strings,
             "FLOAT_TEXT": float_text,
             "column_value": _column_value,
             "MEASUREMENTS": self._measurements,
@@ -362,7 +381,7 @@ class LineBuilder:
         def fetch(ref: Reference) -> str:
             return f"c[{ref.key!r}]" if ref.from_context else f"e[{ref.key!r}]"
 
-        columns: list[tuple[str, str]] = []  # (name, key) of each float field
+        columns: list[tuple[str, str, str]] = []  # (name, key, function): float, str fields
         loads: list[tuple[str, str]] = []  # (name, expression) per event
         checks: list[str] = []
         pieces: list[tuple[bool, str]] = []  # (is code, text) of the line
@@ -372,9 +391,11 @@ class LineBuilder:
         else:
             pieces.append((False, self.measurement))
         for n, (_prefix, ref) in enumerate(self.tags):
+            # a tag value is read where it is written (binding it to a name costs more)
             names[f"TAGS{n}"] = self._tag_caches[n]
-            loads.append((f"t{n}", fetch(ref)))
-            pieces.append((True, f"TAGS{n}.get(t{n}) or tag_value({n}, t{n})"))
+            names[f"TAG{n}"] = ref.key
+            tag = f"{'c' if ref.from_context else 'e'}[TAG{n}]"
+            pieces.append((True, f"TAGS{n}.get({tag}) or tag_value({n}, {tag})"))
         pieces.append((False, " "))
         assert self.fields is not None
         for n, (prefix, ref) in enumerate(self.fields):
@@ -384,9 +405,14 @@ class LineBuilder:
             value = f"f{n}"
             pieces.append((False, prefix[1:] if n == 0 else prefix))
             if kind is float:
-                columns.append((value, ref.key))
+                columns.append((value, ref.key, "FLOAT_TEXTS"))
                 checks.append(f"{value} is not None")
                 pieces.append((True, value))
+                continue
+            if kind is str:
+                columns.append((value, ref.key, "PLAIN_STRINGS"))
+                checks.append(f"{value} is not None")
+                pieces += [(False, '"'), (True, value), (False, '"')]
                 continue
             loads.append((value, fetch(ref)))
             if kind is int:
@@ -395,10 +421,6 @@ class LineBuilder:
                     pieces.append((True, f"FLOAT_TEXT(float({value}))"))
                 else:
                     pieces += [(True, value), (False, "i")]
-            elif kind is str:
-                checks.append(f"type({value}) is str and '\"' not in {value}")
-                checks.append(f"'\\\\' not in {value}")
-                pieces += [(False, '"'), (True, value), (False, '"')]
             elif kind is bool:
                 checks.append(f"type({value}) is bool")
                 pieces.append((True, f"'true' if {value} else 'false'"))
@@ -422,17 +444,22 @@ class LineBuilder:
             pieces.append((True, "now()"))
         line = " ".join(f'f"{{{text}}}"' if code else repr(text) for code, text in pieces if text)
         condition = " and ".join(checks) or "True"
-        names.update({f"K{name}": key for name, key in columns})
+        names.update({f"K{name}": key for name, key, _function in columns})
         prepare = []
-        for name, _key in columns:  # None where the value is not a finite float
+        for name, _key, function in columns:  # None where a value does not fit
             prepare += [
                 "    try:",
-                f"        {name.upper()} = FLOAT_TEXTS([e[K{name}] for e in events])",
+                f"        {name.upper()} = {function}([e[K{name}] for e in events])",
                 "    except Exception:  # a key missing, an event not a mapping",
-                f"        {name.upper()} = FLOAT_TEXTS([column_value(e, K{name}) for e in events])",
+                f"        {name.upper()} = {function}([column_value(e, K{name}) for e in events])",
             ]
-        each = ", ".join(["e", "c", *(name for name, _key in columns)])
-        zipped = ", ".join(["events", "contexts", *(name.upper() for name, _key in columns)])
+        each = ", ".join(["e", "c", *(column[0] for column in columns)])
+        zipped = ", ".join(["events", "contexts", *(column[0].upper() for column in columns)])
+        if not any(ref.from_context for ref in self._refs()):  # the comprehension needs no c
+            each_event = each.replace("e, c", "e", 1)
+            events_zipped = zipped.replace("events, contexts", "events", 1)
+        else:
+            each_event, events_zipped = each, zipped
         body = [
             "def lines(events, contexts, fallback):",
             *prepare,
@@ -445,7 +472,7 @@ class LineBuilder:
             f"                {line}",
             f"                if {condition}",
             "                else odd.append(0)",
-            f"                for {each} in zip({zipped})",
+            f"                for {each_event} in zip({events_zipped})",
             *[f"                for {name} in [{load}]" for name, load in loads],
             "            ]",
             "        except Exception:",
