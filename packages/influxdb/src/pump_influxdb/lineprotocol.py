@@ -375,7 +375,8 @@ class LineBuilder:
             "FLOAT_TEXT": float_text,
             "column_value": _column_value,
             "MEASUREMENTS": self._measurements,
-            "SKIP": [0],  # batches left to go event by event
+            # batches left to go event by event, and how many after the last stop
+            "SKIP": [0, 0],
         }
 
         def fetch(ref: Reference) -> str:
@@ -443,6 +444,15 @@ class LineBuilder:
         else:
             pieces.append((True, "now()"))
         line = " ".join(f'f"{{{text}}}"' if code else repr(text) for code, text in pieces if text)
+        # the comprehension takes cached names and tags only: one missing stops it, the event
+        # by event loop caches it
+        cached = line.replace("MEASUREMENTS.get(m) or measurement_of(m)", "MEASUREMENTS[m]")
+        for n in range(len(self.tags)):
+            tag = "c" if self.tags[n][1].from_context else "e"
+            cached = cached.replace(
+                f"TAGS{n}.get({tag}[TAG{n}]) or tag_value({n}, {tag}[TAG{n}])",
+                f"TAGS{n}[{tag}[TAG{n}]]",
+            )
         condition = " and ".join(checks) or "True"
         names.update({f"K{name}": key for name, key, _function in columns})
         prepare = []
@@ -469,15 +479,17 @@ class LineBuilder:
             "        odd = []",
             "        try:",
             "            out = [",
-            f"                {line}",
+            f"                {cached}",
             f"                if {condition}",
             "                else odd.append(0)",
             f"                for {each_event} in zip({events_zipped})",
             *[f"                for {name} in [{load}]" for name, load in loads],
             "            ]",
-            "        except Exception:",
-            "            SKIP[0] = 16",
+            "        except Exception:  # this batch and the next 1, 2, 4 ... 16 event by event",
+            "            SKIP[1] = min(2 * SKIP[1] or 1, 16)",
+            "            SKIP[0] = SKIP[1] - 1",
             "        else:",
+            "            SKIP[1] = 0",
             "            if not odd:",
             "                return out, None",
             "            return complete(out, events, contexts, fallback)",
@@ -612,6 +624,8 @@ class LineBuilder:
         """ ",key=value" of tag `n` (a mapping: of each of its items; nothing: "")."""
         prefix, ref = self.tags[n]
         if value is None or value == "":
+            if value is None or type(value) is str:
+                self._tag_caches[n][value] = ""  # no tag: the batch comprehension finds it
             return ""
         if isinstance(value, Mapping):
             items = sorted(value.items(), key=lambda kv: str(kv[0]))
