@@ -454,14 +454,14 @@ class LineBuilder:
                 f"TAGS{n}[{tag}[TAG{n}]]",
             )
         condition = " and ".join(checks) or "True"
-        names.update({f"K{name}": key for name, key, _function in columns})
+        names.update({f"K{name}": key for name, key, _maker in columns})
         prepare = []
-        for name, _key, function in columns:  # None where a value does not fit
+        for name, _key, maker in columns:  # None where a value does not fit
             prepare += [
                 "    try:",
-                f"        {name.upper()} = {function}([e[K{name}] for e in events])",
+                f"        {name.upper()} = {maker}([e[K{name}] for e in events])",
                 "    except Exception:  # a key missing, an event not a mapping",
-                f"        {name.upper()} = {function}([column_value(e, K{name}) for e in events])",
+                f"        {name.upper()} = {maker}([column_value(e, K{name}) for e in events])",
             ]
         each = ", ".join(["e", "c", *(column[0] for column in columns)])
         zipped = ", ".join(["events", "contexts", *(column[0].upper() for column in columns)])
