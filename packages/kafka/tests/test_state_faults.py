@@ -239,3 +239,81 @@ async def test_one_hour_windows_survive_five_sigkills_exactly(kafka: Any, tmp_pa
     # again after a kill, at least once, never with another count)
     assert written == {key: {count} for key, count in clean.items()}
     assert "already in the restored state" in logs
+
+
+def written_windows(*folders: Path) -> dict[tuple[str, int], set[int]]:
+    """(key, start) → every count written for it, in the parts the sinks finished and in the
+    one a killed run left unfinished (its last line may be cut off)."""
+    written: dict[tuple[str, int], set[int]] = {}
+    for folder in folders:
+        parts = sorted(folder.glob("part-*.jsonl")) + sorted(folder.glob(".part-*.inprogress"))
+        for part in parts:
+            for line in part.read_bytes().splitlines():
+                try:
+                    window = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    assert part.suffix == ".inprogress", line
+                    continue
+                key = (window["key"], int(window["start"]))
+                written.setdefault(key, set()).add(window["count"])
+    return written
+
+
+async def test_windows_keep_exact_counts_across_a_rebalance_between_two_processes(
+    kafka: Any, tmp_path: Path
+) -> None:
+    """A reads every partition slowly; B joins (a rebalance), finishes its partitions and
+    closes their windows; A is killed and B takes its partitions over, behind in event time
+    and restored from A's checkpoints: every window is written with the clean run's count."""
+    per_partition = 25_000
+    start = 1_700_000_000 - 1_700_000_000 % 3600
+    rng = random.Random()
+    topic = await kafka.create_topic(partitions=PARTITIONS)
+    clean: Counter[tuple[str, int]] = Counter()
+    for p in range(PARTITIONS):
+        # the same four hours in every partition; keys of their own, so that each window's
+        # count is one partition's
+        events = [
+            {"ts": start + i * 4 * 3600 // per_partition, "user": f"p{p}-u{rng.randrange(20)}"}
+            for i in range(per_partition)
+        ]
+        clean.update((e["user"], start + (e["ts"] - start) // 3600 * 3600) for e in events)
+        events.append({"ts": start + 6 * 3600, "user": f"p{p}-closer"})
+        await kafka.produce(topic, events, partition=p)
+    n = PARTITIONS * (per_partition + 1)
+    group = kafka.name("g")
+    state_dir, out_a, out_b = tmp_path / "state", tmp_path / "out-a", tmp_path / "out-b"
+    quick = {"idle": "2s"}
+    a = StateWorker(kafka, topic, group, state_dir, WINDOW_WORKER, output=out_a, pause=0.1, **quick)
+    b: StateWorker | None = None
+    try:
+        assert await kafka.wait_for(lambda: a.assigned() == set(range(PARTITIONS)), timeout=30)
+        assert await kafka.wait_for(lambda: read_positions(state_dir), timeout=30)
+        b = StateWorker(
+            kafka, topic, group, state_dir, WINDOW_WORKER, output=out_b, pause=0, **quick
+        )
+        assert await kafka.wait_for(lambda: bool(b and b.assigned()), timeout=30), b.text()
+        b_partitions = b.assigned() or set()
+        assert b_partitions and b_partitions != set(range(PARTITIONS)), b_partitions
+        # B finishes its partitions and closes their windows, while A is still at work
+        b_windows = {w for w in clean if int(w[0][1]) in b_partitions}
+        assert await kafka.wait_for(
+            lambda: b_windows <= written_windows(out_a, out_b).keys(), timeout=60
+        ), b.text()[-3000:]
+        assert not await all_committed(kafka, group, topic, n), "A should be mid-way"
+        a.process.send_signal(signal.SIGKILL)
+        assert await kafka.wait_for(lambda: b.assigned() == set(range(PARTITIONS)), timeout=30)
+        done = await kafka.wait_for(lambda: all_committed(kafka, group, topic, n), timeout=60)
+        assert done, b.text()[-3000:]
+        assert await kafka.wait_for(
+            lambda: clean.keys() <= written_windows(out_a, out_b).keys(), timeout=30
+        ), b.text()[-3000:]
+        assert await b.stop() == 0, b.text()[-3000:]
+    finally:
+        a.close()
+        if b is not None:
+            b.close()
+    written = written_windows(out_a, out_b)
+    wrong = {w: counts for w, counts in written.items() if w in clean and counts != {clean[w]}}
+    assert not wrong, (wrong, clean)
+    assert written.keys() == clean.keys()  # the closers' windows stay open

@@ -242,12 +242,31 @@ def test_watermark_waits_for_the_slowest_partition_until_it_is_idle() -> None:
     assert marks.observe("p0", 200, now=25) == 115
     assert marks.advance(now=33.5) == 195  # p1 silent for 30 s: idle, p0 alone counts
     assert marks.advance(now=60) == 195  # both idle: the most advanced counts
-    marks.forget("p0")
-    assert marks.value == 195
+    assert marks.revoke("p0", now=60) == 195  # never goes back
     quiet = Watermarks(out_of_orderness=5, idle_timeout=30)
     quiet.observe("p1", 50, now=0)
     assert quiet.observe("p0", 100, now=0) == 45
     assert quiet.advance(now=31) == 95  # all quiet: nothing is on its way, the highest counts
+
+
+def test_watermark_counts_the_assigned_partitions_and_no_revoked_one() -> None:
+    """Assigned: counted from the start (an unseen one holds the watermark until it delivers
+    or is idle; one behind takes the watermark back to its own). Revoked: not counted."""
+    marks = Watermarks(out_of_orderness=5, idle_timeout=30)
+    for name in ("p0", "p1", "p2"):
+        marks.assign(name, -math.inf, now=0)
+    assert marks.observe("p0", 100, now=1) == -math.inf
+    assert marks.observe("p1", 90, now=1) == -math.inf  # p2 has not delivered: it may be older
+    assert marks.others("p1", now=1) == -math.inf
+    assert marks.advance(now=30) == 85  # p2 silent since its assignment for 30 s: idle
+    assert marks.revoke("p1", now=31) == 95  # p0 alone
+    marks.assign("p3", 40, now=32)  # restored with its latest time 40: behind
+    assert marks.value == 35
+    assert marks.observe("p0", 110, now=33) == 35
+    assert marks.revoke("p3", now=34) == 105
+    assert set(marks.latest) == {"p0", "p2"}
+    marks.assign("p0", 70, now=35)  # again, but its latest known time is later: kept
+    assert marks.latest["p0"] == 110 and marks.value == 105
 
 
 def test_idle_timeout_zero_never_idles() -> None:
@@ -433,6 +452,30 @@ def test_assigned_partitions_hold_the_watermark_until_they_deliver() -> None:
     window.state.use("t[1]")
     window.process_batch([{}], [{"ts": 25}])
     assert window.Watermarks.value == 25
+
+
+def test_a_revoked_partition_stops_holding_the_watermark_and_nothing_reopens() -> None:
+    """Revoked: the partition no longer holds the watermark. Assigned behind the others: the
+    watermark goes back to it, but a window closed already stays closed (its events late)."""
+    app = pump.Application()
+    pipeline = WindowPipeline(app, [], TumblingWindow, {"size": 10, "time": "ts"})
+    window = pipeline.window
+    window.partitions_assigned(["t[0]", "t[1]"])
+    window.state.use("t[0]")
+    window.process_batch([{}] * 2, [{"ts": 1}, {"ts": 35}])
+    assert window.Watermarks.value == -math.inf  # t[1] may still bring older times
+    window.partitions_revoked(["t[1]"])
+    assert window.Watermarks.value == 35
+    assert window.counters.extra["results_emitted"] == 1  # [0, 10) of t[0] closed at once
+    window.partitions_assigned(["t[2]"])  # has not delivered: anything may come from it
+    assert window.Watermarks.value == -math.inf
+    window.state.use("t[0]")
+    window.process_batch([{}], [{"ts": 2}])
+    assert window.counters.extra["late_events"] == 1  # [0, 10) of t[0] was emitted
+    window.state.use("t[2]")
+    window.process_batch([{}], [{"ts": 3}])  # t[2]'s own windows: open
+    assert window.counters.extra["late_events"] == 1
+    assert window.Watermarks.value == 3
 
 
 def test_key_function_from_config(tmp_path: Any, monkeypatch: Any) -> None:
