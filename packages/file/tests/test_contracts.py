@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 import pump
-from pump.testing import SinkContract, SourceContract
+from pump.testing import SourceContract
 from pump_file import (
     FileBlockSink,
     FileBlockSource,
@@ -24,6 +24,7 @@ from pump_file import (
     FileLineSource,
     FileMultiLineSource,
 )
+from pump_file.testing import OutputFolderContract
 
 # -- sources ------------------------------------------------------------------------------
 
@@ -133,45 +134,16 @@ class TestFileBlockSource(FileSourceRules):
 # -- sinks --------------------------------------------------------------------------------
 
 
-class FileSinkRules(SinkContract):
-    """A folder per test; read_back reads every file there, finished or still being written."""
+class FileSinkRules(OutputFolderContract):
+    """read_back reads every file, finished or still being written (.part-N.*.inprogress)."""
 
     sink_cls: ClassVar[type[pump.Sink]] = FileJSONLinesSink
     name: ClassVar[str] = "part-{n}.jsonl"
+    read_unfinished = True
     bad_configs = ({"fsync": "maybe"}, {"path": ""})
 
-    @pytest.fixture(autouse=True)
-    def _folder(self, tmp_path: Path) -> None:
-        self.folder = tmp_path / "out"
-
-    def make_sink(self, app, pipeline, config=None):
-        return self.sink_cls(
-            app, pipeline, "out", config={"path": str(self.folder / self.name), **(config or {})}
-        )
-
-    def make_failing_sink(self, app, pipeline):
-        blocker = self.folder.parent / "blocker"
-        blocker.write_text("a file where the output folder should be")
-        return self.sink_cls(app, pipeline, "out", config={"path": str(blocker / self.name)})
-
-    def interrupt_destination(self) -> None:
-        self.folder.parent.mkdir(parents=True, exist_ok=True)
-        self.folder.write_text("the folder is not there: writes fail")
-
-    def restore_destination(self) -> None:
-        self.folder.unlink()
-
-    def read_back(self) -> list[Any]:
-        if not self.folder.is_dir():
-            return []
-        out: list[Any] = []
-        for path in sorted(self.folder.rglob("*")):  # includes .part-N.*.inprogress
-            if path.is_file():
-                out.extend(self.records(path.read_bytes()))
-        return out
-
-    def records(self, data: bytes) -> list[Any]:
-        return [orjson.loads(line) for line in data.splitlines()]
+    def records(self, path: Path) -> list[Any]:
+        return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
 
 class TestFileJSONLinesSink(FileSinkRules):
@@ -189,8 +161,8 @@ class TestFileCSVSink(FileSinkRules):
     sink_cls = FileCSVSink
     name = "part-{n}.csv"
 
-    def records(self, data):
-        return list(csv.DictReader(io.StringIO(data.decode(), newline="")))
+    def records(self, path):
+        return list(csv.DictReader(io.StringIO(path.read_text(), newline="")))
 
     def event_key(self, event):
         return (str(event["id"]), event["run"], event["text"])
@@ -203,5 +175,5 @@ class TestFileBlockSink(FileSinkRules):
     def make_events(self, n):
         return [orjson.dumps(e) for e in super().make_events(n)]
 
-    def records(self, data):
-        return [data]
+    def records(self, path):
+        return [path.read_bytes()]

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 import pump
-from pump.testing import SinkContract, SourceContract
+from pump.testing import SourceContract
+from pump_file.testing import OutputFolderContract
 from pump_pandas import (
     DataFrameCSVSink,
     DataFrameCSVSource,
@@ -100,42 +101,12 @@ class TestExcelSourceRows(FrameSourceRules):
         pd.DataFrame(events).to_excel(path, index=False, engine="openpyxl")
 
 
-class FrameSinkRules(SinkContract):
-    """A folder per test; read_back reads every finished file there."""
+class FrameSinkRules(OutputFolderContract):
+    """read_back reads every finished file."""
 
     sink_cls: ClassVar[type[pump.Sink]] = ParquetSink
     name: ClassVar[str] = "part-{n}.parquet"
     bad_configs = ({"compression": "rar"}, {"path": ""}, {"max_rows": -1})
-
-    @pytest.fixture(autouse=True)
-    def _folder(self, tmp_path: Path) -> None:
-        self.folder = tmp_path / "out"
-
-    def make_sink(self, app, pipeline, config=None):
-        return self.sink_cls(
-            app, pipeline, "out", config={"path": str(self.folder / self.name), **(config or {})}
-        )
-
-    def make_failing_sink(self, app, pipeline):
-        blocker = self.folder.parent / "blocker"
-        blocker.write_text("a file where the output folder should be")
-        return self.sink_cls(app, pipeline, "out", config={"path": str(blocker / self.name)})
-
-    def interrupt_destination(self) -> None:
-        self.folder.parent.mkdir(parents=True, exist_ok=True)
-        self.folder.write_text("the folder is not there: writes fail")
-
-    def restore_destination(self) -> None:
-        self.folder.unlink()
-
-    def read_back(self) -> list[Any]:
-        if not self.folder.is_dir():
-            return []
-        out: list[Any] = []
-        for path in sorted(self.folder.rglob("*")):
-            if path.is_file() and not path.name.startswith("."):
-                out.extend(self.records(path))
-        return out
 
     def records(self, path: Path) -> list[Any]:
         return pd.read_parquet(path).to_dict("records")
@@ -161,12 +132,8 @@ class TestCSVSink(FrameSinkRules):
     name = "part-{n}.csv"
     bad_configs = ({"fsync": "maybe"}, {"path": ""})
 
-    def read_back(self) -> list[Any]:
-        # appended records are acknowledged once synced, before the file is published
-        if not self.folder.is_dir():
-            return []
-        files = [p for p in sorted(self.folder.rglob("*")) if p.is_file() and p.stat().st_size]
-        return [r for p in files for r in self.records(p)]
+    read_unfinished = True  # appended records are acknowledged once synced, before publishing
 
     def records(self, path: Path) -> list[Any]:
-        return pd.read_csv(io.BytesIO(path.read_bytes())).to_dict("records")
+        data = path.read_bytes()
+        return pd.read_csv(io.BytesIO(data)).to_dict("records") if data else []
