@@ -18,7 +18,6 @@ Each test method checks one rule; the base class is not collected itself (no `Te
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Hashable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -26,15 +25,12 @@ from typing import Any, ClassVar
 import pytest
 
 from pump.application import Application
-from pump.errors import ConfigError
 from pump.pipeline import Pipeline
 from pump.source import Source
+from pump.testing.contract import Contract
 from pump.testing.harness import CollectingSink
-from pump.testing.recorders import HandoverRecorder, event_key, tick
+from pump.testing.recorders import HandoverRecorder, tick
 from pump.testing.waiting import maybe_await, wait_quiet, wait_until
-
-#: A config key no component declares: every source must refuse it.
-UNKNOWN_KEY = "pump_contract_no_such_key"
 
 
 class SourceRig:
@@ -59,7 +55,7 @@ class SourceRig:
         return await self.app.stop(timeout=timeout)
 
 
-class SourceContract:
+class SourceContract(Contract):
     """Delivery rules for sources; subclass as `class TestMySource(SourceContract)`, fill the hooks.
 
     Hooks may be plain functions or coroutines. `prepare()` must give every test a fresh origin;
@@ -81,8 +77,6 @@ class SourceContract:
     timeout: ClassVar[float] = 10.0
     #: Seconds without a new hand-over that count as "the source is waiting".
     quiet_period: ClassVar[float] = 0.3
-    #: Config dicts that must fail at construction with ConfigError naming each of their keys.
-    bad_configs: ClassVar[Sequence[Mapping[str, Any]]] = ()
 
     # -- hooks ----------------------------------------------------------------------------
 
@@ -104,20 +98,9 @@ class SourceContract:
         """Called first in every test: make the origin fresh and empty."""
         return None
 
-    def make_events(self, n: int) -> list[Any]:
-        """`n` events, distinct from any made before in this test."""
-        run = self.__dict__.setdefault("_pump_run", uuid.uuid4().hex[:12])
-        first = self.__dict__.get("_pump_made", 0)
-        self.__dict__["_pump_made"] = first + n
-        return [{"id": i, "run": run, "text": f"event {i}"} for i in range(first, first + n)]
-
     def decode(self, event: Any) -> Any:
         """Turn an event as the source hands it over back into the form given to `produce`."""
         return event
-
-    def event_key(self, event: Any) -> Hashable:
-        """What makes two events the same event (produced vs received)."""
-        return event_key(event)
 
     # -- machinery ------------------------------------------------------------------------
 
@@ -353,19 +336,4 @@ class SourceContract:
     async def test_bad_config_is_refused_naming_the_key(self) -> None:
         """A wrong config fails at construction with ConfigError naming the key."""
         await maybe_await(self.prepare())
-        for bad in [*self.bad_configs, {UNKNOWN_KEY: 1}]:
-            app = Application(exit_when_finished=False)
-            pipeline = Pipeline(app, "source_contract")
-            try:
-                made = await maybe_await(self.make_source(app, pipeline, config=dict(bad)))
-            except ConfigError as exc:
-                unnamed = [key for key in bad if key not in str(exc)]
-                assert not unnamed, f"ConfigError for {dict(bad)!r} does not name {unnamed}: {exc}"
-            except TypeError as exc:
-                if "config" in str(exc):
-                    raise AssertionError(
-                        f"make_source() must accept config= (the bad config to merge): {exc}"
-                    ) from exc
-                raise
-            else:
-                raise AssertionError(f"config {dict(bad)!r} was accepted: {made!r}")
+        await self._assert_bad_configs_refused(self.make_source, "make_source()", "source_contract")
