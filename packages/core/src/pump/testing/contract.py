@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Hashable, Mapping, Sequence
 from typing import Any, ClassVar
+
+import pytest
 
 from pump.application import Application
 from pump.errors import ConfigError
@@ -19,8 +21,16 @@ UNKNOWN_KEY = "pump_contract_no_such_key"
 class Contract:
     """The base of the contract suites (SinkContract, SourceContract)."""
 
+    #: The hook making the component under test: "make_sink", "make_source".
+    make_hook: ClassVar[str]
+    #: Seconds a test waits for the component before it fails.
+    timeout: ClassVar[float] = 10.0
     #: Config dicts that must fail at construction with ConfigError naming each of their keys.
     bad_configs: ClassVar[Sequence[Mapping[str, Any]]] = ()
+
+    def prepare(self) -> Awaitable[None] | None:
+        """Called first in every test: make the destination (origin) fresh and empty."""
+        return None
 
     def make_events(self, n: int) -> list[Any]:
         """`n` events, distinct from any made before in this test."""
@@ -33,13 +43,14 @@ class Contract:
         """What makes two events the same event (sent vs read back or received)."""
         return event_key(event)
 
-    async def _assert_bad_configs_refused(
-        self, make: Callable[..., Any], hook: str, pipeline_id: str
-    ) -> None:
-        """`make(app, pipeline, config=bad)` raises ConfigError naming the keys of each bad one."""
+    @pytest.mark.asyncio
+    async def test_bad_config_is_refused_naming_the_key(self) -> None:
+        """A wrong config fails at construction with ConfigError naming the key."""
+        await maybe_await(self.prepare())
+        make = getattr(self, self.make_hook)
         for bad in [*self.bad_configs, {UNKNOWN_KEY: 1}]:
             app = Application(exit_when_finished=False)
-            pipeline = Pipeline(app, pipeline_id)
+            pipeline = Pipeline(app, "contract")
             try:
                 made = await maybe_await(make(app, pipeline, config=dict(bad)))
             except ConfigError as exc:
@@ -48,7 +59,7 @@ class Contract:
             except TypeError as exc:
                 if "config" in str(exc):
                     raise AssertionError(
-                        f"{hook} must accept config= (the bad config to merge): {exc}"
+                        f"{self.make_hook}() must accept config= (the bad config to merge): {exc}"
                     ) from exc
                 raise
             else:

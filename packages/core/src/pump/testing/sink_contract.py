@@ -84,13 +84,13 @@ class SinkContract(Contract):
     destination (`prepare()`), since `read_back()` has to return exactly what the test wrote.
     """
 
+    make_hook = "make_sink"
     #: Events per batch the source hands over, and batches per test.
     batch_size: ClassVar[int] = 5
     batch_count: ClassVar[int] = 4
-    #: Seconds a test waits for the sink before it fails.
-    timeout: ClassVar[float] = 10.0
     #: Seconds the pipeline may take to drain on stop.
     drain_timeout: ClassVar[float] = 5.0
+
     # -- hooks ----------------------------------------------------------------------------
 
     def make_sink(
@@ -111,10 +111,6 @@ class SinkContract(Contract):
         self, app: Application, pipeline: Pipeline
     ) -> Sink | Awaitable[Sink] | None:
         """A sink whose destination refuses writes promptly (None: those tests are skipped)."""
-        return None
-
-    def prepare(self) -> Awaitable[None] | None:
-        """Called first in every test: make the destination fresh and empty."""
         return None
 
     def interrupt_destination(self) -> Awaitable[None] | None:
@@ -376,9 +372,3 @@ class SinkContract(Contract):
             f"them within the drain (exit code {code})"
         )
         self._assert_all_read_back(rig.events, await self._read_back(), "after stop")
-
-    @pytest.mark.asyncio
-    async def test_bad_config_is_refused_naming_the_key(self) -> None:
-        """A wrong config fails at construction with ConfigError naming the key."""
-        await maybe_await(self.prepare())
-        await self._assert_bad_configs_refused(self.make_sink, "make_sink()", "sink_contract")

@@ -62,6 +62,7 @@ class SourceContract(Contract):
     within a test, a restarted source (a new instance from `make_source`) reads the same origin.
     """
 
+    make_hook = "make_source"
     #: True when events not acknowledged (rejected, or in flight at a stop) come again after a
     #: restart; enables the redelivery tests.
     supports_redelivery: ClassVar[bool] = False
@@ -73,8 +74,6 @@ class SourceContract(Contract):
     event_count: ClassVar[int] = 20
     #: The pipeline bound used by the backpressure test (give the source small batches).
     max_in_flight: ClassVar[int] = 4
-    #: Seconds a test waits for the source before it fails.
-    timeout: ClassVar[float] = 10.0
     #: Seconds without a new hand-over that count as "the source is waiting".
     quiet_period: ClassVar[float] = 0.3
 
@@ -93,10 +92,6 @@ class SourceContract(Contract):
     def produce(self, events: list[Any]) -> Awaitable[None] | None:
         """Put events at the origin (a topic, a queue, a file), in order."""
         raise NotImplementedError(f"{type(self).__name__} must implement produce()")
-
-    def prepare(self) -> Awaitable[None] | None:
-        """Called first in every test: make the origin fresh and empty."""
-        return None
 
     def decode(self, event: Any) -> Any:
         """Turn an event as the source hands it over back into the form given to `produce`."""
@@ -331,9 +326,3 @@ class SourceContract(Contract):
         acked = rig.recorder.acknowledged()
         assert not acked, f"{len(acked)} batches were acknowledged although every write failed"
         await self._restart(events, "after a restart, the rejected events")
-
-    @pytest.mark.asyncio
-    async def test_bad_config_is_refused_naming_the_key(self) -> None:
-        """A wrong config fails at construction with ConfigError naming the key."""
-        await maybe_await(self.prepare())
-        await self._assert_bad_configs_refused(self.make_source, "make_source()", "source_contract")
