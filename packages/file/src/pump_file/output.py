@@ -137,21 +137,13 @@ class QueuedOutputSink(OutputSink, Generic[W]):
     the open files without waiting (`_finish_now`).
     """
 
-    def __init__(
-        self,
-        app: Application,
-        pipeline: Pipeline,
-        id: str | None = None,
-        config: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(app, pipeline, id, config)
-        self._queue: list[W] = []
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._writer: asyncio.Task[None] | None = None
-        self._closing = False
-        self._flushing = False
+    _writer: asyncio.Task[None] | None = None
+    _closing = False
+    _flushing = False  # a flush() waits: finish the files holding writes now
+    # made by start(), on the running loop
+    _queue: list[W]
+    _wake: asyncio.Event  # set when there is work for the writer
+    _idle: asyncio.Event  # set while nothing is queued or held
 
     # -- the hooks --------------------------------------------------------------------------
 
@@ -197,6 +189,10 @@ class QueuedOutputSink(OutputSink, Generic[W]):
     async def start(self) -> None:
         """Deal with what a previous run left, then start the writer."""
         self.published.extend(await asyncio.to_thread(self._recover))
+        self._queue = []
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._closing = False
         self._writer = asyncio.get_running_loop().create_task(self._write_loop())
 
@@ -209,10 +205,10 @@ class QueuedOutputSink(OutputSink, Generic[W]):
 
     async def stop(self) -> None:
         """Write what is queued, then finish (publish) every open file."""
-        self._closing = True
-        self._wake.set()
         writer, self._writer = self._writer, None
         if writer is not None:
+            self._closing = True
+            self._wake.set()
             try:
                 await writer
             except asyncio.CancelledError:

@@ -276,6 +276,11 @@ class ParquetSink(QueuedOutputSink[_Write]):
 
     # -- the writer task --------------------------------------------------------------------
 
+    async def start(self) -> None:
+        """Remove unfinished files of a previous run, read what published files hold."""
+        self._watching = False  # this run's source tasks: watched from the first write on
+        await super().start()
+
     def _has_open(self) -> bool:
         return bool(self._files)
 
