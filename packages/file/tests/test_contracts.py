@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
-import pytest
 
 import pump
-from pump.testing import SourceContract
 from pump_file import (
     FileBlockSink,
     FileBlockSource,
@@ -24,42 +21,19 @@ from pump_file import (
     FileLineSource,
     FileMultiLineSource,
 )
-from pump_file.testing import OutputFolderContract
+from pump_file.testing import InputFolderContract, OutputFolderContract
 
 # -- sources ------------------------------------------------------------------------------
 
 
-class FileSourceRules(SourceContract):
-    """A folder per test; each `produce` drops one new file (written whole, then renamed in)."""
+class FileSourceRules(InputFolderContract):
+    """The JSON Lines of `events` in one file, read as lines by default."""
 
-    supports_redelivery = True
     expected_context_keys: ClassVar[tuple[str, ...]] = ("file_path", "file_line")
     source_cls: ClassVar[type[pump.Source]] = FileLineSource
     extension: ClassVar[str] = "log"
-    extra_config: ClassVar[dict[str, Any]] = {}
+    extra_config: ClassVar[dict[str, Any]] = {"batch_size": 5}
     bad_configs = ({"batch_size": 0}, {"post_process": "shred"}, {"path": ""})
-
-    @pytest.fixture(autouse=True)
-    def _folder(self, tmp_path: Path) -> None:
-        self.folder = tmp_path / "in"
-        self.folder.mkdir()
-        self.produced = 0
-
-    def make_source(self, app, pipeline, config=None):
-        settings = {
-            "path": str(self.folder / f"*.{self.extension}"),
-            "batch_size": 5,
-            **self.extra_config,
-        }
-        return self.source_cls(app, pipeline, "src", config={**settings, **(config or {})})
-
-    def produce(self, events: list[Any]) -> None:
-        for name, content in self.files_for(events):
-            self.produced += 1
-            final = self.folder / f"{self.produced:05d}-{name}.{self.extension}"
-            temp = self.folder / f".{final.name}.tmp"
-            temp.write_bytes(content)
-            os.rename(temp, final)
 
     def files_for(self, events: list[Any]) -> list[tuple[str, bytes]]:
         """(name, content) of the files holding `events`: one file by default."""
@@ -98,7 +72,7 @@ class TestFileCSVSource(FileSourceRules):
 
 class TestFileMultiLineSource(FileSourceRules):
     source_cls = FileMultiLineSource
-    extra_config: ClassVar[dict[str, Any]] = {"start_pattern": r"\{"}
+    extra_config: ClassVar[dict[str, Any]] = {"batch_size": 5, "start_pattern": r"\{"}
 
     def files_for(self, events):
         return [("batch", b"".join(orjson.dumps(e) + b"\n  continued\n" for e in events))]
@@ -113,7 +87,7 @@ class TestFileJSONSourceSplit(FileSourceRules):
     source_cls = FileJSONSource
     extension = "json"
     expected_context_keys = ("file_path", "file_item")
-    extra_config: ClassVar[dict[str, Any]] = {"split_arrays": True}
+    extra_config: ClassVar[dict[str, Any]] = {"batch_size": 5, "split_arrays": True}
 
     def files_for(self, events):
         return [("batch", orjson.dumps(events))]

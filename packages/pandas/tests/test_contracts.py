@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
 import pandas as pd
-import pytest
 
 import pump
-from pump.testing import SourceContract
-from pump_file.testing import OutputFolderContract
+from pump_file.testing import InputFolderContract, OutputFolderContract
 from pump_pandas import (
     DataFrameCSVSink,
     DataFrameCSVSource,
@@ -24,35 +21,22 @@ from pump_pandas import (
 )
 
 
-class FrameSourceRules(SourceContract):
-    """A folder per test; each `produce` drops one new file (written whole, then renamed in)."""
+class FrameSourceRules(InputFolderContract):
+    """One file of `events` per `produce`, made by pandas (`write`); CSV by default."""
 
-    supports_redelivery = True
     expected_context_keys: ClassVar[tuple[str, ...]] = ("file_path", "file_row")
     source_cls: ClassVar[type[pump.Source]] = DataFrameCSVSource
     extension: ClassVar[str] = "csv"
     extra_config: ClassVar[dict[str, Any]] = {"emit": "rows", "batch_size": 5}
     bad_configs = ({"chunk_rows": 0}, {"emit": "columns"}, {"dtypes": {"id": "no-such-type"}})
 
-    @pytest.fixture(autouse=True)
-    def _folder(self, tmp_path: Path) -> None:
-        self.folder = tmp_path / "in"
-        self.folder.mkdir()
-        self.produced = 0
+    def files_for(self, events: list[Any]) -> list[tuple[str, bytes]]:
+        buffer = io.BytesIO()
+        self.write(buffer, events)
+        return [("batch", buffer.getvalue())]
 
-    def make_source(self, app, pipeline, config=None):
-        settings = {"path": str(self.folder / f"*.{self.extension}"), **self.extra_config}
-        return self.source_cls(app, pipeline, "src", config={**settings, **(config or {})})
-
-    def produce(self, events: list[Any]) -> None:
-        self.produced += 1
-        final = self.folder / f"{self.produced:05d}.{self.extension}"
-        temp = self.folder / f".{final.name}.tmp"
-        self.write(temp, events)
-        os.rename(temp, final)
-
-    def write(self, path: Path, events: list[Any]) -> None:
-        pd.DataFrame(events).to_csv(path, index=False)
+    def write(self, buffer: io.BytesIO, events: list[Any]) -> None:
+        pd.DataFrame(events).to_csv(buffer, index=False)
 
 
 #: The contract's run ids are random hex: '67e917644140' would be read as a number (inf).
@@ -81,24 +65,24 @@ class TestParquetSourceRows(FrameSourceRules):
     source_cls = DataFrameParquetSource
     extension = "parquet"
 
-    def write(self, path: Path, events: list[Any]) -> None:
-        pd.DataFrame(events).to_parquet(path, row_group_size=7)
+    def write(self, buffer: io.BytesIO, events: list[Any]) -> None:
+        pd.DataFrame(events).to_parquet(buffer, row_group_size=7)
 
 
 class TestJSONLinesSourceRows(FrameSourceRules):
     source_cls = DataFrameJSONLinesSource
     extension = "jsonl"
 
-    def write(self, path: Path, events: list[Any]) -> None:
-        path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    def write(self, buffer: io.BytesIO, events: list[Any]) -> None:
+        buffer.write(b"".join(orjson.dumps(e) + b"\n" for e in events))
 
 
 class TestExcelSourceRows(FrameSourceRules):
     source_cls = DataFrameExcelSource
     extension = "xlsx"
 
-    def write(self, path: Path, events: list[Any]) -> None:
-        pd.DataFrame(events).to_excel(path, index=False, engine="openpyxl")
+    def write(self, buffer: io.BytesIO, events: list[Any]) -> None:
+        pd.DataFrame(events).to_excel(buffer, index=False, engine="openpyxl")
 
 
 class FrameSinkRules(OutputFolderContract):
