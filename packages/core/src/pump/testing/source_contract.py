@@ -165,17 +165,22 @@ class SourceContract(Contract):
         if not self.supports_redelivery:
             pytest.skip(f"{type(self).__name__} does not declare supports_redelivery")
 
-    # -- the rules --------------------------------------------------------------------------
-
-    @pytest.mark.asyncio
-    async def test_produced_events_arrive(self) -> None:
-        """Every event produced at the origin is handed over, and nothing else."""
+    async def _read_all(self) -> tuple[SourceRig, list[Any]]:
+        """A fresh origin with `event_count` events, read until all arrived; then stopped."""
         await maybe_await(self.prepare())
         events = self.make_events(self.event_count)
         rig = await self._rig()
         await self._start(rig, events)
         await self._wait_arrived(rig, events, "reading")
         await rig.stop()
+        return rig, events
+
+    # -- the rules --------------------------------------------------------------------------
+
+    @pytest.mark.asyncio
+    async def test_produced_events_arrive(self) -> None:
+        """Every event produced at the origin is handed over, and nothing else."""
+        rig, events = await self._read_all()
         unknown = set(self._received(rig)) - self._keys(events)
         assert not unknown, (
             f"the source handed over {len(unknown)} events that were never produced "
@@ -187,12 +192,7 @@ class SourceContract(Contract):
         """Every event's context is a mapping holding the connector's metadata keys."""
         if not self.expected_context_keys:
             pytest.skip(f"{type(self).__name__} declares no expected_context_keys")
-        await maybe_await(self.prepare())
-        events = self.make_events(self.event_count)
-        rig = await self._rig()
-        await self._start(rig, events)
-        await self._wait_arrived(rig, events, "reading")
-        await rig.stop()
+        rig, _ = await self._read_all()
         for context, event in rig.sink.outputs:
             absent = [k for k in self.expected_context_keys if k not in context]
             assert not absent, f"the context of {event!r} lacks {absent}: {context!r}"
