@@ -186,25 +186,32 @@ async def test_two_processes_share_partitions_and_state_across_rebalances(
             b.close()
 
 
-async def test_one_hour_windows_survive_five_sigkills_exactly(kafka: Any, tmp_path: Path) -> None:
-    # Four partitions over the same four hours of event time (25,000 events each, keys of
-    # their own so that each window's count is one partition's), then an event 6 hours on in
-    # each that closes every window. Each run starts with every partition assigned and not yet
-    # delivered: which one is fetched first must not make another's events late.
-    per_partition = 25_000
+async def produce_hours(
+    kafka: Any, per_partition: int = 25_000
+) -> tuple[str, Counter[tuple[str, int]], int]:
+    """A topic of PARTITIONS partitions over the same four hours of event time, keys of their
+    own in each (so that each window's count is one partition's), then an event 6 hours on in
+    each that closes every window. Returns the topic, the count per (key, hour) a clean run
+    finds, and the number of records."""
     start = 1_700_000_000 - 1_700_000_000 % 3600
     rng = random.Random()
     topic = await kafka.create_topic(partitions=PARTITIONS)
     clean: Counter[tuple[str, int]] = Counter()
     for p in range(PARTITIONS):
         events = [
-            {"ts": start + i * 4 * 3600 / per_partition, "user": f"p{p}-u{rng.randrange(20)}"}
+            {"ts": start + i * 4 * 3600 // per_partition, "user": f"p{p}-u{rng.randrange(20)}"}
             for i in range(per_partition)
         ]
-        clean.update((e["user"], start + int(e["ts"] - start) // 3600 * 3600) for e in events)
+        clean.update((e["user"], start + (e["ts"] - start) // 3600 * 3600) for e in events)
         events.append({"ts": start + 6 * 3600, "user": f"p{p}-closer"})
         await kafka.produce(topic, events, partition=p)
-    n = PARTITIONS * (per_partition + 1)
+    return topic, clean, PARTITIONS * (per_partition + 1)
+
+
+async def test_one_hour_windows_survive_five_sigkills_exactly(kafka: Any, tmp_path: Path) -> None:
+    # Each run starts with every partition assigned and not yet delivered: which one is
+    # fetched first must not make another's events late.
+    topic, clean, n = await produce_hours(kafka)
     group = kafka.name("g")
     state_dir, out = tmp_path / "state", tmp_path / "out"
     made: list[StateWorker] = []
@@ -263,22 +270,7 @@ async def test_windows_keep_exact_counts_across_a_rebalance_between_two_processe
     """A reads every partition slowly; B joins (a rebalance), finishes its partitions and
     closes their windows; A is killed and B takes its partitions over, behind in event time
     and restored from A's checkpoints: every window is written with the clean run's count."""
-    per_partition = 25_000
-    start = 1_700_000_000 - 1_700_000_000 % 3600
-    rng = random.Random()
-    topic = await kafka.create_topic(partitions=PARTITIONS)
-    clean: Counter[tuple[str, int]] = Counter()
-    for p in range(PARTITIONS):
-        # the same four hours in every partition; keys of their own, so that each window's
-        # count is one partition's
-        events = [
-            {"ts": start + i * 4 * 3600 // per_partition, "user": f"p{p}-u{rng.randrange(20)}"}
-            for i in range(per_partition)
-        ]
-        clean.update((e["user"], start + (e["ts"] - start) // 3600 * 3600) for e in events)
-        events.append({"ts": start + 6 * 3600, "user": f"p{p}-closer"})
-        await kafka.produce(topic, events, partition=p)
-    n = PARTITIONS * (per_partition + 1)
+    topic, clean, n = await produce_hours(kafka)
     group = kafka.name("g")
     state_dir, out_a, out_b = tmp_path / "state", tmp_path / "out-a", tmp_path / "out-b"
     quick = {"idle": "2s"}
