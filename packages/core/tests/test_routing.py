@@ -258,4 +258,8 @@ async def test_a_sharing_tee_hands_over_the_events_themselves(kit):
     assert sorted(e["seq"] for e in copies.events) == list(range(10))
     by_seq = {e["seq"]: e for e in main_sink.events}
     assert all(e is by_seq[e["seq"]] for e in copies.events)  # not copies
+    context_of = {e["seq"]: c for e, c in zip(main_sink.events, main_sink.contexts, strict=True)}
+    assert all(
+        c is context_of[e["seq"]] for e, c in zip(copies.events, copies.contexts, strict=True)
+    )  # the contexts too
     assert sorted(source.acknowledged) == [(0, 4), (4, 8), (8, 10)]

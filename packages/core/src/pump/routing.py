@@ -354,8 +354,8 @@ class TeeProcessorConfig(ComponentConfig):
     deep_copy: bool = Field(True, description="Copy the event deeply (else shallow)")
     share: bool = Field(
         False,
-        description="Hand over the event itself, not a copy: only when nothing changes events "
-        "after the tee, in either pipeline",
+        description="Hand over the event and its context themselves, not copies: only when "
+        "nothing changes either after the tee, in either pipeline",
     )
 
 
@@ -451,7 +451,7 @@ class TeeProcessor(Processor):
         self._events.append(
             event.copy() if self._shallow and type(event) is dict else self._copy(event)
         )
-        self._contexts.append(dict(context))
+        self._contexts.append(context if self._copy is _same else dict(context))
         return event
 
     def process_batch(self, contexts: list[dict[str, Any]], events: list[Any]) -> None:
@@ -466,7 +466,7 @@ class TeeProcessor(Processor):
         if batch is not self._batch or not self._events:
             self._new_batch(batch)
         self._events += copies
-        self._contexts += map(dict, contexts)
+        self._contexts += contexts if self._copy is _same else map(dict, contexts)
         return None
 
     def _new_batch(self, batch: Batch | None) -> None:
