@@ -124,6 +124,30 @@ def test_window_longer_than_max_in_flight_completes() -> None:
     assert [(e["count"], e["n"]) for e in p.out.events] == [(50_000, sum(range(50_000)))]
 
 
+class SlowStartSink(ListSink):
+    """A sink whose start takes a while (it opens a file, a connection...)."""
+
+    async def start(self) -> None:
+        await super().start()
+        await asyncio.sleep(0.05)
+
+
+def test_windows_close_when_a_short_input_ends_before_the_window_watched_it() -> None:
+    """An input that ends within moments of the start (a few lines) still gets its open
+    windows emitted at the end; they were kept in state, unemitted, when the window had not
+    yet looked at the source's task."""
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "windows")
+    out = SlowStartSink(app, pipeline)
+    window = TumblingWindow(
+        app, pipeline, "window", config={"size": 60, "time": "ts", "reduce": {"n": "count"}}
+    )
+    pipeline.build(IteratorSource(app, pipeline, iterator=EVENTS[:3]), window, out)
+    app.add_pipeline(pipeline)
+    assert app.run() == 0
+    assert [(e["start"], e["n"]) for e in out.events] == [("1970-01-01T00:00:00+00:00", 3)]
+
+
 def test_bad_events_go_to_the_error_policy() -> None:
     events = [
         {"ts": 1, "amount": 1},

@@ -414,9 +414,11 @@ class Window(Processor):
 
     def _check_input_ended(self) -> None:
         """Every source returned by itself (not stopped): the input ended, close everything."""
-        if self._input_ended or not self.Config.flush_at_end or not self._watched:
+        if self._input_ended or not self.Config.flush_at_end:
             return
-        if all(t.done() and not t.cancelled() for t in self._watched):
+        # the pipeline's own tasks, not `_watched`: a short input can end before the watch
+        tasks = [source.task for source in self.Pipeline.Sources]
+        if tasks and all(t is not None and t.done() and not t.cancelled() for t in tasks):
             self._input_ended = True
             try:
                 self.close_all()
