@@ -148,8 +148,19 @@ class Window(Processor):
         self._watched: list[asyncio.Task[None]] = []
         self._input_ended = False
         self._final_checkpoint: asyncio.Task[bool] | None = None
+        try:
+            self._make_windows(0.0 if self.ProcessingTime else cfg.allowed_lateness)
+        except ValueError as exc:
+            raise ConfigError(where, [f"key '{self.shape_key}': {exc}"]) from None
 
     # -- the kind of window (subclasses) ----------------------------------------------------------
+
+    #: The setting a bad window shape is reported under.
+    shape_key: ClassVar[str] = "size"
+
+    def _make_windows(self, lateness: float) -> None:
+        """Build the window engine (`lateness`: the allowed lateness, 0 in processing time)."""
+        raise NotImplementedError
 
     def _add(
         self,
@@ -450,23 +461,17 @@ class TumblingWindow(Window):
 
     ConfigModel = TumblingWindowConfig
     Config: TumblingWindowConfig
+    Windows: FixedWindows
 
-    def __init__(
-        self,
-        app: Application,
-        pipeline: _Pipeline | None = None,
-        id: str | None = None,
-        config: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(app, pipeline, id, config)
-        cfg = self.Config
+    def _make_windows(self, lateness: float) -> None:
+        delay = self.Watermarks.delay
         self.Windows = FixedWindows(
-            cfg.size,
+            self.Config.size,
             self._hop(),
             self.Aggregate,
             self._extract,
-            0.0 if self.ProcessingTime else cfg.allowed_lateness,
-            self.Watermarks.delay,
+            lateness,
+            delay,
             track=self._early,
         )
 
@@ -502,20 +507,7 @@ class HoppingWindow(TumblingWindow):
 
     ConfigModel = HoppingWindowConfig  # type: ignore[assignment]
     Config: HoppingWindowConfig  # type: ignore[assignment]
-
-    def __init__(
-        self,
-        app: Application,
-        pipeline: _Pipeline | None = None,
-        id: str | None = None,
-        config: Mapping[str, Any] | None = None,
-    ) -> None:
-        try:
-            super().__init__(app, pipeline, id, config)
-        except ValueError as exc:
-            if isinstance(exc, ConfigError):
-                raise
-            raise ConfigError(f"{type(self).__name__} '{self.Id}'", [f"key 'hop': {exc}"]) from None
+    shape_key = "hop"
 
     def _hop(self) -> float | None:
         return self.Config.hop
@@ -527,22 +519,13 @@ class SessionWindow(Window):
 
     ConfigModel = SessionWindowConfig
     Config: SessionWindowConfig
+    Sessions: SessionWindows
+    shape_key = "gap"
 
-    def __init__(
-        self,
-        app: Application,
-        pipeline: _Pipeline | None = None,
-        id: str | None = None,
-        config: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(app, pipeline, id, config)
-        cfg = self.Config
+    def _make_windows(self, lateness: float) -> None:
+        delay = self.Watermarks.delay
         self.Sessions = SessionWindows(
-            cfg.gap,
-            self.Aggregate,
-            self._extract,
-            0.0 if self.ProcessingTime else cfg.allowed_lateness,
-            self.Watermarks.delay,
+            self.Config.gap, self.Aggregate, self._extract, lateness, delay
         )
         self._by_partition: dict[str, SessionWindows] = {}
 
