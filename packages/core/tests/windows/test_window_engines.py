@@ -22,7 +22,7 @@ from pump.windows.sessions import SessionWindows
 sys.path.insert(0, str(Path(__file__).parent))
 import itertools
 
-from reference import fixed_reference, reduce_events, session_reference
+from reference import DISORDERED, amounts, fixed_reference, reduce_events, session_reference
 
 LIMIT = 3
 REDUCE = {
@@ -163,18 +163,7 @@ def test_tumbling_by_hand() -> None:
     """Windows of 10 s, 2 s of disorder: 9 and 8 come after the watermark passed 10."""
     aggregate = Aggregate(reducers({"count": True, "amount": "sum"}))
     windows = FixedWindows(10, None, aggregate, build_extract("ts", key="user"), 0, 2)
-    events = [
-        {"ts": t, "user": u, "amount": a}
-        for t, u, a in [
-            (1, "a", 5),
-            (3, "a", 7),
-            (12, "a", 1),
-            (9, "a", 100),
-            (13, "b", 2),
-            (8, "a", 3),
-            (11, "a", 4),
-        ]
-    ]
+    events = amounts([*DISORDERED, (11, "a", 4)])
     buckets: dict[Any, Any] = {}
     latest, watermark, late, failed = windows.add(
         buckets, set(), events, None, -math.inf, -math.inf

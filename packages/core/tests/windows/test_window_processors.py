@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 import pytest
+from reference import DISORDERED, amounts
 
 import pump
 from pump.common import IteratorSource, ListSink
@@ -16,18 +17,7 @@ from pump.routing import InternalSource
 from pump.state import MemoryBackend
 from pump.windows import HoppingWindow, Reducer, SessionWindow, TumblingWindow, Watermarks
 
-EVENTS = [
-    {"ts": t, "user": u, "amount": a}
-    for t, u, a in [
-        (1, "a", 5),
-        (3, "a", 7),
-        (12, "a", 1),
-        (9, "a", 100),
-        (13, "b", 2),
-        (8, "a", 3),
-        (25, "a", 1),
-    ]
-]
+EVENTS = amounts([*DISORDERED, (25, "a", 1)])
 
 
 class WindowPipeline(pump.Pipeline):
