@@ -25,14 +25,13 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiomysql
-import pymysql
 from pydantic import Field, model_validator
 
 import pump
 from pump.delivery import Batch, CommitTracker
 from pump.trigger import TriggerSourceConfig
 from pump_mysql.connection import MySQLConnection
-from pump_mysql.errors import MySQLError, MySQLSchemaError, error_code, error_text
+from pump_mysql.errors import MySQLError, MySQLSchemaError
 from pump_mysql.position import PositionFile
 from pump_mysql.statements import quote, quote_column
 
@@ -241,27 +240,9 @@ class MySQLSource(pump.TriggerSource):
                 )
             self.position = self.saved_position
         if self.Config.table:
-            await self._check_table()
-
-    async def _check_table(self) -> None:
-        config = self.Config
-        columns = ", ".join(quote_column(c) for c in self._columns) or "*"
-        try:
-            async with self.Connection.acquire() as conn, conn.cursor() as cursor:
-                await cursor.execute(f"SELECT {columns} FROM {quote(config.table)} LIMIT 0")
-                await conn.rollback()
-        except pymysql.err.MySQLError as exc:
-            code, text = error_code(exc), error_text(exc)
-            if code == 1146:
-                raise MySQLSchemaError(
-                    f"{self.location()}: key 'table': no table '{config.table}' ({text})"
-                ) from None
-            if code == 1054:
-                raise MySQLSchemaError(
-                    f"{self.location()}: keys incrementing_column/timestamp_column: {text} "
-                    f"in table '{config.table}'"
-                ) from None
-            raise MySQLError(
-                f"{self.location()}: cannot read table '{config.table}': "
-                f"{self.Connection.describe_error(exc)}"
-            ) from None
+            await self.Connection.check_table(
+                self.location(),
+                self.Config.table,
+                self._columns,
+                "keys incrementing_column/timestamp_column",
+            )
