@@ -89,8 +89,9 @@ class ElasticsearchConnection(pump.Connection):
     """The cluster's nodes, credentials and TLS; gives components one shared AsyncElasticsearch.
 
     `request(what, call)` runs a client call with the connection's retry policy: connection
-    errors and 429/502/503/504 answers are retried with `pump.Backoff` up to `retries` times,
-    each retry logged; then the error is raised. The client itself never retries, so every
+    errors and 429/502/503/504 answers are retried with `pump.Backoff` up to `retries` times
+    (waiting at least what a node's Retry-After asks), each retry logged; then the error is
+    raised. The client itself never retries, so every
     retry is visible and bounded. Secrets never appear in messages or `describe` output.
     """
 
