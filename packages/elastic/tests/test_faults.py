@@ -102,6 +102,16 @@ async def test_whole_request_failures_are_retried_without_splitting(es: Any, sin
     assert len(es.docs(index)) == 100 and not run.dead_letters()
 
 
+async def test_a_busy_node_is_waited_out_as_its_retry_after_asks(es: Any, sink_run: Any) -> None:
+    index = es.index()
+    es.faults.fail_requests(429, count=1, path="_bulk")  # answered with Retry-After: 1
+    start = time.monotonic()
+    run = await sink_run(es, _events(10), {"index": index}, connection_config={"retries": 1})
+    assert time.monotonic() - start >= 0.95, "Retry-After: 1 was not honoured"
+    assert set(run.statuses) == {BatchRecord.ACKNOWLEDGED}
+    assert es.server.faults.fired["request"] == 1 and len(es.docs(index)) == 10
+
+
 async def test_a_connection_reset_mid_bulk_loses_nothing_and_ids_make_it_exactly_once(
     es: Any, sink_run: Any
 ) -> None:
