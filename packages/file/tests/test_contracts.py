@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
-import pytest
 
 import pump
-from pump.testing import SinkContract, SourceContract
 from pump_file import (
     FileBlockSink,
     FileBlockSource,
@@ -24,41 +21,19 @@ from pump_file import (
     FileLineSource,
     FileMultiLineSource,
 )
+from pump_file.testing import InputFolderContract, OutputFolderContract
 
 # -- sources ------------------------------------------------------------------------------
 
 
-class FileSourceRules(SourceContract):
-    """A folder per test; each `produce` drops one new file (written whole, then renamed in)."""
+class FileSourceRules(InputFolderContract):
+    """The JSON Lines of `events` in one file, read as lines by default."""
 
-    supports_redelivery = True
     expected_context_keys: ClassVar[tuple[str, ...]] = ("file_path", "file_line")
     source_cls: ClassVar[type[pump.Source]] = FileLineSource
     extension: ClassVar[str] = "log"
-    extra_config: ClassVar[dict[str, Any]] = {}
+    extra_config: ClassVar[dict[str, Any]] = {"batch_size": 5}
     bad_configs = ({"batch_size": 0}, {"post_process": "shred"}, {"path": ""})
-
-    @pytest.fixture(autouse=True)
-    def _folder(self, tmp_path: Path) -> None:
-        self.folder = tmp_path / "in"
-        self.folder.mkdir()
-        self.produced = 0
-
-    def make_source(self, app, pipeline, config=None):
-        settings = {
-            "path": str(self.folder / f"*.{self.extension}"),
-            "batch_size": 5,
-            **self.extra_config,
-        }
-        return self.source_cls(app, pipeline, "src", config={**settings, **(config or {})})
-
-    def produce(self, events: list[Any]) -> None:
-        for name, content in self.files_for(events):
-            self.produced += 1
-            final = self.folder / f"{self.produced:05d}-{name}.{self.extension}"
-            temp = self.folder / f".{final.name}.tmp"
-            temp.write_bytes(content)
-            os.rename(temp, final)
 
     def files_for(self, events: list[Any]) -> list[tuple[str, bytes]]:
         """(name, content) of the files holding `events`: one file by default."""
@@ -97,7 +72,7 @@ class TestFileCSVSource(FileSourceRules):
 
 class TestFileMultiLineSource(FileSourceRules):
     source_cls = FileMultiLineSource
-    extra_config: ClassVar[dict[str, Any]] = {"start_pattern": r"\{"}
+    extra_config: ClassVar[dict[str, Any]] = {"batch_size": 5, "start_pattern": r"\{"}
 
     def files_for(self, events):
         return [("batch", b"".join(orjson.dumps(e) + b"\n  continued\n" for e in events))]
@@ -112,7 +87,7 @@ class TestFileJSONSourceSplit(FileSourceRules):
     source_cls = FileJSONSource
     extension = "json"
     expected_context_keys = ("file_path", "file_item")
-    extra_config: ClassVar[dict[str, Any]] = {"split_arrays": True}
+    extra_config: ClassVar[dict[str, Any]] = {"batch_size": 5, "split_arrays": True}
 
     def files_for(self, events):
         return [("batch", orjson.dumps(events))]
@@ -133,45 +108,16 @@ class TestFileBlockSource(FileSourceRules):
 # -- sinks --------------------------------------------------------------------------------
 
 
-class FileSinkRules(SinkContract):
-    """A folder per test; read_back reads every file there, finished or still being written."""
+class FileSinkRules(OutputFolderContract):
+    """read_back reads every file, finished or still being written (.part-N.*.inprogress)."""
 
     sink_cls: ClassVar[type[pump.Sink]] = FileJSONLinesSink
     name: ClassVar[str] = "part-{n}.jsonl"
+    read_unfinished = True
     bad_configs = ({"fsync": "maybe"}, {"path": ""})
 
-    @pytest.fixture(autouse=True)
-    def _folder(self, tmp_path: Path) -> None:
-        self.folder = tmp_path / "out"
-
-    def make_sink(self, app, pipeline, config=None):
-        return self.sink_cls(
-            app, pipeline, "out", config={"path": str(self.folder / self.name), **(config or {})}
-        )
-
-    def make_failing_sink(self, app, pipeline):
-        blocker = self.folder.parent / "blocker"
-        blocker.write_text("a file where the output folder should be")
-        return self.sink_cls(app, pipeline, "out", config={"path": str(blocker / self.name)})
-
-    def interrupt_destination(self) -> None:
-        self.folder.parent.mkdir(parents=True, exist_ok=True)
-        self.folder.write_text("the folder is not there: writes fail")
-
-    def restore_destination(self) -> None:
-        self.folder.unlink()
-
-    def read_back(self) -> list[Any]:
-        if not self.folder.is_dir():
-            return []
-        out: list[Any] = []
-        for path in sorted(self.folder.rglob("*")):  # includes .part-N.*.inprogress
-            if path.is_file():
-                out.extend(self.records(path.read_bytes()))
-        return out
-
-    def records(self, data: bytes) -> list[Any]:
-        return [orjson.loads(line) for line in data.splitlines()]
+    def records(self, path: Path) -> list[Any]:
+        return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
 
 class TestFileJSONLinesSink(FileSinkRules):
@@ -189,8 +135,8 @@ class TestFileCSVSink(FileSinkRules):
     sink_cls = FileCSVSink
     name = "part-{n}.csv"
 
-    def records(self, data):
-        return list(csv.DictReader(io.StringIO(data.decode(), newline="")))
+    def records(self, path):
+        return list(csv.DictReader(io.StringIO(path.read_text(), newline="")))
 
     def event_key(self, event):
         return (str(event["id"]), event["run"], event["text"])
@@ -203,5 +149,5 @@ class TestFileBlockSink(FileSinkRules):
     def make_events(self, n):
         return [orjson.dumps(e) for e in super().make_events(n)]
 
-    def records(self, data):
-        return [data]
+    def records(self, path):
+        return [path.read_bytes()]

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
 import pandas as pd
-import pytest
 
 import pump
-from pump.testing import SinkContract, SourceContract
+from pump_file.testing import InputFolderContract, OutputFolderContract
 from pump_pandas import (
     DataFrameCSVSink,
     DataFrameCSVSource,
@@ -23,35 +21,22 @@ from pump_pandas import (
 )
 
 
-class FrameSourceRules(SourceContract):
-    """A folder per test; each `produce` drops one new file (written whole, then renamed in)."""
+class FrameSourceRules(InputFolderContract):
+    """One file of `events` per `produce`, made by pandas (`write`); CSV by default."""
 
-    supports_redelivery = True
     expected_context_keys: ClassVar[tuple[str, ...]] = ("file_path", "file_row")
     source_cls: ClassVar[type[pump.Source]] = DataFrameCSVSource
     extension: ClassVar[str] = "csv"
     extra_config: ClassVar[dict[str, Any]] = {"emit": "rows", "batch_size": 5}
     bad_configs = ({"chunk_rows": 0}, {"emit": "columns"}, {"dtypes": {"id": "no-such-type"}})
 
-    @pytest.fixture(autouse=True)
-    def _folder(self, tmp_path: Path) -> None:
-        self.folder = tmp_path / "in"
-        self.folder.mkdir()
-        self.produced = 0
+    def files_for(self, events: list[Any]) -> list[tuple[str, bytes]]:
+        buffer = io.BytesIO()
+        self.write(buffer, events)
+        return [("batch", buffer.getvalue())]
 
-    def make_source(self, app, pipeline, config=None):
-        settings = {"path": str(self.folder / f"*.{self.extension}"), **self.extra_config}
-        return self.source_cls(app, pipeline, "src", config={**settings, **(config or {})})
-
-    def produce(self, events: list[Any]) -> None:
-        self.produced += 1
-        final = self.folder / f"{self.produced:05d}.{self.extension}"
-        temp = self.folder / f".{final.name}.tmp"
-        self.write(temp, events)
-        os.rename(temp, final)
-
-    def write(self, path: Path, events: list[Any]) -> None:
-        pd.DataFrame(events).to_csv(path, index=False)
+    def write(self, buffer: io.BytesIO, events: list[Any]) -> None:
+        pd.DataFrame(events).to_csv(buffer, index=False)
 
 
 #: The contract's run ids are random hex: '67e917644140' would be read as a number (inf).
@@ -80,62 +65,32 @@ class TestParquetSourceRows(FrameSourceRules):
     source_cls = DataFrameParquetSource
     extension = "parquet"
 
-    def write(self, path: Path, events: list[Any]) -> None:
-        pd.DataFrame(events).to_parquet(path, row_group_size=7)
+    def write(self, buffer: io.BytesIO, events: list[Any]) -> None:
+        pd.DataFrame(events).to_parquet(buffer, row_group_size=7)
 
 
 class TestJSONLinesSourceRows(FrameSourceRules):
     source_cls = DataFrameJSONLinesSource
     extension = "jsonl"
 
-    def write(self, path: Path, events: list[Any]) -> None:
-        path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    def write(self, buffer: io.BytesIO, events: list[Any]) -> None:
+        buffer.write(b"".join(orjson.dumps(e) + b"\n" for e in events))
 
 
 class TestExcelSourceRows(FrameSourceRules):
     source_cls = DataFrameExcelSource
     extension = "xlsx"
 
-    def write(self, path: Path, events: list[Any]) -> None:
-        pd.DataFrame(events).to_excel(path, index=False, engine="openpyxl")
+    def write(self, buffer: io.BytesIO, events: list[Any]) -> None:
+        pd.DataFrame(events).to_excel(buffer, index=False, engine="openpyxl")
 
 
-class FrameSinkRules(SinkContract):
-    """A folder per test; read_back reads every finished file there."""
+class FrameSinkRules(OutputFolderContract):
+    """read_back reads every finished file."""
 
     sink_cls: ClassVar[type[pump.Sink]] = ParquetSink
     name: ClassVar[str] = "part-{n}.parquet"
     bad_configs = ({"compression": "rar"}, {"path": ""}, {"max_rows": -1})
-
-    @pytest.fixture(autouse=True)
-    def _folder(self, tmp_path: Path) -> None:
-        self.folder = tmp_path / "out"
-
-    def make_sink(self, app, pipeline, config=None):
-        return self.sink_cls(
-            app, pipeline, "out", config={"path": str(self.folder / self.name), **(config or {})}
-        )
-
-    def make_failing_sink(self, app, pipeline):
-        blocker = self.folder.parent / "blocker"
-        blocker.write_text("a file where the output folder should be")
-        return self.sink_cls(app, pipeline, "out", config={"path": str(blocker / self.name)})
-
-    def interrupt_destination(self) -> None:
-        self.folder.parent.mkdir(parents=True, exist_ok=True)
-        self.folder.write_text("the folder is not there: writes fail")
-
-    def restore_destination(self) -> None:
-        self.folder.unlink()
-
-    def read_back(self) -> list[Any]:
-        if not self.folder.is_dir():
-            return []
-        out: list[Any] = []
-        for path in sorted(self.folder.rglob("*")):
-            if path.is_file() and not path.name.startswith("."):
-                out.extend(self.records(path))
-        return out
 
     def records(self, path: Path) -> list[Any]:
         return pd.read_parquet(path).to_dict("records")
@@ -161,12 +116,8 @@ class TestCSVSink(FrameSinkRules):
     name = "part-{n}.csv"
     bad_configs = ({"fsync": "maybe"}, {"path": ""})
 
-    def read_back(self) -> list[Any]:
-        # appended records are acknowledged once synced, before the file is published
-        if not self.folder.is_dir():
-            return []
-        files = [p for p in sorted(self.folder.rglob("*")) if p.is_file() and p.stat().st_size]
-        return [r for p in files for r in self.records(p)]
+    read_unfinished = True  # appended records are acknowledged once synced, before publishing
 
     def records(self, path: Path) -> list[Any]:
-        return pd.read_csv(io.BytesIO(path.read_bytes())).to_dict("records")
+        data = path.read_bytes()
+        return pd.read_csv(io.BytesIO(data)).to_dict("records") if data else []

@@ -534,28 +534,43 @@ class Pipeline(Configurable):
             return False
         return await self.checkpointer.checkpoint(timeout)
 
-    def partitions_assigned(self, partitions: list[str]) -> None:
-        """A source was given `partitions` (a rebalance): tell every processor."""
-        for processor in self.Processors:
-            if isinstance(processor, Processor):
-                try:
-                    processor.partitions_assigned(partitions)
-                except Exception:
-                    L.exception("%s: partitions_assigned failed", processor.location())
+    # A partitioned source (Kafka) reports what it owns with the two calls below, so that state
+    # follows its partitions and processors (window watermarks) count exactly those.
 
-    async def release_partitions(self, partitions: list[str], timeout: float | None) -> None:
-        """A source lost `partitions` (a rebalance): checkpoint their state, then drop it.
+    async def assign_partitions(self, partitions: list[str]) -> None:
+        """A source was given `partitions` (named as its `stream_position` names them): restore
+        their state, then tell every processor (`Processor.partitions_assigned`).
+
+        Call it before handing over any of their events; a partition may be assigned again
+        without being revoked (it is then counted once).
+        """
+        if self.checkpointer is not None:
+            await self.checkpointer.load_partitions(partitions)
+        self._tell("partitions_assigned", partitions)
+
+    async def revoke_partitions(self, partitions: list[str], timeout: float | None = None) -> None:
+        """A source lost `partitions`: checkpoint their state (waiting at most `timeout` for
+        their batches to settle), drop it, then tell every processor
+        (`Processor.partitions_revoked`).
 
         Call it before waiting for the partitions' in-flight batches: their acknowledgements
-        wait for that checkpoint.
+        wait for that checkpoint. Hand over none of their events after it.
         """
         if self.checkpointer is not None:
             await self.checkpointer.release_partitions(partitions, timeout)
+        self._tell("partitions_revoked", partitions)
 
-    async def load_partitions(self, partitions: list[str]) -> None:
-        """A source was given `partitions` (a rebalance): restore their state now."""
-        if self.checkpointer is not None:
-            await self.checkpointer.load_partitions(partitions)
+    def backlog(self, partition: str) -> bool:
+        """True when a source has events of `partition` waiting (`Source.backlog`)."""
+        return any(source.backlog(partition) for source in self.Sources)
+
+    def _tell(self, hook: str, partitions: list[str]) -> None:
+        for processor in self.Processors:
+            if isinstance(processor, Processor):
+                try:
+                    getattr(processor, hook)(partitions)
+                except Exception:
+                    L.exception("%s: %s failed", processor.location(), hook)
 
     def forget_stream(self, stream: str) -> None:
         """A source will not deliver `stream` again (a finished file): drop its position."""

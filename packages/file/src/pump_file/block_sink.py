@@ -3,33 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
-import logging
-import os
 import time
 from collections.abc import Awaitable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from pump.common.encoding import TextEncoding
-from pump.config import ComponentConfig
-from pump.errors import ConfigError, PartialWriteError, PermanentWriteError
-from pump.sink import Sink
+from pump.errors import PartialWriteError, PermanentWriteError
 from pump_file import parts
+from pump_file.output import OutputConfig, OutputSink
 from pump_file.sink import Fsync
-from pump_file.template import PathTemplate, TemplateError
+from pump_file.template import TemplateError
 
 if TYPE_CHECKING:
     from pump.application import Application
     from pump.pipeline import Pipeline
 
-L = logging.getLogger(__name__)
 
-
-class FileBlockSinkConfig(ComponentConfig):
+class FileBlockSinkConfig(OutputConfig):
     """Settings of the block sink."""
 
     path: str = Field(
@@ -45,32 +38,13 @@ class FileBlockSinkConfig(ComponentConfig):
         description="Encoding of str events (bytes are written as they are, dicts and lists "
         "as JSON)",
     )
-    temp_prefix: str = Field(
-        ".", description="Prefix of the temporary name of a file being written"
-    )
-    temp_suffix: str = Field(
-        ".inprogress", min_length=1, description="Suffix of that temporary name"
-    )
-    timezone: Literal["utc", "local"] = Field("utc", description="Time zone of {date}/{time}")
-    make_dirs: bool = Field(True, description="Create missing folders")
     recover: bool = Field(
         True,
         description="On start, remove unfinished files a stopped sink left (never acknowledged)",
     )
 
-    @field_validator("path")
-    @classmethod
-    def _valid_template(cls, value: str) -> str:
-        if not value:
-            raise ValueError("give the output path (a template)")
-        try:
-            PathTemplate(value)
-        except TemplateError as exc:
-            raise ValueError(str(exc)) from None
-        return value
 
-
-class FileBlockSink(Sink):
+class FileBlockSink(OutputSink):
     """Writes each event (bytes; str encoded; a dict or list as JSON) as a whole file.
 
     A file appears under its final name only once it is completely written (and synced), and
@@ -88,22 +62,12 @@ class FileBlockSink(Sink):
         config: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(app, pipeline, id, config)
-        c = self.Config
-        try:
-            self.Template = PathTemplate(
-                c.path, pipeline=pipeline.Id, sink=self.Id, utc=c.timezone == "utc"
-            )
-        except TemplateError as exc:
-            raise ConfigError(self.location(), [f"key 'path': {exc}"]) from None
-        #: Paths of the files written lately, oldest first.
-        self.published: list[str] = []
-        self._next_n: dict[str, int] = {}
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
         """Remove unfinished files of a previous run (they were never acknowledged)."""
         if self.Config.recover:
-            await asyncio.to_thread(self._remove_orphans)
+            await asyncio.to_thread(self._remove_unfinished)
 
     def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> Awaitable[None] | None:
         """Write one file per event in a worker thread; done once every file is published."""
@@ -150,25 +114,15 @@ class FileBlockSink(Sink):
     def _write_files(
         self, items: list[tuple[int, str, bytes]]
     ) -> tuple[dict[int, BaseException], list[str]]:
-        c = self.Config
-        fsync = c.fsync != "never"
+        fsync = self.Config.fsync != "never"
         failed: dict[int, BaseException] = {}
         published: list[str] = []
         for i, key, data in items:
             try:
-                part = parts.create(
-                    self.Template,
-                    key,
-                    self._next_n.get(key, 0),
-                    c.temp_prefix,
-                    c.temp_suffix,
-                    c.make_dirs,
-                    time.monotonic(),
-                )
+                part = self._create_part(key, time.monotonic())
             except OSError as exc:
                 failed[i] = exc
                 continue
-            self._next_n[key] = part.n + 1
             try:
                 assert part.fd is not None
                 parts.write_all(part.fd, data)
@@ -177,31 +131,8 @@ class FileBlockSink(Sink):
             except OSError as exc:
                 exc.add_note(f"while writing {self.location()}")
                 failed[i] = exc
-                if part.fd is not None:
-                    os.close(part.fd)
-                    part.fd = None
-                with contextlib.suppress(OSError):
-                    os.unlink(part.temp)
+                parts.discard(part)
                 continue
             if path is not None:
                 published.append(path)
         return failed, published
-
-    def _remove_orphans(self) -> None:
-        c = self.Config
-        for temp, _final in parts.orphans(self.Template, c.temp_prefix, c.temp_suffix):
-            try:
-                fd = os.open(temp, os.O_RDONLY)
-            except FileNotFoundError:
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # a live sink is writing it
-            finally:
-                os.close(fd)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-                L.warning(
-                    "%s: removed %s, an unfinished file of a stopped sink", self.location(), temp
-                )

@@ -116,6 +116,15 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def discard(part: Part) -> None:
+    """Close a part that failed and remove its temporary file (nothing in it was published)."""
+    fd, part.fd = part.fd, None
+    if fd is not None:
+        os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(part.temp)
+
+
 def roll_back(part: Part, size: int) -> bool:
     """Cut a part back to `size` bytes (drop a torn or failed write); False if that failed too."""
     if part.fd is None:

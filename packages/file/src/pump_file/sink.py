@@ -16,23 +16,18 @@ or age —, when they stay idle, and on stop.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
-import time
-from collections import deque
 from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from pump.config import ComponentConfig
-from pump.errors import ConfigError, PartialWriteError, PermanentWriteError
-from pump.sink import Sink
+from pump.errors import PartialWriteError, PermanentWriteError
 from pump_file import parts
+from pump_file.output import OutputConfig, QueuedOutputSink, QueuedWrite
 from pump_file.parts import Part
-from pump_file.template import PathTemplate, TemplateError
+from pump_file.template import TemplateError
 
 if TYPE_CHECKING:
     from pump.application import Application
@@ -43,7 +38,7 @@ L = logging.getLogger(__name__)
 Fsync = Literal["always", "on_rotate", "never"]
 
 
-class FileSinkConfig(ComponentConfig):
+class FileSinkConfig(OutputConfig):
     """Settings every record file sink has."""
 
     path: str = Field(
@@ -75,48 +70,25 @@ class FileSinkConfig(ComponentConfig):
     max_open: int = Field(
         64, gt=0, description="Most files open at once; the least recently written is finished"
     )
-    temp_prefix: str = Field(
-        ".", description="Prefix of the temporary name of a file being written"
-    )
-    temp_suffix: str = Field(
-        ".inprogress", min_length=1, description="Suffix of that temporary name"
-    )
-    timezone: Literal["utc", "local"] = Field("utc", description="Time zone of {date}/{time}")
-    make_dirs: bool = Field(True, description="Create missing folders")
     recover: bool = Field(
         True,
         description="On start, repair and publish unfinished files a stopped sink left behind",
     )
 
-    @field_validator("path")
-    @classmethod
-    def _valid_template(cls, value: str) -> str:
-        if not value:
-            raise ValueError("give the output path (a template)")
-        try:
-            PathTemplate(value)
-        except TemplateError as exc:
-            raise ValueError(str(exc)) from None
-        return value
 
-
-class _Write:
+class _Write(QueuedWrite):
     """One write() call: encoded records per part key, and its completion."""
 
-    __slots__ = ("errors", "future", "groups")
+    __slots__ = ("groups",)
 
     def __init__(
-        self,
-        groups: list[tuple[str, list[bytes]]],
-        errors: dict[int, BaseException],
-        future: asyncio.Future[None],
+        self, groups: list[tuple[str, list[bytes]]], errors: dict[int, BaseException]
     ) -> None:
+        super().__init__(errors)
         self.groups = groups
-        self.errors = errors
-        self.future = future
 
 
-class FileSink(Sink):
+class FileSink(QueuedOutputSink[_Write]):
     """Writes records (one per event) into files named by a path template.
 
     Subclasses implement `encode(events)` (one bytes record per event) and may write a
@@ -134,23 +106,7 @@ class FileSink(Sink):
         config: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(app, pipeline, id, config)
-        c = self.Config
-        try:
-            self.Template = PathTemplate(
-                c.path, pipeline=pipeline.Id, sink=self.Id, utc=c.timezone == "utc"
-            )
-        except TemplateError as exc:
-            raise ConfigError(self.location(), [f"key 'path': {exc}"]) from None
-        #: Paths of the files published (finished) lately, oldest first.
-        self.published: deque[str] = deque(maxlen=10_000)
         self._parts: dict[str, Part] = {}  # open parts by key; touched only by the writer
-        self._next_n: dict[str, int] = {}
-        self._queue: list[_Write] = []
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._writer: asyncio.Task[None] | None = None
-        self._closing = False
 
     # -- the format hooks -----------------------------------------------------------------------
 
@@ -196,13 +152,7 @@ class FileSink(Sink):
             groups = [(template.key(now), records)] if records else []
         if len(errors) == len(events):
             raise errors[min(errors)] if len(errors) == 1 else PartialWriteError(errors)
-        if self._writer is None or self._writer.done():
-            raise RuntimeError(f"{self.location()} is not running (start it first)")
-        future = asyncio.get_running_loop().create_future()
-        self._queue.append(_Write(groups, errors, future))
-        self._idle.clear()
-        self._wake.set()
-        return self._completion(future, errors)
+        return self._enqueue(_Write(groups, errors))
 
     def _encode(
         self, events: list[Any], indexes: list[int] | None, errors: dict[int, BaseException]
@@ -225,75 +175,10 @@ class FileSink(Sink):
         """Appended to the error of an event that cannot be encoded (an option that helps)."""
         return ""
 
-    @staticmethod
-    async def _completion(future: asyncio.Future[None], errors: dict[int, BaseException]) -> None:
-        await future
-        if errors:
-            raise PartialWriteError(errors)
-
     # -- the writer -----------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Recover unfinished files of a previous run, then start the writer."""
-        if self.Config.recover:
-            recovered = await asyncio.to_thread(self._recover)
-            self.published.extend(recovered)
-        self._closing = False
-        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
-
-    async def flush(self) -> None:
-        """Wait until everything queued is written."""
-        if self._writer is not None and not self._writer.done():
-            await self._idle.wait()
-
-    async def stop(self) -> None:
-        """Write what is queued, then finish (publish) every open file."""
-        self._closing = True
-        self._wake.set()
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            try:
-                await writer
-            except asyncio.CancelledError:
-                pass
-            except Exception:
-                L.exception("%s: the writer failed", self.location())
-        published = await asyncio.to_thread(self._finish_all)
-        self.published.extend(published)
-
-    async def _write_loop(self) -> None:
-        tick = self._tick()
-        while True:
-            if not self._queue:
-                self._idle.set()
-                if self._closing:
-                    return
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), tick)
-            self._wake.clear()
-            writes, self._queue = self._queue, []
-            if not writes and not self._parts:
-                continue  # nothing to write, nothing open to rotate or close
-            try:
-                results, published = await asyncio.to_thread(self._apply, writes, time.monotonic())
-            except BaseException as exc:  # a bug, or cancelled: nothing is acknowledged
-                for w in writes:
-                    if not w.future.done():
-                        w.future.set_exception(
-                            exc if isinstance(exc, Exception) else RuntimeError("sink stopped")
-                        )
-                if not isinstance(exc, Exception):
-                    raise
-                L.exception("%s: writing failed", self.location())
-                continue
-            self.published.extend(published)
-            for w, error in zip(writes, results, strict=True):
-                if w.future.done():
-                    continue  # its waiter was cancelled (a pipeline stopping): nobody to tell
-                if error is None:
-                    w.future.set_result(None)
-                else:
-                    w.future.set_exception(error)
+    def _has_open(self) -> bool:
+        return bool(self._parts)
 
     def _tick(self) -> float:
         c = self.Config
@@ -303,11 +188,10 @@ class FileSink(Sink):
     # -- worker-thread side -------------------------------------------------------------------
 
     def _apply(
-        self, writes: list[_Write], now: float
-    ) -> tuple[list[BaseException | None], list[str]]:
-        """Append every queued write; fsync; rotate. Per write: None or the error that failed it."""
+        self, writes: list[_Write], now: float, finish_all: bool
+    ) -> tuple[list[_Write], list[str]]:
+        """Append every queued write; fsync; rotate; a write that fails gets its `failure`."""
         c = self.Config
-        results: list[BaseException | None] = []
         published: list[str] = []
         first_size: dict[Part, int] = {}  # size of each part touched, before this round
         touched_by: list[set[Part]] = []
@@ -319,9 +203,7 @@ class FileSink(Sink):
             except OSError as exc:
                 for part, size in before.items():
                     parts.roll_back(part, size)
-                results.append(self._describe(exc))
-            else:
-                results.append(None)
+                w.failure = self._describe(exc)
             touched_by.append(set(before))
             for part, size in before.items():
                 first_size.setdefault(part, size)
@@ -333,16 +215,16 @@ class FileSink(Sink):
                     os.fsync(part.fd)
                 except OSError as exc:
                     parts.roll_back(part, size)
-                    for i, touched in enumerate(touched_by):
-                        if part in touched and results[i] is None:
-                            results[i] = self._describe(exc)
+                    for w, touched in zip(writes, touched_by, strict=True):
+                        if part in touched and w.failure is None:
+                            w.failure = self._describe(exc)
         for part in first_size:
             if part.fd is not None and (
                 self._full(part, now, 0) or (c.max_bytes and part.size >= c.max_bytes)
             ):
                 self._finish(part, published)
-        self._housekeep(now, published)
-        return results, published
+        self._housekeep(now, published, finish_all)
+        return writes, published
 
     def _describe(self, exc: OSError) -> OSError:
         """The error with the sink named, so the log says where the disk is full."""
@@ -401,16 +283,7 @@ class FileSink(Sink):
         if len(self._parts) >= c.max_open:
             oldest = min(self._parts.values(), key=lambda p: p.written)
             self._finish(oldest, published)
-        part = parts.create(
-            self.Template,
-            key,
-            self._next_n.get(key, 0),
-            c.temp_prefix,
-            c.temp_suffix,
-            c.make_dirs,
-            now,
-        )
-        self._next_n[key] = part.n + 1
+        part = self._create_part(key, now)
         header = self.header()
         try:
             if header:
@@ -419,11 +292,7 @@ class FileSink(Sink):
             if c.fsync == "always":
                 parts.fsync_dir(part.temp)
         except BaseException:
-            fd, part.fd = part.fd, None
-            if fd is not None:
-                os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(part.temp)
+            parts.discard(part)
             raise
         part.size = part.header_size = len(header)
         self._parts[key] = part
@@ -443,22 +312,21 @@ class FileSink(Sink):
         if path is not None:
             published.append(path)
 
-    def _housekeep(self, now: float, published: list[str]) -> None:
+    def _housekeep(self, now: float, published: list[str], finish_all: bool) -> None:
         c = self.Config
         for part in list(self._parts.values()):
-            if (c.close_idle and now - part.written >= c.close_idle) or (
-                c.max_age and now - part.opened >= c.max_age
+            if (
+                finish_all
+                or (c.close_idle and now - part.written >= c.close_idle)
+                or (c.max_age and now - part.opened >= c.max_age)
             ):
                 self._finish(part, published)
 
-    def _finish_all(self) -> list[str]:
-        published: list[str] = []
-        for part in list(self._parts.values()):
-            self._finish(part, published)
-        return published
-
     def _recover(self) -> list[str]:
+        """Repair and publish the unfinished files of a previous run."""
         c = self.Config
+        if not c.recover:
+            return []
         published = []
         for temp, final in parts.orphans(self.Template, c.temp_prefix, c.temp_suffix):
             try:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import aiomysql
@@ -21,7 +21,15 @@ import pymysql
 from pydantic import Field, SecretStr, model_validator
 
 import pump
-from pump_mysql.errors import MySQLConnectionError, connection_lost, error_code, error_text
+from pump_mysql.errors import (
+    MySQLConnectionError,
+    MySQLError,
+    MySQLSchemaError,
+    connection_lost,
+    error_code,
+    error_text,
+)
+from pump_mysql.statements import quote, quote_column
 
 L = logging.getLogger(__name__)
 # How long stop() waits for borrowed connections to come back before closing them.
@@ -218,6 +226,38 @@ class MySQLConnection(pump.Connection):
                 self.reconnects += 1
                 L.warning("%s: reconnected to %s", self.location(), self.address)
             return pool, conn
+
+    async def check_table(
+        self, where: str, table: str, columns: Sequence[str], columns_key: str
+    ) -> None:
+        """Raise now, not at each statement, if `table` or its `columns` are not there.
+
+        `where` names the component in the error, `columns_key` the config key(s) naming the
+        columns. A missing table or column is a MySQLSchemaError; anything else a MySQLError.
+        """
+        listed = ", ".join(quote_column(c) for c in columns) or "1"
+        try:
+            async with self.acquire() as conn, conn.cursor() as cursor:
+                await cursor.execute(f"SELECT {listed} FROM {quote(table)} LIMIT 0")
+                await conn.rollback()
+        except pymysql.err.MySQLError as exc:
+            code, text = error_code(exc), error_text(exc)
+            if code == 1146:
+                raise MySQLSchemaError(
+                    f"{where}: key 'table': no table '{table}' ({text})"
+                ) from None
+            if code == 1054:
+                raise MySQLSchemaError(
+                    f"{where}: {columns_key}: {text} in table '{table}'"
+                ) from None
+            if code == 1046:
+                raise MySQLSchemaError(
+                    f"{where}: key 'table': '{table}' names no database and the connection has "
+                    f"none (key 'database'): {text}"
+                ) from None
+            raise MySQLError(
+                f"{where}: cannot use table '{table}': {self.describe_error(exc)}"
+            ) from None
 
     def _mark_lost(self, exc: BaseException) -> None:
         if not self._lost:

@@ -32,12 +32,11 @@ from pump_mysql.errors import (
     MySQLConnectionError,
     MySQLError,
     MySQLRowError,
-    MySQLSchemaError,
     error_code,
     error_text,
     transient,
 )
-from pump_mysql.statements import insert_statement, quote, quote_column
+from pump_mysql.statements import insert_statement
 
 L = logging.getLogger(__name__)
 
@@ -332,32 +331,9 @@ class MySQLSink(pump.Sink):
         config = self.Config
         if not config.table or not config.check_table:
             return
-        columns = ", ".join(quote_column(c) for c in self._columns) or "1"
-        sql = f"SELECT {columns} FROM {quote(config.table)} LIMIT 0"
-        try:
-            async with self.Connection.acquire() as conn, conn.cursor() as cursor:
-                await cursor.execute(sql)
-                await conn.rollback()
-        except pymysql.err.MySQLError as exc:
-            code = error_code(exc)
-            text = error_text(exc)
-            if code == 1146:
-                raise MySQLSchemaError(
-                    f"{self.location()}: key 'table': no table '{config.table}' ({text})"
-                ) from None
-            if code == 1054:
-                raise MySQLSchemaError(
-                    f"{self.location()}: key 'columns': {text} in table '{config.table}'"
-                ) from None
-            if code == 1046:
-                raise MySQLSchemaError(
-                    f"{self.location()}: key 'table': '{config.table}' names no database and "
-                    f"the connection has none (key 'database'): {text}"
-                ) from None
-            raise MySQLError(
-                f"{self.location()}: cannot use table '{config.table}': "
-                f"{self.Connection.describe_error(exc)}"
-            ) from None
+        await self.Connection.check_table(
+            self.location(), config.table, self._columns, "key 'columns'"
+        )
 
 
 def _row_level(exc: BaseException) -> bool:

@@ -20,19 +20,17 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
 import aiomysql
-import pymysql
 from pydantic import Field, model_validator
 
 import pump
-from pump.delivery import Batch, CommitTracker
+from pump.delivery import Batch, PositionTrail
 from pump.trigger import TriggerSourceConfig
 from pump_mysql.connection import MySQLConnection
-from pump_mysql.errors import MySQLError, MySQLSchemaError, error_code, error_text
+from pump_mysql.errors import MySQLError, MySQLSchemaError
 from pump_mysql.position import PositionFile
 from pump_mysql.statements import quote, quote_column
 
@@ -117,9 +115,7 @@ class MySQLSource(pump.TriggerSource):
         self.position: dict[str, Any] | None = None
         #: The position of the rows done (saved).
         self.saved_position: dict[str, Any] | None = None
-        self._tracker = CommitTracker()
-        self._sequence = 0
-        self._ends: deque[tuple[int, dict[str, Any]]] = deque()
+        self._trail = PositionTrail()
 
     @property
     def incremental(self) -> bool:
@@ -196,10 +192,7 @@ class MySQLSource(pump.TriggerSource):
                 "(keys incrementing_column, timestamp_column)"
             ) from None
         contexts = [{TABLE_KEY: table, POSITION_KEY: p} for p in positions]
-        first = self._sequence
-        self._sequence += len(rows)
-        handle = self._tracker.begin("rows", first, self._sequence - 1)
-        self._ends.append((self._sequence - 1, positions[-1]))
+        handle = self._trail.hand_over(len(rows), positions[-1])
         await self.emit(rows, contexts=contexts, token=handle)
         self.position = positions[-1]  # only once handed over: a failed hand-over reads them again
 
@@ -209,13 +202,7 @@ class MySQLSource(pump.TriggerSource):
         """Every row of `batch` is done: save the position of the done prefix."""
         if self._store is None or batch.token is None:
             return
-        self._tracker.end(batch.token)
-        done = self._tracker.committable().get("rows")
-        if done is None:
-            return
-        position = None
-        while self._ends and self._ends[0][0] < done:
-            position = self._ends.popleft()[1]
+        position = self._trail.done(batch.token)
         if position is not None:
             self._store.save(position)
             self.saved_position = position
@@ -241,27 +228,9 @@ class MySQLSource(pump.TriggerSource):
                 )
             self.position = self.saved_position
         if self.Config.table:
-            await self._check_table()
-
-    async def _check_table(self) -> None:
-        config = self.Config
-        columns = ", ".join(quote_column(c) for c in self._columns) or "*"
-        try:
-            async with self.Connection.acquire() as conn, conn.cursor() as cursor:
-                await cursor.execute(f"SELECT {columns} FROM {quote(config.table)} LIMIT 0")
-                await conn.rollback()
-        except pymysql.err.MySQLError as exc:
-            code, text = error_code(exc), error_text(exc)
-            if code == 1146:
-                raise MySQLSchemaError(
-                    f"{self.location()}: key 'table': no table '{config.table}' ({text})"
-                ) from None
-            if code == 1054:
-                raise MySQLSchemaError(
-                    f"{self.location()}: keys incrementing_column/timestamp_column: {text} "
-                    f"in table '{config.table}'"
-                ) from None
-            raise MySQLError(
-                f"{self.location()}: cannot read table '{config.table}': "
-                f"{self.Connection.describe_error(exc)}"
-            ) from None
+            await self.Connection.check_table(
+                self.location(),
+                self.Config.table,
+                self._columns,
+                "keys incrementing_column/timestamp_column",
+            )

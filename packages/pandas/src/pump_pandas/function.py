@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from pydantic import Field
 
-from pump.common.callables import as_event_function, import_callable
+from pump.common.callables import as_event_function, given_or_configured
 from pump.config import ComponentConfig
-from pump.errors import BuildError
 from pump.processor import Processor
 from pump_pandas.frames import expect_frame
 
@@ -50,11 +49,7 @@ class DataFrameProcessor(Processor):
         config: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(app, pipeline, id, config)
-        if function is None:
-            path = self.Config.function
-            if not path:
-                raise BuildError(f"{self.location()}: pass a function or set config 'function'")
-            function = import_callable(path, self.location())
+        function = given_or_configured(function, self.Config.function, self.location())
         self.Function = function
         self._call = as_event_function(function, self.location())
         self._where = self.location()

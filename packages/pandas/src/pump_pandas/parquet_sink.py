@@ -15,12 +15,10 @@ hold: after a crash each row is in the output once.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import logging
 import os
-import time
 from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,15 +26,14 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from pump.config import ComponentConfig
-from pump.errors import ConfigError, PartialWriteError, PermanentWriteError
+from pump.errors import PartialWriteError, PermanentWriteError
 from pump.metrics import Counter
-from pump.sink import Sink
 from pump_file import parts
+from pump_file.output import OutputConfig, QueuedOutputSink, QueuedWrite
 from pump_file.parts import Part
-from pump_file.template import PathTemplate, TemplateError, safe
+from pump_file.template import TemplateError, safe
 from pump_pandas.arrow import ARROW_ERRORS, rows_table, table_of
 
 if TYPE_CHECKING:
@@ -53,7 +50,7 @@ ORIGINS_KEY = b"pump.origins"
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 
 
-class ParquetSinkConfig(ComponentConfig):
+class ParquetSinkConfig(OutputConfig):
     """Settings of the Parquet sink."""
 
     path: str = Field(
@@ -102,26 +99,11 @@ class ParquetSinkConfig(ComponentConfig):
         description="Skip (and acknowledge) rows from a pandas source that a published file "
         "already holds (read from the files' metadata at start): no duplicates after a crash",
     )
-    temp_prefix: str = Field(".", description="Prefix of the temporary name of a file")
-    temp_suffix: str = Field(".inprogress", min_length=1, description="Suffix of that name")
-    timezone: Literal["utc", "local"] = Field("utc", description="Time zone of {date}/{time}")
-    make_dirs: bool = Field(True, description="Create missing folders")
     recover: bool = Field(
         True,
         description="On start, remove unfinished files a stopped sink left (nothing in them "
         "was acknowledged)",
     )
-
-    @field_validator("path")
-    @classmethod
-    def _valid_template(cls, value: str) -> str:
-        if not value:
-            raise ValueError("give the output path (a template)")
-        try:
-            PathTemplate(value)
-        except TemplateError as exc:
-            raise ValueError(str(exc)) from None
-        return value
 
 
 class _Item:
@@ -146,19 +128,15 @@ class _Item:
         self.origin = origin
 
 
-class _Write:
+class _Write(QueuedWrite):
     """One write() call: its items, the files it waits for, and its completion."""
 
-    __slots__ = ("errors", "failure", "future", "items", "waits_for")
+    __slots__ = ("items", "waits_for")
 
-    def __init__(
-        self, items: list[_Item], errors: dict[int, BaseException], future: asyncio.Future[None]
-    ) -> None:
+    def __init__(self, items: list[_Item], errors: dict[int, BaseException]) -> None:
+        super().__init__(errors)
         self.items = items
-        self.errors = errors
-        self.future = future
         self.waits_for: set[_File] = set()
-        self.failure: BaseException | None = None
 
 
 class _File:
@@ -178,7 +156,7 @@ class _File:
         self.fsync = fsync
 
 
-class ParquetSink(Sink):
+class ParquetSink(QueuedOutputSink[_Write]):
     """Writes DataFrame events (and dict events, a row each) into Parquet files.
 
     Paths come from a template; `partition_by` adds `column=value` folders. Each write is done
@@ -203,33 +181,19 @@ class ParquetSink(Sink):
         config: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(app, pipeline, id, config)
+        self._files: dict[str, _File] = {}  # open files by key; touched by the writer only
+        self._written: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        self._watching = False
+
+    def template_path(self) -> str:
+        """`path` with a `column={value}` folder per partition column before the file name."""
         c = self.Config
         head, tail = os.path.split(c.path)
         folders = [
             f"{column.replace('{', '{{').replace('}', '}}')}={{__p{i}}}"
             for i, column in enumerate(c.partition_by)
         ]
-        try:
-            self.Template = PathTemplate(
-                os.path.join(head, *folders, tail) if folders else c.path,
-                pipeline=pipeline.Id,
-                sink=self.Id,
-                utc=c.timezone == "utc",
-            )
-        except TemplateError as exc:
-            raise ConfigError(self.location(), [f"key 'path': {exc}"]) from None
-        #: Paths of the files published lately, oldest first.
-        self.published: list[str] = []
-        self._files: dict[str, _File] = {}  # open files by key; touched by the writer only
-        self._next_n: dict[str, int] = {}
-        self._written: dict[tuple[str, str], list[tuple[int, int]]] = {}
-        self._queue: list[_Write] = []
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._writer: asyncio.Task[None] | None = None
-        self._closing = False
-        self._flush_now = False
+        return os.path.join(head, *folders, tail) if folders else c.path
 
     # -- write (event loop) ---------------------------------------------------------------
 
@@ -260,13 +224,9 @@ class ParquetSink(Sink):
                 self._items(rows[0], frame, context, now, items, errors, members=rows)
         if errors and len(errors) == len(events):
             raise errors[min(errors)] if len(errors) == 1 else PartialWriteError(errors)
-        if self._writer is None or self._writer.done():
-            raise RuntimeError(f"{self.location()} is not running (start it first)")
-        future = asyncio.get_running_loop().create_future()
-        self._queue.append(_Write(items, errors, future))
-        self._idle.clear()
-        self._wake.set()
-        return self._completion(future, errors)
+        # the pipeline's sources run by now: wake the writer when one ends (see _finish_now)
+        self._watching = self._watching or self._watch_sources()
+        return self._enqueue(_Write(items, errors))
 
     def _items(
         self,
@@ -314,46 +274,23 @@ class ParquetSink(Sink):
             out.append((label, fields, part.drop(columns=columns)))
         return out
 
-    @staticmethod
-    async def _completion(future: asyncio.Future[None], errors: dict[int, BaseException]) -> None:
-        await future
-        if errors:
-            raise PartialWriteError(errors)
-
     # -- the writer task --------------------------------------------------------------------
 
     async def start(self) -> None:
         """Remove unfinished files of a previous run, read what published files hold."""
-        await asyncio.to_thread(self._recover)
-        self._closing = False
-        self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+        self._watching = False  # this run's source tasks: watched from the first write on
+        await super().start()
 
-    async def flush(self) -> None:
-        """Finish every open file now and wait until everything queued is published."""
-        if self._writer is not None and not self._writer.done():
-            self._flush_now = True
-            self._wake.set()
-            await self._idle.wait()
+    def _has_open(self) -> bool:
+        return bool(self._files)
 
-    async def stop(self) -> None:
-        """Write what is queued and finish every open file."""
-        self._closing = True
-        self._wake.set()
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            try:
-                await writer
-            except asyncio.CancelledError:
-                pass
-            except Exception:
-                L.exception("%s: the writer failed", self.location())
-        settled, published = await asyncio.to_thread(self._apply, [], time.monotonic(), True)
-        self._settle(settled, published)
+    def _holds_writes(self) -> bool:
+        return bool(self._files)  # a write is done once the files with its rows are published
 
-    def _waited_on(self) -> bool:
+    def _finish_now(self) -> bool:
         """True when the pipeline waits for what the open files hold: finish them now."""
         pipeline = self.Pipeline
-        if self._closing or self._flush_now or pipeline is None:
+        if self._closing or self._flushing or pipeline is None:
             return True
         return pipeline.draining or not pipeline.is_ready() or pipeline.sources_exhausted()
 
@@ -369,51 +306,9 @@ class ParquetSink(Sink):
             task.add_done_callback(lambda _task: self._wake.set())
         return True
 
-    async def _write_loop(self) -> None:
-        tick = self._tick()
-        watching = False
-        while True:
-            watching = watching or self._watch_sources()
-            if not self._queue:
-                if not self._files:
-                    self._flush_now = False
-                    self._idle.set()
-                    if self._closing:
-                        return
-                if not (self._files and self._waited_on()):
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), tick)
-            self._wake.clear()
-            writes, self._queue = self._queue, []
-            if not writes and not self._files:
-                continue
-            force = self._waited_on()
-            try:
-                settled, published = await asyncio.to_thread(
-                    self._apply, writes, time.monotonic(), force
-                )
-            except BaseException as exc:  # a bug, or cancelled: nothing is acknowledged
-                failure = exc if isinstance(exc, Exception) else RuntimeError("sink stopped")
-                for w in writes:
-                    if not w.future.done():
-                        w.future.set_exception(failure)
-                if not isinstance(exc, Exception):
-                    raise
-                L.exception("%s: writing failed", self.location())
-                continue
-            self._settle(settled, published)
-
     def _settle(self, settled: list[_Write], published: list[str]) -> None:
-        self.published.extend(published)
-        del self.published[:-10_000]
         self.files_published += len(published)
-        for w in settled:
-            if w.future.done():
-                continue  # its waiter was cancelled (a pipeline stopping)
-            if w.failure is None:
-                w.future.set_result(None)
-            else:
-                w.future.set_exception(w.failure)
+        super()._settle(settled, published)
 
     def _tick(self) -> float:
         c = self.Config
@@ -423,7 +318,7 @@ class ParquetSink(Sink):
     # -- worker-thread side -------------------------------------------------------------------
 
     def _apply(
-        self, writes: list[_Write], now: float, force: bool
+        self, writes: list[_Write], now: float, finish_all: bool
     ) -> tuple[list[_Write], list[str]]:
         """Write the queued items, finish the files due; the writes settled and files published."""
         settled: list[_Write] = []
@@ -438,7 +333,7 @@ class ParquetSink(Sink):
             idle = now - f.part.written
             size = f.stream.tell() if f.stream is not None else 0
             if (
-                force
+                finish_all
                 or (c.max_age and age >= c.max_age)
                 or (c.close_idle and idle >= c.close_idle)
                 or (c.max_bytes and size >= c.max_bytes)
@@ -522,16 +417,7 @@ class ParquetSink(Sink):
             if len(self._files) >= c.max_open:
                 oldest = min(self._files.values(), key=lambda o: o.part.written)
                 self._finish(oldest, published, settled)
-            part = parts.create(
-                self.Template,
-                key,
-                self._next_n.get(key, 0),
-                c.temp_prefix,
-                c.temp_suffix,
-                c.make_dirs,
-                now,
-            )
-            self._next_n[key] = part.n + 1
+            part = self._create_part(key, now)
             f = self._files[key] = _File(part, label, c.fsync)
             f.schema = table.schema
         return f
@@ -587,11 +473,7 @@ class ParquetSink(Sink):
         with contextlib.suppress(Exception):
             if f.writer is not None:
                 f.writer.close()
-        fd, f.part.fd = f.part.fd, None
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(f.part.temp)
-            os.close(fd)
+        parts.discard(f.part)
         for w in f.waiting:
             w.waits_for.discard(f)
             w.failure = w.failure or exc
@@ -599,16 +481,14 @@ class ParquetSink(Sink):
                 settled.append(w)
         f.waiting.clear()
 
-    def _recover(self) -> None:
+    def _recover(self) -> list[str]:
+        """Remove unfinished files of a previous run, read what published files hold."""
         c = self.Config
         if c.recover:
-            for temp, final in parts.orphans(self.Template, c.temp_prefix, c.temp_suffix):
-                try:
-                    parts.recover(temp, final, lambda fd, size: 0, c.fsync)
-                except OSError as exc:
-                    L.error("%s: cannot remove %s: %s", self.location(), temp, exc)
+            self._remove_unfinished()
         if c.skip_written:
             self._read_origins()
+        return []
 
     def _read_origins(self) -> None:
         """What the published files hold, from their metadata (for `skip_written`)."""

@@ -30,6 +30,17 @@ def import_callable(path: str, where: str) -> Callable[..., Any]:
     return target  # type: ignore[no-any-return]
 
 
+def given_or_configured(
+    function: Callable[..., Any] | None, path: str, where: str
+) -> Callable[..., Any]:
+    """`function` if given, else the one config 'function' names (`path`); one of them must be."""
+    if function is not None:
+        return function
+    if not path:
+        raise BuildError(f"{where}: pass a function or set config 'function'")
+    return import_callable(path, where)
+
+
 def takes_context(function: Callable[..., Any], where: str) -> bool:
     """True when `function` is called as `f(context, event)`, False for `f(event)`.
 

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from pump.common.callables import as_event_function, import_callable
+from pump.common.callables import as_event_function, given_or_configured
 from pump.config import ComponentConfig
-from pump.errors import BuildError
 from pump.processor import Processor
 
 if TYPE_CHECKING:
@@ -46,11 +45,7 @@ class FunctionProcessor(Processor):
         config: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(app, pipeline, id, config)
-        path: str = self.Config["function"]
-        if function is None:
-            if not path:
-                raise BuildError(f"{self.location()}: pass a function or set config 'function'")
-            function = import_callable(path, self.location())
+        function = given_or_configured(function, self.Config["function"], self.location())
         self.Function = function
         self._call = as_event_function(function, self.location())
         if self.Config["writes_context"]:

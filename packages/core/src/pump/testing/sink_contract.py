@@ -19,24 +19,20 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import uuid
 from collections import Counter
-from collections.abc import Awaitable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import pytest
 
 from pump.application import Application
 from pump.deadletter import original_event
-from pump.errors import ConfigError
 from pump.pipeline import Pipeline
 from pump.sink import Sink
+from pump.testing.contract import Contract
 from pump.testing.harness import BatchRecord, CollectingSink, HarnessSource
-from pump.testing.recorders import WriteRecorder, event_key
+from pump.testing.recorders import WriteRecorder
 from pump.testing.waiting import maybe_await, wait_until
-
-#: A config key no component declares: every sink must refuse it.
-UNKNOWN_KEY = "pump_contract_no_such_key"
 
 
 class SinkRig:
@@ -81,22 +77,19 @@ class SinkRig:
         return await self.app.stop(timeout=timeout)
 
 
-class SinkContract:
+class SinkContract(Contract):
     """Delivery rules for sinks; subclass as `class TestMySink(SinkContract)` and fill the hooks.
 
     Hooks may be plain functions or coroutines. Subclasses must give every test a fresh, empty
     destination (`prepare()`), since `read_back()` has to return exactly what the test wrote.
     """
 
+    _make_hook = "make_sink"
     #: Events per batch the source hands over, and batches per test.
     batch_size: ClassVar[int] = 5
     batch_count: ClassVar[int] = 4
-    #: Seconds a test waits for the sink before it fails.
-    timeout: ClassVar[float] = 10.0
     #: Seconds the pipeline may take to drain on stop.
     drain_timeout: ClassVar[float] = 5.0
-    #: Config dicts that must fail at construction with ConfigError naming each of their keys.
-    bad_configs: ClassVar[Sequence[Mapping[str, Any]]] = ()
 
     # -- hooks ----------------------------------------------------------------------------
 
@@ -120,10 +113,6 @@ class SinkContract:
         """A sink whose destination refuses writes promptly (None: those tests are skipped)."""
         return None
 
-    def prepare(self) -> Awaitable[None] | None:
-        """Called first in every test: make the destination fresh and empty."""
-        return None
-
     def interrupt_destination(self) -> Awaitable[None] | None:
         """Optional: make the destination refuse writes until `restore_destination()`.
 
@@ -134,17 +123,6 @@ class SinkContract:
     def restore_destination(self) -> Awaitable[None] | None:
         """Optional: undo `interrupt_destination()`."""
         raise NotImplementedError
-
-    def make_events(self, n: int) -> list[Any]:
-        """`n` events, distinct from any made before in this test."""
-        run = self.__dict__.setdefault("_pump_run", uuid.uuid4().hex[:12])
-        first = self.__dict__.get("_pump_made", 0)
-        self.__dict__["_pump_made"] = first + n
-        return [{"id": i, "run": run, "text": f"event {i}"} for i in range(first, first + n)]
-
-    def event_key(self, event: Any) -> Hashable:
-        """What makes two events the same event (written vs read back)."""
-        return event_key(event)
 
     # -- machinery ------------------------------------------------------------------------
 
@@ -394,24 +372,3 @@ class SinkContract:
             f"them within the drain (exit code {code})"
         )
         self._assert_all_read_back(rig.events, await self._read_back(), "after stop")
-
-    @pytest.mark.asyncio
-    async def test_bad_config_is_refused_naming_the_key(self) -> None:
-        """A wrong config fails at construction with ConfigError naming the key."""
-        await maybe_await(self.prepare())
-        for bad in [*self.bad_configs, {UNKNOWN_KEY: 1}]:
-            app = Application(exit_when_finished=False)
-            pipeline = Pipeline(app, "sink_contract")
-            try:
-                made = await maybe_await(self.make_sink(app, pipeline, config=dict(bad)))
-            except ConfigError as exc:
-                unnamed = [key for key in bad if key not in str(exc)]
-                assert not unnamed, f"ConfigError for {dict(bad)!r} does not name {unnamed}: {exc}"
-            except TypeError as exc:
-                if "config" in str(exc):
-                    raise AssertionError(
-                        f"make_sink() must accept config= (the bad config to merge): {exc}"
-                    ) from exc
-                raise
-            else:
-                raise AssertionError(f"config {dict(bad)!r} was accepted: {made!r}")

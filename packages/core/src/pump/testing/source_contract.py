@@ -18,7 +18,6 @@ Each test method checks one rule; the base class is not collected itself (no `Te
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Hashable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -26,15 +25,12 @@ from typing import Any, ClassVar
 import pytest
 
 from pump.application import Application
-from pump.errors import ConfigError
 from pump.pipeline import Pipeline
 from pump.source import Source
+from pump.testing.contract import Contract
 from pump.testing.harness import CollectingSink
-from pump.testing.recorders import HandoverRecorder, event_key, tick
+from pump.testing.recorders import HandoverRecorder, tick
 from pump.testing.waiting import maybe_await, wait_quiet, wait_until
-
-#: A config key no component declares: every source must refuse it.
-UNKNOWN_KEY = "pump_contract_no_such_key"
 
 
 class SourceRig:
@@ -59,13 +55,14 @@ class SourceRig:
         return await self.app.stop(timeout=timeout)
 
 
-class SourceContract:
+class SourceContract(Contract):
     """Delivery rules for sources; subclass as `class TestMySource(SourceContract)`, fill the hooks.
 
     Hooks may be plain functions or coroutines. `prepare()` must give every test a fresh origin;
     within a test, a restarted source (a new instance from `make_source`) reads the same origin.
     """
 
+    _make_hook = "make_source"
     #: True when events not acknowledged (rejected, or in flight at a stop) come again after a
     #: restart; enables the redelivery tests.
     supports_redelivery: ClassVar[bool] = False
@@ -77,12 +74,8 @@ class SourceContract:
     event_count: ClassVar[int] = 20
     #: The pipeline bound used by the backpressure test (give the source small batches).
     max_in_flight: ClassVar[int] = 4
-    #: Seconds a test waits for the source before it fails.
-    timeout: ClassVar[float] = 10.0
     #: Seconds without a new hand-over that count as "the source is waiting".
     quiet_period: ClassVar[float] = 0.3
-    #: Config dicts that must fail at construction with ConfigError naming each of their keys.
-    bad_configs: ClassVar[Sequence[Mapping[str, Any]]] = ()
 
     # -- hooks ----------------------------------------------------------------------------
 
@@ -100,24 +93,9 @@ class SourceContract:
         """Put events at the origin (a topic, a queue, a file), in order."""
         raise NotImplementedError(f"{type(self).__name__} must implement produce()")
 
-    def prepare(self) -> Awaitable[None] | None:
-        """Called first in every test: make the origin fresh and empty."""
-        return None
-
-    def make_events(self, n: int) -> list[Any]:
-        """`n` events, distinct from any made before in this test."""
-        run = self.__dict__.setdefault("_pump_run", uuid.uuid4().hex[:12])
-        first = self.__dict__.get("_pump_made", 0)
-        self.__dict__["_pump_made"] = first + n
-        return [{"id": i, "run": run, "text": f"event {i}"} for i in range(first, first + n)]
-
     def decode(self, event: Any) -> Any:
         """Turn an event as the source hands it over back into the form given to `produce`."""
         return event
-
-    def event_key(self, event: Any) -> Hashable:
-        """What makes two events the same event (produced vs received)."""
-        return event_key(event)
 
     # -- machinery ------------------------------------------------------------------------
 
@@ -187,17 +165,22 @@ class SourceContract:
         if not self.supports_redelivery:
             pytest.skip(f"{type(self).__name__} does not declare supports_redelivery")
 
-    # -- the rules --------------------------------------------------------------------------
-
-    @pytest.mark.asyncio
-    async def test_produced_events_arrive(self) -> None:
-        """Every event produced at the origin is handed over, and nothing else."""
+    async def _read_all(self) -> tuple[SourceRig, list[Any]]:
+        """A fresh origin with `event_count` events, read until all arrived; then stopped."""
         await maybe_await(self.prepare())
         events = self.make_events(self.event_count)
         rig = await self._rig()
         await self._start(rig, events)
         await self._wait_arrived(rig, events, "reading")
         await rig.stop()
+        return rig, events
+
+    # -- the rules --------------------------------------------------------------------------
+
+    @pytest.mark.asyncio
+    async def test_produced_events_arrive(self) -> None:
+        """Every event produced at the origin is handed over, and nothing else."""
+        rig, events = await self._read_all()
         unknown = set(self._received(rig)) - self._keys(events)
         assert not unknown, (
             f"the source handed over {len(unknown)} events that were never produced "
@@ -209,12 +192,7 @@ class SourceContract:
         """Every event's context is a mapping holding the connector's metadata keys."""
         if not self.expected_context_keys:
             pytest.skip(f"{type(self).__name__} declares no expected_context_keys")
-        await maybe_await(self.prepare())
-        events = self.make_events(self.event_count)
-        rig = await self._rig()
-        await self._start(rig, events)
-        await self._wait_arrived(rig, events, "reading")
-        await rig.stop()
+        rig, _ = await self._read_all()
         for context, event in rig.sink.outputs:
             absent = [k for k in self.expected_context_keys if k not in context]
             assert not absent, f"the context of {event!r} lacks {absent}: {context!r}"
@@ -348,24 +326,3 @@ class SourceContract:
         acked = rig.recorder.acknowledged()
         assert not acked, f"{len(acked)} batches were acknowledged although every write failed"
         await self._restart(events, "after a restart, the rejected events")
-
-    @pytest.mark.asyncio
-    async def test_bad_config_is_refused_naming_the_key(self) -> None:
-        """A wrong config fails at construction with ConfigError naming the key."""
-        await maybe_await(self.prepare())
-        for bad in [*self.bad_configs, {UNKNOWN_KEY: 1}]:
-            app = Application(exit_when_finished=False)
-            pipeline = Pipeline(app, "source_contract")
-            try:
-                made = await maybe_await(self.make_source(app, pipeline, config=dict(bad)))
-            except ConfigError as exc:
-                unnamed = [key for key in bad if key not in str(exc)]
-                assert not unnamed, f"ConfigError for {dict(bad)!r} does not name {unnamed}: {exc}"
-            except TypeError as exc:
-                if "config" in str(exc):
-                    raise AssertionError(
-                        f"make_source() must accept config= (the bad config to merge): {exc}"
-                    ) from exc
-                raise
-            else:
-                raise AssertionError(f"config {dict(bad)!r} was accepted: {made!r}")
