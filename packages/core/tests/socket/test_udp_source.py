@@ -80,9 +80,19 @@ def test_bspump_keys():
     source = pump.socket.DatagramSource(
         app,
         pump.Pipeline(app, "p"),
-        config={"address": "127.0.0.1:5140", "max_packet_size": 1500, "receiver_buffer_size": 0},
+        config={"address": "127.0.0.1:5140", "max_packet_size": 1500, "receiver_buffer_size": 4096},
     )
-    assert (source.Config.port, source.Config.max_datagram_size) == (5140, 1500)
+    c = source.Config
+    assert (c.host, c.port, c.max_datagram_size, c.receive_buffer_size) == (
+        "127.0.0.1",
+        5140,
+        1500,
+        4096,
+    )
+    sink = pump.socket.UDPSink(
+        app, pump.Pipeline(app, "q"), config={"address": "127.0.0.1:5141", "max_packet_size": 512}
+    )
+    assert (sink.Config.port, sink.Config.max_datagram_size) == (5141, 512)
 
 
 async def test_datagrams_beyond_the_queue_bound_are_dropped_and_counted():

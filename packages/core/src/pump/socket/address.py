@@ -33,6 +33,17 @@ def address_to_host_port(data: Any) -> Any:
     return data
 
 
+def with_bspump_names(data: Any, renamed: Mapping[str, str]) -> Any:
+    """A config mapping with BSPump's keys (`renamed`: its name → ours) and its `address`
+    (→ `host` and `port`) in this package's terms."""
+    if isinstance(data, Mapping) and any(old in data for old in renamed):
+        data = dict(data)
+        for old, new in renamed.items():
+            if old in data:
+                data[new] = data.pop(old)
+    return address_to_host_port(data)
+
+
 def peer_name(address: Any) -> str:
     """`127.0.0.1:5000`, `[::1]:5000`, or a Unix socket's path ('' for an unnamed one)."""
     if isinstance(address, tuple) and len(address) >= 2:

@@ -25,7 +25,7 @@ from pump.errors import PartialWriteError, PermanentWriteError
 from pump.metrics import Counter
 from pump.ratelimit import RateLimitedLog
 from pump.sink import Sink
-from pump.socket.address import address_to_host_port, peer_name
+from pump.socket.address import peer_name, with_bspump_names
 from pump.socket.errors import FrameTooLarge, SocketError
 from pump.source import Source
 
@@ -83,13 +83,10 @@ class UDPSourceConfig(ComponentConfig):
     @model_validator(mode="before")
     @classmethod
     def _bspump_address(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and "receiver_buffer_size" in data:  # BSPump's name
-            data = dict(data)
-            data["receive_buffer_size"] = data.pop("receiver_buffer_size")
-        if isinstance(data, Mapping) and "max_packet_size" in data:  # BSPump's name
-            data = dict(data)
-            data["max_datagram_size"] = data.pop("max_packet_size")
-        return address_to_host_port(data)
+        return with_bspump_names(
+            data,
+            {"receiver_buffer_size": "receive_buffer_size", "max_packet_size": "max_datagram_size"},
+        )
 
 
 class _Receiver(asyncio.DatagramProtocol):
@@ -298,10 +295,7 @@ class UDPSinkConfig(ComponentConfig):
     @model_validator(mode="before")
     @classmethod
     def _bspump_address(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and "max_packet_size" in data:  # BSPump's name
-            data = dict(data)
-            data["max_datagram_size"] = data.pop("max_packet_size")
-        return address_to_host_port(data)
+        return with_bspump_names(data, {"max_packet_size": "max_datagram_size"})
 
 
 class _Sender(asyncio.DatagramProtocol):
