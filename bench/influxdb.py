@@ -118,10 +118,11 @@ async def pump_pipeline(
     await app.start()
     try:
         with Clock() as clock:
-            while sink.points_written < len(events) or pipeline.metrics()["in_flight"]:
-                if pipeline.is_error():
-                    raise RuntimeError(f"the pipeline failed: {pipeline.errors}")
-                await asyncio.sleep(0.002)
+            assert source.task is not None
+            await source.task  # every event handed over
+            await pipeline.drain()  # and written
+        if pipeline.is_error() or sink.points_written != len(events):
+            raise RuntimeError(f"the pipeline failed: {pipeline.errors}")
     finally:
         await app.stop(timeout=30.0)
     return clock

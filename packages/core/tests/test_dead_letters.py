@@ -358,3 +358,40 @@ async def test_the_dead_letter_sink_ignores_context_keys_meant_for_the_pipelines
         "amqp_sink_routing_key": "orders",
         "kafka_key": "k1",
     }
+
+
+async def test_the_dead_letters_of_a_batch_are_written_together(kit):
+    """Every bad event of a batch goes to the dead-letter sink in one write (not a write, a
+    task and a sync each); each batch is acknowledged only once its dead letters are written."""
+
+    class Writes(pump.Sink):
+        def __init__(self, app, pipeline):
+            super().__init__(app, pipeline, id="dead")
+            self.calls: list[list[int]] = []
+
+        async def _write(self, events):
+            await asyncio.sleep(0.01)
+            self.calls.append([e["event"]["seq"] for e in events])
+
+        def write(self, events, contexts):
+            return self._write(events)
+
+    class OddFails(pump.Processor):
+        def process(self, context, event):
+            if event["seq"] % 2:
+                raise ValueError("odd")
+            return event
+
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p", config={"on_error": "dead_letter"})
+    events = [{"seq": i} for i in range(20)]
+    source = kit.RecordingSource(app, pipeline, events, batch_size=10, per_event_context=True)
+    out = kit.CollectSink(app, pipeline, id="out")
+    pipeline.build(source, OddFails(app, pipeline, "odd"), out)
+    pipeline.set_dead_letter(dead := Writes(app, pipeline))
+    app.add_pipeline(pipeline)
+    assert await kit.run_app(app) == 0
+    assert dead.calls == [[1, 3, 5, 7, 9], [11, 13, 15, 17, 19]]
+    assert [e["seq"] for e in out.events] == list(range(0, 20, 2))
+    assert sorted(source.acknowledged) == [(0, 10), (10, 20)]
+    assert pipeline.metrics()["dead_lettered"] == 10

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 import pump
+from pump.delivery import PositionTrail
 
 
 class FlakySink(pump.Sink):
@@ -193,3 +194,20 @@ def test_commit_tracker_peek_does_not_consume():
     assert t.peek() == {"p": 5}
     assert t.committable() == {"p": 5}  # still reported once after a peek
     assert t.committable() == {} and t.peek() == {"p": 5}
+
+
+def test_position_trail_saves_the_position_of_the_done_prefix_only() -> None:
+    trail = PositionTrail()
+    first = trail.hand_over(3, "t3")
+    second = trail.hand_over(2, None)  # a run that moves nothing
+    assert trail.hand_over(0, "t5") is None  # no events: only a position
+    third = trail.hand_over(4, "t9")
+    assert first is not None and second is not None and third is not None
+    assert trail.done(third) is None  # done out of order: the runs before are not
+    assert trail.done(second) is None
+    assert trail.done(first) == "t9"  # now all of them: the furthest position
+    assert trail.reach("t10")  # nothing in flight: it may be saved at once
+    fourth = trail.hand_over(1, None)
+    assert fourth is not None
+    assert not trail.reach("t11")  # in flight: the last run reaches it once done
+    assert trail.done(fourth) == "t11"

@@ -258,4 +258,31 @@ async def test_a_sharing_tee_hands_over_the_events_themselves(kit):
     assert sorted(e["seq"] for e in copies.events) == list(range(10))
     by_seq = {e["seq"]: e for e in main_sink.events}
     assert all(e is by_seq[e["seq"]] for e in copies.events)  # not copies
+    context_of = {e["seq"]: c for e, c in zip(main_sink.events, main_sink.contexts, strict=True)}
+    assert all(
+        c is context_of[e["seq"]] for e, c in zip(copies.events, copies.contexts, strict=True)
+    )  # the contexts too
     assert sorted(source.acknowledged) == [(0, 4), (4, 8), (8, 10)]
+
+
+async def test_a_sharing_tee_copies_contexts_a_later_processor_writes(kit):
+    class Stamp(pump.Processor):
+        writes_context = True
+
+        def process(self, context, event):
+            context["stamped"] = True
+            return event
+
+    app = pump.Application()
+    up = pump.Pipeline(app, "up")
+    source = kit.RecordingSource(app, up, [{"seq": i} for i in range(4)], per_event_context=True)
+    main_sink = kit.CollectSink(app, up)
+    up.build(source, TeeProcessor(app, up, config={"target": "other", "share": True}), main_sink)
+    app.add_pipeline(up)
+    other = pump.Pipeline(app, "other")
+    copies = kit.CollectSink(app, other)
+    other.build(InternalSource(app, other, "in"), Stamp(app, other, "stamp"), copies)
+    app.add_pipeline(other)
+    assert await kit.run_app(app) == 0
+    assert all(c.get("stamped") for c in copies.contexts)
+    assert not any("stamped" in c for c in main_sink.contexts)  # its own were not written

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import email.utils
 import logging
 
 import pytest
 
 import pump
+from pump.backoff import retry_after
 
 
 def test_backoff_grows_exponentially_to_the_cap_without_jitter() -> None:
@@ -38,6 +41,43 @@ def test_backoff_attempt_limit() -> None:
     assert backoff.exhausted
     with pytest.raises(pump.RetriesExhausted):
         asyncio.run(backoff.wait())
+
+
+async def test_backoff_pause_waits_what_a_busy_server_asks_within_a_bound_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log = logging.getLogger("pump.test.pause")
+    backoff = pump.Backoff(first=0.01, maximum=0.01, jitter=0.0, attempts=4)
+    with caplog.at_level(logging.WARNING, logger="pump.test.pause"):
+        # no Retry-After, or a shorter one: the backoff's own delay
+        assert await backoff.pause(log, "sink: 503") == 0.01
+        assert await backoff.pause(log, "sink: 429", asked=0.0) == 0.01
+        # a longer one is waited out, up to the bound
+        start = asyncio.get_running_loop().time()
+        assert await backoff.pause(log, "sink: 429", asked=0.05) == 0.05
+        assert asyncio.get_running_loop().time() - start >= 0.045
+        assert await backoff.pause(log, "sink: 429", asked=3600.0, asked_max=0.02) == 0.02
+    assert backoff.exhausted
+    assert [r.getMessage() for r in caplog.records] == [
+        "sink: 503; retry 1/4 in 0.01s",
+        "sink: 429; retry 2/4 in 0.01s",
+        "sink: 429; retry 3/4 in 0.05s",
+        "sink: 429; retry 4/4 in 0.02s",
+    ]
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    assert retry_after(None) is None
+    assert retry_after("") is None
+    assert retry_after("7") == 7.0
+    assert retry_after("1.5") == 1.5
+    assert retry_after("-3") == 0.0  # never a negative pause
+    assert retry_after("soon") is None
+    assert retry_after("nan") is None
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=120)
+    asked = retry_after(email.utils.format_datetime(later, usegmt=True))
+    assert asked is not None and 100 < asked <= 120
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +10,7 @@ from typing import Any
 import orjson
 
 from pump.testing import BatchRecord
+from pump.testing.process import PumpRun
 
 HERE = Path(__file__).resolve().parent
 
@@ -106,6 +102,16 @@ async def test_whole_request_failures_are_retried_without_splitting(es: Any, sin
     assert len(es.docs(index)) == 100 and not run.dead_letters()
 
 
+async def test_a_busy_node_is_waited_out_as_its_retry_after_asks(es: Any, sink_run: Any) -> None:
+    index = es.index()
+    es.faults.fail_requests(429, count=1, path="_bulk")  # answered with Retry-After: 1
+    start = time.monotonic()
+    run = await sink_run(es, _events(10), {"index": index}, connection_config={"retries": 1})
+    assert time.monotonic() - start >= 0.95, "Retry-After: 1 was not honoured"
+    assert set(run.statuses) == {BatchRecord.ACKNOWLEDGED}
+    assert es.server.faults.fired["request"] == 1 and len(es.docs(index)) == 10
+
+
 async def test_a_connection_reset_mid_bulk_loses_nothing_and_ids_make_it_exactly_once(
     es: Any, sink_run: Any
 ) -> None:
@@ -157,35 +163,6 @@ async def test_slow_answers_past_the_timeout_are_retried(es: Any, sink_run: Any)
     assert sorted(es.docs(index)) == sorted(f"d{i}" for i in range(20))
 
 
-class _Worker:
-    """`pump run elastic_worker.yaml` in a process of its own, output in a file."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.log = Path(tempfile.mkstemp(prefix="pump-elastic-worker-", suffix=".log")[1])
-        cli = [sys.executable, "-c", "import sys; from pump.cli import main; sys.exit(main())"]
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [*cli, "run", str(HERE / "elastic_worker.yaml"), "--progress", "off"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, **env},
-            )
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 async def test_sigkill_of_pump_run_mid_stream_and_a_restart_write_every_document_once(
     es: Any, tmp_path: Path
 ) -> None:
@@ -205,31 +182,23 @@ async def test_sigkill_of_pump_run_mid_stream_and_a_restart_write_every_document
     }
     if es.server is not None:
         es.server.faults.delay(0.02, path="_bulk")  # slow enough to be killed mid-stream
-    first = _Worker(env)
-    try:
+    with PumpRun(HERE / "elastic_worker.yaml", env) as first:
         deadline = time.monotonic() + 60
         while len(es.docs(index)) < 3000:
-            assert first.process.poll() is None, first.log.read_text()[-3000:]
+            assert first.alive(), first.output()
             assert time.monotonic() < deadline, "the first worker wrote nothing"
             await asyncio.sleep(0.05)
         first.kill()
-    finally:
-        first.stop()
     killed_at = len(es.docs(index))
     assert killed_at < total, "killed mid-stream"
     if es.server is not None:
         es.server.faults.clear()
-    second = _Worker(env)
-    try:
+    with PumpRun(HERE / "elastic_worker.yaml", env) as second:
         deadline = time.monotonic() + 90
         while len(es.docs(index)) < total:
-            assert second.process.poll() is None or len(es.docs(index)) >= total, (
-                second.log.read_text()[-3000:]
-            )
+            assert second.alive() or len(es.docs(index)) >= total, second.output()
             assert time.monotonic() < deadline, f"only {len(es.docs(index))} of {total} arrived"
             await asyncio.sleep(0.1)
-    finally:
-        second.stop()
     docs = es.docs(index)
     assert sorted(docs) == sorted(f"doc-{i}" for i in range(total))
     assert all(docs[f"doc-{i}"]["n"] == i for i in range(0, total, 997))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -20,6 +20,8 @@ import pump
 from pump.testing import BatchRecord, CollectingSink, HarnessSource, require_service, wait_until
 from pump_influxdb import InfluxDBConnection, InfluxDBSink
 from pump_influxdb.testing import InfluxDB1Server, VictoriaMetricsServer, ensure_installed
+
+Server = TypeVar("Server", InfluxDB1Server, VictoriaMetricsServer)
 
 SERVICE_FIXTURES = {"influxdb1", "victoria", "influxdb1_auth", "victoria_auth", "db", "auth_db"}
 
@@ -37,61 +39,49 @@ def _binary(name: str) -> str:
     return path
 
 
-def _started(server: Any) -> Any:
+def _serving(server: Server) -> Iterator[Server]:
+    """Start the server (a missing one skips, or fails in CI), hand it over, stop it after."""
     try:
         server.start()
     except RuntimeError as exc:
         require_service(server.name, str(exc))
-    return server
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
 def influxdb1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB1Server]:
     """InfluxDB 1.x without authentication, for the session."""
-    server = InfluxDB1Server(tmp_path_factory.mktemp("influxd"), binary=_binary("influxd"))
-    _started(server)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serving(
+        InfluxDB1Server(tmp_path_factory.mktemp("influxd"), binary=_binary("influxd"))
+    )
 
 
 @pytest.fixture(scope="session")
 def influxdb1_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB1Server]:
     """InfluxDB 1.x with authentication on (user `admin`), for the session."""
     folder = tmp_path_factory.mktemp("influxd-auth")
-    server = InfluxDB1Server(folder, auth=True, binary=_binary("influxd"))
-    _started(server)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serving(InfluxDB1Server(folder, auth=True, binary=_binary("influxd")))
 
 
 @pytest.fixture(scope="session")
 def victoria(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetricsServer]:
     """VictoriaMetrics (line protocol on /write and /api/v2/write), for the session."""
     folder = tmp_path_factory.mktemp("victoria")
-    server = VictoriaMetricsServer(folder, binary=_binary("victoria-metrics"))
-    _started(server)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serving(VictoriaMetricsServer(folder, binary=_binary("victoria-metrics")))
 
 
 @pytest.fixture(scope="session")
 def victoria_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetricsServer]:
     """VictoriaMetrics that wants basic authentication (a token is refused), for the session."""
     folder = tmp_path_factory.mktemp("victoria-auth")
-    server = VictoriaMetricsServer(
-        folder, username="pump", password="vm-Pa55word", binary=_binary("victoria-metrics")
+    yield from _serving(
+        VictoriaMetricsServer(
+            folder, username="pump", password="vm-Pa55word", binary=_binary("victoria-metrics")
+        )
     )
-    _started(server)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Database:
@@ -129,20 +119,22 @@ class Database:
         assert status == 204, (status, body)
 
 
+def _fresh(server: InfluxDB1Server) -> Iterator[Database]:
+    database = Database(server)
+    yield database
+    server.drop_database(database.name)
+
+
 @pytest.fixture
 def db(influxdb1: InfluxDB1Server) -> Iterator[Database]:
     """A fresh database on the InfluxDB 1.x server."""
-    database = Database(influxdb1)
-    yield database
-    influxdb1.drop_database(database.name)
+    yield from _fresh(influxdb1)
 
 
 @pytest.fixture
 def auth_db(influxdb1_auth: InfluxDB1Server) -> Iterator[Database]:
     """A fresh database on the InfluxDB 1.x server with authentication."""
-    database = Database(influxdb1_auth)
-    yield database
-    influxdb1_auth.drop_database(database.name)
+    yield from _fresh(influxdb1_auth)
 
 
 def victoria_config(server: VictoriaMetricsServer, **overrides: Any) -> dict[str, Any]:

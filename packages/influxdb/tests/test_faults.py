@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,6 +14,7 @@ import pytest
 from aiohttp import web
 
 from pump.testing import BatchRecord, wait_until
+from pump.testing.process import PumpRun
 from pump_influxdb.testing import InfluxDB1Server
 
 HERE = Path(__file__).resolve().parent
@@ -177,36 +173,6 @@ async def test_busy_beyond_the_retries_fails_the_events_for_now_not_for_good(
     assert len(db.points("later")) == 1
 
 
-class _Worker:
-    """`pump run influx_worker.yaml` in a process of its own, output in a file."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.log = Path(tempfile.mkstemp(prefix="pump-influx-worker-", suffix=".log")[1])
-        cli = [sys.executable, "-c", "import sys; from pump.cli import main; sys.exit(main())"]
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [*cli, "run", str(HERE / "influx_worker.yaml"), "--progress", "off"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, **env},
-            )
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.unlink(missing_ok=True)
-
-
 async def test_sigkill_of_pump_run_mid_stream_and_a_restart_write_every_point(
     db: Any, tmp_path: Path
 ) -> None:
@@ -227,27 +193,21 @@ async def test_sigkill_of_pump_run_mid_stream_and_a_restart_write_every_point(
     def count() -> int:
         return db.server.count(db.name, "killed", "n")
 
-    first = _Worker(env)
-    try:
+    with PumpRun(HERE / "influx_worker.yaml", env) as first:
         deadline = time.monotonic() + 60
         while count() < 5000:
-            assert first.process.poll() is None, first.log.read_text()[-3000:]
+            assert first.alive(), first.output()
             assert time.monotonic() < deadline, "the first worker wrote nothing"
             await asyncio.sleep(0.02)
         first.kill()
-    finally:
-        first.stop()
     killed_at = count()
     assert killed_at < total, "killed mid-stream"
-    second = _Worker(env)
-    try:
+    with PumpRun(HERE / "influx_worker.yaml", env) as second:
         deadline = time.monotonic() + 90
         while count() < total:
-            assert second.process.poll() is None, second.log.read_text()[-3000:]
+            assert second.alive(), second.output()
             assert time.monotonic() < deadline, f"only {count()} of {total} points arrived"
             await asyncio.sleep(0.1)
-    finally:
-        second.stop()
     # a point is its series and time: written twice it is still one point
     assert count() == total
     points = db.server.series(db.name, 'SELECT SUM("n") FROM "killed"')

@@ -22,6 +22,9 @@ from pump_influxdb.lineprotocol import (
     escape_field_key,
     escape_measurement,
     escape_tag,
+    float_text,
+    float_texts,
+    plain_strings,
     point_line,
     quote_string,
     to_timestamp,
@@ -85,6 +88,80 @@ def test_nan_and_infinite_fields_are_left_out_and_none_left_makes_no_point() -> 
     assert builder.line({"a": math.nan, "b": 1.0}, {}).startswith("m b=1.0 ")
     with pytest.raises(LineProtocolError, match="no field"):
         builder.line({"a": math.inf, "b": None}, {})
+
+
+def test_a_batch_gives_each_event_the_line_of_its_own_and_fails_only_the_bad_ones() -> None:
+    """The batch path (floats written a column at a time, the rest in one comprehension) and
+    its way around odd events: each line is the per-event builder's, each failure at its
+    index, in the batch that met them and in the batches after (taken event by event)."""
+    builder = LineBuilder(
+        measurement="m",
+        tags=["host", "dc"],
+        fields=["usage", "count", "temp", "status"],
+        time_key="t",
+        time_unit="ns",
+    )
+    good = {"host": "a b", "dc": "x", "usage": 0.1, "count": 3, "temp": 1e-7, "status": "ok"}
+    events: list[Any] = [{**good, "t": i} for i in range(12)]
+    events[1]["usage"] = math.nan  # left out
+    events[2]["temp"] = 5  # an int where the batch has floats: 5i
+    events[3]["status"] = 'say "hi"'  # escaped by the per-event path
+    del events[4]["count"]  # a missing key: no count field
+    events[5] = "m,host=raw f=1 5"  # ready-made line protocol
+    events[6]["host"] = "bad\\"  # a tag that cannot be written
+    events[7]["usage"] = math.inf
+    events[7]["temp"] = None  # no field left ... but count and status are
+    events[8]["dc"] = {"nested": "y"}  # a mapping: its items as tags
+
+    def fallback(event: Any, context: Any) -> str:
+        return event if isinstance(event, str) else builder.line(event, context)
+
+    for _batch in range(3):  # the comprehension stops at the odd ones; later batches too
+        lines, failures = builder.lines(events, [{}] * len(events), fallback)
+        assert failures is not None and set(failures) == {6}
+        assert "backslash" in str(failures[6])
+        expected = [None if i == 6 else fallback(e, {}) for i, e in enumerate(events)]
+        assert lines == expected
+    assert lines[0] == 'm,dc=x,host=a\\ b usage=0.1,count=3i,temp=1e-7,status="ok" 0'
+    assert lines[1] == 'm,dc=x,host=a\\ b count=3i,temp=1e-7,status="ok" 1'
+    assert lines[2].startswith("m,dc=x,host=a\\ b usage=0.1,count=3i,temp=5i,")
+    assert 'status="say \\"hi\\""' in lines[3]
+    assert lines[8].startswith("m,nested=y,host=a\\ b usage=0.1,")
+    # a batch of only good events is whole again
+    assert builder.lines(events[9:], [{}] * 3, fallback) == (expected[9:], None)
+    # odd values that stop nothing (all keys there): the comprehension, then those events
+    fresh = LineBuilder(
+        measurement="m",
+        tags=["host", "dc"],
+        fields=["usage", "count", "temp", "status"],
+        time_key="t",
+        time_unit="ns",
+    )
+    odd = [events[i] for i in (0, 1, 2, 3, 7, 9)]
+    assert fresh.lines(odd, [{}] * 6, fresh.line) == ([fallback(e, {}) for e in odd], None)
+
+
+def test_floats_are_written_as_the_shortest_text_of_the_same_number() -> None:
+    values = [0.1, 1e-7, 1e16, -0.0, 5e-324, 1.7976931348623157e308, 123456.789, 2.5]
+    assert float_texts(values) == [float_text(v) for v in values]
+    assert [float(text) for text in float_texts(values)] == values
+    assert float_texts([1.5, math.nan, 2, True, None, math.inf]) == [
+        "1.5",
+        None,
+        None,
+        None,
+        None,
+        None,
+    ]
+    assert float_texts([]) == []
+    assert plain_strings(["ok", "a b,c=d"]) == ["ok", "a b,c=d"]
+    assert plain_strings(["ok", 'say "hi"', "back\\slash", 1, None]) == [
+        "ok",
+        None,
+        None,
+        None,
+        None,
+    ]
 
 
 def test_nested_mappings_give_their_items_as_tags_and_fields() -> None:

@@ -186,23 +186,32 @@ async def test_two_processes_share_partitions_and_state_across_rebalances(
             b.close()
 
 
-async def test_one_hour_windows_survive_five_sigkills_exactly(kafka: Any, tmp_path: Path) -> None:
-    # 100,000 events over 4 hours of event time (50 users), then one event 6 hours on that
-    # closes every window. One partition: the windows' watermark is the pipeline's, so on a
-    # topic of several partitions what counts as late depends on which partition is fetched
-    # first, and that is not what this test is about (tests/windows cover it).
-    per_partition = 100_000
+async def produce_hours(
+    kafka: Any, per_partition: int = 25_000
+) -> tuple[str, Counter[tuple[str, int]], int]:
+    """A topic of PARTITIONS partitions over the same four hours of event time, keys of their
+    own in each (so that each window's count is one partition's), then an event 6 hours on in
+    each that closes every window. Returns the topic, the count per (key, hour) a clean run
+    finds, and the number of records."""
     start = 1_700_000_000 - 1_700_000_000 % 3600
     rng = random.Random()
-    topic = await kafka.create_topic(partitions=1)
-    events = [
-        {"ts": start + i * 4 * 3600 / per_partition, "user": f"u{rng.randrange(50)}"}
-        for i in range(per_partition)
-    ]
-    clean = Counter((e["user"], start + int(e["ts"] - start) // 3600 * 3600) for e in events)
-    events.append({"ts": start + 6 * 3600, "user": "closer"})
-    await kafka.produce(topic, events)
-    n = per_partition + 1
+    topic = await kafka.create_topic(partitions=PARTITIONS)
+    clean: Counter[tuple[str, int]] = Counter()
+    for p in range(PARTITIONS):
+        events = [
+            {"ts": start + i * 4 * 3600 // per_partition, "user": f"p{p}-u{rng.randrange(20)}"}
+            for i in range(per_partition)
+        ]
+        clean.update((e["user"], start + (e["ts"] - start) // 3600 * 3600) for e in events)
+        events.append({"ts": start + 6 * 3600, "user": f"p{p}-closer"})
+        await kafka.produce(topic, events, partition=p)
+    return topic, clean, PARTITIONS * (per_partition + 1)
+
+
+async def test_one_hour_windows_survive_five_sigkills_exactly(kafka: Any, tmp_path: Path) -> None:
+    # Each run starts with every partition assigned and not yet delivered: which one is
+    # fetched first must not make another's events late.
+    topic, clean, n = await produce_hours(kafka)
     group = kafka.name("g")
     state_dir, out = tmp_path / "state", tmp_path / "out"
     made: list[StateWorker] = []
@@ -223,19 +232,90 @@ async def test_one_hour_windows_survive_five_sigkills_exactly(kafka: Any, tmp_pa
         )
         assert kills == 5, "the runs ended before they could be killed"
         last = start_worker(pause=0)
-        done = await kafka.wait_for(lambda: all_committed(kafka, group, topic, n, 1), timeout=120)
+        done = await kafka.wait_for(lambda: all_committed(kafka, group, topic, n), timeout=120)
         assert done, last.text()[-3000:]
+        assert await kafka.wait_for(lambda: clean.keys() <= written_windows(out).keys(), 30)
         assert await last.stop() == 0, last.text()[-3000:]
         logs = "".join(w.text() for w in made)
     finally:
         for worker in made:
             worker.close()
-    written: dict[tuple[str, int], set[int]] = {}
-    for part in sorted(out.glob("part-*.jsonl")):
-        for line in part.read_text().splitlines():
-            window = orjson.loads(line)
-            written.setdefault((window["key"], int(window["start"])), set()).add(window["count"])
     # every window of the four hours, each written with the clean run's count only (written
-    # again after a kill, at least once, never with another count)
-    assert written == {key: {count} for key, count in clean.items()}
+    # again after a kill, at least once, never with another count); the closers' stay open
+    assert written_windows(out) == {key: {count} for key, count in clean.items()}
     assert "already in the restored state" in logs
+
+
+def written_windows(*folders: Path) -> dict[tuple[str, int], set[int]]:
+    """(key, start) → every count written for it, in the parts the sinks finished and in the
+    one a killed run left unfinished (its last line may be cut off)."""
+    written: dict[tuple[str, int], set[int]] = {}
+    for folder in folders:
+        parts = sorted(folder.glob("part-*.jsonl")) + sorted(folder.glob(".part-*.inprogress"))
+        for part in parts:
+            for line in part.read_bytes().splitlines():
+                try:
+                    window = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    assert part.suffix == ".inprogress", line
+                    continue
+                key = (window["key"], int(window["start"]))
+                written.setdefault(key, set()).add(window["count"])
+    return written
+
+
+@pytest.mark.parametrize("through", ["a shared state_dir", "the changelog"])
+async def test_windows_keep_exact_counts_across_a_rebalance_between_two_processes(
+    kafka: Any, tmp_path: Path, through: str
+) -> None:
+    """A reads every partition slowly; B joins (a rebalance), finishes its partitions and
+    closes their windows; A is killed and B takes its partitions over, behind in event time
+    and restored from A's checkpoints: every window is written with the clean run's count.
+
+    A short idle timeout, so that a process counting partitions it does not own (or skipping
+    partitions whose records wait behind its slow pipeline) would show in the counts."""
+    topic, clean, n = await produce_hours(kafka)
+    group = kafka.name("g")
+    state_dir, out_a, out_b = tmp_path / "state", tmp_path / "out-a", tmp_path / "out-b"
+    settings: dict[str, Any] = {"idle": "2s"}
+    b_dir = state_dir
+    if through == "the changelog":  # a folder each, as on two hosts
+        settings["changelog"] = "kafka"
+        b_dir = tmp_path / "state-b"
+    a = StateWorker(
+        kafka, topic, group, state_dir, WINDOW_WORKER, output=out_a, pause=0.1, **settings
+    )
+    b: StateWorker | None = None
+    try:
+        assert await kafka.wait_for(lambda: a.assigned() == set(range(PARTITIONS)), timeout=30)
+        assert await kafka.wait_for(lambda: read_positions(state_dir), timeout=30)
+        b = StateWorker(
+            kafka, topic, group, b_dir, WINDOW_WORKER, output=out_b, pause=0, **settings
+        )
+        assert await kafka.wait_for(lambda: bool(b and b.assigned()), timeout=30), b.text()
+        b_partitions = b.assigned() or set()
+        assert b_partitions and b_partitions != set(range(PARTITIONS)), b_partitions
+        # B finishes its partitions and closes their windows, while A is still at work
+        b_windows = {w for w in clean if int(w[0][1]) in b_partitions}
+        assert await kafka.wait_for(
+            lambda: b_windows <= written_windows(out_a, out_b).keys(), timeout=60
+        ), b.text()[-3000:]
+        assert not await all_committed(kafka, group, topic, n), "A should be mid-way"
+        a.process.send_signal(signal.SIGKILL)
+        assert await kafka.wait_for(lambda: b.assigned() == set(range(PARTITIONS)), timeout=30)
+        done = await kafka.wait_for(lambda: all_committed(kafka, group, topic, n), timeout=60)
+        assert done, b.text()[-3000:]
+        assert await kafka.wait_for(
+            lambda: clean.keys() <= written_windows(out_a, out_b).keys(), timeout=30
+        ), b.text()[-3000:]
+        assert await b.stop() == 0, b.text()[-3000:]
+        if through == "the changelog":  # A's partitions were never in B's folder
+            assert re.search(r"changelog .*: restored partition", b.text()), b.text()[-3000:]
+    finally:
+        a.close()
+        if b is not None:
+            b.close()
+    written = written_windows(out_a, out_b)
+    wrong = {w: counts for w, counts in written.items() if w in clean and counts != {clean[w]}}
+    assert not wrong, (wrong, clean)
+    assert written.keys() == clean.keys()  # the closers' windows stay open

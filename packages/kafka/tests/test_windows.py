@@ -21,8 +21,12 @@ from pump.common import JsonParser, ListSink
 from pump.windows import TumblingWindow
 from pump_kafka import KafkaConnection, KafkaSource
 
+START = 1_700_002_800  # a whole hour
 
-def build(kafka: Any, topic: str, group: str, idle: float) -> tuple[pump.Application, ListSink]:
+
+def build(
+    kafka: Any, topic: str, group: str, idle: float, size: float = 10
+) -> tuple[pump.Application, ListSink]:
     app = pump.Application()
     app.add_connection(KafkaConnection(app, "kafka", config=kafka.connection_config()))
     pipeline = pump.Pipeline(app, "windows")
@@ -32,7 +36,7 @@ def build(kafka: Any, topic: str, group: str, idle: float) -> tuple[pump.Applica
         pipeline,
         "window",
         config={
-            "size": 10,
+            "size": size,
             "key": "user",
             "time": "ts",
             "idle_timeout": idle,
@@ -69,6 +73,39 @@ async def test_a_quiet_partition_holds_the_watermark_until_it_is_idle(kafka: Any
     assert window.counters.extra["late_events"] == 0
 
 
+async def test_a_fresh_run_over_partitions_marks_nothing_late(kafka: Any) -> None:
+    """Four partitions over the same two hours of event time, the first full long before the
+    others are read: nothing is late, and every window's count is the input's (the partitions
+    assigned hold the watermark back until they deliver)."""
+    partitions = 4
+    topic = await kafka.create_topic(partitions=partitions)
+    rng = random.Random(5)
+    expected: Counter[tuple[str, int]] = Counter()
+    per_partition = [20_000, 2_000, 2_000, 500]
+    for p, n in enumerate(per_partition):
+        events = []
+        for i in range(n):
+            ts = START + i * 7200 // n
+            user = f"u{rng.randrange(7)}"
+            expected[(user, ts - ts % 600)] += 1
+            events.append({"ts": ts, "user": user})
+        events.append({"ts": START + 6 * 3600, "user": "end"})  # closes every window above
+        await kafka.produce(topic, events, partition=p)
+    app, sink = build(kafka, topic, kafka.name("g"), idle=60.0, size=600)
+    window = app.Pipelines["windows"].locate_processor("window")
+    total = sum(per_partition) + partitions
+    await app.start()
+    try:
+        assert await kafka.wait_for(lambda: window.counters.events_in == total, timeout=30)
+    finally:
+        assert await app.stop() == 0
+    assert window.counters.extra["late_events"] == 0
+    counts: Counter[tuple[str, int]] = Counter()
+    for row in sink.events:  # a window per partition: the same key and start in several
+        counts[(row["key"], row["start"])] += row["count"]
+    assert counts == expected
+
+
 WORKER = """
 connections:
   kafka: {type: kafka, bootstrap_servers: "${PUMP_KAFKA_BOOTSTRAP}"}
@@ -103,7 +140,6 @@ class Slow(pump.Processor):
         time.sleep(0.02)
         return None
 """
-START = 1_700_002_800  # a whole hour
 
 
 class Worker:

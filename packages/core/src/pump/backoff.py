@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import math
 import random
 from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
 
 from pydantic import Field, model_validator
 
 from pump.config import ComponentConfig
 
-__all__ = ["Backoff", "ReconnectConfig", "RetriesExhausted"]
+if TYPE_CHECKING:
+    import logging
+
+    from pump.ratelimit import RateLimitedLog
+
+__all__ = ["Backoff", "ReconnectConfig", "RetriesExhausted", "retry_after"]
+
+#: The longest Retry-After a pause waits out by default, seconds.
+RETRY_AFTER_MAX = 300.0
 
 
 class RetriesExhausted(Exception):
@@ -79,6 +91,30 @@ class Backoff:
         """
         return min(max(self.first, seconds), self.maximum)
 
+    async def pause(
+        self,
+        log: logging.Logger | RateLimitedLog,
+        what: str,
+        *,
+        asked: float | None = None,
+        asked_max: float = RETRY_AFTER_MAX,
+    ) -> float:
+        """Log `what` and the retry to come, sleep before it, and return the pause, seconds.
+
+        The pause is the next delay, or what the server asked when that is longer: `asked`
+        seconds from its Retry-After (`retry_after()`), at most `asked_max`. A busy server
+        (429, 503) is waited out as it says; a short or missing Retry-After still backs off.
+        The caller checks `exhausted` first and counts the retry; the warning names the
+        attempt: "WHAT; retry 2/5 in 1.00s".
+        """
+        delay = self.next_delay()
+        if asked is not None:
+            delay = max(delay, min(asked, asked_max))
+        limit = "∞" if self.attempts is None else self.attempts
+        log.warning("%s; retry %d/%s in %.2fs", what, self.attempt, limit, delay)
+        await asyncio.sleep(delay)
+        return delay
+
     async def wait(self) -> float:
         """Sleep for the next delay and return it; `RetriesExhausted` past the attempt limit."""
         if self.exhausted:
@@ -97,6 +133,26 @@ class Backoff:
         return (
             f"Backoff({self.first}s→{self.maximum}s ×{self.factor}, attempt {self.attempt}/{limit})"
         )
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds a Retry-After header asks to wait (delta-seconds or an HTTP date), if it says.
+
+    None when the header is missing or unreadable; a date in the past is 0.
+    """
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:  # an HTTP date is GMT
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 class ReconnectConfig(ComponentConfig):

@@ -168,3 +168,49 @@ class CommitTracker:
         self._ranges.pop(partition, None)
         self._positions.pop(partition, None)
         self._dirty.discard(partition)
+
+
+class PositionTrail:
+    """Where a source that reads in order is done: the position of the done prefix of its runs.
+
+    A source hands over runs of events, each reaching a position (a time, the last row's key,
+    a binlog commit). `hand_over(count, position)` numbers the run's events and returns the
+    token its batch carries; `done(token)`, from `acknowledge`, returns the position to save:
+    that of the furthest run which is done with every run before it, or None when that did
+    not move. A run may reach no position (None: it moves nothing) or reach one later
+    (`reach()`); a run of no events only marks a position.
+    """
+
+    def __init__(self) -> None:
+        self._tracker = CommitTracker()
+        self._next = 0
+        #: [number of a run's last event, the position it reaches], oldest first
+        self._ends: deque[list[Any]] = deque()
+
+    def hand_over(self, count: int, position: Any) -> list[Any] | None:
+        """Number a run of `count` events reaching `position`; its batch's token (None: empty)."""
+        first = self._next
+        self._next += count
+        token = self._tracker.begin("run", first, self._next - 1) if count else None
+        self._ends.append([self._next - 1, position])
+        return token
+
+    def reach(self, position: Any) -> bool:
+        """Every run handed over so far reaches `position`; True when all of it is done."""
+        if self._ends:
+            self._ends[-1][1] = position
+            return False
+        return self._tracker.in_flight() == 0
+
+    def done(self, token: list[Any]) -> Any:
+        """The run of `token` is done: the position the done prefix now reaches, or None."""
+        self._tracker.end(token)
+        done = self._tracker.committable().get("run")
+        if done is None:
+            return None
+        position = None
+        while self._ends and self._ends[0][0] < done:
+            reached = self._ends.popleft()[1]
+            if reached is not None:
+                position = reached
+        return position

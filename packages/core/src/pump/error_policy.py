@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -77,6 +78,9 @@ class ErrorPolicy:
         self.batch: Batch | None = None
         self.component: Component | None = None
         self._skips = RateLimitedLog(L, 1.0)
+        # dead letters of this turn of the event loop, by batch: written together, soon
+        self._letters: dict[Batch, tuple[list[Any], list[dict[str, Any]]]] = {}
+        self._letters_soon: asyncio.Handle | None = None
 
     def event_failed(
         self, batch: Batch, component: Component, context: Any, event: Any, exc: BaseException
@@ -142,6 +146,36 @@ class ErrorPolicy:
                 context,
             )
             if batch is not None and self.writer is not None:
-                self.writer.write(batch, dead_letter, [record], [dead_letter_context(context)])
+                self._queue_dead_letter(batch, record, dead_letter_context(context))
             return True
         return False
+
+    def _queue_dead_letter(self, batch: Batch, record: Any, context: dict[str, Any]) -> None:
+        """Queue a dead letter; the batch stays open until it is handed to the sink."""
+        letters = self._letters.get(batch)
+        if letters is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop (a test calling the pipeline directly): at once
+                assert self.writer is not None and self.pipeline.dead_letter is not None
+                self.writer.write(batch, self.pipeline.dead_letter, [record], [context])
+                return
+            letters = self._letters[batch] = ([], [])
+            batch.hold()
+            if self._letters_soon is None:
+                self._letters_soon = loop.call_soon(self.write_dead_letters)
+        letters[0].append(record)
+        letters[1].append(context)
+
+    def write_dead_letters(self) -> None:
+        """Hand the queued dead letters to the dead-letter sink: one write per batch (a bad
+        line in fifty costs one write a batch, not a write, a task and a sync each)."""
+        if self._letters_soon is not None:
+            self._letters_soon.cancel()
+            self._letters_soon = None
+        letters, self._letters = self._letters, {}
+        sink = self.pipeline.dead_letter
+        for batch, (records, contexts) in letters.items():
+            assert self.writer is not None and sink is not None
+            self.writer.write(batch, sink, records, contexts)
+            batch.done()

@@ -62,8 +62,14 @@ class Processor(Component):
         return [self.process(c, e) for c, e in zip(contexts, events, strict=True)]
 
     def partitions_assigned(self, partitions: list[str]) -> None:
-        """A source of the pipeline was given these partitions (named as its state partitions,
-        `topic[3]`): e.g. windows load their state, and count them in the watermark at once."""
+        """A source of the pipeline owns these partitions now (named as its state partitions,
+        `topic[3]`; a stateful processor's state of them is restored already): e.g. windows
+        count them in the watermark at once, before they deliver."""
+
+    def partitions_revoked(self, partitions: list[str]) -> None:
+        """A source of the pipeline no longer owns these partitions (a stateful processor's
+        state of them was checkpointed and dropped): e.g. windows stop counting them in the
+        watermark."""
 
     def replay(self, context: dict[str, Any], event: Any) -> Any:
         """A stateful processor's `process` for an event its restored state already reflects.

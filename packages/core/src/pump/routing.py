@@ -354,8 +354,9 @@ class TeeProcessorConfig(ComponentConfig):
     deep_copy: bool = Field(True, description="Copy the event deeply (else shallow)")
     share: bool = Field(
         False,
-        description="Hand over the event itself, not a copy: only when nothing changes events "
-        "after the tee, in either pipeline",
+        description="Hand over the event itself, not a copy (its context too, unless a later "
+        "processor declares writes_context): only when nothing changes events after the tee, "
+        "in either pipeline",
     )
 
 
@@ -388,6 +389,7 @@ class TeeProcessor(Processor):
         c = self.Config
         self._copy = _same if c.share else copy.deepcopy if c.deep_copy else copy.copy
         self._shallow = not c.deep_copy and not c.share
+        self._share_contexts = False  # decided at start, once the target is known
         self._batch: Batch | None = None
         self._events: list[Any] = []
         self._contexts: list[dict[str, Any]] = []
@@ -431,6 +433,13 @@ class TeeProcessor(Processor):
             raise BuildError(f"{self.location()}: no target; set 'target' or call bind()")
         self._source = _resolve_target(self.App, self.Config.target, self.location())
         self._source.register_upstream(self.Pipeline)
+        # shared contexts too, unless a processor after the tee, here or there, writes to them
+        mine = self.Pipeline.Processors
+        later = mine[mine.index(self) + 1 :] if self in mine else []
+        self._share_contexts = self.Config.share and not any(
+            isinstance(p, Processor) and p.writes_context
+            for p in [*later, *self._source.Pipeline.Processors]
+        )
 
     def _bound_by_tee_sources(self) -> list[str]:
         """Addresses of the TeeSources that bound themselves to this processor."""
@@ -451,7 +460,7 @@ class TeeProcessor(Processor):
         self._events.append(
             event.copy() if self._shallow and type(event) is dict else self._copy(event)
         )
-        self._contexts.append(dict(context))
+        self._contexts.append(context if self._share_contexts else dict(context))
         return event
 
     def process_batch(self, contexts: list[dict[str, Any]], events: list[Any]) -> None:
@@ -466,7 +475,7 @@ class TeeProcessor(Processor):
         if batch is not self._batch or not self._events:
             self._new_batch(batch)
         self._events += copies
-        self._contexts += map(dict, contexts)
+        self._contexts += contexts if self._share_contexts else map(dict, contexts)
         return None
 
     def _new_batch(self, batch: Batch | None) -> None:

@@ -82,6 +82,13 @@ class Source(Component):
         """
         return None
 
+    def backlog(self, partition: str) -> bool:
+        """True while events of `partition` (named as `stream_position` names it) wait in the
+        source: read or known to be there, not handed over yet. A window does not count such
+        a partition idle however long it has been silent (its events are on their way, held
+        up by the pipeline). The default, False, says nothing is known."""
+        return False
+
     def unacknowledged_limit(self) -> int | None:
         """How many handed-over events may wait for acknowledgement before no more come
         (RabbitMQ's prefetch count), or None when unbounded (the default).

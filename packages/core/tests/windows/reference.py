@@ -9,6 +9,14 @@ from typing import Any
 
 # event: (t, key, value); results per window: dict of reducer outputs over its events
 
+#: (ts, user, amount) of events out of order: 9 and 8 come after 12 and 13.
+DISORDERED = [(1, "a", 5), (3, "a", 7), (12, "a", 1), (9, "a", 100), (13, "b", 2), (8, "a", 3)]
+
+
+def amounts(rows: list[tuple[float, str, Any]]) -> list[dict[str, Any]]:
+    """Events `{"ts", "user", "amount"}` of (ts, user, amount) rows."""
+    return [{"ts": t, "user": u, "amount": a} for t, u, a in rows]
+
 
 def reduce_events(events: list[tuple[int, float, Any, Any]], limit: int) -> dict[str, Any]:
     """The reference reducers over (arrival, t, key, value) tuples of one window."""

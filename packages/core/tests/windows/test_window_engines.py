@@ -3,6 +3,7 @@ random event streams with bounded disorder, and on hand-computed cases."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ from pump.windows.sessions import SessionWindows
 sys.path.insert(0, str(Path(__file__).parent))
 import itertools
 
-from reference import fixed_reference, reduce_events, session_reference
+from reference import DISORDERED, amounts, fixed_reference, reduce_events, session_reference
 
 LIMIT = 3
 REDUCE = {
@@ -162,18 +163,7 @@ def test_tumbling_by_hand() -> None:
     """Windows of 10 s, 2 s of disorder: 9 and 8 come after the watermark passed 10."""
     aggregate = Aggregate(reducers({"count": True, "amount": "sum"}))
     windows = FixedWindows(10, None, aggregate, build_extract("ts", key="user"), 0, 2)
-    events = [
-        {"ts": t, "user": u, "amount": a}
-        for t, u, a in [
-            (1, "a", 5),
-            (3, "a", 7),
-            (12, "a", 1),
-            (9, "a", 100),
-            (13, "b", 2),
-            (8, "a", 3),
-            (11, "a", 4),
-        ]
-    ]
+    events = amounts([*DISORDERED, (11, "a", 4)])
     buckets: dict[Any, Any] = {}
     latest, watermark, late, failed = windows.add(
         buckets, set(), events, None, -math.inf, -math.inf
@@ -269,3 +259,18 @@ def test_bad_times_and_keys_fail_only_their_event(bad: Any) -> None:
     )
     assert sorted(failed) == [1, 2, 3, 4]
     assert buckets[0]["a"] == [2, 3]  # the failed ones changed nothing
+
+
+def test_repeated_text_times_convert_like_each_alone() -> None:
+    """Text times are converted once per run of equal values; a bad one repeated fails each
+    time (it is never taken for the last good one), and other values convert afresh."""
+    aggregate = Aggregate(reducers({"count": True}))
+    windows = FixedWindows(10, None, aggregate, build_extract("ts"), 0, 0)
+    buckets: dict[Any, Any] = {}
+    good, later = "1970-01-01T00:00:05+00:00", "1970-01-01T00:00:15Z"
+    stamps = [good, good, "bad", "bad", good, later, later, dt.datetime(1970, 1, 1, 0, 0, 25)]
+    _latest, _watermark, _late, failed = windows.add(
+        buckets, set(), [{"ts": s} for s in stamps], None, -math.inf, -math.inf
+    )
+    assert sorted(failed) == [2, 3]
+    assert {start: bucket[None][0] for start, bucket in buckets.items()} == {0: 3, 10: 2, 20: 1}

@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 import pytest
+from reference import DISORDERED, amounts
 
 import pump
 from pump.common import IteratorSource, ListSink
@@ -16,18 +17,7 @@ from pump.routing import InternalSource
 from pump.state import MemoryBackend
 from pump.windows import HoppingWindow, Reducer, SessionWindow, TumblingWindow, Watermarks
 
-EVENTS = [
-    {"ts": t, "user": u, "amount": a}
-    for t, u, a in [
-        (1, "a", 5),
-        (3, "a", 7),
-        (12, "a", 1),
-        (9, "a", 100),
-        (13, "b", 2),
-        (8, "a", 3),
-        (25, "a", 1),
-    ]
-]
+EVENTS = amounts([*DISORDERED, (25, "a", 1)])
 
 
 class WindowPipeline(pump.Pipeline):
@@ -122,6 +112,30 @@ def test_window_longer_than_max_in_flight_completes() -> None:
         batch=100,
     )
     assert [(e["count"], e["n"]) for e in p.out.events] == [(50_000, sum(range(50_000)))]
+
+
+class SlowStartSink(ListSink):
+    """A sink whose start takes a while (it opens a file, a connection...)."""
+
+    async def start(self) -> None:
+        await super().start()
+        await asyncio.sleep(0.05)
+
+
+def test_windows_close_when_a_short_input_ends_before_the_window_watched_it() -> None:
+    """An input that ends within moments of the start (a few lines) still gets its open
+    windows emitted at the end; they were kept in state, unemitted, when the window had not
+    yet looked at the source's task."""
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "windows")
+    out = SlowStartSink(app, pipeline)
+    window = TumblingWindow(
+        app, pipeline, "window", config={"size": 60, "time": "ts", "reduce": {"n": "count"}}
+    )
+    pipeline.build(IteratorSource(app, pipeline, iterator=EVENTS[:3]), window, out)
+    app.add_pipeline(pipeline)
+    assert app.run() == 0
+    assert [(e["start"], e["n"]) for e in out.events] == [("1970-01-01T00:00:00+00:00", 3)]
 
 
 def test_bad_events_go_to_the_error_policy() -> None:
@@ -242,12 +256,31 @@ def test_watermark_waits_for_the_slowest_partition_until_it_is_idle() -> None:
     assert marks.observe("p0", 200, now=25) == 115
     assert marks.advance(now=33.5) == 195  # p1 silent for 30 s: idle, p0 alone counts
     assert marks.advance(now=60) == 195  # both idle: the most advanced counts
-    marks.forget("p0")
-    assert marks.value == 195
+    assert marks.revoke("p0", now=60) == 195  # never goes back
     quiet = Watermarks(out_of_orderness=5, idle_timeout=30)
     quiet.observe("p1", 50, now=0)
     assert quiet.observe("p0", 100, now=0) == 45
     assert quiet.advance(now=31) == 95  # all quiet: nothing is on its way, the highest counts
+
+
+def test_watermark_counts_the_assigned_partitions_and_no_revoked_one() -> None:
+    """Assigned: counted from the start (an unseen one holds the watermark until it delivers
+    or is idle; one behind takes the watermark back to its own). Revoked: not counted."""
+    marks = Watermarks(out_of_orderness=5, idle_timeout=30)
+    for name in ("p0", "p1", "p2"):
+        marks.assign(name, -math.inf, now=0)
+    assert marks.observe("p0", 100, now=1) == -math.inf
+    assert marks.observe("p1", 90, now=1) == -math.inf  # p2 has not delivered: it may be older
+    assert marks.others("p1", now=1) == -math.inf
+    assert marks.advance(now=30) == 85  # p2 silent since its assignment for 30 s: idle
+    assert marks.revoke("p1", now=31) == 95  # p0 alone
+    marks.assign("p3", 40, now=32)  # restored with its latest time 40: behind
+    assert marks.value == 35
+    assert marks.observe("p0", 110, now=33) == 35
+    assert marks.revoke("p3", now=34) == 105
+    assert set(marks.latest) == {"p0", "p2"}
+    marks.assign("p0", 70, now=35)  # again, but its latest known time is later: kept
+    assert marks.latest["p0"] == 110 and marks.value == 105
 
 
 def test_idle_timeout_zero_never_idles() -> None:
@@ -433,6 +466,30 @@ def test_assigned_partitions_hold_the_watermark_until_they_deliver() -> None:
     window.state.use("t[1]")
     window.process_batch([{}], [{"ts": 25}])
     assert window.Watermarks.value == 25
+
+
+def test_a_revoked_partition_stops_holding_the_watermark_and_nothing_reopens() -> None:
+    """Revoked: the partition no longer holds the watermark. Assigned behind the others: the
+    watermark goes back to it, but a window closed already stays closed (its events late)."""
+    app = pump.Application()
+    pipeline = WindowPipeline(app, [], TumblingWindow, {"size": 10, "time": "ts"})
+    window = pipeline.window
+    window.partitions_assigned(["t[0]", "t[1]"])
+    window.state.use("t[0]")
+    window.process_batch([{}] * 2, [{"ts": 1}, {"ts": 35}])
+    assert window.Watermarks.value == -math.inf  # t[1] may still bring older times
+    window.partitions_revoked(["t[1]"])
+    assert window.Watermarks.value == 35
+    assert window.counters.extra["results_emitted"] == 1  # [0, 10) of t[0] closed at once
+    window.partitions_assigned(["t[2]"])  # has not delivered: anything may come from it
+    assert window.Watermarks.value == -math.inf
+    window.state.use("t[0]")
+    window.process_batch([{}], [{"ts": 2}])
+    assert window.counters.extra["late_events"] == 1  # [0, 10) of t[0] was emitted
+    window.state.use("t[2]")
+    window.process_batch([{}], [{"ts": 3}])  # t[2]'s own windows: open
+    assert window.counters.extra["late_events"] == 1
+    assert window.Watermarks.value == 3
 
 
 def test_key_function_from_config(tmp_path: Any, monkeypatch: Any) -> None:

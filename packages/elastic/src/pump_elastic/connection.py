@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,6 +14,7 @@ from elasticsearch.serializer import OrjsonSerializer
 from pydantic import Field, SecretStr, model_validator
 
 import pump
+from pump.backoff import retry_after
 from pump_elastic.errors import ClusterUnavailable, ElasticsearchConnectorError
 
 if TYPE_CHECKING:
@@ -89,8 +89,9 @@ class ElasticsearchConnection(pump.Connection):
     """The cluster's nodes, credentials and TLS; gives components one shared AsyncElasticsearch.
 
     `request(what, call)` runs a client call with the connection's retry policy: connection
-    errors and 429/502/503/504 answers are retried with `pump.Backoff` up to `retries` times,
-    each retry logged; then the error is raised. The client itself never retries, so every
+    errors and 429/502/503/504 answers are retried with `pump.Backoff` up to `retries` times
+    (waiting at least what a node's Retry-After asks), each retry logged; then the error is
+    raised. The client itself never retries, so every
     retry is visible and bounded. Secrets never appear in messages or `describe` output.
     """
 
@@ -230,18 +231,12 @@ class ElasticsearchConnection(pump.Connection):
             except (ApiError, TransportError) as exc:
                 if not retryable(exc) or backoff.exhausted:
                     raise
-                delay = backoff.next_delay()
                 self.retried += 1
-                self._log.warning(
-                    "%s: %s failed (%s); retry %d/%d in %.2fs",
-                    where or self.location(),
-                    what,
-                    self.explain(exc),
-                    backoff.attempt,
-                    backoff.attempts,
-                    delay,
+                await backoff.pause(
+                    self._log,
+                    f"{where or self.location()}: {what} failed ({self.explain(exc)})",
+                    asked=_retry_after(exc),
                 )
-                await asyncio.sleep(delay)
 
     async def api(
         self, endpoint: str, *, where: str = "", retries: int | None = None, **params: Any
@@ -262,6 +257,14 @@ def retryable(exc: BaseException) -> bool:
     if isinstance(exc, ApiError):
         return exc.meta.status in RETRY_STATUSES
     return isinstance(exc, TransportConnectionError | ConnectionTimeout)
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    """Seconds a busy node asked to wait (the Retry-After of its 429/503), if it said."""
+    if not isinstance(exc, ApiError):
+        return None
+    headers = getattr(exc.meta, "headers", None) or {}
+    return retry_after(headers.get("Retry-After"))
 
 
 def _reason(exc: ApiError) -> str:

@@ -442,19 +442,12 @@ class ElasticsearchSink(pump.Sink):
                     action.settle(failure)
             actions = retry
             if actions:
-                delay = backoff.next_delay()
                 self.items_retried += len(actions)
                 self.counters.warnings += 1
-                self._log.warning(
-                    "%s: %d bulk item(s) refused (%s); retry %d/%d in %.2fs",
-                    self.location(),
-                    len(actions),
-                    "temporarily",
-                    backoff.attempt,
-                    backoff.attempts,
-                    delay,
+                await backoff.pause(
+                    self._log,
+                    f"{self.location()}: {len(actions)} bulk item(s) refused (temporarily)",
                 )
-                await asyncio.sleep(delay)
 
     # -- lifecycle ------------------------------------------------------------------------------
 

@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import math
 from collections.abc import AsyncIterator, Mapping
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
@@ -27,6 +25,7 @@ from influxdb_client.service.write_service import WriteService
 from pydantic import Field, SecretStr, model_validator
 
 import pump
+from pump.backoff import retry_after
 from pump_influxdb.errors import (
     InfluxDBAuthError,
     InfluxDBError,
@@ -136,20 +135,7 @@ class Answer:
 
     def retry_after(self) -> float | None:
         """Seconds the server asked to wait (Retry-After: seconds or an HTTP date), if any."""
-        value = _header(self.headers, "Retry-After")
-        if not value:
-            return None
-        try:
-            seconds = float(value)
-        except ValueError:
-            try:
-                when = parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                return None
-            import datetime
-
-            seconds = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
-        return max(0.0, seconds) if math.isfinite(seconds) else None
+        return retry_after(_header(self.headers, "Retry-After"))
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

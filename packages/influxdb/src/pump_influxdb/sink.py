@@ -425,7 +425,7 @@ class InfluxDBSink(pump.Sink):
                     raise InfluxDBUnavailable(
                         f"{exc}; gave up after {backoff.attempt} retries"
                     ) from None
-                await self._pause(backoff.next_delay(), str(exc), backoff)
+                await self._pause(backoff, f"{self.location()}: {exc}")
                 continue
             status = answer.status
             if answer.ok:
@@ -438,11 +438,7 @@ class InfluxDBSink(pump.Sink):
                     raise InfluxDBUnavailable(
                         f"{self.location()}: {reason}; gave up after {backoff.attempt} retries"
                     )
-                delay = backoff.next_delay()
-                asked = answer.retry_after()
-                if asked is not None:
-                    delay = max(delay, min(asked, 300.0))
-                await self._pause(delay, reason, backoff)
+                await self._pause(backoff, f"{self.location()}: {reason}", answer.retry_after())
                 continue
             if status in (401, 403):
                 raise InfluxDBAuthError(f"{self.location()}: {connection.explain_auth(answer)}")
@@ -454,18 +450,11 @@ class InfluxDBSink(pump.Sink):
                 f"{self.location()}: {connection.target()} answered {status}: {answer.message}"
             )
 
-    async def _pause(self, delay: float, reason: str, backoff: pump.Backoff) -> None:
+    async def _pause(self, backoff: pump.Backoff, reason: str, asked: float | None = None) -> None:
+        """Count the retry, then wait for it (at least `asked`, the server's Retry-After)."""
         self.retries += 1
         self.counters.warnings += 1
-        self._log.warning(
-            "%s: %s; retry %d/%s in %.2fs",
-            self.location(),
-            reason,
-            backoff.attempt,
-            backoff.attempts,
-            delay,
-        )
-        await asyncio.sleep(delay)
+        await backoff.pause(self._log, reason, asked=asked)
 
     # -- lifecycle -------------------------------------------------------------------------------
 

@@ -24,14 +24,13 @@ import datetime
 import logging
 import re
 import time
-from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import Field, model_validator
 
 import pump
-from pump.delivery import Batch, CommitTracker
+from pump.delivery import Batch, PositionTrail
 from pump.trigger import TriggerSourceConfig
 from pump_influxdb.connection import InfluxDBConnection
 from pump_influxdb.errors import InfluxDBError, InfluxDBQueryError, InfluxDBUnavailable
@@ -151,10 +150,7 @@ class InfluxDBSource(pump.TriggerSource):
         self.position: int | None = None
         #: The saved position: every row up to it is done (ns).
         self.saved_position: int | None = None
-        self._tracker = CommitTracker()
-        self._sequence = 0
-        #: (last sequence number of a batch, the position once it is done, or None)
-        self._ends: deque[list[Any]] = deque()
+        self._trail = PositionTrail()
 
     @property
     def incremental(self) -> bool:
@@ -282,11 +278,7 @@ class InfluxDBSource(pump.TriggerSource):
         if not self.incremental:
             await self.emit(events, contexts=contexts or [{} for _ in events])
             return
-        first = self._sequence
-        self._sequence += len(events)
-        handle = self._tracker.begin("rows", first, self._sequence - 1)
-        end = [self._sequence - 1, position]
-        self._ends.append(end)
+        handle = self._trail.hand_over(len(events), position)
         if contexts is None:
             contexts = [{POSITION_KEY: position} for _ in events]
         else:
@@ -298,9 +290,7 @@ class InfluxDBSource(pump.TriggerSource):
     def _cycle_done(self, until: int) -> None:
         """Every row up to `until` was handed over: the position moves once they are done."""
         self.position = until
-        if self._ends:
-            self._ends[-1][1] = until
-        elif self._tracker.in_flight() == 0:
+        if self._trail.reach(until):
             self._save(until)
 
     # -- delivery ---------------------------------------------------------------------------------
@@ -309,15 +299,7 @@ class InfluxDBSource(pump.TriggerSource):
         """Every row of `batch` is done: save the position of the done prefix."""
         if self._store is None or batch.token is None:
             return
-        self._tracker.end(batch.token)
-        done = self._tracker.committable().get("rows")
-        if done is None:
-            return
-        position = None
-        while self._ends and self._ends[0][0] < done:
-            finished = self._ends.popleft()[1]
-            if finished is not None:
-                position = finished
+        position = self._trail.done(batch.token)
         if position is not None:
             self._save(position)
 

@@ -130,10 +130,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self.source.state_ready.clear()
         try:
-            self.source.partitions_assigned(set(assigned))
-            # their state (stateful processors) is restored before any of their records is
-            # handed over, or a record would find no state and start the partition afresh
-            await self.source.Pipeline.load_partitions([partition_name(tp) for tp in assigned])
+            await self.source.partitions_assigned(set(assigned))
         finally:
             self.source.state_ready.set()
 
@@ -175,6 +172,11 @@ class KafkaSource(pump.Source):
         self._progress = asyncio.Event()
         self._settling = False
         self._revoked: set[TopicPartition] = set()
+        # for `backlog`: the assigned partitions by state name; those with records fetched and
+        # not handed over yet; the offset each has been read up to
+        self._assigned: dict[str, TopicPartition] = {}
+        self._unhanded: set[TopicPartition] = set()
+        self._read_upto: dict[TopicPartition, int] = {}
         self._reports: dict[str, pump.RateLimitedLog] = {}
         self._tasks = pump.TaskGroup(self.location())
         #: Set while the state of the assigned partitions is restored (see _Rebalance).
@@ -266,6 +268,7 @@ class KafkaSource(pump.Source):
                 backoff.reset()
             if not fetched:
                 continue
+            self._unhanded = set(fetched)
             # Where each partition stands now: records handed over later must still match it.
             positions = {tp: await consumer.position(tp) for tp in fetched}
             for tp, records in fetched.items():
@@ -280,6 +283,7 @@ class KafkaSource(pump.Source):
                         # only duplicate them (or commit past records that were never done).
                         break
                     self._hand_over(tp, records[start : start + max_batch])
+                self._unhanded.discard(tp)
 
     async def _still_current(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, position: int
@@ -317,6 +321,7 @@ class KafkaSource(pump.Source):
             }
             for r in records
         ]
+        self._read_upto[tp] = records[-1].offset + 1
         handle = self.tracker.begin(tp, records[0].offset, records[-1].offset)
         opened = self._open.get(tp)
         if opened is None:
@@ -406,6 +411,8 @@ class KafkaSource(pump.Source):
             position = await asyncio.wait_for(consumer.position(tp), 1.0)
         except (TimeoutError, IllegalStateError):
             return
+        if tp not in self._unhanded:  # read up to there, all handed over
+            self._read_upto[tp] = max(position, self._read_upto.get(tp, 0))
         if position <= highwater:
             return
         L.warning(
@@ -421,6 +428,7 @@ class KafkaSource(pump.Source):
         self.tracker.forget(tp)
         self._open.pop(tp, None)
         self._pending.pop(tp, None)
+        self._read_upto.pop(tp, None)
         if self.Config.auto_offset_reset == "earliest":
             await consumer.seek_to_beginning(tp)
         else:
@@ -498,7 +506,7 @@ class KafkaSource(pump.Source):
         self._revoked |= revoked
         # Their events are acknowledged once the state they reached is checkpointed: do that
         # first, then their state leaves this process (its next owner restores it).
-        await self.Pipeline.release_partitions(
+        await self.Pipeline.revoke_partitions(
             [partition_name(tp) for tp in revoked], self.Config.revoke_timeout
         )
         await self._settle(revoked, self.Config.revoke_timeout)
@@ -514,19 +522,37 @@ class KafkaSource(pump.Source):
             self.tracker.forget(tp)
             self._open.pop(tp, None)
             self._pending.pop(tp, None)
+            self._assigned.pop(partition_name(tp), None)
+            self._read_upto.pop(tp, None)
         L.info("%s: partitions revoked: %s", self.location(), _names(revoked))
 
-    def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+    async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         """After a rebalance: assigned partitions start afresh from their committed offsets."""
         self._revoked.clear()
         for tp in assigned:
             self.tracker.forget(tp)
             self._open.pop(tp, None)
             self._pending.pop(tp, None)
+            self._read_upto.pop(tp, None)
+            self._assigned[partition_name(tp)] = tp
         L.info("%s: partitions assigned: %s", self.location(), _names(assigned))
-        # stateful processors load these partitions' state now (a window whose partition has
-        # nothing new to deliver still closes), and count them in their watermark at once
-        self.Pipeline.partitions_assigned([partition_name(tp) for tp in assigned])
+        # their state is restored before any of their records is handed over (or a record would
+        # find no state and start the partition afresh; a window whose partition has nothing
+        # new to deliver still closes), and windows count them in their watermark at once
+        await self.Pipeline.assign_partitions([partition_name(tp) for tp in assigned])
+
+    def backlog(self, partition: str) -> bool:
+        """True while records of the topic-partition wait: fetched and not handed over yet, or
+        below the high watermark of its last fetch (a window does not count it idle then)."""
+        tp = self._assigned.get(partition)
+        consumer = self.consumer
+        if tp is None or consumer is None or tp not in consumer.assignment():
+            return False
+        if tp in self._unhanded:
+            return True
+        highwater = consumer.highwater(tp)
+        read_upto = self._read_upto.get(tp)
+        return highwater is not None and read_upto is not None and read_upto < highwater
 
     async def _settle(self, partitions: set[TopicPartition], timeout: float) -> None:
         loop = asyncio.get_running_loop()

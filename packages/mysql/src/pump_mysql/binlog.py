@@ -20,7 +20,6 @@ import contextlib
 import logging
 import socket
 import threading
-from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,7 +29,7 @@ from pymysqlreplication.event import GtidEvent, MariadbGtidEvent, XidEvent
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
 import pump
-from pump.delivery import Batch, CommitTracker
+from pump.delivery import Batch, PositionTrail
 from pump_mysql.connection import MySQLConnection
 from pump_mysql.errors import MySQLError
 from pump_mysql.position import PositionFile
@@ -103,9 +102,7 @@ class MySQLBinlogSource(pump.Source):
         self.saved_position: dict[str, Any] | None = None
         self._start_at: dict[str, Any] | None = None
         self._mariadb = False
-        self._tracker = CommitTracker()
-        self._sequence = 0
-        self._ends: deque[tuple[int, dict[str, Any]]] = deque()
+        self._trail = PositionTrail()
         self._stream: BinLogStreamReader | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -163,16 +160,10 @@ class MySQLBinlogSource(pump.Source):
                 if isinstance(item, BaseException):
                     raise item
                 events, contexts, commit = item
-                if not events:  # a transaction without rows of interest
-                    if commit is not None:
-                        self._ends.append((self._sequence - 1, commit))
+                # a transaction without rows of interest only marks its commit
+                handle = self._trail.hand_over(len(events), commit)
+                if handle is None:
                     continue
-                self._sequence += len(events)
-                handle = self._tracker.begin(
-                    "binlog", self._sequence - len(events), self._sequence - 1
-                )
-                if commit is not None:
-                    self._ends.append((self._sequence - 1, commit))
                 self.changes_read += len(events)
                 await self.emit(events, contexts=contexts, token=handle)
         finally:
@@ -299,13 +290,7 @@ class MySQLBinlogSource(pump.Source):
         """Every change of `batch` is done: save the commit position of the done prefix."""
         if batch.token is None:
             return
-        self._tracker.end(batch.token)
-        done = self._tracker.committable().get("binlog")
-        if done is None:
-            return
-        position = None
-        while self._ends and self._ends[0][0] < done:
-            position = self._ends.popleft()[1]
+        position = self._trail.done(batch.token)
         if position is not None:
             self._store.save(position)
             self.saved_position = position

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,7 +27,7 @@ import aiomysql
 from pydantic import Field, model_validator
 
 import pump
-from pump.delivery import Batch, CommitTracker
+from pump.delivery import Batch, PositionTrail
 from pump.trigger import TriggerSourceConfig
 from pump_mysql.connection import MySQLConnection
 from pump_mysql.errors import MySQLError, MySQLSchemaError
@@ -116,9 +115,7 @@ class MySQLSource(pump.TriggerSource):
         self.position: dict[str, Any] | None = None
         #: The position of the rows done (saved).
         self.saved_position: dict[str, Any] | None = None
-        self._tracker = CommitTracker()
-        self._sequence = 0
-        self._ends: deque[tuple[int, dict[str, Any]]] = deque()
+        self._trail = PositionTrail()
 
     @property
     def incremental(self) -> bool:
@@ -195,10 +192,7 @@ class MySQLSource(pump.TriggerSource):
                 "(keys incrementing_column, timestamp_column)"
             ) from None
         contexts = [{TABLE_KEY: table, POSITION_KEY: p} for p in positions]
-        first = self._sequence
-        self._sequence += len(rows)
-        handle = self._tracker.begin("rows", first, self._sequence - 1)
-        self._ends.append((self._sequence - 1, positions[-1]))
+        handle = self._trail.hand_over(len(rows), positions[-1])
         await self.emit(rows, contexts=contexts, token=handle)
         self.position = positions[-1]  # only once handed over: a failed hand-over reads them again
 
@@ -208,13 +202,7 @@ class MySQLSource(pump.TriggerSource):
         """Every row of `batch` is done: save the position of the done prefix."""
         if self._store is None or batch.token is None:
             return
-        self._tracker.end(batch.token)
-        done = self._tracker.committable().get("rows")
-        if done is None:
-            return
-        position = None
-        while self._ends and self._ends[0][0] < done:
-            position = self._ends.popleft()[1]
+        position = self._trail.done(batch.token)
         if position is not None:
             self._store.save(position)
             self.saved_position = position

@@ -57,7 +57,8 @@ class WindowConfig(ComponentConfig):
     idle_timeout: Duration = Field(
         60.0,
         ge=0,
-        description="A partition silent this long stops holding the watermark back (0: never)",
+        description="A partition silent this long stops holding the watermark back, unless "
+        "its source has events of it waiting (0: never)",
     )
     late: LatePolicy = Field(
         "drop",

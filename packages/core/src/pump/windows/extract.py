@@ -25,6 +25,8 @@ class Extract:
     namespace: dict[str, Any] = field(default_factory=dict)
     uses_context: bool = False
     processing_time: bool = False
+    #: Lines run once before the loop (the names the time lines keep between events).
+    setup_lines: list[str] = field(default_factory=lambda: ["text_time = NO_TIME", "text_t = 0.0"])
 
 
 def build_extract(
@@ -38,6 +40,7 @@ def build_extract(
     time, `now`) and `k` from `key` (a field, several fields as a tuple, a function of the
     event, or None: one global window)."""
     ns: dict[str, Any] = {"to_seconds": to_seconds, "auto_seconds": auto_seconds}
+    ns["NO_TIME"] = object()  # equal to no event time (None included)
     uses_context = False
     processing = time is None
     if time is None:
@@ -58,18 +61,21 @@ def build_extract(
             time_lines += [
                 "if type(t) is int or type(t) is float:",
                 "    if t >= 1e11 or t <= -1e11: t = auto_seconds(t)",
-                "else: t = to_seconds(t, time_unit)",
             ]
         elif time_unit == "s":
-            time_lines += [
-                "if type(t) is not int and type(t) is not float: t = to_seconds(t, time_unit)"
-            ]
+            time_lines += ["if type(t) is int or type(t) is float: pass  # seconds already"]
         else:
             ns["time_scale"] = SCALES[time_unit]
-            time_lines += [
-                "if type(t) is int or type(t) is float: t = t * time_scale",
-                "else: t = to_seconds(t, time_unit)",
-            ]
+            time_lines += ["if type(t) is int or type(t) is float: t = t * time_scale"]
+        # text and datetimes: events in a row mostly share their time (many a second), so
+        # the last conversion is kept; an equal value is the same instant
+        time_lines += [
+            "elif t == text_time: t = text_t",
+            "else:",
+            "    raw = t",
+            "    t = text_t = to_seconds(raw, time_unit)",
+            "    text_time = raw",
+        ]
     if key is None:
         key_lines = ["k = None"]
     elif callable(key):

@@ -187,6 +187,7 @@ class FixedWindows:
             "    last_s = nan",
             "    edge = MAX_TIME",
             "    bucket = None",
+            *("    " + line for line in extract.setup_lines),
             "    for i in range(len(events)):",
             "        ev = events[i]",
             "        try:",

@@ -50,49 +50,35 @@ Group = tuple[float, float, Iterable[tuple[Hashable, list[Any]]]]
 _TICK = 1.0
 
 
-class _Latest:
-    """The state key of a partition's latest event time (never equal to a window key)."""
+class _Mark:
+    """A state key of the window's own bookkeeping (never equal to a window key)."""
 
-    __slots__ = ()
+    __slots__ = ("name",)
 
-    def __eq__(self, other: object) -> bool:
-        return type(other) is _Latest
-
-    def __hash__(self) -> int:
-        return 0x5A7E57
-
-    def __repr__(self) -> str:
-        return "LATEST"
-
-    def __reduce__(self) -> str:
-        return "LATEST"
-
-
-#: A partition's latest event time, kept in its state beside the windows.
-LATEST = _Latest()
-
-
-class _Watermarks:
-    """The state key of every partition's latest time and the watermark (in partition "")."""
-
-    __slots__ = ()
+    def __init__(self, name: str) -> None:
+        self.name = name
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is _Watermarks
+        return type(other) is _Mark and other.name == self.name
 
     def __hash__(self) -> int:
-        return 0x3A7E57
+        return hash(("pump.windows", self.name))
 
     def __repr__(self) -> str:
-        return "WATERMARKS"
+        return self.name
 
     def __reduce__(self) -> str:
-        return "WATERMARKS"
+        return self.name  # pickled by name: the module-level object of that name
 
 
-#: The watermarks of all partitions, kept in the state of partition "": restored at once after
-#: a restart, so that a partition that has not delivered again yet still holds the others back.
-WATERMARKS = _Watermarks()
+#: A partition's latest event time, kept in its state beside the windows (it moves with it).
+LATEST = _Mark("LATEST")
+#: The watermark a partition's windows were last closed at: its events are late below it
+#: even when the watermark has gone back (a partition behind the others was assigned).
+CLOSED = _Mark("CLOSED")
+#: Checkpoints of earlier versions hold it (every partition's watermark, in partition ""):
+#: read, never used.
+WATERMARKS = _Mark("WATERMARKS")
 
 
 class LateEventError(Exception):
@@ -150,7 +136,7 @@ class Window(Processor):
         self._early = cfg.emit != "final"
         self._extract = build_extract(cfg.time, cfg.time_in, cfg.time_unit, key, cfg.key_in)
         self.Watermarks = Watermarks(
-            0.0 if self.ProcessingTime else cfg.out_of_orderness, cfg.idle_timeout
+            0.0 if self.ProcessingTime else cfg.out_of_orderness, cfg.idle_timeout, self._backlog
         )
         self._contexts_needed = self._extract.uses_context
         self._format = cfg.time_format
@@ -162,9 +148,19 @@ class Window(Processor):
         self._watched: list[asyncio.Task[None]] = []
         self._input_ended = False
         self._final_checkpoint: asyncio.Task[bool] | None = None
-        self._restored = False
+        try:
+            self._make_windows(0.0 if self.ProcessingTime else cfg.allowed_lateness)
+        except ValueError as exc:
+            raise ConfigError(where, [f"key '{self.shape_key}': {exc}"]) from None
 
     # -- the kind of window (subclasses) ----------------------------------------------------------
+
+    #: The setting a bad window shape is reported under.
+    shape_key: ClassVar[str] = "size"
+
+    def _make_windows(self, lateness: float) -> None:
+        """Build the window engine (`lateness`: the allowed lateness, 0 in processing time)."""
+        raise NotImplementedError
 
     def _add(
         self,
@@ -194,8 +190,6 @@ class Window(Processor):
 
     def process_batch(self, contexts: list[dict[str, Any]], events: list[Any]) -> list[Any]:
         """Take a batch into its windows; emit the windows its watermark closed."""
-        if not self._restored:
-            self._restore_watermarks()
         state = self.state
         partition = state.partition
         data = state.data
@@ -210,13 +204,15 @@ class Window(Processor):
         else:
             cap = watermarks.others(partition, clock)
         before = watermarks.value
+        # late: in a window closed already, even if the watermark went back since
+        closed = data.get(CLOSED, NEVER)
         latest, _, late, failed = self._add(
             partition,
             data,
             changed,
             events,
             contexts if self._contexts_needed else None,
-            before,
+            before if before >= closed else closed,
             latest,
             cap,
             now,
@@ -226,7 +222,6 @@ class Window(Processor):
                 data[LATEST] = latest
                 changed.add(LATEST)
             watermark = watermarks.observe(partition, latest, clock)
-            self._save_watermarks()
         else:
             watermark = before
         if late:
@@ -294,49 +289,44 @@ class Window(Processor):
             "%s: late events dropped: late: %s has nowhere to go", self.location(), policy
         )
 
+    def _backlog(self, partition: Any) -> bool:
+        pipeline = self.Pipeline
+        return pipeline is not None and pipeline.backlog(partition)
+
     def partitions_assigned(self, partitions: list[str]) -> None:
-        """Load the partitions' windows (so they close even if nothing new comes), and hold
-        the watermark for each until it delivers or goes idle: one that has not delivered yet
-        may still bring older times."""
-        if not self._restored:
-            self._restore_watermarks()
+        """Count the partitions in the watermark at once, each from the latest time its
+        restored state holds: until it delivers or goes idle it holds the watermark back (one
+        that has not delivered yet may still bring older times)."""
         watermarks = self.Watermarks
         clock = time.monotonic()
         for name in partitions:
             latest = self.state.partition_named(name).data.get(LATEST, NEVER)
-            if name not in watermarks.latest or latest > watermarks.latest[name]:
-                watermarks.latest[name] = latest
-            watermarks.seen[name] = clock
+            watermarks.assign(name, latest, clock)
 
-    def _save_watermarks(self) -> None:
+    def partitions_revoked(self, partitions: list[str]) -> None:
+        """The partitions (their state gone with them) no longer hold the watermark back."""
         watermarks = self.Watermarks
-        home = self.state.partition_named("")
-        home.data[WATERMARKS] = {"value": watermarks.value, "latest": dict(watermarks.latest)}
-        home.changed.add(WATERMARKS)
-
-    def _restore_watermarks(self) -> None:
-        """The watermarks as the last checkpoint left them (the state is bound by now)."""
-        self._restored = True
-        saved = self.state.partition_named("").data.get(WATERMARKS)
-        L.debug("%s: restored watermarks %s", self.location(), saved)
-        if saved:
-            watermarks = self.Watermarks
-            clock = time.monotonic()
-            watermarks.value = max(watermarks.value, saved["value"])
-            for partition, latest in saved["latest"].items():
-                # a partition that had not delivered yet (-inf) holds the watermark back too
-                if partition not in watermarks.latest or latest > watermarks.latest[partition]:
-                    watermarks.latest[partition] = latest
-                watermarks.seen.setdefault(partition, clock)
+        before = watermarks.value
+        clock = time.monotonic()
+        for name in partitions:
+            watermarks.revoke(name, clock)
+        if watermarks.value > before:
+            self._close(watermarks.value)
 
     # -- closing and emitting ---------------------------------------------------------------------
 
     def _close(self, watermark: float) -> None:
         """Emit and remove every window (of every partition) complete at `watermark`."""
         state = self.state
+        counted = self.Watermarks.latest
         for name in state.partitions():
             part = state.partition_named(name)
             rows = self._closable(name, part.data, part.changed, watermark)
+            # kept: the partition's events below it are late however the watermark moves later
+            # (the end of the input, closing everything, is no watermark)
+            if (rows or name in counted) and part.data.get(CLOSED, NEVER) < watermark < math.inf:
+                part.data[CLOSED] = watermark
+                part.changed.add(CLOSED)
             if rows and L.isEnabledFor(logging.DEBUG):
                 L.debug(
                     "%s: %d window(s) of %r closed at %s",
@@ -384,7 +374,6 @@ class Window(Processor):
             self._late_target.register_upstream(self.Pipeline)
         loop = asyncio.get_running_loop()
         self._input_ended = False
-        self._restored = False
         self._ticker = loop.call_later(self._tick_interval(), self._tick)
         loop.call_soon(self._watch_sources)
 
@@ -403,8 +392,6 @@ class Window(Processor):
     def _tick(self) -> None:
         self._ticker = asyncio.get_running_loop().call_later(self._tick_interval(), self._tick)
         try:
-            if not self._restored:
-                self._restore_watermarks()
             watermarks = self.Watermarks
             before = watermarks.value
             if self.ProcessingTime:
@@ -438,9 +425,11 @@ class Window(Processor):
 
     def _check_input_ended(self) -> None:
         """Every source returned by itself (not stopped): the input ended, close everything."""
-        if self._input_ended or not self.Config.flush_at_end or not self._watched:
+        if self._input_ended or not self.Config.flush_at_end:
             return
-        if all(t.done() and not t.cancelled() for t in self._watched):
+        # the pipeline's own tasks, not `_watched`: a short input can end before the watch
+        tasks = [source.task for source in self.Pipeline.Sources]
+        if tasks and all(t is not None and t.done() and not t.cancelled() for t in tasks):
             self._input_ended = True
             try:
                 self.close_all()
@@ -472,23 +461,17 @@ class TumblingWindow(Window):
 
     ConfigModel = TumblingWindowConfig
     Config: TumblingWindowConfig
+    Windows: FixedWindows
 
-    def __init__(
-        self,
-        app: Application,
-        pipeline: _Pipeline | None = None,
-        id: str | None = None,
-        config: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(app, pipeline, id, config)
-        cfg = self.Config
+    def _make_windows(self, lateness: float) -> None:
+        delay = self.Watermarks.delay
         self.Windows = FixedWindows(
-            cfg.size,
+            self.Config.size,
             self._hop(),
             self.Aggregate,
             self._extract,
-            0.0 if self.ProcessingTime else cfg.allowed_lateness,
-            self.Watermarks.delay,
+            lateness,
+            delay,
             track=self._early,
         )
 
@@ -524,20 +507,7 @@ class HoppingWindow(TumblingWindow):
 
     ConfigModel = HoppingWindowConfig  # type: ignore[assignment]
     Config: HoppingWindowConfig  # type: ignore[assignment]
-
-    def __init__(
-        self,
-        app: Application,
-        pipeline: _Pipeline | None = None,
-        id: str | None = None,
-        config: Mapping[str, Any] | None = None,
-    ) -> None:
-        try:
-            super().__init__(app, pipeline, id, config)
-        except ValueError as exc:
-            if isinstance(exc, ConfigError):
-                raise
-            raise ConfigError(f"{type(self).__name__} '{self.Id}'", [f"key 'hop': {exc}"]) from None
+    shape_key = "hop"
 
     def _hop(self) -> float | None:
         return self.Config.hop
@@ -549,22 +519,13 @@ class SessionWindow(Window):
 
     ConfigModel = SessionWindowConfig
     Config: SessionWindowConfig
+    Sessions: SessionWindows
+    shape_key = "gap"
 
-    def __init__(
-        self,
-        app: Application,
-        pipeline: _Pipeline | None = None,
-        id: str | None = None,
-        config: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(app, pipeline, id, config)
-        cfg = self.Config
+    def _make_windows(self, lateness: float) -> None:
+        delay = self.Watermarks.delay
         self.Sessions = SessionWindows(
-            cfg.gap,
-            self.Aggregate,
-            self._extract,
-            0.0 if self.ProcessingTime else cfg.allowed_lateness,
-            self.Watermarks.delay,
+            self.Config.gap, self.Aggregate, self._extract, lateness, delay
         )
         self._by_partition: dict[str, SessionWindows] = {}
 

@@ -263,30 +263,6 @@ class Distinct(Reducer):
         return len(acc)
 
 
-class Top(Reducer):
-    """The most frequent value (of equally frequent ones, the first seen)."""
-
-    name = "top"
-    first_code = "{v: 1}"
-    add_code = "c = {a}\nc[v] = c.get(v, 0) + 1"
-
-    def init(self) -> dict[Any, int]:
-        return {}
-
-    def add(self, acc: dict[Any, int], value: Any) -> dict[Any, int]:
-        acc[value] = acc.get(value, 0) + 1
-        return acc
-
-    def merge(self, a: dict[Any, int], b: dict[Any, int]) -> dict[Any, int]:
-        out = dict(a)
-        for value, n in b.items():
-            out[value] = out.get(value, 0) + n
-        return out
-
-    def result(self, acc: dict[Any, int]) -> Any:
-        return max(acc, key=acc.__getitem__) if acc else None
-
-
 class Histogram(Reducer):
     """How often each value came: {value: count}, in order of first arrival."""
 
@@ -306,6 +282,16 @@ class Histogram(Reducer):
         for value, n in b.items():
             out[value] = out.get(value, 0) + n
         return out
+
+
+class Top(Histogram):
+    """The most frequent value (of equally frequent ones, the first seen): the histogram's
+    peak."""
+
+    name = "top"
+
+    def result(self, acc: dict[Any, int]) -> Any:
+        return max(acc, key=acc.__getitem__) if acc else None
 
 
 class ReduceFunction(Reducer):

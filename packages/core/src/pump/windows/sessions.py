@@ -199,6 +199,7 @@ class SessionWindows:
         body += extract.key_lines
         lines = [
             "def read(events, contexts, failed, now):",
+            *("    " + line for line in extract.setup_lines),
             "    for i in range(len(events)):",
             "        ev = events[i]",
             "        try:",
