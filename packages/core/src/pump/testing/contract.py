@@ -22,7 +22,7 @@ class Contract:
     """The base of the contract suites (SinkContract, SourceContract)."""
 
     #: The hook making the component under test: "make_sink", "make_source".
-    make_hook: ClassVar[str]
+    _make_hook: ClassVar[str]
     #: Seconds a test waits for the component before it fails.
     timeout: ClassVar[float] = 10.0
     #: Config dicts that must fail at construction with ConfigError naming each of their keys.
@@ -47,7 +47,7 @@ class Contract:
     async def test_bad_config_is_refused_naming_the_key(self) -> None:
         """A wrong config fails at construction with ConfigError naming the key."""
         await maybe_await(self.prepare())
-        make = getattr(self, self.make_hook)
+        make = getattr(self, self._make_hook)
         for bad in [*self.bad_configs, {UNKNOWN_KEY: 1}]:
             app = Application(exit_when_finished=False)
             pipeline = Pipeline(app, "contract")
@@ -59,7 +59,7 @@ class Contract:
             except TypeError as exc:
                 if "config" in str(exc):
                     raise AssertionError(
-                        f"{self.make_hook}() must accept config= (the bad config to merge): {exc}"
+                        f"{self._make_hook}() must accept config= (the bad config to merge): {exc}"
                     ) from exc
                 raise
             else:

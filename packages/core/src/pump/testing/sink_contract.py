@@ -84,7 +84,7 @@ class SinkContract(Contract):
     destination (`prepare()`), since `read_back()` has to return exactly what the test wrote.
     """
 
-    make_hook = "make_sink"
+    _make_hook = "make_sink"
     #: Events per batch the source hands over, and batches per test.
     batch_size: ClassVar[int] = 5
     batch_count: ClassVar[int] = 4

@@ -62,7 +62,7 @@ class SourceContract(Contract):
     within a test, a restarted source (a new instance from `make_source`) reads the same origin.
     """
 
-    make_hook = "make_source"
+    _make_hook = "make_source"
     #: True when events not acknowledged (rejected, or in flight at a stop) come again after a
     #: restart; enables the redelivery tests.
     supports_redelivery: ClassVar[bool] = False
