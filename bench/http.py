@@ -12,12 +12,22 @@ keep-alive connections (64 by default) with POSTs of NDJSON bodies of 100 events
   `pump.Application`; each request is answered 200 only once its 100 events are done.
 
 The load comes from `wrk` (Debian package `wrk`) when it is installed, else from a client
-process of aiohttp sessions (slower; then the client may be what limits both). Rounds
-alternate the contestants; the best round of each counts. Requests/s, events/s and the
-latency percentiles (p50, p99) come from the load generator; every answer must be a 200, and
-the server's own count of events must match. The last line is a JSON summary: `pump_eps` and
-`aiohttp_handler_eps` (events/s), `ratio` (events/s; requests/s is the same ratio), and both
-p99 latencies.
+process of aiohttp sessions (slower; then the client may be what limits both). Each round
+starts both servers and then loads them in turn, one second at a time (ABBA order), `--seconds`
+slices each: on this shared machine other work comes and goes over seconds, and a contestant
+loaded for 5 s straight could get a quiet or a busy stretch the other did not (whole 5 s runs
+gave per-round ratios of 0.78..1.12). Both servers of a round run with the same random
+PYTHONHASHSEED, a new one each round: string hashes decide how the events' keys collide in
+their dicts, which moved a process's instructions per request by ~1% under callgrind. The best
+round of each counts, 8 rounds by default: a server's events per CPU second still differed by
+up to 25% from one process to the next (same seed, same slices of time), so each contestant is
+given several processes and its best one is compared. Requests/s, events/s and
+the latency percentiles (p50, p99: the median of the slices') come from the load generator;
+every answer must be a 200, and the server's own count of events must match. The server's CPU
+seconds during its slices (from /proc) give events per CPU second, the steadier figure on a
+shared machine. The last line is a JSON summary: `pump_eps` and `aiohttp_handler_eps`
+(events/s), `ratio` (events/s; requests/s is the same ratio), `cpu_ratio`, both p99 latencies
+and the 1-minute load average before and after (`load`).
 """
 
 from __future__ import annotations
@@ -26,10 +36,12 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -253,44 +265,83 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_one(name: str, client: str, body: Path, connections: int, seconds: float) -> Load:
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", name, "--port", str(port)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        if line.strip() != "ready":
-            raise SystemExit(f"http: the {name} server did not start: {line!r}")
-        url = f"http://127.0.0.1:{port}/"
-        # a short warm-up, not measured
-        (load_wrk if client == "wrk" else load_aiohttp)(url, body, connections, 1)
-        cpu = cpu_seconds(server.pid)
-        load = (load_wrk if client == "wrk" else load_aiohttp)(url, body, connections, seconds)
-        load.server_cpu = cpu_seconds(server.pid) - cpu
-    finally:
-        server.send_signal(signal.SIGTERM)
-        out, _ = server.communicate(timeout=30)
-    handled = json.loads(out.strip().splitlines()[-1])["events"]
-    if load.bad:
-        raise SystemExit(f"http: {name}: {load.bad} answers were not 200")
-    if handled < load.requests * EVENTS_PER_BODY:
-        raise SystemExit(
-            f"http: {name} handled {handled} events, the client had {load.requests} requests "
-            f"of {EVENTS_PER_BODY} answered"
+class Server:
+    """One contestant's server process, started at once; `stop()` ends it."""
+
+    def __init__(self, name: str, hash_seed: int) -> None:
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--serve", name, "--port", str(self.port)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
         )
-    return load
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if line.strip() != "ready":
+            self.process.kill()
+            raise SystemExit(f"http: the {name} server did not start: {line!r}")
+
+    def stop(self) -> int:
+        """End the server; the events it counted."""
+        self.process.send_signal(signal.SIGTERM)
+        out, _ = self.process.communicate(timeout=30)
+        return int(json.loads(out.strip().splitlines()[-1])["events"])
+
+
+def run_round(
+    client: str, body: Path, connections: int, seconds: float, hash_seed: int, reverse: bool
+) -> dict[str, Load]:
+    """Both servers at once; the load alternates between them in one-second slices (ABBA)."""
+    generate = load_wrk if client == "wrk" else load_aiohttp
+    names = CONTESTANTS[::-1] if reverse else CONTESTANTS
+    servers: dict[str, Server] = {}
+    slices: dict[str, list[Load]] = {name: [] for name in names}
+    try:
+        for name in names:
+            servers[name] = Server(name, hash_seed)
+        for server in servers.values():
+            generate(server.url, body, connections, 1)  # a short warm-up, not measured
+        for i in range(max(1, round(seconds))):
+            for name in names if i % 2 == 0 else names[::-1]:
+                pid = servers[name].process.pid
+                cpu = cpu_seconds(pid)
+                load = generate(servers[name].url, body, connections, 1)
+                load.server_cpu = cpu_seconds(pid) - cpu
+                slices[name].append(load)
+    finally:
+        handled = {name: server.stop() for name, server in servers.items()}
+    totals = {}
+    for name, loads in slices.items():
+        total = Load(
+            sum(x.requests for x in loads),
+            sum(x.seconds for x in loads),
+            statistics.median(x.p50_ms for x in loads),
+            statistics.median(x.p99_ms for x in loads),
+            sum(x.bad for x in loads),
+        )
+        total.server_cpu = sum(x.server_cpu for x in loads)
+        if total.bad:
+            raise SystemExit(f"http: {name}: {total.bad} answers were not 200")
+        if handled[name] < total.requests * EVENTS_PER_BODY:
+            raise SystemExit(
+                f"http: {name} handled {handled[name]} events, the client had "
+                f"{total.requests} requests of {EVENTS_PER_BODY} answered"
+            )
+        totals[name] = total
+    return totals
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=5.0, help="Length of each run")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--seconds", type=float, default=5.0, help="Seconds of load per contestant and round"
+    )
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument(
         "--client", choices=["wrk", "aiohttp"], default="wrk" if shutil.which("wrk") else "aiohttp"
@@ -313,11 +364,14 @@ def main() -> None:
     rates: dict[str, list[float]] = {name: [] for name in CONTESTANTS}
     cpu_rates: dict[str, list[float]] = {name: [] for name in CONTESTANTS}
     p99: dict[str, list[float]] = {name: [] for name in CONTESTANTS}
+    load_before = os.getloadavg()[0]
     try:
         for round_ in range(args.rounds):
-            order = CONTESTANTS if round_ % 2 == 0 else CONTESTANTS[::-1]
-            for name in order:
-                load = run_one(name, args.client, body, args.connections, args.seconds)
+            hash_seed = random.randrange(1, 2**32)  # the same for both servers of the round
+            loads = run_round(
+                args.client, body, args.connections, args.seconds, hash_seed, round_ % 2 == 1
+            )
+            for name, load in loads.items():
                 rps = load.requests / load.seconds
                 rates[name].append(rps * EVENTS_PER_BODY)
                 p99[name].append(load.p99_ms)
@@ -347,6 +401,8 @@ def main() -> None:
         events_per_request=EVENTS_PER_BODY,
         client=args.client,
         seconds=args.seconds,
+        rounds=args.rounds,
+        load=[round(load_before, 2), round(os.getloadavg()[0], 2)],
     )
 
 

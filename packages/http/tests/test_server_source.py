@@ -83,6 +83,41 @@ async def test_a_failing_sink_gets_a_5xx_so_the_sender_retries(running, http):
         assert rig.source.failed_responses == 2
 
 
+async def test_the_context_path_is_the_requests_own_for_a_path_with_variables(running, http):
+    async with running(webhook(path="/hooks/{name}")) as rig:
+        base = rig.source.url.split("/hooks/")[0]
+        assert (await http.post(base + "/hooks/github", json={"n": 1})).status == 200
+        assert (await http.post(base + "/hooks/git%20lab", json={"n": 2})).status == 200
+        assert [c["http_path"] for c in rig.sink.contexts] == ["/hooks/github", "/hooks/git lab"]
+
+
+async def test_a_plain_path_with_an_encoded_character_is_the_decoded_path(running, http):
+    async with running(webhook(path="/web hook")) as rig:
+        base = rig.source.url.split("/web hook")[0]
+        assert (await http.post(base + "/web%20hook", json={"n": 1})).status == 200
+        assert rig.sink.contexts[0]["http_path"] == "/web hook"
+
+
+async def test_each_request_is_read_in_the_format_of_its_own_content_type(running, http):
+    # the format is remembered per Content-Type value: alternate them, charsets included
+    async with running(webhook()) as rig:
+        latin = {"Content-Type": "text/plain; charset=latin-1"}
+        utf8 = {"Content-Type": "text/plain"}
+        ndjson = {"Content-Type": "application/x-ndjson"}
+        for _ in range(2):
+            assert (
+                await http.post(rig.source.url, data="café".encode("latin-1"), headers=latin)
+            ).status == 200
+            assert (
+                await http.post(rig.source.url, data="café".encode(), headers=utf8)
+            ).status == 200
+            assert (
+                await http.post(rig.source.url, data=b'{"a":1}\n{"a":2}\n', headers=ndjson)
+            ).status == 200
+            assert (await http.post(rig.source.url, data=b"\x00", headers={})).status == 200
+        assert rig.sink.events == ["café", "café", {"a": 1}, {"a": 2}, b"\x00"] * 2
+
+
 async def test_a_full_pipeline_answers_429_with_retry_after(running, http):
     async with running(webhook(retry_after=7), {"max_in_flight": 2}) as rig:
         rig.sink.block()

@@ -141,8 +141,11 @@ class Pipeline(Configurable):
         self._throttles: set[Any] = set()
         self._linked: set[Pipeline] = set()
         self._ready = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        #: `_ready.is_set()` as a plain attribute: read per batch and per request by sources
+        self._ready_now = False
+        #: drain() calls waiting for the pipeline to be idle (no event in flight, no task);
+        #: idle is `in_flight == 0 and not self._tasks`, checked where either drops to zero
+        self._idle_waiters: list[asyncio.Future[None]] = []
         self._started = False
         self._stopping = False
         #: True while the pipeline finishes its in-flight events; holders must not hold.
@@ -297,12 +300,12 @@ class Pipeline(Configurable):
     async def ready(self) -> None:
         """Wait until the pipeline takes more events (started, not throttled, under the bound)."""
         # loop: several sources (or tasks of one) wake together; each re-checks the bound
-        while not self._ready.is_set():
+        while not self._ready_now:
             await self._ready.wait()
 
     def is_ready(self) -> bool:
         """True when sources may hand over events now."""
-        return self._ready.is_set()
+        return self._ready_now
 
     def throttle(self, who: Any, enable: bool = True) -> None:
         """Pause (`enable`) or resume sources on behalf of `who`; linked pipelines follow."""
@@ -347,7 +350,7 @@ class Pipeline(Configurable):
             return "finished"
         if self.paused:
             return "paused"
-        return "running" if self._ready.is_set() else "throttled"
+        return "running" if self._ready_now else "throttled"
 
     def link(self, other: Pipeline) -> None:
         """Throttling this pipeline throttles `other` too (`other` feeds this one)."""
@@ -365,8 +368,10 @@ class Pipeline(Configurable):
             and self.error is None
             and self.in_flight < self._max_in_flight
         ):
+            self._ready_now = True
             self._ready.set()
         else:
+            self._ready_now = False
             self._ready.clear()
 
     # -- the event path -------------------------------------------------------------------
@@ -396,8 +401,8 @@ class Pipeline(Configurable):
         self.in_flight += n
         self.counters.events_in += n
         if self.in_flight >= self._max_in_flight:
+            self._ready_now = False
             self._ready.clear()
-        self._idle.clear()
         if errors:
             events, contexts = self._policy.source_errors(
                 batch, source, events, context, contexts, errors
@@ -435,7 +440,6 @@ class Pipeline(Configurable):
     ) -> None:
         """Send events made from held ones (an aggregate) on from `depth`; done → parents done."""
         batch = Batch(0, release_parents(parents))
-        self._idle.clear()
         self._dispatch.run(batch, depth, None, contexts, events)
         batch.done()
         if self.in_flight == 0 and not self._tasks:  # written at once, from no source batch
@@ -446,7 +450,7 @@ class Pipeline(Configurable):
         acknowledged with the checkpoint that holds them)."""
         batch.absorbed += n
         self.in_flight -= n
-        if not self._ready.is_set():
+        if not self._ready_now:
             self._update_ready()
         if self.in_flight == 0 and not self._tasks:
             self._became_idle()
@@ -645,7 +649,7 @@ class Pipeline(Configurable):
                     source.acknowledge(batch)
             except Exception:
                 L.exception("%s: acknowledging a batch failed", source.location())
-        if not self._ready.is_set():
+        if not self._ready_now:
             self._update_ready()
         if self.in_flight == 0 and not self._tasks:
             self._became_idle()
@@ -655,7 +659,12 @@ class Pipeline(Configurable):
             self._became_idle()
 
     def _became_idle(self) -> None:
-        self._idle.set()
+        waiters = self._idle_waiters
+        if waiters:
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            waiters.clear()
         if self.sources_finished():
             self.App.wake()
 
@@ -695,7 +704,12 @@ class Pipeline(Configurable):
 
     def sources_finished(self) -> bool:
         """True when every source's `main()` has returned."""
-        return all(s.task is not None and s.task.done() for s in self.Sources)
+        # a plain loop: asked after every batch that leaves the pipeline idle
+        for source in self.Sources:
+            task = source.task
+            if task is None or not task.done():
+                return False
+        return True
 
     def is_finished(self) -> bool:
         """Sources exhausted and every event done."""
@@ -715,9 +729,11 @@ class Pipeline(Configurable):
             await self.dead_letter.flush()
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        if not self._idle.is_set():
+        if self.in_flight or self._tasks:
+            waiter = loop.create_future()
+            self._idle_waiters.append(waiter)
             try:
-                await asyncio.wait_for(self._idle.wait(), timeout)
+                await asyncio.wait_for(waiter, timeout)
             except TimeoutError:
                 return False
         if self.checkpointer is not None and self.error is None:

@@ -57,16 +57,18 @@ class SinkWriter:
         self, batch: Batch, sink: Sink, events: list[Any], contexts: list[dict[str, Any]]
     ) -> None:
         """Write `events` for `batch`; the batch stays open until they are written or handled."""
-        batch.hold()
-        sink.counters.events_in += len(events)
+        n = len(events)
+        sink.counters.events_in += n
         try:
             pending = self._call_write(batch, sink, events, contexts)
         except Exception as exc:
+            batch.hold()
             self.tasks.spawn(self._retry(batch, sink, events, contexts, exc))
             return
-        if pending is None:
-            self._written(batch, sink, len(events))
+        if pending is None:  # written at once: the batch needs no hold for it
+            self._written(batch, sink, n, release=False)
         else:
+            batch.hold()
             self.tasks.spawn(self._await_write(batch, sink, events, contexts, pending))
 
     async def _await_write(

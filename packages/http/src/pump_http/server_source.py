@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 from pydantic import Field
 
 import pump
+from pump.context import SharedContext
 from pump_http.auth import RequestAuth, ServerAuthConfig
 from pump_http.body import BodyError, BodyFormat, decode, resolve_format
 from pump_http.listener import Listener, ListenerConfig
@@ -22,6 +23,11 @@ if TYPE_CHECKING:
 L = logging.getLogger(__name__)
 
 Method = Literal["POST", "PUT", "PATCH"]
+
+#: Distinct Content-Type header values whose body format is remembered.
+_KNOWN_CONTENT_TYPES = 64
+JSON = "application/json"
+_dumps = orjson.dumps
 
 
 class HTTPServerSourceConfig(ListenerConfig, ServerAuthConfig):
@@ -91,8 +97,13 @@ class HTTPServerSource(pump.Source):
         c = self.Config
         self.auth = RequestAuth(c)
         web_app = web.Application(client_max_size=c.max_body_size)
+        plain = True
         for method in c.methods:
-            web_app.router.add_route(method, c.path, self._handle)
+            route = web_app.router.add_route(method, c.path, self._handle)
+            plain = plain and isinstance(route.resource, web.PlainResource)
+        # aiohttp matches a plain path (no {variables}) against the request's path with only
+        # %2F and %25 left encoded: without a '%' in it, it is every answered request's path
+        self._fixed_path = c.path if plain and "%" not in c.path else None
         self.listener = Listener(web_app, c, self.location())
         self._accepting = False
         self._bad_log = pump.RateLimitedLog(L, 10.0)
@@ -100,6 +111,14 @@ class HTTPServerSource(pump.Source):
         self._counts = self.counters.extra
         hidden = self.auth.secret_headers
         self._context_headers = [h for h in c.context_headers if h.lower() not in hidden]
+        # read per request: settings as plain attributes, the body format per Content-Type
+        self._checks_token = self.auth.checks_token
+        self._checks_signature = self.auth.checks_signature
+        self._max_body_size = c.max_body_size
+        self._split_arrays = c.split_arrays
+        self._respond_accepted = c.respond == "accepted"
+        self._response_timeout = c.response_timeout
+        self._formats: dict[str | None, tuple[BodyFormat, str]] = {}
 
     @property
     def port(self) -> int:
@@ -138,30 +157,29 @@ class HTTPServerSource(pump.Source):
 
     def acknowledge(self, batch: pump.Batch) -> None:
         """Every event of a request is done: its answer is 200."""
-        done = batch.token
-        if done is not None and not done.done():
-            done.set_result(True)
+        waiter = batch.token
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
 
     def reject(self, batch: pump.Batch) -> None:
         """An event of a request failed (or was not finished at a stop): its answer is 5xx."""
-        done = batch.token
-        if done is not None and not done.done():
-            done.set_result(False)
+        waiter = batch.token
+        if waiter is not None and not waiter.done():
+            waiter.set_result(False)
 
     # -- the handler -------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self._counts["requests"] += 1  # self.requests, without two calls per request
         pipeline = self.Pipeline
-        if not self.accepting() or pipeline.is_error():
+        if not self._accepting or pipeline.error is not None:
             return self._unavailable("the pipeline is not running")
-        auth = self.auth
-        if auth.checks_token and not auth.token_ok(request.headers):
+        headers = request.headers
+        if self._checks_token and not self.auth.token_ok(headers):
             self.unauthorized += 1
             return _answer(401, {"error": "missing or wrong token"})
-        c = self.Config
         length = request.content_length
-        if length is not None and length > c.max_body_size:
+        if length is not None and length > self._max_body_size:
             return self._too_large(length)
         if not pipeline.is_ready():
             return self._busy()
@@ -169,13 +187,13 @@ class HTTPServerSource(pump.Source):
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return self._too_large(None)
-        if auth.checks_signature and not auth.signature_ok(request.headers, body):
+        if self._checks_signature and not self.auth.signature_ok(headers, body):
             self.unauthorized += 1
             return _answer(401, {"error": "missing or wrong signature"})
+        known = self._formats.get(headers.get(hdrs.CONTENT_TYPE))
+        fmt, charset = known if known is not None else self._body_format(request)
         try:
-            fmt = resolve_format(c.format, request.content_type)
-            charset = (request.charset or "utf-8") if fmt == "text" else "utf-8"
-            events = decode(body, fmt, c.split_arrays, charset)
+            events = decode(body, fmt, self._split_arrays, charset)
         except BodyError as exc:
             self.bad_requests += 1
             self._bad_log.warning(
@@ -184,44 +202,62 @@ class HTTPServerSource(pump.Source):
             return _answer(400, {"error": str(exc)})
         if not events:
             return _answer(200, {"events": 0})
+        # the pipeline may have stopped or filled up while the body was read
         if not self.accepting() or pipeline.is_error():
             return self._unavailable("the pipeline is not running")
         if not pipeline.is_ready():
             return self._busy()
         # ready, checked just above with no await since: hand over without waiting
-        context = self._context(request)
-        if c.respond == "accepted":
+        context = self._context(request, headers)
+        if self._respond_accepted:
             pipeline.process_batch(events, context=context, source=self)
             return _answer(202, {"events": len(events)})
-        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        pipeline.process_batch(events, context=context, source=self, token=done)
-        if not done.done():
+        batch = pipeline.process_batch(events, context=context, source=self)
+        assert batch is not None  # events is not empty
+        if batch.pending:
+            # not done yet (a sink that writes asynchronously): wait for acknowledge/reject;
+            # a batch done at once (most sinks) needs no future
+            waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            batch.token = waiter
             try:
-                async with asyncio.timeout(c.response_timeout):
-                    await done
+                async with asyncio.timeout(self._response_timeout):
+                    await waiter
             except TimeoutError:
                 self.failed_responses += 1
                 return _answer(
                     503,
-                    {"error": f"the events were not done within {c.response_timeout}s"},
+                    {"error": f"the events were not done within {self._response_timeout}s"},
                     self._retry_after,
                 )
-        if done.result():
-            return _answer(200, {"events": len(events)})
+        if not batch.failed:
+            return web.Response(body=_dumps({"events": len(events)}), content_type=JSON)
         if not self.accepting():
             return self._unavailable("the pipeline stopped before the events were done")
         self.failed_responses += 1
         return _answer(500, {"error": "the events failed; the pipeline stopped"})
 
-    def _context(self, request: web.Request) -> dict[str, Any]:
-        headers = request.headers
-        return {
-            "http_method": request.method,
-            "http_path": request.path,
-            "http_query": request.query_string,
-            "http_remote": request.remote,
-            "http_headers": {k: headers[k] for k in self._context_headers if k in headers},
-        }
+    def _body_format(self, request: web.Request) -> tuple[BodyFormat, str]:
+        """The format and charset of a request's body, remembered per Content-Type header
+        value in `_formats` (aiohttp parses the header again on every request)."""
+        fmt = resolve_format(self.Config.format, request.content_type)
+        known = (fmt, (request.charset or "utf-8") if fmt == "text" else "utf-8")
+        if len(self._formats) < _KNOWN_CONTENT_TYPES:  # senders use a few; bound the rest
+            self._formats[request.headers.get(hdrs.CONTENT_TYPE)] = known
+        return known
+
+    def _context(self, request: web.Request, headers: Mapping[str, str]) -> SharedContext:
+        # shared by the request's events as it is (the pipeline would otherwise copy it)
+        return SharedContext(
+            {
+                "http_method": request.method,
+                "http_path": self._fixed_path or request.path,
+                "http_query": request.query_string,
+                "http_remote": request.remote,
+                "http_headers": {k: headers[k] for k in self._context_headers if k in headers}
+                if self._context_headers
+                else {},
+            }
+        )
 
     def _busy(self) -> web.Response:
         self.busy_responses += 1
@@ -238,9 +274,4 @@ class HTTPServerSource(pump.Source):
 
 
 def _answer(status: int, document: Any, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(
-        status=status,
-        body=orjson.dumps(document),
-        content_type="application/json",
-        headers=headers,
-    )
+    return web.Response(status=status, body=_dumps(document), content_type=JSON, headers=headers)
