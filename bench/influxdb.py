@@ -14,7 +14,8 @@ measurement of its own per round (new series each time, the same work for both):
   other;
 - `pump`: IteratorSource (batches of B) → InfluxDBSink (tags and fields from the mapping
   settings, types and escaping checked per value, `batch_max_points` B, W requests in flight,
-  default 2; the pipeline's `max_in_flight` E, default 10,000).
+  default 2; the pipeline's `max_in_flight` E, default 10,000); its clock stops once the
+  source has handed over every event and the pipeline has drained (awaited, not polled).
 
 Both start from the same in-memory dicts and write identical lines. Each run is checked: the
 server holds N samples of the measurement's `usage` field. The last line is JSON.
