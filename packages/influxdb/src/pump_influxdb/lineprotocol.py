@@ -345,8 +345,9 @@ class LineBuilder:
         Events are mostly alike, so the batch is built by a function compiled for the value
         types of its first event (a float `usage`, an int `count`, ...): float, int, str fields
         and int times checked and written a column at a time, then per event one lookup of
-        the whole tag set and one f-string. An event that does not fit (another type, a missing key, not a
-        dict) goes to `fallback(event, context)`, which builds it the slow way or raises.
+        the whole tag set and one f-string. An event that does not fit (another type, a
+        missing key, not a dict) goes to `fallback(event, context)`, which builds it the slow
+        way or raises.
         """
         function = self._batch_function(events[0]) if events else None
         if function is not None:
