@@ -235,9 +235,10 @@ class Collect(Reducer):
             raise ValueError(f"collect: limit must be at least 1, got {limit}")
         self.limit = limit
         self.first_code = "[v]"
-        self.add_code = f"if len({{a}}) < {int(limit)}: {{a}}.append(v)"
+        n = int(limit)  # code is compiled from it
+        self.add_code = f"if len({{a}}) < {n}: {{a}}.append(v)"
         self.run_code = "x = None"
-        self.store_code = f"c = {{a}}\nif len(c) < {limit}: c.extend(vs[: {limit} - len(c)])"
+        self.store_code = f"c = {{a}}\nif len(c) < {n}: c.extend(vs[: {n} - len(c)])"
 
     def params(self) -> dict[str, Any]:
         return {"limit": self.limit}
