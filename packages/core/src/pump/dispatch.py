@@ -116,10 +116,13 @@ class Dispatcher:
         """Run events through the segment at `depth`, then on to a Generator or the sink."""
         pipeline = self.pipeline
         processors = pipeline.Processors
-        if depth >= len(processors) - 1:  # nothing but the sink is left
-            sink = processors[-1]
-            assert isinstance(sink, Sink)
-            self.writer.write(batch, sink, events, contexts or [context or {}] * len(events))
+        if depth >= len(processors) - 1:  # nothing but the sink is left (build() checked it)
+            self.writer.write(
+                batch,
+                processors[-1],  # type: ignore[arg-type]
+                events,
+                contexts or [context or {}] * len(events),
+            )
             return
         if depth in self.batched:
             self._run_batch_processor(batch, depth, context, contexts, events)

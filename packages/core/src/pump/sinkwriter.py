@@ -58,15 +58,25 @@ class SinkWriter:
     ) -> None:
         """Write `events` for `batch`; the batch stays open until they are written or handled."""
         n = len(events)
-        sink.counters.events_in += n
+        counters = sink.counters
+        counters.events_in += n
+        dispatcher = self.dispatcher
+        previous, dispatcher.current = dispatcher.current, batch
         try:
-            pending = self._call_write(batch, sink, events, contexts)
+            pending = sink.write(events, contexts)
         except Exception as exc:
             batch.hold()
             self.tasks.spawn(self._retry(batch, sink, events, contexts, exc))
             return
+        finally:
+            dispatcher.current = previous
         if pending is None:  # written at once: the batch needs no hold for it
-            self._written(batch, sink, n, release=False)
+            counters.events_out += n  # `_written`, inline: once per batch of every pipeline
+            pipeline = self.pipeline
+            if sink is pipeline.dead_letter:
+                pipeline.dead_lettered += n
+            else:
+                pipeline.counters.events_out += n
         else:
             batch.hold()
             self.tasks.spawn(self._await_write(batch, sink, events, contexts, pending))
