@@ -93,15 +93,16 @@ class Dispatcher:
         events: list[Any],
     ) -> None:
         """Run a source's batch with one shared `context` or a context per event."""
-        if contexts is not None and self.own_contexts:
-            contexts = [c if type(c) is dict else dict(c) for c in contexts]
-        if contexts is None:
-            if self.own_contexts:
+        if self.own_contexts:
+            if contexts is None:
                 base = dict(context) if context else {}
-                self.run(batch, depth, None, [base.copy() for _ in events], events)
+                contexts = [base.copy() for _ in events]
             else:
-                shared = context if type(context) is SharedContext else SharedContext(context or {})
-                self.run(batch, depth, shared, None, events)
+                contexts = [c if type(c) is dict else dict(c) for c in contexts]
+            self.run(batch, depth, None, contexts, events)
+        elif contexts is None:
+            shared = context if type(context) is SharedContext else SharedContext(context or {})
+            self.run(batch, depth, shared, None, events)
         else:
             self.run(batch, depth, None, contexts, events)
 
