@@ -40,7 +40,8 @@ class SinkWriter:
         self.pipeline = pipeline
         self.policy = policy
         self.tasks = tasks
-        self.dispatcher: Dispatcher | None = None  # set by the pipeline (it knows the batch)
+        #: Set by the pipeline right after (it knows the batch being written).
+        self.dispatcher: Dispatcher
         #: Events whose writes were given up because the pipeline stopped.
         self.given_up = 0
         self._stopping = asyncio.Event()
@@ -60,6 +61,7 @@ class SinkWriter:
         n = len(events)
         counters = sink.counters
         counters.events_in += n
+        # `_call_write` and `_written` inline: this runs once per batch of every pipeline
         dispatcher = self.dispatcher
         previous, dispatcher.current = dispatcher.current, batch
         try:
@@ -71,7 +73,7 @@ class SinkWriter:
         finally:
             dispatcher.current = previous
         if pending is None:  # written at once: the batch needs no hold for it
-            counters.events_out += n  # `_written`, inline: once per batch of every pipeline
+            counters.events_out += n
             pipeline = self.pipeline
             if sink is pipeline.dead_letter:
                 pipeline.dead_lettered += n
@@ -247,8 +249,6 @@ class SinkWriter:
     ) -> Any:
         # a router sink holds the batch it writes for (current_batch), so set it during write
         dispatcher = self.dispatcher
-        if dispatcher is None:
-            return sink.write(events, contexts)
         previous, dispatcher.current = dispatcher.current, batch
         try:
             return sink.write(events, contexts)
