@@ -178,19 +178,22 @@ class HTTPServerSource(pump.Source):
         if self._checks_token and not self.auth.token_ok(headers):
             self.unauthorized += 1
             return _answer(401, {"error": "missing or wrong token"})
-        length = request.content_length
-        if length is not None and length > self._max_body_size:
-            return self._too_large(length)
-        if not pipeline.is_ready():
-            return self._busy()
         content = request.content
         if content.is_eof():
             # the whole body is buffered (most webhooks): take it as it is, without the copies
             # of request.read(); it is one chunk unless the sender sent it in pieces
             body = content.read_nowait()
-            if len(body) > self._max_body_size:  # chunked, without a Content-Length
-                return self._too_large(None)
+            if len(body) > self._max_body_size:
+                return self._too_large(len(body))
+            if not pipeline.is_ready():
+                return self._busy()
         else:
+            # refused before reading when the sender says it is too large or it would wait
+            length = request.content_length
+            if length is not None and length > self._max_body_size:
+                return self._too_large(length)
+            if not pipeline.is_ready():
+                return self._busy()
             try:
                 body = await request.read()
             except web.HTTPRequestEntityTooLarge:
