@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
@@ -767,9 +766,14 @@ class Pipeline(Configurable):
             self._update_ready()
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:
+            # bounded: a main() that ignores its cancel must not keep the whole run from ending
+            _, stuck = await asyncio.wait(tasks, timeout=self.Config.drain_timeout)
+            for source in self.Sources:
+                if source.task in stuck:
+                    L.error(
+                        "%s: main() did not end when cancelled; left running", source.location()
+                    )
 
     async def stop(self, timeout: float | None = None) -> bool:
         """Graceful stop: stop sources, drain in-flight events, stop components. True if drained."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +10,7 @@ from pump.backoff import Backoff
 from pump.delivery import Batch
 from pump.errors import DeadLetterError, PartialWriteError, PermanentWriteError
 from pump.sink import Sink
+from pump.waiting import wait_event
 
 if TYPE_CHECKING:
     from pump.dispatch import Dispatcher
@@ -239,10 +239,7 @@ class SinkWriter:
 
     async def _pause(self, delay: float) -> bool:
         """Sleep `delay` seconds, less if the pipeline stops meanwhile; True when it does."""
-        if not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
-        return self._stopping.is_set()
+        return await wait_event(self._stopping, delay)
 
     def _call_write(
         self, batch: Batch, sink: Sink, events: list[Any], contexts: list[dict[str, Any]]
