@@ -199,7 +199,7 @@ class HTTPServerSource(pump.Source):
             except web.HTTPRequestEntityTooLarge:
                 return self._too_large(None)
             # the pipeline may have stopped or filled up while the body was read
-            if not self._accepting or pipeline.error is not None:
+            if not self.accepting() or pipeline.is_error():
                 return self._unavailable("the pipeline is not running")
             if not pipeline.is_ready():
                 return self._busy()
