@@ -40,7 +40,8 @@ class SinkWriter:
         self.pipeline = pipeline
         self.policy = policy
         self.tasks = tasks
-        self.dispatcher: Dispatcher | None = None  # set by the pipeline (it knows the batch)
+        #: Set by the pipeline right after (it knows the batch being written).
+        self.dispatcher: Dispatcher
         #: Events whose writes were given up because the pipeline stopped.
         self.given_up = 0
         self._stopping = asyncio.Event()
@@ -58,15 +59,26 @@ class SinkWriter:
     ) -> None:
         """Write `events` for `batch`; the batch stays open until they are written or handled."""
         n = len(events)
-        sink.counters.events_in += n
+        counters = sink.counters
+        counters.events_in += n
+        # `_call_write` and `_written` inline: this runs once per batch of every pipeline
+        dispatcher = self.dispatcher
+        previous, dispatcher.current = dispatcher.current, batch
         try:
-            pending = self._call_write(batch, sink, events, contexts)
+            pending = sink.write(events, contexts)
         except Exception as exc:
             batch.hold()
             self.tasks.spawn(self._retry(batch, sink, events, contexts, exc))
             return
+        finally:
+            dispatcher.current = previous
         if pending is None:  # written at once: the batch needs no hold for it
-            self._written(batch, sink, n, release=False)
+            counters.events_out += n
+            pipeline = self.pipeline
+            if sink is pipeline.dead_letter:
+                pipeline.dead_lettered += n
+            else:
+                pipeline.counters.events_out += n
         else:
             batch.hold()
             self.tasks.spawn(self._await_write(batch, sink, events, contexts, pending))
@@ -234,8 +246,6 @@ class SinkWriter:
     ) -> Any:
         # a router sink holds the batch it writes for (current_batch), so set it during write
         dispatcher = self.dispatcher
-        if dispatcher is None:
-            return sink.write(events, contexts)
         previous, dispatcher.current = dispatcher.current, batch
         try:
             return sink.write(events, contexts)
