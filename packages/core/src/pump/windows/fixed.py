@@ -8,7 +8,7 @@ close when the watermark passes their end plus the allowed lateness.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any
 
 from pump.windows.aggregate import Aggregate
@@ -21,6 +21,67 @@ MIN_RUN = 8
 #: Batches that go one event at a time after a batch whose runs were short, before runs are
 #: tried again (the keys of a stream may come in runs later).
 _RETRY_RUNS_AFTER = 32
+
+
+#: Tumbling windows: the window of `t`, worked out only when it changes (per event, a new
+#: latest time is just compared with `edge`, the time that closes the window at hand); the
+#: current window's dict is `bucket`.
+_TUMBLING_WINDOW_OF_T = [
+    "if t > latest:",
+    "    latest = t",
+    "    if t >= edge:",
+    "        if t >= MAX_TIME: raise bad_time(t)",
+    "        last_s = nan",
+    "s = t - t % SIZE",
+    "if s != last_s:",
+    "    if s != s: raise bad_time(t)",
+    "    w = latest - DELAY",
+    "    if w > cap: w = cap",
+    "    if w > watermark: watermark = w",
+    "    if s <= watermark - LS:",
+    "        late.append(i)",
+    "        continue",
+    "    bucket = buckets.get(s)",
+    "    if bucket is None: bucket = buckets[s] = {}",
+    "    dirty.add(s)",
+    "    last_s = s",
+    "    e = s + LS",
+    "    edge = e + DELAY if cap >= e else MAX_TIME",
+    "    if edge > MAX_TIME: edge = MAX_TIME",
+]
+
+
+def _batch_loop(
+    name: str,
+    setup: list[str],
+    body: list[str],
+    on_failure: list[str],
+    returns: str,
+    at_end: Sequence[str] = (),
+) -> list[str]:
+    """Source of a compiled window loop over a batch: `body` per event (`ev`, index `i`),
+    `on_failure` when it raises, `at_end` after the last; it returns (latest, watermark
+    `returns`)."""
+    return [
+        f"def {name}(events, contexts, buckets, dirty, late, failed, latest, watermark, cap,"
+        " now, touched):",
+        "    late_below = watermark - LS",
+        "    last_s = nan",
+        "    edge = MAX_TIME",
+        "    bucket = None",
+        *("    " + line for line in setup),
+        "    for i in range(len(events)):",
+        "        ev = events[i]",
+        "        try:",
+        *("            " + line for line in body),
+        "        except Exception as exc:",
+        *("            " + line for line in on_failure),
+        *("    " + line for line in at_end),
+        "    w = latest - DELAY",
+        "    if w > cap: w = cap",
+        "    if w > watermark: watermark = w",
+        f"    return latest, watermark{returns}",
+    ]
 
 
 class BadTime(ValueError):
@@ -148,31 +209,9 @@ class FixedWindows:
         # changes (a failed event leaves its window as it was)
         body += extract.time_lines + extract.key_lines
         if self.hop == self.size:
-            # tumbling: one window per event; the current window's dict is kept at hand, and
-            # the watermark is worked out only when the window changes: per event, a new
-            # latest time is just compared with `edge`, the time that closes the window at hand
+            # tumbling: one window per event; the current window's dict is kept at hand
             body += [
-                "if t > latest:",
-                "    latest = t",
-                "    if t >= edge:",
-                "        if t >= MAX_TIME: raise bad_time(t)",
-                "        last_s = nan",
-                "s = t - t % SIZE",
-                "if s != last_s:",
-                "    if s != s: raise bad_time(t)",
-                "    w = latest - DELAY",
-                "    if w > cap: w = cap",
-                "    if w > watermark: watermark = w",
-                "    if s <= watermark - LS:",
-                "        late.append(i)",
-                "        continue",
-                "    bucket = buckets.get(s)",
-                "    if bucket is None: bucket = buckets[s] = {}",
-                "    dirty.add(s)",
-                "    last_s = s",
-                "    e = s + LS",
-                "    edge = e + DELAY if cap >= e else MAX_TIME",
-                "    if edge > MAX_TIME: edge = MAX_TIME",
+                *_TUMBLING_WINDOW_OF_T,
                 *reads,
                 "acc = bucket.get(k)",
                 "if acc is None:",
@@ -213,25 +252,7 @@ class FixedWindows:
                 "    j += 1",
                 "    s = last - j * HOP",
             ]
-        lines = [
-            "def run(events, contexts, buckets, dirty, late, failed, latest, watermark, cap, now,"
-            " touched):",
-            "    late_below = watermark - LS",
-            "    last_s = nan",
-            "    edge = MAX_TIME",
-            "    bucket = None",
-            *("    " + line for line in extract.setup_lines),
-            "    for i in range(len(events)):",
-            "        ev = events[i]",
-            "        try:",
-            *("            " + line for line in body),
-            "        except Exception as exc:",
-            "            failed[i] = exc",
-            "    w = latest - DELAY",
-            "    if w > cap: w = cap",
-            "    if w > watermark: watermark = w",
-            "    return latest, watermark",
-        ]
+        lines = _batch_loop("run", extract.setup_lines, body, ["failed[i] = exc"], "")
         source = "\n".join(lines) + "\n"
         exec(compile(source, "<pump window loop>", "exec"), ns)
         self.source = source
@@ -270,29 +291,13 @@ class FixedWindows:
             "    continue",
             "raw_t = t",
             *convert_time,
-            "if t > latest:",
-            "    latest = t",
-            "    if t >= edge:",
-            "        if t >= MAX_TIME: raise bad_time(t)",
-            "        last_s = nan",
-            "s = t - t % SIZE",
-            "if s != last_s:",
-            "    if s != s: raise bad_time(t)",
-            f"    if run: {flush}",
-            "    run_k = NO_KEY",
-            "    w = latest - DELAY",
-            "    if w > cap: w = cap",
-            "    if w > watermark: watermark = w",
-            "    if s <= watermark - LS:",
-            "        late.append(i)",
-            "        continue",
-            "    bucket = buckets.get(s)",
-            "    if bucket is None: bucket = buckets[s] = {}",
-            "    dirty.add(s)",
-            "    last_s = s",
-            "    e = s + LS",
-            "    edge = e + DELAY if cap >= e else MAX_TIME",
-            "    if edge > MAX_TIME: edge = MAX_TIME",
+        ]
+        # the run at hand ends as the window changes (before the window's checks)
+        change = _TUMBLING_WINDOW_OF_T.index("if s != last_s:") + 2
+        body += _TUMBLING_WINDOW_OF_T[:change]
+        body += [f"    if run: {flush}", "    run_k = NO_KEY"]
+        body += _TUMBLING_WINDOW_OF_T[change:]
+        body += [
             "if k != run_k:",
             f"    if run: {flush}",
             "    run_k = k",
@@ -336,31 +341,21 @@ class FixedWindows:
             "        except Exception as exc:",
             "            failed[i0 + j] = exc",
             "        j += 1",
-            "def run_runs(events, contexts, buckets, dirty, late, failed, latest, watermark, cap,"
-            " now, touched):",
-            "    late_below = watermark - LS",
-            "    last_s = nan",
-            "    edge = MAX_TIME",
-            "    bucket = None",
-            "    run = []",
-            "    run_k = NO_KEY",
-            "    run_i = 0",
-            "    runs = 0",
-            "    last_raw = NO_TIME",
-            *("    " + line for line in extract.setup_lines),
-            "    for i in range(len(events)):",
-            "        ev = events[i]",
-            "        try:",
-            *("            " + line for line in body),
-            "        except Exception as exc:",
-            "            failed[i] = exc",
-            f"            if run: {flush}",
-            "            run_k = NO_KEY",
-            f"    if run: {flush}",
-            "    w = latest - DELAY",
-            "    if w > cap: w = cap",
-            "    if w > watermark: watermark = w",
-            "    return latest, watermark, runs",
+            *_batch_loop(
+                "run_runs",
+                [
+                    "run = []",
+                    "run_k = NO_KEY",
+                    "run_i = 0",
+                    "runs = 0",
+                    "last_raw = NO_TIME",
+                    *extract.setup_lines,
+                ],
+                body,
+                ["failed[i] = exc", f"if run: {flush}", "run_k = NO_KEY"],
+                ", runs",
+                [f"if run: {flush}"],
+            ),
         ]
         source = "\n".join(lines) + "\n"
         exec(compile(source, "<pump window runs>", "exec"), ns)
