@@ -146,10 +146,19 @@ async def test_a_body_above_the_limit_gets_413(running, http):
 
         response = await http.post(rig.source.url, data=chunks())
         assert response.status == 413
+        # chunked in one write: the whole body is there when the request is handled
+        reader, writer = await asyncio.open_connection("127.0.0.1", rig.source.port)
+        chunk = b"x" * 150
+        writer.write(
+            b"POST / HTTP/1.1\r\nHost: pump\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"%x\r\n%s\r\n0\r\n\r\n" % (len(chunk), chunk)
+        )
+        assert (await reader.readline()).startswith(b"HTTP/1.1 413")
+        writer.close()
         response = await http.post(rig.source.url, json={"small": 1})
         assert response.status == 200
         assert rig.sink.events == [{"small": 1}]
-        assert rig.source.bad_requests == 2
+        assert rig.source.bad_requests == 3
 
 
 async def test_a_bad_body_gets_400_naming_the_line(running, http):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
+import time
+from email.utils import format_datetime
+
 import orjson
 import pytest
 from aiohttp import web
@@ -135,6 +139,28 @@ async def test_429_and_5xx_are_retried_until_written():
     assert result.acknowledged == [0]
     assert [body for *_, body in receiver.requests] == [b'{"n":1}']
     assert result.counters["requests"] == 4
+
+
+async def test_a_retry_after_http_date_is_waited_out():
+    # Retry-After may be an HTTP date instead of seconds (RFC 9110): 2 s ahead, whole seconds
+    moments: list[float] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        await request.read()
+        moments.append(time.monotonic())
+        if len(moments) > 1:
+            return web.Response(status=200)
+        when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=2)
+        return web.Response(status=503, headers={"Retry-After": format_datetime(when, True)})
+
+    app = web.Application()
+    app.router.add_post("/r", handle)
+    async with serve(app) as base:
+        result = await run(sink_pipeline(base + "/r"), [({}, {"n": 1})])
+    assert result.acknowledged == [0]
+    assert len(moments) == 2
+    # the date has no fraction of a second: 1..2 s from the answer (retry_backoff is 0.01 s)
+    assert moments[1] - moments[0] >= 0.9
 
 
 async def test_a_4xx_goes_to_the_error_policy_at_once():

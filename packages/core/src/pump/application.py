@@ -18,6 +18,7 @@ from pump.errors import BuildError, PumpError
 from pump.pipeline import Pipeline
 from pump.pubsub import PubSub
 from pump.tuning import tune_runtime
+from pump.waiting import wait_event
 
 L = logging.getLogger(__name__)
 
@@ -327,8 +328,7 @@ class Application:
                 if self.stop_on_failure and self.failed:
                     break
                 self._wakeup.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), max(0.0, next_tick - loop.time()))
+                await wait_event(self._wakeup, max(0.0, next_tick - loop.time()))
                 if loop.time() >= next_tick:
                     next_tick += 1.0
                     self.PubSub.publish("Application.tick!")

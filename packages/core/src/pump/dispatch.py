@@ -93,15 +93,16 @@ class Dispatcher:
         events: list[Any],
     ) -> None:
         """Run a source's batch with one shared `context` or a context per event."""
-        if contexts is not None and self.own_contexts:
-            contexts = [c if type(c) is dict else dict(c) for c in contexts]
-        if contexts is None:
-            if self.own_contexts:
+        if self.own_contexts:
+            if contexts is None:
                 base = dict(context) if context else {}
-                self.run(batch, depth, None, [base.copy() for _ in events], events)
+                contexts = [base.copy() for _ in events]
             else:
-                shared = context if type(context) is SharedContext else SharedContext(context or {})
-                self.run(batch, depth, shared, None, events)
+                contexts = [c if type(c) is dict else dict(c) for c in contexts]
+            self.run(batch, depth, None, contexts, events)
+        elif contexts is None:
+            shared = context if type(context) is SharedContext else SharedContext(context or {})
+            self.run(batch, depth, shared, None, events)
         else:
             self.run(batch, depth, None, contexts, events)
 
@@ -116,10 +117,13 @@ class Dispatcher:
         """Run events through the segment at `depth`, then on to a Generator or the sink."""
         pipeline = self.pipeline
         processors = pipeline.Processors
-        if depth >= len(processors) - 1:  # nothing but the sink is left
-            sink = processors[-1]
-            assert isinstance(sink, Sink)
-            self.writer.write(batch, sink, events, contexts or [context or {}] * len(events))
+        if depth >= len(processors) - 1:  # nothing but the sink is left (build() checked it)
+            self.writer.write(
+                batch,
+                processors[-1],  # type: ignore[arg-type]
+                events,
+                contexts or [context or {}] * len(events),
+            )
             return
         if depth in self.batched:
             self._run_batch_processor(batch, depth, context, contexts, events)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
@@ -140,8 +139,9 @@ class Pipeline(Configurable):
         self._max_in_flight = self.Config.max_in_flight
         self._throttles: set[Any] = set()
         self._linked: set[Pipeline] = set()
+        #: set while sources may hand over events; changed only by `_set_ready`, which keeps
+        #: `_ready_now` (the same, as a plain attribute read per batch and request) in step
         self._ready = asyncio.Event()
-        #: `_ready.is_set()` as a plain attribute: read per batch and per request by sources
         self._ready_now = False
         #: drain() calls waiting for the pipeline to be idle (no event in flight, no task);
         #: idle is `in_flight == 0 and not self._tasks`, checked where either drops to zero
@@ -361,17 +361,20 @@ class Pipeline(Configurable):
         self._linked.discard(other)
 
     def _update_ready(self) -> None:
-        if (
+        self._set_ready(
             self._started
             and not self._stopping
             and not self._throttles
             and self.error is None
             and self.in_flight < self._max_in_flight
-        ):
-            self._ready_now = True
+        )
+
+    def _set_ready(self, ready: bool) -> None:
+        """The one place `_ready` and its mirror `_ready_now` change."""
+        self._ready_now = ready
+        if ready:
             self._ready.set()
         else:
-            self._ready_now = False
             self._ready.clear()
 
     # -- the event path -------------------------------------------------------------------
@@ -401,8 +404,7 @@ class Pipeline(Configurable):
         self.in_flight += n
         self.counters.events_in += n
         if self.in_flight >= self._max_in_flight:
-            self._ready_now = False
-            self._ready.clear()
+            self._set_ready(False)
         if errors:
             events, contexts = self._policy.source_errors(
                 batch, source, events, context, contexts, errors
@@ -651,7 +653,7 @@ class Pipeline(Configurable):
                 L.exception("%s: acknowledging a batch failed", source.location())
         if not self._ready_now:
             self._update_ready()
-        if self.in_flight == 0 and not self._tasks:
+        if self.in_flight == 0 and not self._tasks.running:
             self._became_idle()
 
     def _tasks_idle(self) -> None:
@@ -764,9 +766,14 @@ class Pipeline(Configurable):
             self._update_ready()
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:
+            # bounded: a main() that ignores its cancel must not keep the whole run from ending
+            _, stuck = await asyncio.wait(tasks, timeout=self.Config.drain_timeout)
+            for source in self.Sources:
+                if source.task in stuck:
+                    L.error(
+                        "%s: main() did not end when cancelled; left running", source.location()
+                    )
 
     async def stop(self, timeout: float | None = None) -> bool:
         """Graceful stop: stop sources, drain in-flight events, stop components. True if drained."""

@@ -8,7 +8,6 @@ queue above its bound throttles the pipelines feeding it instead of raising Queu
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import logging
 from collections import deque
@@ -23,6 +22,7 @@ from pump.errors import BuildError, ConfigError
 from pump.processor import Processor
 from pump.sink import Sink
 from pump.source import Source
+from pump.waiting import wait_event
 
 if TYPE_CHECKING:
     from pump.application import Application
@@ -150,8 +150,7 @@ class InternalSource(Source):
                 self._tell_if_unfed()
             self._watch_upstreams()
             self._wakeup.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), 0.05)
+            await wait_event(self._wakeup, 0.05)
 
     def _tell_if_unfed(self) -> None:
         # A source nothing routes to waits until stopped: say so once every other pipeline has

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +10,7 @@ from pump.backoff import Backoff
 from pump.delivery import Batch
 from pump.errors import DeadLetterError, PartialWriteError, PermanentWriteError
 from pump.sink import Sink
+from pump.waiting import wait_event
 
 if TYPE_CHECKING:
     from pump.dispatch import Dispatcher
@@ -40,7 +40,8 @@ class SinkWriter:
         self.pipeline = pipeline
         self.policy = policy
         self.tasks = tasks
-        self.dispatcher: Dispatcher | None = None  # set by the pipeline (it knows the batch)
+        #: Set by the pipeline right after (it knows the batch being written).
+        self.dispatcher: Dispatcher
         #: Events whose writes were given up because the pipeline stopped.
         self.given_up = 0
         self._stopping = asyncio.Event()
@@ -58,15 +59,26 @@ class SinkWriter:
     ) -> None:
         """Write `events` for `batch`; the batch stays open until they are written or handled."""
         n = len(events)
-        sink.counters.events_in += n
+        counters = sink.counters
+        counters.events_in += n
+        # `_call_write` and `_written` inline: this runs once per batch of every pipeline
+        dispatcher = self.dispatcher
+        previous, dispatcher.current = dispatcher.current, batch
         try:
-            pending = self._call_write(batch, sink, events, contexts)
+            pending = sink.write(events, contexts)
         except Exception as exc:
             batch.hold()
             self.tasks.spawn(self._retry(batch, sink, events, contexts, exc))
             return
+        finally:
+            dispatcher.current = previous
         if pending is None:  # written at once: the batch needs no hold for it
-            self._written(batch, sink, n, release=False)
+            counters.events_out += n
+            pipeline = self.pipeline
+            if sink is pipeline.dead_letter:
+                pipeline.dead_lettered += n
+            else:
+                pipeline.counters.events_out += n
         else:
             batch.hold()
             self.tasks.spawn(self._await_write(batch, sink, events, contexts, pending))
@@ -227,18 +239,13 @@ class SinkWriter:
 
     async def _pause(self, delay: float) -> bool:
         """Sleep `delay` seconds, less if the pipeline stops meanwhile; True when it does."""
-        if not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
-        return self._stopping.is_set()
+        return await wait_event(self._stopping, delay)
 
     def _call_write(
         self, batch: Batch, sink: Sink, events: list[Any], contexts: list[dict[str, Any]]
     ) -> Any:
         # a router sink holds the batch it writes for (current_batch), so set it during write
         dispatcher = self.dispatcher
-        if dispatcher is None:
-            return sink.write(events, contexts)
         previous, dispatcher.current = dispatcher.current, batch
         try:
             return sink.write(events, contexts)

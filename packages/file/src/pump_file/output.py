@@ -10,7 +10,6 @@ awaitable once the sink says it is settled.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -22,6 +21,7 @@ from pydantic import Field, field_validator
 from pump.config import ComponentConfig
 from pump.errors import ConfigError, PartialWriteError
 from pump.sink import Sink
+from pump.waiting import wait_event
 from pump_file import parts
 from pump_file.parts import Part
 from pump_file.template import PathTemplate, TemplateError
@@ -228,8 +228,7 @@ class QueuedOutputSink(OutputSink, Generic[W]):
                     if self._closing:
                         return
                 if not (self._holds_writes() and self._finish_now()):
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), tick)
+                    await wait_event(self._wake, tick)
             self._wake.clear()
             writes, self._queue = self._queue, []
             if not writes and not self._has_open():

@@ -14,10 +14,11 @@ from pydantic import Field, field_validator, model_validator
 from yarl import URL
 
 import pump
+from pump.backoff import retry_after
 from pump.common.encoding import known_encoding_or_none
 from pump.trigger import TriggerSourceConfig
 from pump_http.client import ClientConfig, make_session, public_url, url_problem
-from pump_http.errors import HTTPResponseError, HTTPStatusError, retry_after
+from pump_http.errors import HTTPResponseError, HTTPStatusError
 from pump_http.jsonpath import MISSING, lookup
 
 if TYPE_CHECKING:

@@ -41,14 +41,3 @@ class WebSocketError(HTTPConnectorError):
 
 #: Statuses that say "not now" rather than "never": a request refused with one is retried.
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
-
-
-def retry_after(value: str | None) -> float | None:
-    """Seconds of a Retry-After header given in seconds (an HTTP date is not used: None)."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None

@@ -178,15 +178,31 @@ class HTTPServerSource(pump.Source):
         if self._checks_token and not self.auth.token_ok(headers):
             self.unauthorized += 1
             return _answer(401, {"error": "missing or wrong token"})
-        length = request.content_length
-        if length is not None and length > self._max_body_size:
-            return self._too_large(length)
-        if not pipeline.is_ready():
-            return self._busy()
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return self._too_large(None)
+        content = request.content
+        if content.is_eof():
+            # the whole body is buffered (most webhooks): take it as it is, without the copies
+            # of request.read(); it is one chunk unless the sender sent it in pieces
+            body = content.read_nowait()
+            if len(body) > self._max_body_size:
+                return self._too_large(len(body))
+            if not pipeline.is_ready():
+                return self._busy()
+        else:
+            # refused before reading when the sender says it is too large or it would wait
+            length = request.content_length
+            if length is not None and length > self._max_body_size:
+                return self._too_large(length)
+            if not pipeline.is_ready():
+                return self._busy()
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                return self._too_large(None)
+            # the pipeline may have stopped or filled up while the body was read
+            if not self.accepting() or pipeline.is_error():
+                return self._unavailable("the pipeline is not running")
+            if not pipeline.is_ready():
+                return self._busy()
         if self._checks_signature and not self.auth.signature_ok(headers, body):
             self.unauthorized += 1
             return _answer(401, {"error": "missing or wrong signature"})
@@ -202,17 +218,23 @@ class HTTPServerSource(pump.Source):
             return _answer(400, {"error": str(exc)})
         if not events:
             return _answer(200, {"events": 0})
-        # the pipeline may have stopped or filled up while the body was read
-        if not self.accepting() or pipeline.is_error():
-            return self._unavailable("the pipeline is not running")
-        if not pipeline.is_ready():
-            return self._busy()
-        # ready, checked just above with no await since: hand over without waiting
-        context = self._context(request, headers)
+        # ready, checked with no await since: hand over without waiting; the context is
+        # shared by the request's events as it is (the pipeline would otherwise copy it)
+        context_headers = self._context_headers
+        context = SharedContext(
+            {
+                "http_method": request.method,
+                "http_path": self._fixed_path or request.path,
+                "http_query": request.query_string,
+                "http_remote": request.remote,
+                "http_headers": {k: headers[k] for k in context_headers if k in headers}
+                if context_headers
+                else {},
+            }
+        )
+        batch = pipeline.process_batch(events, context, None, self)
         if self._respond_accepted:
-            pipeline.process_batch(events, context=context, source=self)
             return _answer(202, {"events": len(events)})
-        batch = pipeline.process_batch(events, context=context, source=self)
         assert batch is not None  # events is not empty
         if batch.pending:
             # not done yet (a sink that writes asynchronously): wait for acknowledge/reject;
@@ -244,20 +266,6 @@ class HTTPServerSource(pump.Source):
         if len(self._formats) < _KNOWN_CONTENT_TYPES:  # senders use a few; bound the rest
             self._formats[request.headers.get(hdrs.CONTENT_TYPE)] = known
         return known
-
-    def _context(self, request: web.Request, headers: Mapping[str, str]) -> SharedContext:
-        # shared by the request's events as it is (the pipeline would otherwise copy it)
-        return SharedContext(
-            {
-                "http_method": request.method,
-                "http_path": self._fixed_path or request.path,
-                "http_query": request.query_string,
-                "http_remote": request.remote,
-                "http_headers": {k: headers[k] for k in self._context_headers if k in headers}
-                if self._context_headers
-                else {},
-            }
-        )
 
     def _busy(self) -> web.Response:
         self.busy_responses += 1

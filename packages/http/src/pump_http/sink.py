@@ -12,13 +12,13 @@ import orjson
 from pydantic import Field, model_validator
 
 import pump
+from pump.backoff import retry_after
 from pump_http.client import ClientConfig, make_session, public_url, url_problem
 from pump_http.errors import (
     TRANSIENT_STATUSES,
     HTTPConnectorError,
     HTTPPermanentWriteError,
     HTTPStatusError,
-    retry_after,
 )
 from pump_http.url_template import URLTemplate
 

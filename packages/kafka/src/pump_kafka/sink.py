@@ -22,6 +22,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from pydantic import Field
 
 import pump
+from pump.waiting import wait_event
 from pump_kafka.connection import KafkaConnection
 from pump_kafka.errors import BrokerUnavailable, IdempotenceUnsupported, TopicMissing
 
@@ -242,8 +243,7 @@ class KafkaSink(pump.Sink):
         """Send what is queued (bounded by stop_timeout), then close the producer."""
         feeder, self._feeder = self._feeder, None
         if feeder is not None:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), self.Config.stop_timeout)
+            await wait_event(self._idle, self.Config.stop_timeout)
             feeder.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await feeder

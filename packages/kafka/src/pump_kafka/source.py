@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -15,6 +14,7 @@ from pydantic import Field, model_validator
 
 import pump
 from pump.state import StreamPosition
+from pump.waiting import wait_event
 from pump_kafka.connection import KafkaConnection
 from pump_kafka.errors import BrokerUnavailable, TopicMissing
 
@@ -574,8 +574,7 @@ class KafkaSource(pump.Source):
                     )
                     return
                 self._progress.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._progress.wait(), remaining)
+                await wait_event(self._progress, remaining)
         finally:
             self._settling = False
 

@@ -28,6 +28,7 @@ from pump.sink import Sink
 from pump.socket.address import peer_name, with_bspump_names
 from pump.socket.errors import FrameTooLarge, SocketError
 from pump.source import Source
+from pump.waiting import wait_event
 
 if TYPE_CHECKING:
     from pump.application import Application
@@ -192,11 +193,8 @@ class UDPSource(Source):
                 if clock() - counted >= 1.0:
                     self._count_kernel_drops()
                     counted = clock()
-                if not receiver.datagrams:
-                    try:
-                        await asyncio.wait_for(receiver.wakeup.wait(), 1.0)
-                    except TimeoutError:
-                        continue
+                if not receiver.datagrams and not await wait_event(receiver.wakeup, 1.0):
+                    continue
                 await pipeline.ready()
                 await self._hand_over(receiver.take(), wait=True)
         finally:

@@ -22,7 +22,6 @@ restart restores the last good checkpoint and the source replays from its commit
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import pickle
 import time
@@ -32,6 +31,7 @@ from pump.delivery import Batch
 from pump.ratelimit import RateLimitedLog
 from pump.state.backend import PartitionChanges, Restored, Snapshot, StateBackend
 from pump.taskgroup import TaskGroup
+from pump.waiting import wait_event
 
 if TYPE_CHECKING:
     from pump.pipeline import Pipeline
@@ -165,8 +165,7 @@ class Checkpointer:
 
     async def _periodically(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+            await wait_event(self._wake, self.interval)
             self._wake.clear()
             if self._broken is not None:
                 return
