@@ -197,7 +197,11 @@ def test_a_tag_set_is_cached_for_str_values_only_and_by_the_whole_tuple() -> Non
             "m,a=y,b=x",
             "m,a=x\\ y",
         ]
-    assert builder._tag_sets.keys() == {("x", "y"), ("x", None), ("y", "x"), ("x y", "")}
+    assert builder._tag_sets == {
+        "x": {"y": "m,a=x,b=y", None: "m,a=x"},
+        "y": {"x": "m,a=y,b=x"},
+        "x y": {"": "m,a=x\\ y"},
+    }
 
 
 def test_nested_mappings_give_their_items_as_tags_and_fields() -> None:

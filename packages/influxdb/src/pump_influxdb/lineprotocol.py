@@ -318,9 +318,10 @@ class LineBuilder:
         self.not_fields = frozenset(r.key for r in used if not r.from_context)
         #: Per tag: raw value → ",key=escaped value".
         self._tag_caches: list[dict[Any, str]] = [{} for _ in self.tags]
-        #: Per tuple of tag values (the value itself for one tag): the static measurement
-        #: and the whole tag set, as the batch functions write them (see `_tag_set`).
-        self._tag_sets: dict[Any, str] = {}
+        #: The static measurement and the whole tag set, as the batch functions write them,
+        #: by the first tag's value, then the second's ... (see `_tag_set`).
+        self._tag_sets: dict[Any, Any] = {}
+        self._tag_sets_held = 0
         self._field_prefixes: dict[str, str] = {}
         self._measurements: dict[str, str] = {}
         self.line: Callable[[Mapping[str, Any], Mapping[str, Any]], str] = self._compile()
@@ -388,8 +389,8 @@ class LineBuilder:
         Its line is one f-string of the batch's values and constant texts (escaped names, as
         repr() literals: their text never becomes code). Float, int and str fields and int
         times come as texts made for the whole batch (`float_texts`, `int_texts`,
-        `plain_strings`); the measurement and tag set as one text cached per tuple of tag
-        values (`_tag_set`). The batch goes through a list comprehension; an
+        `plain_strings`); the measurement and tag set as one text cached by the tag values
+        (`_tag_set`). The batch goes through a list comprehension; an
         event it cannot take (a missing key, not a mapping, a tag that cannot be written)
         stops it, and that batch and the next few go event by event instead, each event
         that does not fit to `fallback`.
@@ -425,18 +426,17 @@ class LineBuilder:
             pieces.append((False, self.measurement))
         tag_key = ""
         if self.tags:
-            # the tag set is looked up whole (with a static measurement), by the tuple of the
-            # tag values read where they are used (binding them to names costs more)
+            # the tag set is looked up whole (with a static measurement), by the tag values
+            # read where they are used (binding them to names costs more)
             for n, (_prefix, ref) in enumerate(self.tags):
                 names[f"TAG{n}"] = ref.key
-            tag_key = ", ".join(
+            values = [
                 f"{'c' if ref.from_context else 'e'}[TAG{n}]"
                 for n, (_prefix, ref) in enumerate(self.tags)
-            )
-            if len(self.tags) > 1:
-                tag_key = f"({tag_key})"
+            ]
+            tag_key = "".join(f"[{value}]" for value in values)  # nested: no tuple to build
             names["TAGSETS"] = self._tag_sets
-            pieces.append((True, f"TAGSETS.get({tag_key}) or tag_set({tag_key})"))
+            pieces.append((True, f"tag_set(({', '.join(values)},))"))
         pieces.append((False, " "))
         assert self.fields is not None
         for n, (prefix, ref) in enumerate(self.fields):
@@ -489,9 +489,8 @@ class LineBuilder:
         # the comprehension takes cached names and tags only: one missing stops it, the event
         # by event loop caches it
         cached = line.replace("MEASUREMENTS.get(m) or measurement_of(m)", "MEASUREMENTS[m]")
-        cached = cached.replace(
-            f"TAGSETS.get({tag_key}) or tag_set({tag_key})", f"TAGSETS[{tag_key}]"
-        )
+        if self.tags:
+            cached = cached.replace(f"tag_set(({', '.join(values)},))", f"TAGSETS{tag_key}")
         condition = " and ".join(checks) or "True"
         names.update({f"K{name}": key for name, key, _maker in columns})
         prepare = []
@@ -659,17 +658,28 @@ class LineBuilder:
             self._measurements[text] = escaped
         return escaped
 
-    def _tag_set(self, key: Any) -> str:
-        """The static measurement and the tag set of a batch function's key: the tuple of the
-        tag values (the value itself for one tag). Cached only for str values and None:
-        1, 1.0 and True are one key of a dict."""
-        values = key if len(self.tags) > 1 else (key,)
+    def _tag_set(self, values: tuple[Any, ...]) -> str:
+        """The static measurement and the tag set of these tag values (one per tag), cached
+        in nested dicts (one lookup per tag, no key tuple to build and compare) for str
+        values and None only: 1, 1.0 and True are one key of a dict."""
+        node = self._tag_sets
+        try:
+            for value in values:
+                node = node[value]
+            return node  # type: ignore[return-value]
+        except (KeyError, TypeError):  # not cached; or a mapping, which is no key
+            pass
         text = self.measurement if self.measurement_ref is None else ""
         text += "".join([self._tag_value(n, value) for n, value in enumerate(values)])
         if all(value is None or type(value) is str for value in values):
-            if len(self._tag_sets) >= _CACHE_LIMIT:
+            if self._tag_sets_held >= _CACHE_LIMIT:
                 self._tag_sets.clear()
-            self._tag_sets[key] = text
+                self._tag_sets_held = 0
+            node = self._tag_sets
+            for value in values[:-1]:
+                node = node.setdefault(value, {})
+            node[values[-1]] = text
+            self._tag_sets_held += 1
         return text
 
     def _tag_value(self, n: int, value: Any) -> str:
