@@ -24,6 +24,7 @@ from pump_influxdb.lineprotocol import (
     escape_tag,
     float_text,
     float_texts,
+    int_texts,
     plain_strings,
     point_line,
     quote_string,
@@ -162,6 +163,41 @@ def test_floats_are_written_as_the_shortest_text_of_the_same_number() -> None:
         None,
         None,
     ]
+
+
+def test_ints_are_written_a_column_at_a_time_and_only_ints() -> None:
+    values = [0, -5, 2**63 - 1, -(2**63), 123456789]
+    assert int_texts(values) == [str(v) for v in values]
+    assert int_texts([3, 2**70]) == ["3", str(2**70)]  # beyond 64 bits: value by value
+    assert int_texts([1, True, 1.0, "1", None]) == ["1", None, None, None, None]
+    assert int_texts([7, -7], multiply=1000) == ["7000", "-7000"]
+    assert int_texts([7999, -7001], divide=1000) == ["7", "-8"]  # floor, as the per-event path
+    assert int_texts([10**5000]) == [None]  # too long for str(): the per-event path refuses it
+    assert int_texts([]) == []
+
+
+def test_a_tag_set_is_cached_for_str_values_only_and_by_the_whole_tuple() -> None:
+    builder = LineBuilder(measurement="m", tags=["a", "b"], fields=["f"], time_key="t")
+    events = [
+        {"a": "x", "b": "y", "f": 1.0, "t": 1},
+        {"a": 1, "b": "y", "f": 1.0, "t": 1},
+        {"a": True, "b": "y", "f": 1.0, "t": 1},
+        {"a": "x", "b": None, "f": 1.0, "t": 1},
+        {"a": "y", "b": "x", "f": 1.0, "t": 1},
+        {"a": "x y", "b": "", "f": 1.0, "t": 1},
+    ]
+    for _batch in range(3):
+        lines, failures = builder.lines(events, [{}] * 6, builder.line)
+        assert failures is None
+        assert [line.split(" f=")[0] for line in lines if line] == [
+            "m,a=x,b=y",
+            "m,a=1,b=y",
+            "m,a=true,b=y",
+            "m,a=x",
+            "m,a=y,b=x",
+            "m,a=x\\ y",
+        ]
+    assert builder._tag_sets.keys() == {("x", "y"), ("x", None), ("y", "x"), ("x y", "")}
 
 
 def test_nested_mappings_give_their_items_as_tags_and_fields() -> None:

@@ -274,3 +274,73 @@ def test_repeated_text_times_convert_like_each_alone() -> None:
     )
     assert sorted(failed) == [2, 3]
     assert {start: bucket[None][0] for start, bucket in buckets.items()} == {0: 3, 10: 2, 20: 1}
+
+
+RUNNABLE = {name: spec for name, spec in REDUCE.items() if name not in ("first", "last")}
+#: Values a reducer may fail on: missing (no field), text (sum, min), unhashable (distinct).
+ODD_VALUES = st.one_of(st.integers(-5, 5), st.just("x"), st.just([1]), st.just(2.5))
+
+
+#: Text times, one object per second (as a parser that caches them gives).
+TEXT_TIMES = [f"1970-01-01T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}Z" for s in range(500)]
+
+
+@st.composite
+def keyed_runs(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Events in runs of one key (as a log's many requests of one minute), now and then one
+    with an odd value or none, or an odd time; times as numbers or as text."""
+    events: list[dict[str, Any]] = []
+    as_text = draw(st.booleans())
+    t = draw(st.integers(10, 100))
+    for _ in range(draw(st.integers(1, 6))):
+        key = draw(st.sampled_from(["a", "b", ("c", 1)]))
+        for _ in range(draw(st.integers(1, 30))):
+            t = max(0, t + draw(st.integers(0, 2)) - draw(st.sampled_from([0, 0, 0, 7])))
+            when: Any = TEXT_TIMES[t] if as_text else t
+            event: dict[str, Any] = {"t": when, "k": key, "v": draw(st.integers(-5, 5))}
+            odd = draw(st.integers(0, 30))
+            if odd == 0:
+                del event["v"]
+            elif odd == 1:
+                event["v"] = draw(ODD_VALUES)
+            elif odd == 2:
+                event["t"] = "soon"
+            events.append(event)
+    return events
+
+
+@settings(max_examples=150, deadline=None)
+@given(keyed_runs(), st.sampled_from([5, 10, 60]), st.integers(0, 4))
+def test_runs_of_a_key_reduce_as_one_event_at_a_time(
+    events: list[dict[str, Any]], size: int, disorder: int
+) -> None:
+    """The loop that reduces runs of one key at once gives the one-by-one loop's windows,
+    late events and failures (each failure is its own event's), whatever the values."""
+    aggregate = Aggregate(reducers(RUNNABLE))
+    windows = FixedWindows(size, None, aggregate, build_extract("t", key="k"), 0, disorder)
+    assert windows._run_runs is not None
+    got: list[Any] = []
+    for run in (windows._run, windows._run_runs):
+        buckets: dict[Any, Any] = {}
+        dirty: set[Any] = set()
+        late: list[int] = []
+        failed: dict[int, BaseException] = {}
+        result = run(
+            events, None, buckets, dirty, late, failed, -math.inf, -math.inf, math.inf, 0, None
+        )
+        failures = {i: type(e) for i, e in failed.items()}
+        got.append((result[:2], buckets, dirty, late, failures))
+    assert got[0] == got[1]
+
+
+def test_keys_that_take_turns_go_one_event_at_a_time() -> None:
+    aggregate = Aggregate(reducers({"count": True}))
+    windows = FixedWindows(10, None, aggregate, build_extract("t", key="k"), 0, 0)
+    buckets: dict[Any, Any] = {}
+    taking_turns = [{"t": 1, "k": i % 50} for i in range(1000)]
+    windows.add(buckets, set(), taking_turns, None, -math.inf, -math.inf)
+    assert windows._one_by_one > 0  # runs of one event cost more than they save
+    in_runs = FixedWindows(10, None, aggregate, build_extract("t", key="k"), 0, 0)
+    in_runs.add({}, set(), sorted(taking_turns, key=lambda e: e["k"]), None, -math.inf, -math.inf)
+    assert in_runs._one_by_one == 0
+    assert buckets[0][7] == [20]

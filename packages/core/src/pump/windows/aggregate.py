@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping
+from functools import reduce
+from itertools import chain
+from operator import add, itemgetter
 from typing import Any
 
 from pump.windows.reducers import Count, Reducer
 
 _VALUE = re.compile(r"\bv\b")
+_X = re.compile(r"\bx\b")
+_VALUES = re.compile(r"\bvs\b")
+
+
+def _add_counts(counts: dict[Any, int], more: Mapping[Any, int]) -> None:
+    for value, n in more.items():
+        counts[value] = counts.get(value, 0) + n
 
 
 class Aggregate:
@@ -89,6 +100,28 @@ class Aggregate:
             adds.append((isinstance(r, Count), lines))
         ordered = [line for _, lines in sorted(adds, key=lambda a: a[0]) for line in lines]
         return reads, "[" + ", ".join(firsts) + "]", ordered
+
+    def run_code(self, namespace: dict[str, Any], run: str) -> tuple[list[str], list[str]] | None:
+        """Source adding the events of the list `run` to `acc` at once: (lines reading their
+        values and working out the new accumulators, which may raise but change nothing; lines
+        storing them, which cannot fail). None when a reducer has no code for runs."""
+        if any(r.run_code is None for r in self.reducers):
+            return None
+        namespace.update(Counter=Counter, chain=chain, reduce=reduce, add=add)
+        namespace["add_counts"] = _add_counts
+        work: list[str] = []
+        store: list[str] = []
+        for j, r in enumerate(self.reducers):
+            assert r.run_code is not None
+            values = run
+            if r.needs_value and r.field is not None:
+                values = f"vs{j}"
+                namespace[f"g{j}"] = itemgetter(r.field)
+                work.append(f"{values} = list(map(g{j}, {run}))")
+            for code, out in ((r.run_code, work), (r.store_code, store)):
+                code = _VALUES.sub(values, _X.sub(f"x{j}", code.format(a=f"acc[{j}]")))
+                out += code.split("\n")
+        return work, store
 
     def builder(self, keyed: bool, early: bool) -> Callable[..., None]:
         """A compiled `build(items, start, end, final, out)` appending an output event per

@@ -33,6 +33,11 @@ class Reducer:
     first_code: str | None = None
     #: Compiled path: statement(s) adding `v` (time `t`) to the accumulator `{a}`.
     add_code: str | None = None
+    #: Compiled path for a run of events in one window: statement(s) computing `x` from the
+    #: values `vs` (a list) and `{a}`; they may raise but change nothing (None: no such path).
+    run_code: str | None = None
+    #: ... and statement(s) storing `x` in `{a}`, which cannot fail.
+    store_code: str = "{a} = x"
     #: True when adding needs no value (count): the field is not read.
     needs_value: ClassVar[bool] = True
 
@@ -81,6 +86,7 @@ class Count(Reducer):
     needs_value = False
     first_code = "1"
     add_code = "{a} += 1"
+    run_code = "x = {a} + len(vs)"
 
     def init(self) -> int:
         return 0
@@ -98,6 +104,7 @@ class Sum(Reducer):
     name = "sum"
     first_code = "v"
     add_code = "{a} += v"
+    run_code = "x = reduce(add, vs, {a})"  # left to right, as one by one (sum() may not)
 
     def init(self) -> Any:
         return 0
@@ -115,6 +122,7 @@ class Min(Reducer):
     name = "min"
     first_code = "v"
     add_code = "if v < {a}: {a} = v"
+    run_code = "x = min(chain(({a},), vs))"  # the accumulator first: ties and NaN as one by one
 
     def init(self) -> Any:
         return None
@@ -132,6 +140,7 @@ class Max(Reducer):
     name = "max"
     first_code = "v"
     add_code = "if v > {a}: {a} = v"
+    run_code = "x = max(chain(({a},), vs))"
 
     def init(self) -> Any:
         return None
@@ -149,6 +158,8 @@ class Mean(Reducer):
     name = "mean"
     first_code = "[v, 1]"
     add_code = "m = {a}\nm[0] += v\nm[1] += 1"
+    run_code = "x = reduce(add, vs, {a}[0])"
+    store_code = "m = {a}\nm[0] = x\nm[1] += len(vs)"
 
     def init(self) -> list[Any]:
         return [0, 0]
@@ -224,7 +235,10 @@ class Collect(Reducer):
             raise ValueError(f"collect: limit must be at least 1, got {limit}")
         self.limit = limit
         self.first_code = "[v]"
-        self.add_code = f"if len({{a}}) < {int(limit)}: {{a}}.append(v)"
+        n = int(limit)  # code is compiled from it
+        self.add_code = f"if len({{a}}) < {n}: {{a}}.append(v)"
+        self.run_code = "x = None"
+        self.store_code = f"c = {{a}}\nif len(c) < {n}: c.extend(vs[: {n} - len(c)])"
 
     def params(self) -> dict[str, Any]:
         return {"limit": self.limit}
@@ -247,6 +261,8 @@ class Distinct(Reducer):
     name = "distinct"
     first_code = "{v: None}"
     add_code = "{a}[v] = None"
+    run_code = "x = dict.fromkeys(vs)"
+    store_code = "{a}.update(x)"
 
     # a dict rather than a set: plain data that any checkpoint encoding keeps, in arrival order
     def init(self) -> dict[Any, None]:
@@ -269,6 +285,8 @@ class Histogram(Reducer):
     name = "histogram"
     first_code = "{v: 1}"
     add_code = "c = {a}\nc[v] = c.get(v, 0) + 1"
+    run_code = "x = Counter(vs)"  # in order of first arrival, as the accumulator
+    store_code = "add_counts({a}, x)"
 
     def init(self) -> dict[Any, int]:
         return {}
