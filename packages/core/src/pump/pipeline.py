@@ -653,7 +653,7 @@ class Pipeline(Configurable):
                 L.exception("%s: acknowledging a batch failed", source.location())
         if not self._ready_now:
             self._update_ready()
-        if self.in_flight == 0 and not self._tasks.running:
+        if self.in_flight == 0 and not self._tasks:
             self._became_idle()
 
     def _tasks_idle(self) -> None:
@@ -735,7 +735,8 @@ class Pipeline(Configurable):
             waiter = loop.create_future()
             self._idle_waiters.append(waiter)
             try:
-                await asyncio.wait_for(waiter, timeout)
+                async with asyncio.timeout(timeout):  # wait_for in 3.11 may drop a cancel
+                    await waiter
             except TimeoutError:
                 return False
         if self.checkpointer is not None and self.error is None:

@@ -58,27 +58,15 @@ class SinkWriter:
         self, batch: Batch, sink: Sink, events: list[Any], contexts: list[dict[str, Any]]
     ) -> None:
         """Write `events` for `batch`; the batch stays open until they are written or handled."""
-        n = len(events)
-        counters = sink.counters
-        counters.events_in += n
-        # `_call_write` and `_written` inline: this runs once per batch of every pipeline
-        dispatcher = self.dispatcher
-        previous, dispatcher.current = dispatcher.current, batch
+        sink.counters.events_in += len(events)
         try:
-            pending = sink.write(events, contexts)
+            pending = self._call_write(batch, sink, events, contexts)
         except Exception as exc:
             batch.hold()
             self.tasks.spawn(self._retry(batch, sink, events, contexts, exc))
             return
-        finally:
-            dispatcher.current = previous
         if pending is None:  # written at once: the batch needs no hold for it
-            counters.events_out += n
-            pipeline = self.pipeline
-            if sink is pipeline.dead_letter:
-                pipeline.dead_lettered += n
-            else:
-                pipeline.counters.events_out += n
+            self._written(batch, sink, len(events), release=False)
         else:
             batch.hold()
             self.tasks.spawn(self._await_write(batch, sink, events, contexts, pending))

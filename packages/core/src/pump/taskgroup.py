@@ -32,8 +32,6 @@ class TaskGroup:
         self.on_error = on_error
         self.on_idle = on_idle
         self._tasks: set[asyncio.Task[Any]] = set()
-        #: The tasks still running (read-only; a plain attribute, cheaper than `bool(group)`).
-        self.running = self._tasks
 
     def __len__(self) -> int:
         return len(self._tasks)
