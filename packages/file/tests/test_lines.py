@@ -121,3 +121,43 @@ def test_decoding_drops_carriage_returns_of_crlf_line_ends(encoding: str | None)
     out = decode(raw)
     expected = ["a", "b", "c\rd", ""]
     assert out == (expected if encoding else [e.encode() for e in expected])
+
+
+text_content = st.lists(
+    st.sampled_from(["abc", "déjà", "x\r", "", "line with spaces", "\x00"]), max_size=40
+).map(lambda lines: "\n".join(lines).encode() + b"\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(text_content, st.integers(1, 64), st.lists(st.integers(1, 7), min_size=1, max_size=5))
+def test_a_text_reader_hands_out_the_same_lines_decoded(
+    data: bytes, read_size: int, limits: list[int]
+) -> None:
+    decode = decoder("utf-8")
+    plain = take_everything(data, read_size, limits)
+    reader = LineReader(io.BytesIO(data), read_size=read_size, text=True)
+    takes = []
+    i = 0
+    while (got := reader.take(limits[i % len(limits)], final=True)) is not None:
+        takes.append(got)
+        i += 1
+    # one kind per take: str (an ASCII read without \r, decoded at once) or bytes (the rest)
+    assert all(len({type(line) for line in got.lines}) == 1 for got in takes)
+    text = [line if type(line) is str else decode([line])[0] for got in takes for line in got.lines]
+    assert text == [decode([line])[0] for got in plain for line in got.lines]
+    # offsets and line numbers are those of the bytes
+    position, number = 0, 1
+    for got in takes:
+        assert got.start == position and got.first == number
+        position, number = got.end, number + len(got.lines)
+    assert position == len(data)
+    if data.isascii() and b"\r" not in data and len(data) <= read_size and takes:
+        assert type(takes[0].lines[0]) is str
+
+
+def test_a_text_reader_decodes_only_where_ascii_means_itself() -> None:
+    from pump_file.lines import ascii_as_itself
+
+    assert ascii_as_itself("utf-8") and ascii_as_itself("latin-1") and ascii_as_itself("cp1252")
+    assert not ascii_as_itself("utf-7") and not ascii_as_itself("utf-16")
+    assert not ascii_as_itself("no-such-codec")

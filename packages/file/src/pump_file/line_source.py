@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, BinaryIO
 
 from pump_file.claims import FileClaim
-from pump_file.lines import DecodeLines, LineReader, decoder
+from pump_file.lines import DecodeLines, LineReader, ascii_as_itself, decoder
 from pump_file.source import Chunk, FileSource, FileSourceConfig, Opener, Reading, file_contexts
 
 
@@ -23,7 +23,15 @@ class LineReading(Reading):
     ) -> None:
         self.path = path
         self.stream = stream
-        self.lines = LineReader(stream, offset, line, config.read_size, config.max_line_length)
+        encoding = config.encoding
+        self.lines = LineReader(
+            stream,
+            offset,
+            line,
+            config.read_size,
+            config.max_line_length,
+            text=bool(encoding) and ascii_as_itself(encoding),
+        )
         self.decode = decode
 
     def buffered(self, limit: int) -> bool:
@@ -33,7 +41,8 @@ class LineReading(Reading):
         got = self.lines.take(limit, final)
         if got is None:
             return None
-        events: list[Any] = self.decode(got.lines)
+        lines = got.lines
+        events: list[Any] = lines if type(lines[0]) is str else self.decode(lines)
         n = len(events)
         return Chunk(events, file_contexts(self.path, got.first, n), got.end, got.first + n)
 

@@ -22,7 +22,8 @@ class LineTooLong(ValueError):
 class Lines(NamedTuple):
     """Lines taken from the stream (without their line terminator) and where they were."""
 
-    lines: list[bytes]
+    #: bytes; str when the reader decodes ASCII (`text`) and these came from such a block
+    lines: list[Any]
     #: Number of the first line (1-based).
     first: int
     #: Byte offset of the first line, and just after the last one.
@@ -53,15 +54,20 @@ class LineReader:
         line: int = 1,
         read_size: int = 1 << 20,
         max_line: int = 64 << 20,
+        text: bool = False,
     ) -> None:
         self.stream = stream
+        #: Hand out the lines of a read that is all ASCII without `\r` as str, decoded in one
+        #: go (one decode and one split per read, not a split, a join and a decode per take);
+        #: for encodings that decode ASCII as itself. Other reads come out as bytes.
+        self.text = text
         #: Byte offset just after the last line handed out.
         self.offset = offset
         #: Number of the next line to hand out.
         self.line = line
         self.read_size = read_size
         self.max_line = max_line
-        self._lines: list[bytes] = []  # complete lines read but not handed out
+        self._lines: list[Any] = []  # complete lines read but not handed out
         self._next = 0
         self._tail: list[bytes] = []  # pieces of the line after the last newline read
         self._tail_size = 0
@@ -75,10 +81,15 @@ class LineReader:
 
         With `final`, the stream is over: a last line without `\\n` is handed out too.
         """
-        lines: list[bytes] = []
+        lines: list[Any] = []
+        exhausted = False
         while len(lines) < limit:
-            if self._next >= len(self._lines) and not self._fill():
-                break
+            if self._next >= len(self._lines):
+                if not self._fill():
+                    exhausted = True
+                    break
+                if lines and type(self._lines[0]) is not type(lines[0]):
+                    break  # str and bytes lines are not handed out together
             index = self._next
             more = self._lines[index : index + limit - len(lines)]
             self._next = index + len(more)
@@ -88,10 +99,14 @@ class LineReader:
                 lines = more
         terminated = True
         newlines = len(lines)
-        if len(lines) < limit and final and self._tail_size:
-            lines.append(b"".join(self._tail))
-            self._tail, self._tail_size = [], 0
-            terminated = False
+        if exhausted and final and self._tail_size:
+            tail: Any = b"".join(self._tail)
+            if lines and type(lines[0]) is str:
+                tail = tail.decode("ascii") if self._plain(tail) else None  # else next take
+            if tail is not None:
+                lines.append(tail)
+                self._tail, self._tail_size = [], 0
+                terminated = False
         if not lines:
             return None
         start, first = self.offset, self.line
@@ -106,7 +121,8 @@ class LineReader:
         """
         data: bytes | None
         if self._next < len(self._lines):  # lines split by take() and not handed out yet
-            data = b"\n".join(self._lines[self._next :]) + b"\n"
+            rest = self._lines[self._next :]
+            data = ("\n".join(rest).encode() if type(rest[0]) is str else b"\n".join(rest)) + b"\n"
             self._lines, self._next = [], 0
         else:
             data = self._read_block()
@@ -129,10 +145,16 @@ class LineReader:
         block = self._read_block()
         if block is None:
             return False
-        self._lines = block.split(b"\n")
+        self._lines = (
+            block.decode("ascii").split("\n") if self._plain(block) else block.split(b"\n")
+        )
         self._lines.pop()  # the block ends with a newline: the last piece is empty
         self._next = 0
         return True
+
+    def _plain(self, data: bytes) -> bool:
+        """True when `data` is handed out as str: a text reader's ASCII without `\\r`."""
+        return self.text and data.isascii() and b"\r" not in data
 
     def _read_block(self) -> bytes | None:
         """Read until a newline comes; the bytes up to the last newline read (None: no more)."""
@@ -194,6 +216,16 @@ def decoder(encoding: str | None, errors: str = "strict") -> DecodeLines:
         return text.split("\n")
 
     return decode_text
+
+
+def ascii_as_itself(encoding: str) -> bool:
+    """True when `encoding` decodes every ASCII byte as that character (UTF-8, Latin-1, ...;
+    not UTF-7 or UTF-16)."""
+    ascii = bytes(range(128))
+    try:
+        return ascii.decode(encoding) == ascii.decode("ascii")
+    except (LookupError, UnicodeError):
+        return False
 
 
 def ascii_compatible(encoding: str) -> bool:
