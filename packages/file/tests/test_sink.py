@@ -235,12 +235,13 @@ async def test_a_write_error_fails_the_batch_and_says_where(tmp_path, fx, caplog
 
 async def test_past_max_open_the_least_recently_written_file_is_finished(tmp_path, fx):
     events = [{"k": k, "i": i} for i in range(3) for k in "abcde"]
-    sink = await fx.write_all(
-        FileJSONLinesSink,
-        {"path": str(tmp_path / "{k}-{n}.jsonl"), "max_open": 2},
-        events,
-        batch_size=5,
-    )
+    app = pump.Application()
+    config = {"path": str(tmp_path / "{k}-{n}.jsonl"), "max_open": 2}
+    sink = FileJSONLinesSink(app, pump.Pipeline(app, "p"), "out", config=config)
+    await sink.start()
+    for event in events:  # one write at a time: the keys take turns at the open files
+        await sink.write([event], [{}])
+    await sink.stop()
     names = fx.files(tmp_path)
     assert not [n for n in names if n.startswith(".")]
     back = [e for n in names for e in read_jsonl(tmp_path / n)]
@@ -331,3 +332,69 @@ async def test_a_bytes_event_json_cannot_parse_is_written_by_a_jsonl_dead_letter
         ("//4=", "base64", "bytes"),
     ]
     assert all(r["component"] == "json.parse" and "invalid JSON" in r["error"] for r in records)
+
+
+async def test_the_writes_of_one_round_go_to_a_part_in_one_system_call(tmp_path, monkeypatch):
+    from pump_file import parts
+
+    calls: list[int] = []
+    real_write_all = parts.write_all
+
+    def write_all(fd: int, data: bytes) -> None:
+        calls.append(len(data))
+        real_write_all(fd, data)
+
+    monkeypatch.setattr(parts, "write_all", write_all)
+    app = pump.Application()
+    config = {"path": str(tmp_path / "out.jsonl")}
+    sink = FileJSONLinesSink(app, pump.Pipeline(app, "p"), "out", config=config)
+    await sink.start()
+    # queued before the writer runs: one round
+    pending = [sink.write([{"w": w, "i": i} for i in range(3)], [{}] * 3) for w in range(5)]
+    await asyncio.gather(*pending)
+    await sink.stop()
+    assert len(calls) == 1
+    assert read_jsonl(tmp_path / "out.jsonl") == [
+        {"w": w, "i": i} for w in range(5) for i in range(3)
+    ]
+
+
+async def test_with_fsync_always_each_write_is_durable_when_it_returns(tmp_path, monkeypatch):
+    import fcntl
+
+    from pump_file import parts
+    from pump_file import sink as sink_module
+
+    if not parts.DSYNC:
+        pytest.skip("no O_DSYNC on this platform: the sink fsyncs instead")
+    synced: list[int] = []
+    monkeypatch.setattr(sink_module.os, "fsync", lambda fd: synced.append(fd))
+    app = pump.Application()
+    config = {"path": str(tmp_path / "out.jsonl"), "fsync": "always"}
+    sink = FileJSONLinesSink(app, pump.Pipeline(app, "p"), "out", config=config)
+    await sink.start()
+    await sink.write([{"i": 1}], [{}])
+    (part,) = sink._parts.values()
+    assert fcntl.fcntl(part.fd, fcntl.F_GETFL) & os.O_DSYNC  # the write itself was synced
+    assert part.fd not in synced  # no fsync of the file needed after it (its folder's is)
+    await sink.stop()
+    on_rotate = FileJSONLinesSink(
+        app, pump.Pipeline(app, "q"), "out", config={**config, "fsync": "on_rotate"}
+    )
+    await on_rotate.start()
+    await on_rotate.write([{"i": 2}], [{}])
+    (part,) = on_rotate._parts.values()
+    assert not fcntl.fcntl(part.fd, fcntl.F_GETFL) & os.O_DSYNC
+    await on_rotate.stop()
+
+
+def test_a_part_cut_back_after_a_failed_write_is_written_on_right_after_the_cut(tmp_path):
+    from pump_file import parts
+
+    fd = os.open(tmp_path / "part", os.O_WRONLY | os.O_CREAT)
+    part = parts.Part("", 0, str(tmp_path / "out"), str(tmp_path / "part"), fd, 0.0)
+    parts.write_all(fd, b"whole\ntorn rec")  # a write that failed half way
+    assert parts.roll_back(part, 6)
+    parts.write_all(fd, b"next\n")
+    os.close(fd)
+    assert (tmp_path / "part").read_bytes() == b"whole\nnext\n"  # no hole of NUL bytes

@@ -87,8 +87,9 @@ class OutputSink(Sink):
         """The template the paths are made from: `path`, unless a sink adds to it."""
         return self.Config.path
 
-    def _create_part(self, key: str, now: float) -> Part:
-        """A new part of `key`, numbered after the last one this sink made."""
+    def _create_part(self, key: str, now: float, synced: bool = False) -> Part:
+        """A new part of `key`, numbered after the last one this sink made (`synced`: every
+        write to it is durable when it returns)."""
         c = self.Config
         part = parts.create(
             self.Template,
@@ -98,6 +99,7 @@ class OutputSink(Sink):
             c.temp_suffix,
             c.make_dirs,
             now,
+            synced,
         )
         self._next_n[key] = part.n + 1
         return part

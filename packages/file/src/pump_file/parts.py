@@ -70,6 +70,10 @@ def final_name(temp: str, prefix: str, suffix: str) -> str | None:
     return os.path.join(head, tail[len(prefix) : len(tail) - len(suffix)])
 
 
+#: O_DSYNC where the platform has it (0: none, fsync instead).
+DSYNC: int = getattr(os, "O_DSYNC", 0)
+
+
 def fsync_dir(path: str) -> None:
     """Make a directory entry change (create, rename) durable."""
     fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
@@ -87,8 +91,10 @@ def create(
     suffix: str,
     make_dirs: bool,
     now: float,
+    synced: bool = False,
 ) -> Part:
-    """A new part of `key`, numbered `n` or the next number whose names are all free."""
+    """A new part of `key`, numbered `n` or the next number whose names are all free;
+    `synced`: opened with O_DSYNC (each write durable when it returns)."""
     while True:
         path = template.path(key, n)
         temp = temp_name(path, prefix, suffix)
@@ -96,7 +102,8 @@ def create(
             n += 1
             continue
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+            fd = os.open(temp, flags | DSYNC if synced else flags, 0o644)
         except FileExistsError:
             n += 1
             continue
@@ -131,6 +138,9 @@ def roll_back(part: Part, size: int) -> bool:
         return False
     try:
         os.ftruncate(part.fd, size)
+        # and write from there on: the file offset stays where the failed write left it, and
+        # a later write there would leave a hole of NUL bytes before it
+        os.lseek(part.fd, size, os.SEEK_SET)
     except OSError as exc:
         L.error("%s: cannot cut back to %d bytes after a failed write: %s", part.temp, size, exc)
         return False

@@ -2,9 +2,10 @@
 
 `write(events, contexts)` encodes the events on the event loop (cheap, and an event that cannot
 be encoded fails alone), queues them, and returns an awaitable. One writer task takes whatever
-is queued, appends it to the part files in a worker thread, fsyncs them (policy `always`), and
-only then completes the awaitables: a batch is acknowledged only once its bytes are flushed
-(and synced). Many batches queued meanwhile share one write and one fsync (group commit).
+is queued, appends it to the part files in a worker thread (policy `always`: files opened with
+O_DSYNC, or fsynced where there is none), and only then completes the awaitables: a batch is
+acknowledged only once its bytes are flushed (and synced). Many batches queued meanwhile share
+one write per file (group commit).
 
 A write that fails (disk full, permission, file too large) cuts the files it touched back to
 their size before it, so no torn record stays behind, and fails its batch; the pipeline retries
@@ -49,7 +50,8 @@ class FileSinkConfig(OutputConfig):
     )
     fsync: Fsync = Field(
         "always",
-        description="always: fsync before acknowledging (survives power loss); on_rotate: "
+        description="always: durable before acknowledging (O_DSYNC writes, or fsync where the "
+        "system has no O_DSYNC; survives power loss); on_rotate: "
         "acknowledge once written to the OS (survives a crash of the process), fsync when a "
         "file is finished; never",
     )
@@ -88,6 +90,22 @@ class _Write(QueuedWrite):
         self.groups = groups
 
 
+def _by_key(writes: list[_Write]) -> list[tuple[str, list[bytes], list[_Write]]]:
+    """The round's records per part key, in order, with the writes they came from."""
+    merged: dict[str, tuple[list[bytes], list[_Write]]] = {}
+    for w in writes:
+        for key, records in w.groups:
+            got = merged.get(key)
+            if got is None:
+                merged[key] = (records, [w])
+                continue
+            if len(got[1]) == 1:  # a write's own list is not extended
+                got = merged[key] = ([*got[0]], got[1])
+            got[0].extend(records)
+            got[1].append(w)
+    return [(key, records, owners) for key, (records, owners) in merged.items()]
+
+
 class FileSink(QueuedOutputSink[_Write]):
     """Writes records (one per event) into files named by a path template.
 
@@ -107,6 +125,8 @@ class FileSink(QueuedOutputSink[_Write]):
     ) -> None:
         super().__init__(app, pipeline, id, config)
         self._parts: dict[str, Part] = {}  # open parts by key; touched only by the writer
+        #: Parts are opened with O_DSYNC: every write is durable when it returns.
+        self._synced_writes = self.Config.fsync == "always" and parts.DSYNC != 0
 
     # -- the format hooks -----------------------------------------------------------------------
 
@@ -190,24 +210,27 @@ class FileSink(QueuedOutputSink[_Write]):
     def _apply(
         self, writes: list[_Write], now: float, finish_all: bool
     ) -> tuple[list[_Write], list[str]]:
-        """Append every queued write; fsync; rotate; a write that fails gets its `failure`."""
+        """Append every queued write; fsync; rotate; a write that fails gets its `failure`.
+
+        The records of one part key are appended together, one system call for the round
+        rather than one per write: the worker thread waits for the GIL after each system call,
+        and under a busy event loop that wait is most of a round. With `fsync: always` the
+        parts are opened with O_DSYNC where there is one, so that call makes them durable too.
+        """
         c = self.Config
         published: list[str] = []
         first_size: dict[Part, int] = {}  # size of each part touched, before this round
-        touched_by: list[set[Part]] = []
-        for w in writes:
-            before: dict[Part, int] = {}
-            try:
-                for key, records in w.groups:
-                    self._append(key, records, before, now, published)
-            except OSError as exc:
-                for part, size in before.items():
-                    parts.roll_back(part, size)
-                w.failure = self._describe(exc)
-            touched_by.append(set(before))
-            for part, size in before.items():
-                first_size.setdefault(part, size)
-        if c.fsync == "always":
+        touched_by: dict[_Write, set[Part]] = {w: set() for w in writes}
+        for key, records, owners in _by_key(writes):
+            appended = self._append_for(
+                key, records, owners, now, published, touched_by, first_size
+            )
+            if not appended and len(owners) > 1:
+                # together they did not fit (a full disk): one by one, as many as fit
+                for w in owners:
+                    mine = [r for k, rs in w.groups if k == key for r in rs]
+                    self._append_for(key, mine, [w], now, published, touched_by, first_size)
+        if c.fsync == "always" and not self._synced_writes:
             for part, size in first_size.items():
                 if part.fd is None:
                     continue  # finished during this round: synced when it was published
@@ -215,7 +238,7 @@ class FileSink(QueuedOutputSink[_Write]):
                     os.fsync(part.fd)
                 except OSError as exc:
                     parts.roll_back(part, size)
-                    for w, touched in zip(writes, touched_by, strict=True):
+                    for w, touched in touched_by.items():
                         if part in touched and w.failure is None:
                             w.failure = self._describe(exc)
         for part in first_size:
@@ -226,6 +249,34 @@ class FileSink(QueuedOutputSink[_Write]):
         self._housekeep(now, published, finish_all)
         return writes, published
 
+    def _append_for(
+        self,
+        key: str,
+        records: list[bytes],
+        owners: list[_Write],
+        now: float,
+        published: list[str],
+        touched_by: dict[_Write, set[Part]],
+        first_size: dict[Part, int],
+    ) -> bool:
+        """Append the records of `owners` to `key`'s parts; False (and cut back) if it failed:
+        a sole owner then gets the failure."""
+        before: dict[Part, tuple[int, int]] = {}
+        try:
+            self._append(key, records, before, now, published)
+        except OSError as exc:
+            for part, (size, events) in before.items():
+                parts.roll_back(part, size)
+                part.events = events
+            if len(owners) == 1 and owners[0].failure is None:
+                owners[0].failure = self._describe(exc)
+            return False
+        for w in owners:
+            touched_by[w].update(before)
+        for part, (size, _) in before.items():
+            first_size.setdefault(part, size)
+        return True
+
     def _describe(self, exc: OSError) -> OSError:
         """The error with the sink named, so the log says where the disk is full."""
         exc.add_note(f"while writing {self.location()}")
@@ -235,7 +286,7 @@ class FileSink(QueuedOutputSink[_Write]):
         self,
         key: str,
         records: list[bytes],
-        before: dict[Part, int],
+        before: dict[Part, tuple[int, int]],
         now: float,
         published: list[str],
     ) -> None:
@@ -261,7 +312,7 @@ class FileSink(QueuedOutputSink[_Write]):
             if j <= i:
                 continue  # full: the next turn finishes it
             if part not in before:
-                before[part] = part.size
+                before[part] = (part.size, part.events)
             data = records[i] if j == i + 1 else b"".join(records[i:j])
             assert part.fd is not None
             parts.write_all(part.fd, data)
@@ -283,7 +334,7 @@ class FileSink(QueuedOutputSink[_Write]):
         if len(self._parts) >= c.max_open:
             oldest = min(self._parts.values(), key=lambda p: p.written)
             self._finish(oldest, published)
-        part = self._create_part(key, now)
+        part = self._create_part(key, now, synced=self._synced_writes)
         header = self.header()
         try:
             if header:
