@@ -20,7 +20,7 @@ the machine as much as the code: CPU time (every thread of the process) is print
 the steadier figure. Pump's path may be faster by wall time than by CPU time: its reading
 thread parses the next chunk while the previous one is transformed and written.
 
-    python bench/pandas.py [--rows N] [--rounds R] [--slow-rounds S] [--chunk ROWS]
+    python bench/dataframes.py [--rows N] [--rounds R] [--slow-rounds S] [--chunk ROWS]
                            [--only vectorised|per_event|pandas|bare_loop]
 
 The last line is JSON: `ratio` is vectorised / pandas (wall time), `cpu_ratio` the same by
@@ -32,36 +32,24 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib.util
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-# This script is named like the library: its folder must not shadow `import pandas`.
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-_spec = importlib.util.spec_from_file_location("_common", HERE / "_common.py")
-assert _spec is not None and _spec.loader is not None
-_common = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_common)
-Clock, add_arguments, interleave, report = (
-    _common.Clock,
-    _common.add_arguments,
-    _common.interleave,
-    _common.report,
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from _common import Clock, add_arguments, interleave, report
 
-import pump  # noqa: E402
-import pump.tuning  # noqa: E402
-from pump_file import FileCSVSource  # noqa: E402
-from pump_pandas import DataFrameCSVSource, DataFrameProcessor, ParquetSink  # noqa: E402
+import pump
+import pump.tuning
+from pump_file import FileCSVSource
+from pump_pandas import DataFrameCSVSource, DataFrameProcessor, ParquetSink
 
 
 def make_csv(path: Path, rows: int) -> None:
