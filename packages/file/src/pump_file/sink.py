@@ -95,12 +95,7 @@ def _by_key(writes: list[_Write]) -> list[tuple[str, list[bytes], list[_Write]]]
     merged: dict[str, tuple[list[bytes], list[_Write]]] = {}
     for w in writes:
         for key, records in w.groups:
-            got = merged.get(key)
-            if got is None:
-                merged[key] = (records, [w])
-                continue
-            if len(got[1]) == 1:  # a write's own list is not extended
-                got = merged[key] = ([*got[0]], got[1])
+            got = merged.setdefault(key, ([], []))
             got[0].extend(records)
             got[1].append(w)
     return [(key, records, owners) for key, (records, owners) in merged.items()]
