@@ -37,6 +37,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -73,21 +74,26 @@ def transform(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def paid_row(event: dict[str, str]) -> dict[str, Any] | None:
+    """The per-event transform (`transform` row by row): None for a row that is not paid."""
+    if event["status"] != "paid":
+        return None
+    amount, rate = float(event["amount"]), float(event["rate"])
+    return {
+        "id": int(event["id"]),
+        "user": event["user"].strip().lower(),
+        "amount": amount,
+        "rate": rate,
+        "status": event["status"],
+        "total": amount * rate,
+    }
+
+
 class PerEvent(pump.Processor):
     """The same transform, one dict at a time (as a BSPump processor would)."""
 
     def process(self, context, event):
-        if event["status"] != "paid":
-            return None
-        amount, rate = float(event["amount"]), float(event["rate"])
-        return {
-            "id": int(event["id"]),
-            "user": event["user"].strip().lower(),
-            "amount": amount,
-            "rate": rate,
-            "status": event["status"],
-            "total": amount * rate,
-        }
+        return paid_row(event)
 
 
 def run_pump(source: Path, work: Path, vectorised: bool, chunk: int) -> Clock:
@@ -126,19 +132,10 @@ def run_bare(source: Path, out: Path) -> Clock:
         writer = None
         rows: list[dict] = []
         for event in csv.DictReader(f):
-            if event["status"] != "paid":
+            row = paid_row(event)
+            if row is None:
                 continue
-            amount, rate = float(event["amount"]), float(event["rate"])
-            rows.append(
-                {
-                    "id": int(event["id"]),
-                    "user": event["user"].strip().lower(),
-                    "amount": amount,
-                    "rate": rate,
-                    "status": event["status"],
-                    "total": amount * rate,
-                }
-            )
+            rows.append(row)
             if len(rows) == 65536:
                 table = pa.Table.from_pylist(rows)
                 writer = writer or pq.ParquetWriter(out, table.schema)
