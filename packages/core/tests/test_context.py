@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 import pump
+from pump.chain import reads_context
+from pump.common import FunctionProcessor
+from pump.context import NumberedContexts
 
 
 class Tag(pump.Processor):
@@ -59,3 +64,97 @@ def test_shared_context_refuses_every_mutation():
     copy = ctx.copy()
     copy["b"] = 2
     assert copy == {"a": 1, "b": 2} and type(copy) is dict
+
+
+# -- numbered contexts: made only for the events that need them -------------------------------
+
+
+class NumberedSource(pump.Source):
+    """Emits numbered events with NumberedContexts (as the file sources do with lines)."""
+
+    def __init__(self, app, pipeline, n, batch_size):
+        super().__init__(app, pipeline)
+        self.n, self.batch_size = n, batch_size
+
+    async def main(self):
+        for first in range(0, self.n, self.batch_size):
+            events = list(range(first, min(first + self.batch_size, self.n)))
+            contexts = NumberedContexts({"file_path": "f"}, "file_line", first + 1, len(events))
+            await self.emit(events, contexts=contexts)
+
+
+class KeepOdd(pump.Processor):
+    def process(self, context, event):  # never reads its context
+        if event == 21:
+            raise ValueError("twenty-one")
+        return event if event % 2 else None
+
+
+class ReadsLine(pump.Processor):
+    def process(self, context, event):
+        return (event, context["file_line"])
+
+
+class PassesContextOn(KeepOdd):
+    def process(self, context, event):
+        return super().process(context, event)
+
+
+def test_numbered_contexts_are_made_when_read():
+    contexts = NumberedContexts({"file_path": "f"}, "file_line", 5, 3)
+    assert len(contexts) == 3
+    assert contexts[0] == {"file_path": "f", "file_line": 5}
+    assert contexts[-1] == {"file_path": "f", "file_line": 7}
+    assert (
+        list(contexts)
+        == contexts.as_list()
+        == [{"file_path": "f", "file_line": n} for n in (5, 6, 7)]
+    )
+    assert contexts[1:] == [{"file_path": "f", "file_line": n} for n in (6, 7)]
+    assert contexts.pick([2, 0]) == [{"file_path": "f", "file_line": n} for n in (7, 5)]
+    made = contexts[0]
+    made["mine"] = 1  # each read makes a new, writable dict
+    assert type(made) is dict and "mine" not in contexts[0]
+    with pytest.raises(IndexError):
+        contexts[3]
+
+
+def test_a_processor_that_never_touches_its_context_is_told_apart(kit):
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p")
+
+    def locals_reader(context, event):
+        return locals()
+
+    def closure(context, event):
+        return lambda: context
+
+    assert not reads_context(KeepOdd(app, pipeline))
+    assert not reads_context(FunctionProcessor(app, pipeline, lambda event: event))
+    assert reads_context(ReadsLine(app, pipeline))
+    assert reads_context(PassesContextOn(app, pipeline))
+    assert reads_context(FunctionProcessor(app, pipeline, lambda context, event: context))
+    assert not reads_context(FunctionProcessor(app, pipeline, lambda context, event: event))
+    assert reads_context(FunctionProcessor(app, pipeline, locals_reader))
+    assert reads_context(FunctionProcessor(app, pipeline, closure))
+
+
+@pytest.mark.parametrize("reader", [False, True])
+async def test_numbered_contexts_reach_the_sink_and_the_error_policy_for_their_own_events(
+    kit, reader, caplog
+):
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p", config={"on_error": "skip"})
+    sink = kit.CollectSink(app, pipeline)
+    # without a reader no processor reads a context: they are made for the kept events only
+    last = [ReadsLine(app, pipeline)] if reader else []
+    pipeline.build(NumberedSource(app, pipeline, 50, 16), KeepOdd(app, pipeline), *last, sink)
+    app.add_pipeline(pipeline)
+    assert await kit.run_app(app) == 0
+    kept = [e for e in range(50) if e % 2 and e != 21]
+    assert [c["file_line"] for c in sink.contexts] == [e + 1 for e in kept]
+    assert all(c["file_path"] == "f" for c in sink.contexts)
+    assert sink.events == ([(e, e + 1) for e in kept] if reader else kept)
+    [error] = pipeline.errors
+    assert error.event == 21
+    assert "twenty-one (event from file 'f' line 22)" in caplog.text

@@ -10,6 +10,7 @@ number, and drops are counted only when they happen.
 
 from __future__ import annotations
 
+import dis
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -34,16 +35,21 @@ class Segment:
         #: Stages of stateful processors (docs/state.md), and their states.
         self.stateful = [i for i, p in enumerate(self.processors) if p.stateful]
         self.states = [self.processors[i].state for i in self.stateful]
-        self._variants: dict[tuple[bool, bool, bool], tuple[RunFunction, dict[int, int]]] = {}
+        #: True when no processor reads its context: numbered contexts (pump.context) can
+        #: then be left unmade, but for the events that come out (and those that fail).
+        self.numbered = not self.stateful and not any(map(reads_context, self.processors))
+        self._variants: dict[tuple[bool, bool, bool, bool], tuple[RunFunction, dict[int, int]]] = {}
 
     def function(
-        self, shared: bool, profiled: bool, replay: bool = False
+        self, shared: bool, profiled: bool, replay: bool = False, numbered: bool = False
     ) -> tuple[RunFunction, dict[int, int]]:
         """The compiled loop for a shared/per-event context, with or without timing; with
-        `replay`, stateful processors are called through their state's `gate`."""
-        key = (shared, profiled, replay)
+        `replay`, stateful processors are called through their state's `gate`; `numbered`:
+        the contexts are `NumberedContexts`, and the loop gives the indexes of the events
+        that come out instead of their contexts."""
+        key = (shared, profiled, replay, numbered)
         if key not in self._variants:
-            self._variants[key] = _compile(self.processors, shared, profiled, replay)
+            self._variants[key] = _compile(self.processors, shared, profiled, replay, numbered)
         return self._variants[key]
 
     def absorbed(self) -> int:
@@ -105,11 +111,51 @@ _TESTS = {
 }
 
 
+#: Instructions that touch a local variable by name (3.11 and later).
+_LOCAL_OPS = frozenset(
+    op for op in dis.opname if "FAST" in op or op in ("LOAD_CLOSURE", "LOAD_DEREF")
+)
+
+
+def reads_context(processor: Processor) -> bool:
+    """False only when the processor is provably deaf to its context: it runs inline (a
+    function of the event) or its `process` never touches the context argument."""
+    if processor.inline is not None:
+        return False
+    process = processor.process
+    function = getattr(process, "__func__", process)
+    code = getattr(function, "__code__", None)
+    first = 1 if hasattr(process, "__self__") else 0  # a method's context follows `self`
+    if code is None or code.co_argcount < first + 2:
+        return True
+    name = code.co_varnames[first]
+    if name in code.co_cellvars or {"locals", "vars", "eval", "exec"} & set(code.co_names):
+        return True
+    for instruction in dis.get_instructions(code):
+        if instruction.opname in _LOCAL_OPS:
+            value = instruction.argval
+            if value == name or (isinstance(value, tuple) and name in value):
+                return True
+    return False
+
+
 def _compile(
-    processors: Sequence[Processor], shared: bool, profiled: bool, replay: bool = False
+    processors: Sequence[Processor],
+    shared: bool,
+    profiled: bool,
+    replay: bool = False,
+    numbered: bool = False,
 ) -> tuple[RunFunction, dict[int, int]]:
     namespace: dict[str, Any] = {"perf": time.perf_counter_ns}
-    if shared:
+    if numbered:
+        # the processors get the shared part of the contexts (they do not read it); an event's
+        # own context is made only if it fails, and the events that come out are noted by index
+        lines = [
+            "def run(contexts, events, out_events, out_index, drops, times, fail):",
+            "    context = contexts.base",
+            "    for i, event in enumerate(events):",
+        ]
+    elif shared:
         lines = [
             "def run(context, events, out_events, out_contexts, drops, times, fail):",
             "    for event in events:",
@@ -142,10 +188,13 @@ def _compile(
     # `out.append(x)` written as a method call is specialised by CPython 3.11+, unlike a
     # cached bound method
     lines.append("            out_events.append(event)")
-    if not shared:
+    if numbered:
+        lines.append("            out_index.append(i)")
+    elif not shared:
         lines.append("            out_contexts.append(context)")
     lines.append("        except Exception as exc:")
-    lines.append("            if fail(stage_of(exc), context, event, exc):")
+    failed_context = "contexts[i]" if numbered else "context"
+    lines.append(f"            if fail(stage_of(exc), {failed_context}, event, exc):")
     lines.append("                break")
     source = "\n".join(lines) + "\n"
     filename = "<pump chain: " + ", ".join(p.Id for p in processors) + ">"

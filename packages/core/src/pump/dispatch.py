@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextvars
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pump.chain import Segment
-from pump.context import SharedContext
+from pump.context import NumberedContexts, SharedContext
 from pump.delivery import Batch
 from pump.errors import ContextWriteError, PartialBatchError
 from pump.processor import Generator, Processor
@@ -89,7 +89,7 @@ class Dispatcher:
         batch: Batch,
         depth: int,
         context: Mapping[str, Any] | None,
-        contexts: list[dict[str, Any]] | None,
+        contexts: Sequence[dict[str, Any]] | None,
         events: list[Any],
     ) -> None:
         """Run a source's batch with one shared `context` or a context per event."""
@@ -103,20 +103,33 @@ class Dispatcher:
         elif contexts is None:
             shared = context if type(context) is SharedContext else SharedContext(context or {})
             self.run(batch, depth, shared, None, events)
-        else:
+        elif isinstance(contexts, (list, NumberedContexts)):
             self.run(batch, depth, None, contexts, events)
+        else:
+            self.run(batch, depth, None, list(contexts), events)
 
     def run(
         self,
         batch: Batch,
         depth: int,
         context: SharedContext | None,
-        contexts: list[dict[str, Any]] | None,
+        contexts: list[dict[str, Any]] | NumberedContexts | None,
         events: list[Any],
     ) -> None:
         """Run events through the segment at `depth`, then on to a Generator or the sink."""
         pipeline = self.pipeline
         processors = pipeline.Processors
+        numbered: NumberedContexts | None = None
+        if isinstance(contexts, NumberedContexts):
+            # made here only where something reads them: a segment that does not runs on
+            # the numbers, and only the events that come out of it get theirs
+            segment = self._segments.get(depth)
+            if segment is None and depth < len(processors) - 1 and depth not in self.batched:
+                segment = self._segment(depth)
+            if segment is not None and segment.numbered:
+                numbered, contexts = contexts, None
+            else:
+                contexts = contexts.as_list()
         if depth >= len(processors) - 1:  # nothing but the sink is left (build() checked it)
             self.writer.write(
                 batch,
@@ -131,7 +144,7 @@ class Dispatcher:
         segment = self._segments.get(depth)
         if segment is None:
             segment = self._segment(depth)
-        shared = contexts is None
+        shared = contexts is None and numbered is None
         every = pipeline.Config.profile_every
         profiled = every > 0 and segment.batches % every == 0
         segment.batches += 1
@@ -139,13 +152,13 @@ class Dispatcher:
         if segment.states:
             for state in segment.states:
                 replay = state.enter(batch, contexts, len(events)) or replay
-        run, _ = segment.function(shared, profiled, replay)
+        run, _ = segment.function(shared, profiled, replay, numbered is not None)
         out_events: list[Any] = []
         out_contexts: list[dict[str, Any]] = []
         previous, self.current = self.current, batch
         try:
             run(
-                context if shared else contexts,
+                context if shared else numbered if numbered is not None else contexts,
                 events,
                 out_events,
                 out_contexts,
@@ -155,6 +168,8 @@ class Dispatcher:
             )
         finally:
             self.current = previous
+        if numbered is not None:  # the indexes of the events that came out: now their contexts
+            out_contexts = numbered.pick(out_contexts)  # type: ignore[arg-type]
         n_in, n_out = len(events), len(out_events)
         if n_out != n_in:
             dropped, aggregated = segment.dropped()

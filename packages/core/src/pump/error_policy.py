@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from pump.deadletter import dead_letter_context, dead_letter_record
@@ -109,7 +109,7 @@ class ErrorPolicy:
         source: Source | None,
         events: list[Any],
         context: Mapping[str, Any] | None,
-        contexts: list[dict[str, Any]] | None,
+        contexts: Sequence[dict[str, Any]] | None,
         errors: Mapping[int, BaseException],
     ) -> tuple[list[Any], list[dict[str, Any]] | None]:
         """Hand the events a source failed to decode to the error policy; return the others."""

@@ -383,7 +383,7 @@ class Pipeline(Configurable):
         self,
         events: list[Any],
         context: Mapping[str, Any] | None = None,
-        contexts: list[dict[str, Any]] | None = None,
+        contexts: Sequence[dict[str, Any]] | None = None,
         source: Source | None = None,
         token: Any = None,
         depth: int = 0,

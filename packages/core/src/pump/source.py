@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pump.component import Component
@@ -47,7 +47,7 @@ class Source(Component):
         events: list[Any],
         context: Mapping[str, Any] | None = None,
         *,
-        contexts: list[dict[str, Any]] | None = None,
+        contexts: Sequence[dict[str, Any]] | None = None,
         token: Any = None,
         errors: Mapping[int, BaseException] | None = None,
     ) -> Batch | None:

@@ -21,12 +21,13 @@ import contextlib
 import functools
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Literal, NamedTuple, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
 from pump.common.encoding import ErrorHandler, TextEncodingOrNone
+from pump.context import NumberedContexts
 from pump.delivery import Batch, CommitTracker
 from pump.errors import BuildError, ConfigError
 from pump.metrics import Counter
@@ -174,7 +175,7 @@ class Chunk(NamedTuple):
     """One batch parsed from a file."""
 
     events: list[Any]
-    contexts: list[dict[str, Any]]
+    contexts: Sequence[dict[str, Any]]
     #: Position just after the batch (byte offset, or item count) and the line/item there.
     end: int
     line: int
@@ -214,9 +215,9 @@ class Reading:
             self.stream.close()
 
 
-def file_contexts(path: str, first: int, n: int) -> list[dict[str, Any]]:
+def file_contexts(path: str, first: int, n: int) -> NumberedContexts:
     """One context per event: the file's path and the event's line number."""
-    return [{"file_path": path, "file_line": line} for line in range(first, first + n)]
+    return NumberedContexts({"file_path": path}, "file_line", first, n)
 
 
 def stream_name(claim: FileClaim) -> str:
