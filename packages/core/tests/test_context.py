@@ -110,8 +110,13 @@ def test_numbered_contexts_are_made_when_read():
         == contexts.as_list()
         == [{"file_path": "f", "file_line": n} for n in (5, 6, 7)]
     )
-    assert contexts[1:] == [{"file_path": "f", "file_line": n} for n in (6, 7)]
-    assert contexts.pick([2, 0]) == [{"file_path": "f", "file_line": n} for n in (7, 5)]
+    assert list(contexts[1:]) == [{"file_path": "f", "file_line": n} for n in (6, 7)]
+    picked = contexts.pick([2, 0])  # still unmade; a pick of a pick is of the same events
+    assert type(picked) is NumberedContexts and len(picked) == 2
+    assert list(picked) == [{"file_path": "f", "file_line": n} for n in (7, 5)]
+    assert picked.pick([1]).as_list() == [{"file_path": "f", "file_line": 5}]
+    assert contexts[1:].pick([1])[0] == {"file_path": "f", "file_line": 7}
+    assert contexts[::2].pick([1])[0] == {"file_path": "f", "file_line": 7}
     made = contexts[0]
     made["mine"] = 1  # each read makes a new, writable dict
     assert type(made) is dict and "mine" not in contexts[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import pump
@@ -53,7 +53,7 @@ class RedisStreamSink(pump.Sink):
         self.tasks = pump.TaskGroup(self.location())
         self.sending: asyncio.Task[None] | None = None
 
-    def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> Awaitable[None]:
+    def write(self, events: list[Any], contexts: Sequence[dict[str, Any]]) -> Awaitable[None]:
         entries = [self._entry(event) for event in events]
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.queue.append((entries, done))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 import aiormq
@@ -147,7 +147,9 @@ class AMQPSink(pump.Sink):
 
     # -- writing ----------------------------------------------------------------------------
 
-    def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> Awaitable[None] | None:
+    def write(
+        self, events: list[Any], contexts: Sequence[dict[str, Any]]
+    ) -> Awaitable[None] | None:
         """Publish the batch now; the returned awaitable completes when the broker confirmed it."""
         messages: list[Outgoing] = []
         positions: list[int] = []

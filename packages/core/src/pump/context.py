@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NoReturn, overload
 
 from pump.errors import ContextWriteError
@@ -40,47 +40,55 @@ class SharedContext(dict[str, Any]):
 
 class NumberedContexts(Sequence[dict[str, Any]]):
     """The per-event contexts of a batch, each made when it is read: `base` plus the event's
-    number in `field` (`first`, `first + 1`, ...).
+    number in `field` (`first` + its index in the source's batch).
 
     A source whose events differ only in a running number (a file's line) hands these over
-    instead of a dict per event: a processor run that never reads its context then makes
-    none, and only the events that go on past it get theirs.
+    instead of a dict per event; `pick` keeps them unmade for the events a processor run let
+    through. Reading one makes a new dict: a processor that writes to its context declares
+    `writes_context`, and then every event gets a dict of its own up front.
     """
 
-    __slots__ = ("base", "field", "first", "n")
+    __slots__ = ("base", "field", "first", "indexes")
 
-    def __init__(self, base: Mapping[str, Any], field: str, first: int, n: int) -> None:
+    def __init__(
+        self,
+        base: Mapping[str, Any],
+        field: str,
+        first: int,
+        n: int,
+        indexes: Sequence[int] | None = None,
+    ) -> None:
         self.base = base if type(base) is SharedContext else SharedContext(base)
         self.field = field
         self.first = first
-        self.n = n
+        #: Each event's index in the source's batch.
+        self.indexes: Sequence[int] = range(n) if indexes is None else indexes
 
     def __len__(self) -> int:
-        return self.n
+        return len(self.indexes)
 
     @overload
     def __getitem__(self, i: int) -> dict[str, Any]: ...
     @overload
-    def __getitem__(self, i: slice) -> list[dict[str, Any]]: ...
-    def __getitem__(self, i: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+    def __getitem__(self, i: slice) -> NumberedContexts: ...
+    def __getitem__(self, i: int | slice) -> dict[str, Any] | NumberedContexts:
         if isinstance(i, slice):
-            return self.pick(list(range(self.n))[i])
-        if i < 0:
-            i += self.n
-        if not 0 <= i < self.n:
-            raise IndexError("context index out of range")
+            return self.pick(range(len(self.indexes))[i])
         context = dict(self.base)
-        context[self.field] = self.first + i
+        context[self.field] = self.first + self.indexes[i]
         return context
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self.as_list())
 
+    def pick(self, indexes: Sequence[int]) -> NumberedContexts:
+        """The contexts of the events at `indexes`, still unmade."""
+        mine = self.indexes
+        if not (type(mine) is range and mine.start == 0 and mine.step == 1):
+            indexes = [mine[i] for i in indexes]
+        return NumberedContexts(self.base, self.field, self.first, 0, indexes)
+
     def as_list(self) -> list[dict[str, Any]]:
         """Every context, as dicts."""
-        return self.pick(range(self.n))
-
-    def pick(self, indexes: Iterable[int]) -> list[dict[str, Any]]:
-        """The contexts of the events at `indexes`, as dicts."""
         base, field, first = self.base, self.field, self.first
-        return [{**base, field: first + i} for i in indexes]
+        return [{**base, field: first + i} for i in self.indexes]

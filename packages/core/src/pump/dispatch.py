@@ -113,7 +113,7 @@ class Dispatcher:
         batch: Batch,
         depth: int,
         context: SharedContext | None,
-        contexts: list[dict[str, Any]] | NumberedContexts | None,
+        contexts: Sequence[dict[str, Any]] | None,
         events: list[Any],
     ) -> None:
         """Run events through the segment at `depth`, then on to a Generator or the sink."""
@@ -121,15 +121,16 @@ class Dispatcher:
         processors = pipeline.Processors
         numbered: NumberedContexts | None = None
         if isinstance(contexts, NumberedContexts):
-            # made here only where something reads them: a segment that does not runs on
-            # the numbers, and only the events that come out of it get theirs
+            # made only where something reads them: a segment that does not runs on the
+            # numbers (sinks and batch processors take them as they are)
             segment = self._segments.get(depth)
             if segment is None and depth < len(processors) - 1 and depth not in self.batched:
                 segment = self._segment(depth)
-            if segment is not None and segment.numbered:
-                numbered, contexts = contexts, None
-            else:
-                contexts = contexts.as_list()
+            if segment is not None:
+                if segment.numbered:
+                    numbered, contexts = contexts, None
+                else:
+                    contexts = contexts.as_list()
         if depth >= len(processors) - 1:  # nothing but the sink is left (build() checked it)
             self.writer.write(
                 batch,
@@ -154,7 +155,7 @@ class Dispatcher:
                 replay = state.enter(batch, contexts, len(events)) or replay
         run, _ = segment.function(shared, profiled, replay, numbered is not None)
         out_events: list[Any] = []
-        out_contexts: list[dict[str, Any]] = []
+        out_contexts: Sequence[dict[str, Any]] = []
         previous, self.current = self.current, batch
         try:
             run(
@@ -218,7 +219,7 @@ class Dispatcher:
         batch: Batch,
         depth: int,
         context: SharedContext | None,
-        contexts: list[dict[str, Any]] | None,
+        contexts: Sequence[dict[str, Any]] | None,
         events: list[Any],
     ) -> None:
         """Run the batch processor at `depth` once over the whole batch, then go on."""
@@ -226,7 +227,7 @@ class Dispatcher:
         assert isinstance(processor, Processor)
         counters = processor.counters
         n_in = len(events)
-        every_context: list[Any] = contexts if contexts is not None else [context] * n_in
+        every_context: Sequence[Any] = contexts if contexts is not None else [context] * n_in
         replayed = 0
         results: list[Any] | None
         if processor.stateful and processor.state.enter(batch, contexts, n_in):
@@ -276,7 +277,7 @@ class Dispatcher:
             self.run(batch, depth + 1, None, [c for c, _ in kept], [r for _, r in kept])
 
     @staticmethod
-    def _replayed(processor: Processor, contexts: list[Any]) -> int:
+    def _replayed(processor: Processor, contexts: Sequence[Any]) -> int:
         """How many leading events of a batch its restored state already reflects."""
         gate = processor.state
         n = 0
@@ -289,7 +290,7 @@ class Dispatcher:
 
     @staticmethod
     def _replay(
-        processor: Processor, replayed: int, contexts: list[Any], events: list[Any]
+        processor: Processor, replayed: int, contexts: Sequence[Any], events: list[Any]
     ) -> list[Any]:
         """`replay` for the events the restored state reflects, `process_batch` for the rest."""
         processor.state.count_replayed(replayed)
@@ -306,7 +307,7 @@ class Dispatcher:
         self,
         batch: Batch,
         processor: Processor,
-        contexts: list[Any],
+        contexts: Sequence[Any],
         events: list[Any],
         partial: PartialBatchError,
     ) -> list[Any]:
@@ -330,7 +331,7 @@ class Dispatcher:
         self,
         batch: Batch,
         processor: Processor,
-        contexts: list[Any],
+        contexts: Sequence[Any],
         events: list[Any],
         exc: Exception,
     ) -> list[Any]:
@@ -375,7 +376,7 @@ class Dispatcher:
         batch: Batch,
         index: int,
         generator: Generator,
-        contexts: list[dict[str, Any]],
+        contexts: Sequence[dict[str, Any]],
         events: list[Any],
     ) -> None:
         injected = _Injected(self, batch)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pump.component import Component
@@ -55,7 +55,9 @@ class Processor(Component):
         """Return the (possibly new) event, or None to drop it."""
         return event
 
-    def process_batch(self, contexts: list[dict[str, Any]], events: list[Any]) -> list[Any] | None:
+    def process_batch(
+        self, contexts: Sequence[dict[str, Any]], events: list[Any]
+    ) -> list[Any] | None:
         """One result per event of a batch (None drops it), or None when all pass unchanged."""
         # overriding this makes the processor a batch processor (see docs/architecture.md);
         # the default gives exactly the per-event `process` semantics

@@ -11,7 +11,7 @@ import asyncio
 import copy
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
@@ -55,7 +55,7 @@ class InternalSource(Source):
         config: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(app, pipeline, id, config)
-        self._queue: deque[tuple[list[Any], list[dict[str, Any]], Batch | None]] = deque()
+        self._queue: deque[tuple[list[Any], Sequence[dict[str, Any]], Batch | None]] = deque()
         self._queued = 0
         self._wakeup = asyncio.Event()
         self._upstreams: set[Pipeline] = set()
@@ -103,7 +103,7 @@ class InternalSource(Source):
                 callback()
 
     def put_batch(
-        self, events: list[Any], contexts: list[dict[str, Any]], parent: Batch | None = None
+        self, events: list[Any], contexts: Sequence[dict[str, Any]], parent: Batch | None = None
     ) -> None:
         """Queue events; `parent` (held by the caller) is finished when they are done here."""
         if self._closed:
@@ -323,7 +323,7 @@ class RouterSink(Sink):
             self._targets[address] = source
         return source
 
-    def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> None:
+    def write(self, events: list[Any], contexts: Sequence[dict[str, Any]]) -> None:
         assert self.Pipeline is not None
         batch = self.Pipeline.current_batch
         groups: dict[str, tuple[list[Any], list[dict[str, Any]]]] = {}
@@ -391,7 +391,7 @@ class TeeProcessor(Processor):
         self._share_contexts = False  # decided at start, once the target is known
         self._batch: Batch | None = None
         self._events: list[Any] = []
-        self._contexts: list[dict[str, Any]] = []
+        self._contexts: Sequence[dict[str, Any]] = []
         self._flush_soon: asyncio.Handle | None = None
 
     @classmethod
@@ -459,10 +459,10 @@ class TeeProcessor(Processor):
         self._events.append(
             event.copy() if self._shallow and type(event) is dict else self._copy(event)
         )
-        self._contexts.append(context if self._share_contexts else dict(context))
+        self._listed_contexts().append(context if self._share_contexts else dict(context))
         return event
 
-    def process_batch(self, contexts: list[dict[str, Any]], events: list[Any]) -> None:
+    def process_batch(self, contexts: Sequence[dict[str, Any]], events: list[Any]) -> None:
         """Copy the whole batch at once (plain dicts by one C-level call), pass it on as it is."""
         if self._copy is _same:
             copies = list(events)
@@ -474,8 +474,18 @@ class TeeProcessor(Processor):
         if batch is not self._batch or not self._events:
             self._new_batch(batch)
         self._events += copies
-        self._contexts += contexts if self._share_contexts else map(dict, contexts)
+        mine = contexts if self._share_contexts else list(map(dict, contexts))
+        if self._contexts or isinstance(mine, list):
+            self._listed_contexts().extend(mine)
+        else:
+            self._contexts = mine  # numbered contexts (pump.context) stay unmade
         return None
+
+    def _listed_contexts(self) -> list[dict[str, Any]]:
+        """The contexts collected so far, as a list of this processor's own."""
+        if not isinstance(self._contexts, list):
+            self._contexts = list(self._contexts)
+        return self._contexts
 
     def _new_batch(self, batch: Batch | None) -> None:
         self._hand_over()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from pump.component import Component
@@ -25,7 +25,9 @@ class Sink(Component):
         """Write one event synchronously."""
         raise NotImplementedError(f"{self.location()} implements neither process() nor write()")
 
-    def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> Awaitable[None] | None:
+    def write(
+        self, events: list[Any], contexts: Sequence[dict[str, Any]]
+    ) -> Awaitable[None] | None:
         """Write a batch; None means written, an awaitable means written when it completes."""
         process = self.process
         errors: dict[int, BaseException] | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pump.backoff import Backoff
@@ -55,7 +56,7 @@ class SinkWriter:
             self.given_up = 0
 
     def write(
-        self, batch: Batch, sink: Sink, events: list[Any], contexts: list[dict[str, Any]]
+        self, batch: Batch, sink: Sink, events: list[Any], contexts: Sequence[dict[str, Any]]
     ) -> None:
         """Write `events` for `batch`; the batch stays open until they are written or handled."""
         sink.counters.events_in += len(events)
@@ -76,7 +77,7 @@ class SinkWriter:
         batch: Batch,
         sink: Sink,
         events: list[Any],
-        contexts: list[dict[str, Any]],
+        contexts: Sequence[dict[str, Any]],
         pending: Any,
     ) -> None:
         try:
@@ -91,7 +92,7 @@ class SinkWriter:
         batch: Batch,
         sink: Sink,
         events: list[Any],
-        contexts: list[dict[str, Any]],
+        contexts: Sequence[dict[str, Any]],
         exc: BaseException,
     ) -> None:
         """Write the failed events again with backoff; when retries run out, apply on_error."""
@@ -148,9 +149,9 @@ class SinkWriter:
         batch: Batch,
         sink: Sink,
         events: list[Any],
-        contexts: list[dict[str, Any]],
+        contexts: Sequence[dict[str, Any]],
         exc: BaseException,
-    ) -> tuple[list[Any], list[dict[str, Any]], BaseException] | None:
+    ) -> tuple[list[Any], Sequence[dict[str, Any]], BaseException] | None:
         """Count what a failed write did write, hand its permanent failures to the error
         policy; the events to retry and their first error, or None when none are left."""
         if isinstance(exc, PartialWriteError):
@@ -183,7 +184,7 @@ class SinkWriter:
         batch: Batch,
         sink: Sink,
         events: list[Any],
-        contexts: list[dict[str, Any]],
+        contexts: Sequence[dict[str, Any]],
         exc: BaseException,
         retried: int,
     ) -> None:
@@ -230,7 +231,7 @@ class SinkWriter:
         return await wait_event(self._stopping, delay)
 
     def _call_write(
-        self, batch: Batch, sink: Sink, events: list[Any], contexts: list[dict[str, Any]]
+        self, batch: Batch, sink: Sink, events: list[Any], contexts: Sequence[dict[str, Any]]
     ) -> Any:
         # a router sink holds the batch it writes for (current_batch), so set it during write
         dispatcher = self.dispatcher

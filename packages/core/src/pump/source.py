@@ -69,7 +69,7 @@ class Source(Component):
         )
 
     def stream_position(
-        self, batch: Batch, contexts: list[dict[str, Any]]
+        self, batch: Batch, contexts: Sequence[dict[str, Any]]
     ) -> StreamPosition | None:
         """Where the events of `batch` (these `contexts`, in order) are: partition, stream,
         first and last position, and the context key of each event's position.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -69,7 +69,9 @@ class FileBlockSink(OutputSink):
         if self.Config.recover:
             await asyncio.to_thread(self._remove_unfinished)
 
-    def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> Awaitable[None] | None:
+    def write(
+        self, events: list[Any], contexts: Sequence[dict[str, Any]]
+    ) -> Awaitable[None] | None:
         """Write one file per event in a worker thread; done once every file is published."""
         template = self.Template
         now = template.now()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
@@ -139,7 +139,9 @@ class FileSink(QueuedOutputSink[_Write]):
 
     # -- write ----------------------------------------------------------------------------------
 
-    def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> Awaitable[None] | None:
+    def write(
+        self, events: list[Any], contexts: Sequence[dict[str, Any]]
+    ) -> Awaitable[None] | None:
         """Queue the events; the awaitable completes once they are flushed (and synced)."""
         template = self.Template
         now = template.now()

@@ -535,7 +535,7 @@ class FileSource(TriggerSource):
     # -- positions for state ------------------------------------------------------------------
 
     def stream_position(
-        self, batch: Batch, contexts: list[dict[str, Any]]
+        self, batch: Batch, contexts: Sequence[dict[str, Any]]
     ) -> StreamPosition | None:
         """The file (by path and identity) and the batch's first and last line (or item).
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
@@ -118,7 +118,7 @@ class HTTPSink(pump.Sink):
 
     # -- writing ------------------------------------------------------------------------------
 
-    def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> Awaitable[None]:
+    def write(self, events: list[Any], contexts: Sequence[dict[str, Any]]) -> Awaitable[None]:
         """Send the batch; the awaitable ends once every request was answered."""
         errors: dict[int, BaseException] = {}
         requests: list[tuple[str, bytes, str, list[int]]] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
@@ -94,7 +94,7 @@ class WebSocketSink(pump.Sink):
             await session.close()
         self.connected = 0
 
-    def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> Awaitable[None]:
+    def write(self, events: list[Any], contexts: Sequence[dict[str, Any]]) -> Awaitable[None]:
         """Send the batch's messages; the awaitable ends once the server has them."""
         return self._send(events)
 

@@ -212,7 +212,7 @@ class InfluxDBSink(pump.Sink):
 
     # -- building lines -------------------------------------------------------------------------
 
-    def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> Awaitable[None]:
+    def write(self, events: list[Any], contexts: Sequence[dict[str, Any]]) -> Awaitable[None]:
         """Build the events' lines and queue them; completes when the server accepted them."""
         loop = asyncio.get_running_loop()
         write = _Write(loop.create_future())

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
@@ -94,7 +94,7 @@ class _Write:
     __slots__ = ("contexts", "events", "failures", "future", "pending")
 
     def __init__(
-        self, events: list[Any], contexts: list[dict[str, Any]], future: asyncio.Future[None]
+        self, events: list[Any], contexts: Sequence[dict[str, Any]], future: asyncio.Future[None]
     ) -> None:
         self.events = events
         self.contexts = contexts
@@ -256,7 +256,7 @@ class KafkaSink(pump.Sink):
 
     # -- writing ------------------------------------------------------------------------------
 
-    def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> Awaitable[None]:
+    def write(self, events: list[Any], contexts: Sequence[dict[str, Any]]) -> Awaitable[None]:
         """Queue a batch; the returned future completes when the broker acked all of it."""
         if self._feeder is None:
             raise ProducerClosed(f"{self.location()} is not started")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
@@ -296,7 +296,7 @@ class KafkaSource(pump.Source):
             return False
 
     def stream_position(
-        self, batch: Batch, contexts: list[dict[str, Any]]
+        self, batch: Batch, contexts: Sequence[dict[str, Any]]
     ) -> StreamPosition | None:
         """The batch's topic-partition (state partition and stream) and offsets."""
         tp = batch.token[0]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import operator
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import aiomysql
@@ -147,7 +147,7 @@ class MySQLSink(pump.Sink):
 
     # -- writing ----------------------------------------------------------------------------
 
-    def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> Awaitable[None]:
+    def write(self, events: list[Any], contexts: Sequence[dict[str, Any]]) -> Awaitable[None]:
         """Build the batch's statements now; the awaitable completes once they are committed."""
         errors: dict[int, BaseException] = {}
         if self.Config.statement:
@@ -187,7 +187,10 @@ class MySQLSink(pump.Sink):
         return [(self.Config.statement, rows, positions)] if rows else []
 
     def _insert_work(
-        self, events: list[Any], contexts: list[dict[str, Any]], errors: dict[int, BaseException]
+        self,
+        events: list[Any],
+        contexts: Sequence[dict[str, Any]],
+        errors: dict[int, BaseException],
     ) -> list[Work]:
         default_table = self.Config.table
         getter, columns = self._getter, self._columns

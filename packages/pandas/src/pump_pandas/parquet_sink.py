@@ -19,7 +19,7 @@ import contextlib
 import io
 import logging
 import os
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
@@ -197,7 +197,9 @@ class ParquetSink(QueuedOutputSink[_Write]):
 
     # -- write (event loop) ---------------------------------------------------------------
 
-    def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> Awaitable[None] | None:
+    def write(
+        self, events: list[Any], contexts: Sequence[dict[str, Any]]
+    ) -> Awaitable[None] | None:
         """Queue the events' rows; the awaitable completes once their files are published."""
         now = self.Template.now()
         errors: dict[int, BaseException] = {}

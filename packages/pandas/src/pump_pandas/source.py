@@ -10,7 +10,7 @@ reader gives chunks of at most `chunk_rows` rows, each handed over as one DataFr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pandas as pd
@@ -212,7 +212,7 @@ class DataFrameSource(FileSource):
         events: list[Any],
         context: Mapping[str, Any] | None = None,
         *,
-        contexts: list[dict[str, Any]] | None = None,
+        contexts: Sequence[dict[str, Any]] | None = None,
         token: Any = None,
         errors: Mapping[int, BaseException] | None = None,
     ) -> Batch | None:

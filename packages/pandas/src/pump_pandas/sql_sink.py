@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
@@ -97,7 +97,7 @@ class DataFrameSQLSink(Sink):
                 self.location(), [f"key 'url': {type(exc).__name__}: {_without_url(exc)}"]
             ) from None
 
-    def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> Awaitable[None]:
+    def write(self, events: list[Any], contexts: Sequence[dict[str, Any]]) -> Awaitable[None]:
         """Append the rows in a worker thread; done once committed."""
         parts: list[tuple[list[int], pd.DataFrame]] = []
         errors: dict[int, BaseException] = {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -39,7 +39,7 @@ class DataFrameAggregationStrategy(AggregationStrategy):
         """Add one row."""
         self.parts.append(self.builder.from_rows([event]))
 
-    def extend(self, contexts: list[dict[str, Any]], events: list[Any]) -> None:
+    def extend(self, contexts: Sequence[dict[str, Any]], events: list[Any]) -> None:
         """Add a run of rows (the prepared frame of them, when there is one)."""
         prepared, self.prepared = self.prepared, None
         self.parts.append(prepared if prepared is not None else self.builder.from_rows(events))
@@ -88,7 +88,7 @@ class ToDataFrame(Aggregator):
         """A DataFrame strategy with this component's columns and dtypes."""
         return DataFrameAggregationStrategy(FrameBuilder(self.Config))
 
-    def process_batch(self, contexts: list[dict[str, Any]], events: list[Any]) -> list[Any]:
+    def process_batch(self, contexts: Sequence[dict[str, Any]], events: list[Any]) -> list[Any]:
         """Make the batch's rows one frame, then hold it a run at a time (emitting full frames)."""
         # built before anything is held: if it raises, the batch is rerun row by row
         frame = self.Builder.from_rows(events)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -13,7 +14,7 @@ class AggregationStrategy(ABC):
     def append(self, context: dict[str, Any], event: Any) -> None:
         """Add one event to the current aggregate."""
 
-    def extend(self, contexts: list[dict[str, Any]], events: list[Any]) -> None:
+    def extend(self, contexts: Sequence[dict[str, Any]], events: list[Any]) -> None:
         """Add a run of events (override when that can be done faster than one by one)."""
         for context, event in zip(contexts, events, strict=True):
             self.append(context, event)
@@ -37,7 +38,7 @@ class ListEventAggregationStrategy(AggregationStrategy):
         """Add the event to the list."""
         self.AggregatedEvent.append(event)
 
-    def extend(self, contexts: list[dict[str, Any]], events: list[Any]) -> None:
+    def extend(self, contexts: Sequence[dict[str, Any]], events: list[Any]) -> None:
         """Add the events to the list (one by one where a subclass changed `append`)."""
         if type(self).append is ListEventAggregationStrategy.append:
             self.AggregatedEvent += events
@@ -61,7 +62,7 @@ class ListAggregationStrategy(ListEventAggregationStrategy):
         """Add the pair to the list."""
         self.AggregatedEvent.append((context, event))
 
-    def extend(self, contexts: list[dict[str, Any]], events: list[Any]) -> None:
+    def extend(self, contexts: Sequence[dict[str, Any]], events: list[Any]) -> None:
         """Add the pairs to the list (one by one where a subclass changed `append`)."""
         if type(self).append is ListAggregationStrategy.append:
             self.AggregatedEvent += zip(contexts, events, strict=True)

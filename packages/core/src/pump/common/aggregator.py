@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
@@ -137,7 +137,7 @@ class Aggregator(Processor):
             self._emit()
         return None
 
-    def process_batch(self, contexts: list[dict[str, Any]], events: list[Any]) -> list[Any]:
+    def process_batch(self, contexts: Sequence[dict[str, Any]], events: list[Any]) -> list[Any]:
         """Hold the batch's events a run at a time, emitting each aggregate as it fills."""
         start, n = 0, len(events)
         while start < n:
@@ -146,7 +146,7 @@ class Aggregator(Processor):
             start = end
         return [None] * n
 
-    def hold(self, contexts: list[dict[str, Any]], events: list[Any]) -> None:
+    def hold(self, contexts: Sequence[dict[str, Any]], events: list[Any]) -> None:
         """Add events to the current aggregate (emitted once full: keep runs within its room)."""
         self.AggregationStrategy.extend(contexts, events)
         batch = self.Pipeline.current_batch

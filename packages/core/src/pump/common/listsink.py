@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pump.sink import Sink
@@ -33,7 +33,7 @@ class ListSink(Sink):
         self.events.append(event)
         self.contexts.append(context)
 
-    def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> None:
+    def write(self, events: list[Any], contexts: Sequence[dict[str, Any]]) -> None:
         """Collect a batch."""
         self.events.extend(events)
         self.contexts.extend(contexts)

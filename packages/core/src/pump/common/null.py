@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pump.sink import Sink
@@ -13,7 +14,7 @@ class NullSink(Sink):
     def process(self, context: dict[str, Any], event: Any) -> None:
         """Discard one event."""
 
-    def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> None:
+    def write(self, events: list[Any], contexts: Sequence[dict[str, Any]]) -> None:
         """Discard a batch."""
 
 
@@ -27,7 +28,7 @@ class CountingSink(Sink):
         """Count one event."""
         self.count += 1
 
-    def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> None:
+    def write(self, events: list[Any], contexts: Sequence[dict[str, Any]]) -> None:
         """Count a batch."""
         self.count += len(events)
         self.batches += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pprint
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from pydantic import Field
@@ -94,7 +94,7 @@ class PrintSink(_Printing, Sink):
         """Print one event."""
         print(event, file=self.Stream)
 
-    def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> None:
+    def write(self, events: list[Any], contexts: Sequence[dict[str, Any]]) -> None:
         """Print a batch in one write."""
         self.Stream.write("\n".join(map(str, events)) + "\n")
 
@@ -110,7 +110,7 @@ class PPrintSink(_Printing, Sink):
         """Pretty-print one event."""
         pprint.pprint(event, stream=self.Stream)
 
-    def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> None:
+    def write(self, events: list[Any], contexts: Sequence[dict[str, Any]]) -> None:
         """Pretty-print a batch in one write."""
         self.Stream.write("".join(pprint.pformat(event) + "\n" for event in events))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -154,7 +154,7 @@ class StreamClientSinkBase(Sink):
 
     # -- writing ---------------------------------------------------------------------------
 
-    def write(self, events: list[Any], contexts: list[Any]) -> Any:
+    def write(self, events: list[Any], contexts: Sequence[Any]) -> Any:
         """Frame the batch now; the returned awaitable completes when it was sent."""
         chunks: list[bytes] = []
         errors: dict[int, BaseException] = {}

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
@@ -354,7 +354,7 @@ class UDPSink(Sink):
             ) from None
         self._transport = transport
 
-    def write(self, events: list[Any], contexts: list[Any]) -> Any:
+    def write(self, events: list[Any], contexts: Sequence[Any]) -> Any:
         """Send every event of the batch; wait only if the system's buffer is full."""
         transport = self._transport
         if transport is None:

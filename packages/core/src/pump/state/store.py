@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pump.delivery import Batch
@@ -305,7 +305,7 @@ class State:
 
     # -- the dispatcher's hook ----------------------------------------------------------------
 
-    def enter(self, batch: Batch, contexts: list[dict[str, Any]] | None, n: int) -> bool:
+    def enter(self, batch: Batch, contexts: Sequence[dict[str, Any]] | None, n: int) -> bool:
         """A batch reaches the processor: switch partition, hold the batch for the checkpoint.
 
         Returns True when some of its events are already reflected in the restored state

@@ -179,7 +179,7 @@ class CollectingSink(Sink):
         """True while writes wait for `release()`."""
         return self._gate is not None
 
-    def write(self, events: list[Any], contexts: list[dict[str, Any]]) -> Any:
+    def write(self, events: list[Any], contexts: Sequence[dict[str, Any]]) -> Any:
         self.writes += 1
         if self.fail_with is not None:
             raise self.fail_with.with_traceback(None)  # a fresh traceback per failed write
@@ -199,7 +199,7 @@ class CollectingSink(Sink):
             raise self.fail_with.with_traceback(None)
         self._keep(events, contexts)
 
-    def _keep(self, events: list[Any], contexts: list[dict[str, Any]]) -> None:
+    def _keep(self, events: list[Any], contexts: Sequence[dict[str, Any]]) -> None:
         self.outputs.extend(
             (dict(context), event) for context, event in zip(contexts, events, strict=True)
         )

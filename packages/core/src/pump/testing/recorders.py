@@ -8,7 +8,7 @@ one shared counter, so "acknowledged before the write completed" is a comparison
 from __future__ import annotations
 
 import itertools
-from collections.abc import Awaitable, Hashable
+from collections.abc import Awaitable, Hashable, Sequence
 from typing import Any
 
 import orjson
@@ -46,7 +46,7 @@ class CompletedWrite:
 
     __slots__ = ("contexts", "events", "tick")
 
-    def __init__(self, events: list[Any], contexts: list[dict[str, Any]]) -> None:
+    def __init__(self, events: list[Any], contexts: Sequence[dict[str, Any]]) -> None:
         self.events = events
         self.contexts = contexts
         self.tick = tick()
@@ -89,7 +89,9 @@ class WriteRecorder:
         """Every event written, in completion order."""
         return [event for write in self.completed for event in write.events]
 
-    def _wrapped(self, events: list[Any], contexts: list[dict[str, Any]]) -> Awaitable[None] | None:
+    def _wrapped(
+        self, events: list[Any], contexts: Sequence[dict[str, Any]]
+    ) -> Awaitable[None] | None:
         self.calls += 1
         if self.fail_next > 0:
             self.fail_next -= 1
@@ -112,7 +114,7 @@ class WriteRecorder:
         return self._finish(pending, written, snapshots)
 
     async def _finish(
-        self, pending: Awaitable[None], events: list[Any], contexts: list[dict[str, Any]]
+        self, pending: Awaitable[None], events: list[Any], contexts: Sequence[dict[str, Any]]
     ) -> None:
         try:
             await pending
@@ -125,7 +127,7 @@ class WriteRecorder:
         self.completed.append(CompletedWrite(events, contexts))
 
     def _partly_done(
-        self, events: list[Any], contexts: list[dict[str, Any]], exc: PartialWriteError
+        self, events: list[Any], contexts: Sequence[dict[str, Any]], exc: PartialWriteError
     ) -> None:
         self.failures += 1
         kept = [i for i in range(len(events)) if i not in exc.errors]

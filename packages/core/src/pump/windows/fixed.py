@@ -139,7 +139,7 @@ class FixedWindows:
         buckets: dict[Any, Any],
         dirty: set[Any],
         events: list[Any],
-        contexts: list[Any] | None,
+        contexts: Sequence[Any] | None,
         watermark: float,
         latest: float,
         cap: float = math.inf,

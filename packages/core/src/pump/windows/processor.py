@@ -13,7 +13,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pump.errors import ConfigError, PartialBatchError
@@ -168,7 +168,7 @@ class Window(Processor):
         data: dict[Any, Any],
         changed: set[Any],
         events: list[Any],
-        contexts: list[Any] | None,
+        contexts: Sequence[Any] | None,
         watermark: float,
         latest: float,
         cap: float,
@@ -188,7 +188,7 @@ class Window(Processor):
 
     # -- the event path ----------------------------------------------------------------------
 
-    def process_batch(self, contexts: list[dict[str, Any]], events: list[Any]) -> list[Any]:
+    def process_batch(self, contexts: Sequence[dict[str, Any]], events: list[Any]) -> list[Any]:
         """Take a batch into its windows; emit the windows its watermark closed."""
         state = self.state
         partition = state.partition
@@ -252,7 +252,7 @@ class Window(Processor):
             return ValueError(f"{self.location()}: {exc}")
         return exc
 
-    def _late(self, contexts: list[dict[str, Any]], events: list[Any], late: list[int]) -> None:
+    def _late(self, contexts: Sequence[dict[str, Any]], events: list[Any], late: list[int]) -> None:
         """Events whose windows had closed: dropped (counted), dead-lettered or routed."""
         self.late_events += len(late)
         if L.isEnabledFor(logging.DEBUG):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any
 
 from pump.windows.aggregate import Aggregate
@@ -67,7 +67,7 @@ class SessionWindows:
     def add(
         self,
         events: list[Any],
-        contexts: list[Any] | None,
+        contexts: Sequence[Any] | None,
         watermark: float,
         latest: float,
         cap: float = math.inf,
