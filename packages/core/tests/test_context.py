@@ -144,12 +144,13 @@ def test_a_processor_that_never_touches_its_context_is_told_apart(kit):
     assert reads_context(FunctionProcessor(app, pipeline, closure))
 
 
-@pytest.mark.parametrize("reader", [False, True])
+@pytest.mark.parametrize(("reader", "profile_every"), [(False, 0), (False, 1), (True, 0)])
 async def test_numbered_contexts_reach_the_sink_and_the_error_policy_for_their_own_events(
-    kit, reader, caplog
+    kit, reader, profile_every, caplog
 ):
     app = pump.Application()
-    pipeline = pump.Pipeline(app, "p", config={"on_error": "skip"})
+    config = {"on_error": "skip", "profile_every": profile_every}
+    pipeline = pump.Pipeline(app, "p", config=config)
     sink = kit.CollectSink(app, pipeline)
     # without a reader no processor reads a context: they are made for the kept events only
     last = [ReadsLine(app, pipeline)] if reader else []

@@ -119,18 +119,6 @@ class Dispatcher:
         """Run events through the segment at `depth`, then on to a Generator or the sink."""
         pipeline = self.pipeline
         processors = pipeline.Processors
-        numbered: NumberedContexts | None = None
-        if isinstance(contexts, NumberedContexts):
-            # made only where something reads them: a segment that does not runs on the
-            # numbers (sinks and batch processors take them as they are)
-            segment = self._segments.get(depth)
-            if segment is None and depth < len(processors) - 1 and depth not in self.batched:
-                segment = self._segment(depth)
-            if segment is not None:
-                if segment.numbered:
-                    numbered, contexts = contexts, None
-                else:
-                    contexts = contexts.as_list()
         if depth >= len(processors) - 1:  # nothing but the sink is left (build() checked it)
             self.writer.write(
                 batch,
@@ -145,6 +133,14 @@ class Dispatcher:
         segment = self._segments.get(depth)
         if segment is None:
             segment = self._segment(depth)
+        numbered: NumberedContexts | None = None
+        if isinstance(contexts, NumberedContexts):
+            # made only where read: a segment that reads none runs on the numbers (sinks and
+            # batch processors take them as they are)
+            if segment.numbered:
+                numbered, contexts = contexts, None
+            else:
+                contexts = contexts.as_list()
         shared = contexts is None and numbered is None
         every = pipeline.Config.profile_every
         profiled = every > 0 and segment.batches % every == 0
