@@ -79,7 +79,9 @@ class NumberedSource(pump.Source):
     async def main(self):
         for first in range(0, self.n, self.batch_size):
             events = list(range(first, min(first + self.batch_size, self.n)))
-            contexts = NumberedContexts({"file_path": "f"}, "file_line", first + 1, len(events))
+            contexts = NumberedContexts(
+                {"file_path": "f"}, "file_line", range(first + 1, first + 1 + len(events))
+            )
             await self.emit(events, contexts=contexts)
 
 
@@ -101,7 +103,7 @@ class PassesContextOn(KeepOdd):
 
 
 def test_numbered_contexts_are_made_when_read():
-    contexts = NumberedContexts({"file_path": "f"}, "file_line", 5, 3)
+    contexts = NumberedContexts({"file_path": "f"}, "file_line", range(5, 8))
     assert len(contexts) == 3
     assert contexts[0] == {"file_path": "f", "file_line": 5}
     assert contexts[-1] == {"file_path": "f", "file_line": 7}
@@ -122,6 +124,10 @@ def test_numbered_contexts_are_made_when_read():
     assert type(made) is dict and "mine" not in contexts[0]
     with pytest.raises(IndexError):
         contexts[3]
+    # numbers that are not consecutive (records that span lines) are kept as they are
+    spans = NumberedContexts({"file_path": "f"}, "file_line", [1, 4, 5, 9])
+    assert [c["file_line"] for c in spans.pick([3, 1])] == [9, 4]
+    assert [c["file_line"] for c in spans[1:].pick([0, 2])] == [4, 9]
 
 
 def test_a_processor_that_never_touches_its_context_is_told_apart(kit):

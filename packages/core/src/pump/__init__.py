@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from pump.component import Component
     from pump.config import ComponentConfig
     from pump.connection import Connection
-    from pump.context import SharedContext
+    from pump.context import NumberedContexts, SharedContext
     from pump.delivery import Batch, CommitTracker
     from pump.errors import (
         BuildError,
@@ -73,6 +73,7 @@ _EXPORTS: dict[str, str] = {
     "Component": "pump.component",
     "ComponentConfig": "pump.config",
     "Connection": "pump.connection",
+    "NumberedContexts": "pump.context",
     "SharedContext": "pump.context",
     "Batch": "pump.delivery",
     "CommitTracker": "pump.delivery",
@@ -145,6 +146,7 @@ __all__ = [
     "LookupProvider",
     "MappingLookup",
     "MemoryLookupProvider",
+    "NumberedContexts",
     "PartialBatchError",
     "PartialWriteError",
     "PeriodicTrigger",

@@ -40,29 +40,26 @@ class SharedContext(dict[str, Any]):
 
 class NumberedContexts(Sequence[dict[str, Any]]):
     """The per-event contexts of a batch, each made when it is read: `base` plus the event's
-    number in `field` (`first` + its index in the source's batch).
+    number in `field` (`numbers[i]` for the i-th event: its line in a file).
 
-    A source whose events differ only in a running number (a file's line) hands these over
-    instead of a dict per event; `pick` keeps them unmade for the events a processor run let
-    through. Reading one makes a new dict: a processor that writes to its context declares
-    `writes_context`, and then every event gets a dict of its own up front.
+    A source whose events differ only in a running number hands these over instead of a dict
+    per event; `pick` keeps them unmade for the events a processor run let through. Reading
+    one makes a new dict: a processor that writes to its context declares `writes_context`,
+    and then every event gets a dict of its own up front.
     """
 
     __slots__ = ("base", "field", "first", "indexes")
+    indexes: Sequence[int]
 
-    def __init__(
-        self,
-        base: Mapping[str, Any],
-        field: str,
-        first: int,
-        n: int,
-        indexes: Sequence[int] | None = None,
-    ) -> None:
+    def __init__(self, base: Mapping[str, Any], field: str, numbers: Sequence[int]) -> None:
         self.base = base if type(base) is SharedContext else SharedContext(base)
         self.field = field
-        self.first = first
-        #: Each event's index in the source's batch.
-        self.indexes: Sequence[int] = range(n) if indexes is None else indexes
+        # consecutive numbers (the usual case) are kept as a start and offsets, so picking
+        # events keeps the offsets the processor run already made
+        if type(numbers) is range and numbers.step == 1:
+            self.first, self.indexes = numbers.start, range(len(numbers))
+        else:
+            self.first, self.indexes = 0, numbers
 
     def __len__(self) -> int:
         return len(self.indexes)
@@ -83,10 +80,14 @@ class NumberedContexts(Sequence[dict[str, Any]]):
 
     def pick(self, indexes: Sequence[int]) -> NumberedContexts:
         """The contexts of the events at `indexes`, still unmade."""
+        picked = NumberedContexts.__new__(NumberedContexts)
+        picked.base, picked.field, picked.first = self.base, self.field, self.first
         mine = self.indexes
-        if not (type(mine) is range and mine.start == 0 and mine.step == 1):
-            indexes = [mine[i] for i in indexes]
-        return NumberedContexts(self.base, self.field, self.first, 0, indexes)
+        if type(mine) is range and mine.start == 0 and mine.step == 1:
+            picked.indexes = indexes
+        else:
+            picked.indexes = [mine[i] for i in indexes]
+        return picked
 
     def as_list(self) -> list[dict[str, Any]]:
         """Every context, as dicts."""

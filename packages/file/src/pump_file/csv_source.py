@@ -13,7 +13,14 @@ from pydantic import Field, model_validator
 from pump_file.claims import FileClaim
 from pump_file.dialect import CSVDialectConfig, csv_options
 from pump_file.lines import Block, LineReader
-from pump_file.source import Chunk, FileSource, FileSourceConfig, Opener, Reading
+from pump_file.source import (
+    Chunk,
+    FileSource,
+    FileSourceConfig,
+    Opener,
+    Reading,
+    file_contexts,
+)
 
 
 class FileCSVSourceConfig(FileSourceConfig, CSVDialectConfig):
@@ -192,8 +199,7 @@ class CSVReading(Reading):
             return None
         self.position = end
         path = self.path
-        contexts = [{"file_path": path, "file_line": n} for n in firsts]
-        return Chunk(self._events(rows), contexts, end, line)
+        return Chunk(self._events(rows), file_contexts(path, firsts), end, line)
 
     @staticmethod
     def _first_lines(rows: list[list[str]], first: int, lines: int) -> list[int]:

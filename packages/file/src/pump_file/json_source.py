@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import codecs
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from pydantic import Field
 
 from pump_file.claims import FileClaim
-from pump_file.source import Chunk, FileSource, FileSourceConfig, Opener, Reading
+from pump_file.source import (
+    Chunk,
+    FileSource,
+    FileSourceConfig,
+    Opener,
+    Reading,
+    file_contexts,
+)
 
 
 class FileTooLarge(ValueError):
@@ -72,8 +80,9 @@ class JSONDocumentReading(Reading):
         events = self.items[start : start + limit]
         self.next = start + len(events)
         path = self.path
+        contexts: Sequence[dict[str, Any]]
         if self.split:
-            contexts = [{"file_path": path, "file_item": i} for i in range(start, self.next)]
+            contexts = file_contexts(path, range(start, self.next), "file_item")
         else:
             contexts = [{"file_path": path}]
         return Chunk(events, contexts, self.next, self.next)

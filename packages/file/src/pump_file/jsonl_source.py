@@ -12,7 +12,14 @@ from pydantic import Field
 
 from pump_file.claims import FileClaim
 from pump_file.lines import LineReader, decoder
-from pump_file.source import Chunk, FileSource, FileSourceConfig, Opener, Reading
+from pump_file.source import (
+    Chunk,
+    FileSource,
+    FileSourceConfig,
+    Opener,
+    Reading,
+    file_contexts,
+)
 
 L = logging.getLogger(__name__)
 
@@ -68,7 +75,7 @@ class JSONLinesReading(Reading):
             events = list(map(_loads, lines))
         except orjson.JSONDecodeError:
             return self._slowly(lines, first, got.end)
-        contexts = [{"file_path": path, "file_line": n} for n in range(first, first + len(events))]
+        contexts = file_contexts(path, range(first, first + len(events)))
         return Chunk(events, contexts, got.end, first + len(lines))
 
     def _slowly(self, lines: list[Any], first: int, end: int) -> Chunk:

@@ -43,8 +43,8 @@ class LineReading(Reading):
             return None
         lines = got.lines
         events: list[Any] = lines if type(lines[0]) is str else self.decode(lines)
-        n = len(events)
-        return Chunk(events, file_contexts(self.path, got.first, n), got.end, got.first + n)
+        numbers = range(got.first, got.first + len(events))
+        return Chunk(events, file_contexts(self.path, numbers), got.end, numbers.stop)
 
 
 class FileLineSource(FileSource):

@@ -9,7 +9,14 @@ from pydantic import Field, field_validator, model_validator
 
 from pump_file.claims import FileClaim
 from pump_file.lines import DecodeLines, LineReader, decoder
-from pump_file.source import Chunk, FileSource, FileSourceConfig, Opener, Reading
+from pump_file.source import (
+    Chunk,
+    FileSource,
+    FileSourceConfig,
+    Opener,
+    Reading,
+    file_contexts,
+)
 
 
 class FileMultiLineSourceConfig(FileSourceConfig):
@@ -106,8 +113,7 @@ class MultiLineReading(Reading):
         end = self.lines.offset - self.open_bytes
         line = self.open_line if self.open else self.lines.line
         path = self.path
-        contexts = [{"file_path": path, "file_line": n} for n in firsts]
-        return Chunk(list(events), contexts, end, line)
+        return Chunk(list(events), file_contexts(path, firsts), end, line)
 
     def flush(self) -> Chunk | None:
         if not self.open:

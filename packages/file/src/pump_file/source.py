@@ -215,9 +215,9 @@ class Reading:
             self.stream.close()
 
 
-def file_contexts(path: str, first: int, n: int) -> NumberedContexts:
-    """One context per event: the file's path and the event's line number."""
-    return NumberedContexts({"file_path": path}, "file_line", first, n)
+def file_contexts(path: str, lines: Sequence[int], field: str = "file_line") -> NumberedContexts:
+    """One context per event: the file's path and the event's line (or item) number."""
+    return NumberedContexts({"file_path": path}, field, lines)
 
 
 def stream_name(claim: FileClaim) -> str:
