@@ -89,21 +89,27 @@ async def test_stop_ends_the_source_even_when_the_client_swallows_the_cancellati
     redis_url: str, keys: str
 ) -> None:
     """redis-py can swallow a cancellation during a blocking read: stopping must still work."""
-    app, _, _ = build(redis_url, {"stream": f"{keys}-in", "group": "g", "block": 0.05})
+    app, pipeline, _ = build(redis_url, {"stream": f"{keys}-in", "group": "g", "block": 0.05})
     await app.start()
     client = app.locate_connection("redis").get_client()
-    read = client.xreadgroup
     swallowed = []
+    reading = asyncio.Event()
 
     async def swallowing_read(*args, **kwargs):
+        # a read that blocks until it is cancelled, then swallows the cancellation and returns
+        # nothing: what redis-py does when the cancellation comes at the wrong moment
+        reading.set()
         try:
-            return await read(*args, **kwargs)
+            await asyncio.Event().wait()
         except asyncio.CancelledError:
-            swallowed.append(True)  # what redis-py does at the wrong moment
-            return []
+            swallowed.append(True)
+        return []
 
     client.xreadgroup = swallowing_read
-    await asyncio.sleep(0.2)
+    # stopped while the read blocks (a stop between two reads would test nothing)
+    await asyncio.wait_for(reading.wait(), 5)
     code = await asyncio.wait_for(app.stop(timeout=5), 10)
     assert swallowed, "the cancellation did not reach the read (nothing tested)"
     assert code == 0
+    [source] = pipeline.Sources
+    assert source.task is not None and source.task.done(), "main() was left running"
