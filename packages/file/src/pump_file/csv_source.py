@@ -13,14 +13,7 @@ from pydantic import Field, model_validator
 from pump_file.claims import FileClaim
 from pump_file.dialect import CSVDialectConfig, csv_options
 from pump_file.lines import Block, LineReader
-from pump_file.source import (
-    Chunk,
-    FileSource,
-    FileSourceConfig,
-    Opener,
-    Reading,
-    file_contexts,
-)
+from pump_file.source import Chunk, FileSource, FileSourceConfig, Opener, Reading
 
 
 class FileCSVSourceConfig(FileSourceConfig, CSVDialectConfig):
@@ -198,8 +191,7 @@ class CSVReading(Reading):
         if end == self.position:
             return None
         self.position = end
-        path = self.path
-        return Chunk(self._events(rows), file_contexts(path, firsts), end, line)
+        return Chunk(self._events(rows), self.contexts(firsts), end, line)
 
     @staticmethod
     def _first_lines(rows: list[list[str]], first: int, lines: int) -> list[int]:

@@ -10,14 +10,7 @@ import orjson
 from pydantic import Field
 
 from pump_file.claims import FileClaim
-from pump_file.source import (
-    Chunk,
-    FileSource,
-    FileSourceConfig,
-    Opener,
-    Reading,
-    file_contexts,
-)
+from pump_file.source import Chunk, FileSource, FileSourceConfig, Opener, Reading
 
 
 class FileTooLarge(ValueError):
@@ -79,12 +72,11 @@ class JSONDocumentReading(Reading):
             return None
         events = self.items[start : start + limit]
         self.next = start + len(events)
-        path = self.path
         contexts: Sequence[dict[str, Any]]
         if self.split:
-            contexts = file_contexts(path, range(start, self.next), "file_item")
+            contexts = self.contexts(range(start, self.next), "file_item")
         else:
-            contexts = [{"file_path": path}]
+            contexts = [{"file_path": self.path}]
         return Chunk(events, contexts, self.next, self.next)
 
 

@@ -12,14 +12,7 @@ from pydantic import Field
 
 from pump_file.claims import FileClaim
 from pump_file.lines import LineReader, decoder
-from pump_file.source import (
-    Chunk,
-    FileSource,
-    FileSourceConfig,
-    Opener,
-    Reading,
-    file_contexts,
-)
+from pump_file.source import Chunk, FileSource, FileSourceConfig, Opener, Reading
 
 L = logging.getLogger(__name__)
 
@@ -70,12 +63,12 @@ class JSONLinesReading(Reading):
         if got is None:
             return None
         lines: list[Any] = got.lines if self.decode is None else self.decode(got.lines)
-        path, first = self.path, got.first
+        first = got.first
         try:
             events = list(map(_loads, lines))
         except orjson.JSONDecodeError:
             return self._slowly(lines, first, got.end)
-        contexts = file_contexts(path, range(first, first + len(events)))
+        contexts = self.contexts(range(first, first + len(events)))
         return Chunk(events, contexts, got.end, first + len(lines))
 
     def _slowly(self, lines: list[Any], first: int, end: int) -> Chunk:

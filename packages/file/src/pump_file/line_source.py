@@ -6,7 +6,7 @@ from typing import Any, BinaryIO
 
 from pump_file.claims import FileClaim
 from pump_file.lines import DecodeLines, LineReader, ascii_as_itself, decoder
-from pump_file.source import Chunk, FileSource, FileSourceConfig, Opener, Reading, file_contexts
+from pump_file.source import Chunk, FileSource, FileSourceConfig, Opener, Reading
 
 
 class LineReading(Reading):
@@ -44,7 +44,7 @@ class LineReading(Reading):
         lines = got.lines
         events: list[Any] = lines if type(lines[0]) is str else self.decode(lines)
         numbers = range(got.first, got.first + len(events))
-        return Chunk(events, file_contexts(self.path, numbers), got.end, numbers.stop)
+        return Chunk(events, self.contexts(numbers), got.end, numbers.stop)
 
 
 class FileLineSource(FileSource):

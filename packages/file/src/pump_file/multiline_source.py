@@ -9,14 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from pump_file.claims import FileClaim
 from pump_file.lines import DecodeLines, LineReader, decoder
-from pump_file.source import (
-    Chunk,
-    FileSource,
-    FileSourceConfig,
-    Opener,
-    Reading,
-    file_contexts,
-)
+from pump_file.source import Chunk, FileSource, FileSourceConfig, Opener, Reading
 
 
 class FileMultiLineSourceConfig(FileSourceConfig):
@@ -112,8 +105,7 @@ class MultiLineReading(Reading):
         # The position stops where the open event begins: it is read again after a restart.
         end = self.lines.offset - self.open_bytes
         line = self.open_line if self.open else self.lines.line
-        path = self.path
-        return Chunk(list(events), file_contexts(path, firsts), end, line)
+        return Chunk(list(events), self.contexts(firsts), end, line)
 
     def flush(self) -> Chunk | None:
         if not self.open:

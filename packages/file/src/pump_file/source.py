@@ -187,8 +187,13 @@ class Reading:
     """Parses one file, in a worker thread when it must read; `next_batch` returns the next
     batch or None."""
 
-    #: The stream read (follow mode checks it for truncation).
+    #: The file's path, and the stream read (follow mode checks it for truncation).
+    path: str
     stream: BinaryIO | None = None
+
+    def contexts(self, numbers: Sequence[int], field: str = "file_line") -> NumberedContexts:
+        """One context per event: the file's path and the event's line (or item) number."""
+        return NumberedContexts({"file_path": self.path}, field, numbers)
 
     def next_batch(self, limit: int, final: bool) -> Chunk | None:
         """Up to `limit` events; None when no complete event is available.
@@ -213,11 +218,6 @@ class Reading:
         """Close the stream."""
         if self.stream is not None:
             self.stream.close()
-
-
-def file_contexts(path: str, lines: Sequence[int], field: str = "file_line") -> NumberedContexts:
-    """One context per event: the file's path and the event's line (or item) number."""
-    return NumberedContexts({"file_path": path}, field, lines)
 
 
 def stream_name(claim: FileClaim) -> str:
