@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import pump
 from pump.routing import InternalSource, RouterSink, TeeProcessor
@@ -286,3 +287,93 @@ async def test_a_sharing_tee_copies_contexts_a_later_processor_writes(kit):
     assert await kit.run_app(app) == 0
     assert all(c.get("stamped") for c in copies.contexts)
     assert not any("stamped" in c for c in main_sink.contexts)  # its own were not written
+
+
+class Trail(pump.Processor):
+    """Notes (pipeline, seq) of every event it sees in a shared list."""
+
+    def __init__(self, app, pipeline, trail):
+        super().__init__(app, pipeline, "trail")
+        self.trail = trail
+
+    def process(self, context, event):
+        self.trail.append((self.Pipeline.Id, event["seq"]))
+        return event
+
+
+async def test_a_tees_copies_go_downstream_right_after_their_batch(kit):
+    # while the events are still in the CPU's cache: each batch's copies are through the
+    # downstream pipeline before the source's next batch starts, even back to back
+    trail: list[tuple[str, int]] = []
+    app = pump.Application()
+    up = pump.Pipeline(app, "up")
+    source = kit.RecordingSource(app, up, [{"seq": i} for i in range(9)], batch_size=3)
+    up.build(
+        source,
+        Trail(app, up, trail),
+        TeeProcessor(app, up, config={"target": "down", "share": True}),
+        kit.CollectSink(app, up),
+    )
+    app.add_pipeline(up)
+    down = pump.Pipeline(app, "down")
+    sink = kit.CollectSink(app, down)
+    down.build(InternalSource(app, down), Trail(app, down, trail), sink)
+    app.add_pipeline(down)
+    assert await kit.run_app(app) == 0
+    batches = [trail[i : i + 6] for i in range(0, 18, 6)]
+    assert batches == [
+        [("up", s) for s in range(b, b + 3)] + [("down", s) for s in range(b, b + 3)]
+        for b in (0, 3, 6)
+    ]
+    assert [e["seq"] for e in sink.events] == list(range(9))
+    assert source.acknowledged_count() == 9
+
+
+async def test_tees_in_a_cycle_hand_over_without_recursion(kit):
+    # a → b → a ...: a copy dispatched at once hands its own copies over through the queue
+    depths = []
+
+    class Hop(pump.Processor):
+        def process(self, context, event):
+            depth, frame = 0, sys._getframe()
+            while frame is not None:
+                depth, frame = depth + 1, frame.f_back
+            depths.append(depth)
+            return {"seq": event["seq"], "hops": event["hops"] + 1}
+
+    class Until(pump.Processor):
+        def process(self, context, event):
+            return event if event["hops"] < 100 else None
+
+    app = pump.Application()
+    a = pump.Pipeline(app, "a")
+    b = pump.Pipeline(app, "b")
+    sink = kit.CollectSink(app, b)
+    source = kit.RecordingSource(app, a, [{"seq": i, "hops": 0} for i in range(4)], batch_size=2)
+    a.build(source, TeeProcessor(app, a, config={"target": "b"}), kit.CollectSink(app, a))
+    b.build(
+        InternalSource(app, b),
+        Hop(app, b, "hop"),
+        Until(app, b, "until"),
+        TeeProcessor(app, b, "back", config={"target": "a-loop"}),
+        sink,
+    )
+    loop = pump.Pipeline(app, "a-loop")
+    loop.build(
+        InternalSource(app, loop),
+        TeeProcessor(app, loop, config={"target": "b"}),
+        kit.CollectSink(app, loop),
+    )
+    for p in (a, b, loop):
+        app.add_pipeline(p)
+    await app.start()
+    for _ in range(500):  # a cycle never ends by itself: wait for the last hop
+        if len(sink.events) == 4 * 99:
+            break
+        await asyncio.sleep(0.01)
+    assert await app.stop() == 0
+    assert sorted((e["seq"], e["hops"]) for e in sink.events) == [
+        (seq, hops) for seq in range(4) for hops in range(1, 100)
+    ]
+    assert max(depths) - min(depths) < 40  # the stack does not grow with the hops
+    assert source.acknowledged_count() == 4

@@ -22,8 +22,10 @@ content = (
 )
 
 
-def take_everything(data: bytes, read_size: int, limits: list[int], final: bool = True) -> list:
-    reader = LineReader(io.BytesIO(data), read_size=read_size)
+def take_everything(
+    data: bytes, read_size: int, limits: list[int], final: bool = True, slice_size: int = 1 << 17
+) -> list:
+    reader = LineReader(io.BytesIO(data), read_size=read_size, slice_size=slice_size)
     takes = []
     i = 0
     while (got := reader.take(limits[i % len(limits)], final=final)) is not None:
@@ -33,11 +35,16 @@ def take_everything(data: bytes, read_size: int, limits: list[int], final: bool 
 
 
 @settings(max_examples=300, deadline=None)
-@given(content, st.integers(1, 64), st.lists(st.integers(1, 7), min_size=1, max_size=5))
+@given(
+    content,
+    st.integers(1, 64),
+    st.lists(st.integers(1, 7), min_size=1, max_size=5),
+    st.integers(1, 64),
+)
 def test_lines_are_whole_at_any_chunk_boundary(
-    data: bytes, read_size: int, limits: list[int]
+    data: bytes, read_size: int, limits: list[int], slice_size: int
 ) -> None:
-    takes = take_everything(data, read_size, limits)
+    takes = take_everything(data, read_size, limits, slice_size=slice_size)
     lines = [line for got in takes for line in got.lines]
     expected = data.split(b"\n")
     if expected and expected[-1] == b"":
@@ -82,11 +89,49 @@ def test_resuming_at_any_take_end_gives_the_rest(
 
 
 @settings(max_examples=200, deadline=None)
-@given(content, st.integers(1, 64))
-def test_without_final_an_unterminated_last_line_waits(data: bytes, read_size: int) -> None:
-    takes = take_everything(data, read_size, [4], final=False)
+@given(content, st.integers(1, 64), st.integers(1, 64))
+def test_without_final_an_unterminated_last_line_waits(
+    data: bytes, read_size: int, slice_size: int
+) -> None:
+    takes = take_everything(data, read_size, [4], final=False, slice_size=slice_size)
     complete = data[: data.rfind(b"\n") + 1]
     assert b"".join(b"".join(line + b"\n" for line in got.lines) for got in takes) == complete
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    content,
+    st.integers(1, 64),
+    st.integers(1, 64),
+    st.lists(st.integers(1, 7), max_size=4),
+    st.booleans(),
+)
+def test_lines_read_but_not_taken_are_taken_without_reading_or_come_out_in_a_block(
+    data: bytes, read_size: int, slice_size: int, limits: list[int], text: bool
+) -> None:
+    reader = LineReader(io.BytesIO(data), read_size=read_size, slice_size=slice_size, text=text)
+    taken = []
+    for limit in limits:
+        got = reader.take(limit)
+        if got is None:
+            break
+        taken += [line.encode() if type(line) is str else line for line in got.lines]
+    # the complete lines read and not taken yet: a take without reading hands them out, and
+    # not one more
+    position = reader.stream.tell()
+    read_not_taken = data[:position].count(b"\n") - len(taken)
+    assert reader.in_memory() == (read_not_taken > 0)
+    if read_not_taken and len(limits) % 2:
+        more = []
+        while (got := reader.take(1000, read=False)) is not None:  # str and bytes apart
+            more += [line.encode() if type(line) is str else line for line in got.lines]
+        assert len(more) == read_not_taken
+        assert reader.stream.tell() == position and not reader.in_memory()
+        taken += more
+    rest = b""
+    while (block := reader.take_block(final=True)) is not None:
+        rest += block.data
+    assert b"".join(line + b"\n" for line in taken) + rest == data
 
 
 def test_a_line_written_in_two_goes_comes_out_whole() -> None:
@@ -129,13 +174,18 @@ text_content = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
-@given(text_content, st.integers(1, 64), st.lists(st.integers(1, 7), min_size=1, max_size=5))
+@given(
+    text_content,
+    st.integers(1, 64),
+    st.lists(st.integers(1, 7), min_size=1, max_size=5),
+    st.integers(1, 64),
+)
 def test_a_text_reader_hands_out_the_same_lines_decoded(
-    data: bytes, read_size: int, limits: list[int]
+    data: bytes, read_size: int, limits: list[int], slice_size: int
 ) -> None:
     decode = decoder("utf-8")
     plain = take_everything(data, read_size, limits)
-    reader = LineReader(io.BytesIO(data), read_size=read_size, text=True)
+    reader = LineReader(io.BytesIO(data), read_size=read_size, text=True, slice_size=slice_size)
     takes = []
     i = 0
     while (got := reader.take(limits[i % len(limits)], final=True)) is not None:

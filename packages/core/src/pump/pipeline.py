@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
@@ -151,6 +151,7 @@ class Pipeline(Configurable):
         #: True while the pipeline finishes its in-flight events; holders must not hold.
         self.draining = False
         self._live: set[Batch] = set()  # source batches not yet done
+        self._after_dispatch: list[Callable[[], None]] = []
         self._rate = RateMeter()
         # the parts: background tasks, error policy, sink writes with retry, dispatch
         self._tasks = TaskGroup(f"pipeline '{self.Id}'", on_idle=self._tasks_idle)
@@ -414,7 +415,18 @@ class Pipeline(Configurable):
                 return batch
         self._dispatch.dispatch(batch, depth, context, contexts, events)
         batch.done()
+        if self._after_dispatch:
+            self._run_after_dispatch()
         return batch
+
+    def after_dispatch(self, callback: Callable[[], None]) -> None:
+        """Call `callback()` once the batch being dispatched is through the pipeline."""
+        self._after_dispatch.append(callback)
+
+    def _run_after_dispatch(self) -> None:
+        callbacks, self._after_dispatch = self._after_dispatch, []
+        for callback in callbacks:
+            callback()
 
     async def process(self, event: Any, context: dict[str, Any] | None = None) -> None:
         """Hand one event over once the pipeline is ready (BSPump's `await pipeline.process`)."""

@@ -44,6 +44,8 @@ class InternalSource(Source):
     """Receives events from other pipelines (their RouterSink or TeeProcessor)."""
 
     internal: ClassVar[bool] = True
+    #: True while a batch put `at_once` is dispatched (by any internal source).
+    _at_once: ClassVar[bool] = False
     ConfigModel = InternalSourceConfig
     Config: InternalSourceConfig
 
@@ -103,13 +105,40 @@ class InternalSource(Source):
                 callback()
 
     def put_batch(
-        self, events: list[Any], contexts: Sequence[dict[str, Any]], parent: Batch | None = None
+        self,
+        events: list[Any],
+        contexts: Sequence[dict[str, Any]],
+        parent: Batch | None = None,
+        at_once: bool = False,
     ) -> None:
-        """Queue events; `parent` (held by the caller) is finished when they are done here."""
+        """Queue events; `parent` (held by the caller) is finished when they are done here.
+
+        `at_once`: the caller is outside any pipeline's dispatch, so with nothing queued and
+        the pipeline ready the events are dispatched now, while they are in the CPU's cache.
+        """
         if self._closed:
             if parent is not None:
                 parent.fail()
                 parent.done()
+            return
+        if (
+            at_once
+            and not InternalSource._at_once
+            and not self._queue
+            and self.Pipeline.is_ready()
+            and self._running()
+        ):
+            self._received = True
+            # what this dispatch hands on at once is queued instead: no recursion in a cycle
+            InternalSource._at_once = True
+            try:
+                self.Pipeline.process_batch(events, contexts=contexts, source=self, token=parent)
+            except Exception as exc:  # as main() would end on it
+                self.Pipeline.report_error(self, exc)
+                self.Pipeline.set_error(None, None, exc, self)
+            finally:
+                InternalSource._at_once = False
+            self._tell_watchers()
             return
         self._queue.append((events, contexts, parent))
         self._queued += len(events)
@@ -151,6 +180,9 @@ class InternalSource(Source):
             self._watch_upstreams()
             self._wakeup.clear()
             await wait_event(self._wakeup, 0.05)
+
+    def _running(self) -> bool:
+        return self.task is not None and not self.task.done()
 
     def _tell_if_unfed(self) -> None:
         # A source nothing routes to waits until stopped: say so once every other pipeline has
@@ -494,9 +526,16 @@ class TeeProcessor(Processor):
         # held now, while the batch is being dispatched, so it cannot complete before its
         # copies are done downstream
         self._batch = batch.hold() if batch is not None else None
-        self._flush_soon = asyncio.get_running_loop().call_soon(self._hand_over)
+        # right after the dispatch, outside of it, the copies can be dispatched downstream at
+        # once (called soon too: events processed outside a source's batch, by a generator)
+        self._flush_soon = asyncio.get_running_loop().call_soon(self._hand_over, True)
+        assert self.Pipeline is not None
+        self.Pipeline.after_dispatch(self._hand_over_at_once)
 
-    def _hand_over(self) -> None:
+    def _hand_over_at_once(self) -> None:
+        self._hand_over(True)
+
+    def _hand_over(self, at_once: bool = False) -> None:
         if self._flush_soon is None:
             return  # nothing collected since the last hand-over
         self._flush_soon.cancel()
@@ -505,8 +544,9 @@ class TeeProcessor(Processor):
         assert self._source is not None
         self._source.incoming -= 1
         if self._events:
-            self._source.put_batch(self._events, self._contexts, batch)
+            events, contexts = self._events, self._contexts
             self._events, self._contexts = [], []
+            self._source.put_batch(events, contexts, batch, at_once)
         elif batch is not None:
             batch.done()  # nothing to hand over (copying failed): release the hold
 

@@ -56,10 +56,11 @@ class JSONLinesReading(Reading):
         self.on_skip = on_skip
 
     def buffered(self, limit: int) -> bool:
-        return self.lines.buffered() >= limit
+        return self.lines.can_take(limit)
 
     def next_batch(self, limit: int, final: bool) -> Chunk | None:
-        got = self.lines.take(limit, final)
+        # in the event loop (buffered() said so) a take must not read: short, if need be
+        got = self.lines.take(limit, final, read=not self.lines.can_take(limit))
         if got is None:
             return None
         lines: list[Any] = got.lines if self.decode is None else self.decode(got.lines)

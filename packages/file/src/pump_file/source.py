@@ -203,7 +203,8 @@ class Reading:
         raise NotImplementedError
 
     def buffered(self, limit: int) -> bool:
-        """True when `next_batch(limit, ...)` can be served from memory, without reading."""
+        """True when `next_batch(limit, ...)` can be served from memory, without reading (it
+        may then hand out fewer than `limit` events: those read already)."""
         return False
 
     def flush(self) -> Chunk | None:
