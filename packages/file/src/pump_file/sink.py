@@ -227,6 +227,10 @@ class FileSink(QueuedOutputSink[_Write]):
                 for w in owners:
                     mine = [r for k, rs in w.groups if k == key for r in rs]
                     self._append_for(key, mine, [w], now, published, touched_by, first_size)
+        for w in writes:
+            # freed here, while in the CPU's cache, not later by the event loop (a write that
+            # fails is retried from its events)
+            w.groups = []
         if c.fsync == "always" and not self._synced_writes:
             for part, size in first_size.items():
                 if part.fd is None:
