@@ -377,3 +377,37 @@ async def test_tees_in_a_cycle_hand_over_without_recursion(kit):
     ]
     assert max(depths) - min(depths) < 40  # the stack does not grow with the hops
     assert source.acknowledged_count() == 4
+
+
+async def test_after_dispatch_runs_once_per_registration_when_the_batch_is_through(kit):
+    calls: list[tuple[str, int]] = []
+
+    class Registers(pump.Processor):
+        def process(self, context, event):
+            # twice per event: the callback runs once, after the whole batch
+            self.Pipeline.after_dispatch(self.after)
+            self.Pipeline.after_dispatch(self.after)
+            calls.append(("event", event["seq"]))
+            return event
+
+        def after(self):
+            calls.append(("after", len(sink.events)))
+
+    app = pump.Application()
+    p = pump.Pipeline(app, "p")
+    sink = kit.CollectSink(app, p)
+    p.build(
+        kit.RecordingSource(app, p, [{"seq": i} for i in range(4)], batch_size=2),
+        Registers(app, p, "registers"),
+        sink,
+    )
+    app.add_pipeline(p)
+    assert await kit.run_app(app) == 0
+    assert calls == [
+        ("event", 0),
+        ("event", 1),
+        ("after", 2),
+        ("event", 2),
+        ("event", 3),
+        ("after", 4),
+    ]

@@ -420,8 +420,10 @@ class Pipeline(Configurable):
         return batch
 
     def after_dispatch(self, callback: Callable[[], None]) -> None:
-        """Call `callback()` once the batch being dispatched is through the pipeline."""
-        self._after_dispatch.append(callback)
+        """Call `callback()` (once) when the source batch being dispatched is through the
+        pipeline."""
+        if callback not in self._after_dispatch:
+            self._after_dispatch.append(callback)
 
     def _run_after_dispatch(self) -> None:
         callbacks, self._after_dispatch = self._after_dispatch, []
