@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 
 import pytest
 
@@ -211,3 +213,117 @@ def test_position_trail_saves_the_position_of_the_done_prefix_only() -> None:
     assert fourth is not None
     assert not trail.reach("t11")  # in flight: the last run reaches it once done
     assert trail.done(fourth) == "t11"
+
+
+class Event(dict):
+    """A dict that can be weakly referenced (to see who still holds it)."""
+
+
+class StandInSink(pump.Sink):
+    """Keeps its failed events itself: writes ("record", seq) stand-ins, and hands them back
+    from a failed write (`hand_back=False`: breaks that promise). Fails its first `fail`
+    writes; `gate` holds the first write until set."""
+
+    keeps_failed_events = True
+
+    def __init__(self, app, pipeline, fail=1, hand_back=True):
+        super().__init__(app, pipeline, "stand_in")
+        self.fail = fail
+        self.hand_back = hand_back
+        self.gate = asyncio.Event()
+        self.calls: list[list[tuple[str, int]]] = []
+        self.written: list[tuple[str, int]] = []
+        self.given_stand_ins: list[list[tuple[str, int]]] = []  # writes given stand-ins
+
+    def write(self, events, contexts):
+        if type(events[0]) is tuple:
+            self.given_stand_ins.append(events)
+        return self._write([e if type(e) is tuple else ("record", e["seq"]) for e in events])
+
+    async def _write(self, records):
+        await self.gate.wait()
+        self.calls.append(records)
+        if len(self.calls) <= self.fail:
+            if not self.hand_back:
+                raise OSError("disk full")
+            errors = {i: OSError("disk full") for i in range(len(records))}
+            raise pump.PartialWriteError(errors, dict(enumerate(records)))
+        self.written.extend(records)
+
+    def event_of(self, handed_back):
+        return {"seq": handed_back[1], "decoded": True}
+
+
+async def test_a_sink_keeping_its_failed_events_gets_its_records_retried_not_the_events(kit):
+    class FreshEventsSource(kit.RecordingSource):
+        """Emits `n` new `Event`s in batches of 10 and keeps only weak references to them."""
+
+        def __init__(self, app, pipeline, n):
+            super().__init__(app, pipeline, [], batch_size=10)
+            self.n = n
+            self.refs: list[weakref.ref] = []
+
+        async def main(self):
+            for start in range(0, self.n, 10):
+                chunk = [Event(seq=i) for i in range(start, start + 10)]
+                self.refs.extend(map(weakref.ref, chunk))
+                await self.emit(chunk, {"source": self.Id}, token=(start, start + 10))
+                del chunk
+                self.emitted += 10
+
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p", config={"retry_backoff": 0.001})
+    source = FreshEventsSource(app, pipeline, 30)
+    sink = StandInSink(app, pipeline, fail=1)
+    pipeline.build(source, sink)
+    app.add_pipeline(pipeline)
+    await app.start()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert source.emitted == 30 and pipeline.in_flight == 30  # all three writes pending
+    gc.collect()
+    # the pipeline let go of the events once write() returned: only the sink's records remain
+    assert [r for r in source.refs if r() is not None] == []
+    sink.gate.set()
+    for _ in range(500):
+        if len(source.acknowledged) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert sorted(sink.written) == [("record", i) for i in range(30)]  # each once
+    assert sink.given_stand_ins == [sink.calls[0]]  # the retry: what the failed write handed back
+    assert sorted(source.acknowledged) == [(0, 10), (10, 20), (20, 30)]
+    assert pipeline.metrics()["events_out"] == 30
+    assert await app.stop() == 0
+
+
+async def test_what_a_sink_hands_back_reaches_the_error_policy_as_the_event_it_stands_for(kit):
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p", config={"on_error": "dead_letter", "sink_retries": 0})
+    source = kit.RecordingSource(app, pipeline, [{"seq": i} for i in range(3)], batch_size=3)
+    sink = StandInSink(app, pipeline, fail=1)
+    sink.gate.set()
+    pipeline.build(source, sink)
+    pipeline.set_dead_letter(dead := kit.CollectSink(app, pipeline, "dead"))
+    app.add_pipeline(pipeline)
+    assert await kit.run_app(app) == 0
+    assert [r["event"] for r in dead.events] == [{"seq": i, "decoded": True} for i in range(3)]
+    assert {r["component"] for r in dead.events} == {"stand_in"}
+    assert source.acknowledged == [(0, 3)]
+
+
+async def test_a_sink_that_fails_without_handing_back_its_events_stops_the_pipeline(kit):
+    """Nothing left to retry from: the batch is not acknowledged, the error names the sink."""
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p", config={"retry_backoff": 0.001})
+    source = kit.RecordingSource(app, pipeline, [{"seq": i} for i in range(3)], batch_size=3)
+    sink = StandInSink(app, pipeline, fail=1, hand_back=False)
+    sink.gate.set()
+    pipeline.build(source, sink)
+    app.add_pipeline(pipeline)
+    assert await kit.run_app(app) == 1
+    assert source.acknowledged == [] and source.rejected == [(0, 3)]
+    assert len(sink.calls) == 1  # not retried: there was nothing to retry
+    error = pipeline.error
+    assert error is not None and error.component == "stand_in"
+    assert "failed a write without handing back its events" in str(error.error)
+    assert "OSError: disk full" in str(error.error)

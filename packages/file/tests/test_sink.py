@@ -4,7 +4,9 @@ fsync policy, never overwriting, recovery of unfinished files, failed writes."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
+import weakref
 from pathlib import Path
 
 import orjson
@@ -12,7 +14,7 @@ import pytest
 
 import pump
 from pump.common import IteratorSource, JsonParser
-from pump.testing import CollectingSink, HarnessSource
+from pump.testing import CollectingSink, HarnessSource, wait_until
 from pump_file import FileBlockSink, FileCSVSink, FileJSONLinesSink
 
 
@@ -231,6 +233,80 @@ async def test_a_write_error_fails_the_batch_and_says_where(tmp_path, fx, caplog
     assert await fx.run_app(app) == 1
     assert [r.status for r in records] == ["rejected"]
     assert "component 'out'" in caplog.text and "blocker" in caplog.text
+
+
+class Event(dict):
+    """A dict that can be weakly referenced (to see who still holds it)."""
+
+
+async def test_a_failed_write_is_retried_from_its_records_and_no_event_is_kept(tmp_path):
+    """The sink keeps a write's records and hands them back when it fails: the pipeline writes
+    those again (each to the part it had) and has let go of the events meanwhile."""
+
+    class CountingSink(FileJSONLinesSink):
+        encoded = 0
+
+        def encode(self, events):
+            self.encoded += len(events)
+            return super().encode(events)
+
+    refs: list[weakref.ref] = []
+
+    def events():
+        for i in range(20):
+            event = Event(k="ab"[i % 2], i=i)
+            refs.append(weakref.ref(event))
+            yield event
+
+    out = tmp_path / "out"
+    out.write_text("a file where the folder should be: writes fail until it is gone")
+    app = pump.Application(exit_when_finished=False)
+    pipeline = pump.Pipeline(app, "p", config={"retry_backoff": 0.05, "retry_backoff_max": 0.05})
+    sink = CountingSink(app, pipeline, "out", config={"path": str(out / "{k}.jsonl")})
+    pipeline.build(IteratorSource(app, pipeline, events()), sink)
+    app.add_pipeline(pipeline)
+    await app.start()
+    try:
+        assert await wait_until(lambda: sink.counters.errors >= 20, 10)  # each failed once
+        gc.collect()
+        assert len(refs) == 20 and [r for r in refs if r() is not None] == []
+        out.unlink()
+        assert await wait_until(lambda: pipeline.metrics()["events_out"] == 20, 10)
+    finally:
+        await app.stop()
+    assert sink.encoded == 20  # the retries wrote the records, not the events encoded again
+    assert read_jsonl(out / "a.jsonl") == [{"k": "a", "i": i} for i in range(0, 20, 2)]
+    assert read_jsonl(out / "b.jsonl") == [{"k": "b", "i": i} for i in range(1, 20, 2)]
+
+
+@pytest.mark.parametrize(
+    ("sink_class", "config", "bad", "written_back"),
+    [
+        (FileJSONLinesSink, {}, {"bad": {1, 2}}, [{"ok": 1}, {"ok": 2}]),
+        (FileCSVSink, {"fieldnames": ["ok"]}, {"ok": 3, "extra": 4}, [{"ok": "1"}, {"ok": "2"}]),
+    ],
+)
+async def test_a_write_failing_for_good_hands_each_event_to_the_error_policy(
+    tmp_path, fx, sink_class, config, bad, written_back
+):
+    """Out of retries, the records come back as the events they hold (read back as the file
+    would give them), the event that could not be encoded as itself, each with its error."""
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    app = pump.Application()
+    pipeline = pump.Pipeline(app, "p", config={"on_error": "dead_letter", "sink_retries": 0})
+    path = str(tmp_path / "blocker" / "out-{n}.x")
+    pipeline.build(
+        IteratorSource(app, pipeline, [{"ok": 1}, bad, {"ok": 2}]),
+        sink_class(app, pipeline, "out", config={"path": path, **config}),
+    )
+    pipeline.set_dead_letter(dead := CollectingSink(app, pipeline, "dead"))
+    app.add_pipeline(pipeline)
+    assert await fx.run_app(app) == 0
+    failed = sorted(dead.events, key=lambda r: r["error"].startswith("PermanentWriteError"))
+    assert [r["event"] for r in failed[:2]] == written_back
+    assert all(r["error"].startswith("NotADirectoryError") for r in failed[:2])
+    assert failed[2]["error"].startswith("PermanentWriteError")
+    assert pipeline.metrics()["events_out"] == 0
 
 
 async def test_past_max_open_the_least_recently_written_file_is_finished(tmp_path, fx):

@@ -27,11 +27,15 @@ class PartialWriteError(PumpError):
     """A sink wrote some events of a batch and failed others; `errors` maps index to error.
 
     An error that is a `PermanentWriteError` fails its event for good (no retry); the others
-    are retried.
+    are retried. `events` (index → event) carries the failed events from a sink that keeps
+    them itself (`Sink.keeps_failed_events`); they are what is retried and handed on.
     """
 
-    def __init__(self, errors: Mapping[int, BaseException]) -> None:
+    def __init__(
+        self, errors: Mapping[int, BaseException], events: Mapping[int, object] | None = None
+    ) -> None:
         self.errors = dict(errors)
+        self.events = events
         first = next(iter(self.errors.values()), None)
         super().__init__(f"{len(self.errors)} event(s) of the batch failed; first: {first!r}")
 

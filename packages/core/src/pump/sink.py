@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from pump.component import Component
 from pump.errors import PartialWriteError
@@ -20,6 +20,12 @@ class Sink(Component):
     write succeeded. An event that can never be written (it cannot be serialized, the server
     rejects it as invalid) fails with `PermanentWriteError`: it goes to `on_error` at once.
     """
+
+    #: True when the awaitable of write() fails only with a `PartialWriteError` that carries
+    #: every failed event in `events` (or what stands for it: a file sink's encoded record, which
+    #: write() takes again). The pipeline then lets go of the events once write() returned,
+    #: while they are still in the CPU's cache, instead of holding them until they are written.
+    keeps_failed_events: ClassVar[bool] = False
 
     def process(self, context: dict[str, Any], event: Any) -> None:
         """Write one event synchronously."""
@@ -43,6 +49,11 @@ class Sink(Component):
                 raise errors[0]
             raise PartialWriteError(errors)
         return None
+
+    def event_of(self, handed_back: Any) -> Any:
+        """The event a failed write's handed-back item stands for, as the error policy gets it
+        (the item itself, unless the sink hands back stand-ins such as encoded records)."""
+        return handed_back
 
     async def flush(self) -> None:
         """Write out anything buffered now (called when the pipeline drains)."""

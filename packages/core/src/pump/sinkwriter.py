@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pump.backoff import Backoff
 from pump.delivery import Batch
-from pump.errors import DeadLetterError, PartialWriteError, PermanentWriteError
+from pump.errors import DeadLetterError, PartialWriteError, PermanentWriteError, PumpError
 from pump.sink import Sink
 from pump.waiting import wait_event
 
@@ -70,32 +70,53 @@ class SinkWriter:
             self._written(batch, sink, len(events), release=False)
         else:
             batch.hold()
-            self.tasks.spawn(self._await_write(batch, sink, events, contexts, pending))
+            kept = None if sink.keeps_failed_events else events
+            self.tasks.spawn(self._await_write(batch, sink, kept, contexts, pending))
 
     async def _await_write(
         self,
         batch: Batch,
         sink: Sink,
-        events: list[Any],
+        events: list[Any] | None,
         contexts: Sequence[dict[str, Any]],
         pending: Any,
     ) -> None:
+        """Wait for a write; `events` is None when the sink hands back the failed ones."""
         try:
             await pending
         except Exception as exc:
+            if events is None and not (
+                isinstance(exc, PartialWriteError) and exc.events is not None
+            ):
+                self._lost(batch, sink, exc)
+                return
             await self._retry(batch, sink, events, contexts, exc)
         else:
-            self._written(batch, sink, len(events))
+            self._written(batch, sink, len(contexts))
+
+    def _lost(self, batch: Batch, sink: Sink, exc: BaseException) -> None:
+        """A sink that keeps its failed events failed without them: nothing is left to retry,
+        so the batch is not acknowledged (its source delivers it again) and the pipeline stops."""
+        error = PumpError(
+            f"{sink.location()} failed a write without handing back its events, so nothing is "
+            f"left to retry; the batch will be delivered again ({type(exc).__name__}: {exc})"
+        )
+        error.__cause__ = exc
+        batch.fail()
+        self.pipeline.set_error(None, None, error, sink)
+        batch.done()
 
     async def _retry(
         self,
         batch: Batch,
         sink: Sink,
-        events: list[Any],
+        events: list[Any] | None,
         contexts: Sequence[dict[str, Any]],
         exc: BaseException,
     ) -> None:
-        """Write the failed events again with backoff; when retries run out, apply on_error."""
+        """Write the failed events again with backoff; when retries run out, apply on_error.
+
+        `events` is None when `exc` carries them (`PartialWriteError.events`)."""
         config = self.pipeline.Config
         retries = config.sink_retries
         if retries < 0 and sink is self.pipeline.dead_letter:
@@ -148,19 +169,23 @@ class SinkWriter:
         self,
         batch: Batch,
         sink: Sink,
-        events: list[Any],
+        events: list[Any] | None,
         contexts: Sequence[dict[str, Any]],
         exc: BaseException,
     ) -> tuple[list[Any], Sequence[dict[str, Any]], BaseException] | None:
         """Count what a failed write did write, hand its permanent failures to the error
         policy; the events to retry and their first error, or None when none are left."""
         if isinstance(exc, PartialWriteError):
-            failed = sorted(i for i in exc.errors if 0 <= i < len(events))
-            self._written(batch, sink, len(events) - len(failed), release=False)
+            n = len(contexts)
+            failed = sorted(i for i in exc.errors if 0 <= i < n)
+            self._written(batch, sink, n - len(failed), release=False)
             errors = [exc.errors[i] for i in failed]
-            events = [events[i] for i in failed]
+            given = events if exc.events is None else exc.events
+            assert given is not None  # _await_write made sure
+            events = [given[i] for i in failed]
             contexts = [contexts[i] for i in failed]
         else:
+            assert events is not None
             errors = [exc] * len(events)
         if not events:
             return None
@@ -204,12 +229,13 @@ class SinkWriter:
         exc: BaseException,
         why: str,
     ) -> bool:
+        event = sink.event_of(event)
         if sink is self.pipeline.dead_letter:
             origin = event.get("component") if isinstance(event, dict) else None
+            where = f" that failed in '{origin}'" if origin else ""
             exc = DeadLetterError(
-                f"{sink.location()}: the dead letter of an event that failed in "
-                f"'{origin}' {why}; the pipeline stops, the batch will be delivered again "
-                f"({type(exc).__name__}: {exc})"
+                f"{sink.location()}: the dead letter of an event{where} {why}; the pipeline "
+                f"stops, the batch will be delivered again ({type(exc).__name__}: {exc})"
             )
         return self.policy.event_failed(batch, sink, context, event, exc)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -101,6 +102,12 @@ class FileCSVSink(FileSink):
 
     def header(self) -> bytes:
         return self._header if self.Config.header else b""
+
+    def decode(self, record: bytes) -> Any:
+        """The row: a dict by column name when the columns are known (values as text)."""
+        text = record.decode(*self._to_bytes) if self._to_bytes else record.decode()
+        row = next(csv.reader(io.StringIO(text, newline=""), dialect=self._csv.dialect))
+        return dict(zip(self._fields, row, strict=False)) if self._fields else row
 
     def _format(self, rows: Iterable[Iterable[Any]]) -> list[bytes]:
         out = self._rows

@@ -57,6 +57,9 @@ class FileJSONLinesSink(FileSink):
             return " (non_serializable: str writes such values as text)"
         return ""
 
+    def decode(self, record: bytes) -> Any:
+        return orjson.loads(memoryview(record))  # orjson takes no bytes subclass
+
     def encode(self, events: list[Any]) -> list[bytes]:
         dumps, default, option = orjson.dumps, self._default, self._option
         return [dumps(event, default, option) for event in events]

@@ -125,6 +125,11 @@ class QueuedWrite:
         self.failure: BaseException | None = None
         self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
+    def failed(self, failure: Exception | None) -> Exception:
+        """What the write's awaitable raises: `failure` (the whole write failed) or, without
+        one, its per-event errors."""
+        return failure if failure is not None else PartialWriteError(self.errors)
+
 
 W = TypeVar("W", bound=QueuedWrite)
 
@@ -180,13 +185,19 @@ class QueuedOutputSink(OutputSink, Generic[W]):
         self._queue.append(write)
         self._idle.clear()
         self._wake.set()
-        return self._completion(write.future, write.errors)
+        return self._completion(write)
 
     @staticmethod
-    async def _completion(future: asyncio.Future[None], errors: dict[int, BaseException]) -> None:
-        await future
-        if errors:
-            raise PartialWriteError(errors)
+    async def _completion(write: QueuedWrite) -> None:
+        try:
+            await write.future
+        except Exception as exc:
+            error = write.failed(exc)
+            if error is exc:
+                raise
+            raise error from exc
+        if write.errors:
+            raise write.failed(None)
 
     async def start(self) -> None:
         """Deal with what a previous run left, then start the writer."""

@@ -8,8 +8,11 @@ acknowledged only once its bytes are flushed (and synced). Many batches queued m
 one write per file (group commit).
 
 A write that fails (disk full, permission, file too large) cuts the files it touched back to
-their size before it, so no torn record stays behind, and fails its batch; the pipeline retries
-it. An event that cannot be encoded, or whose path cannot be made, fails alone and for good
+their size before it, so no torn record stays behind, and fails its batch. The sink keeps each
+write's encoded records until they are written and hands them back when the write fails
+(`keeps_failed_events`): the pipeline retries the records as they are, and needs not keep the
+events meanwhile; a record whose write fails for good reaches the error policy as an
+`EncodedRecord` (the bytes that were to be written). An event that cannot be encoded, or whose path cannot be made, fails alone and for good
 (`PermanentWriteError`): the pipeline hands it to its error policy without retrying. Parts are
 written under a temporary name and published (renamed) when they rotate — by size, event count
 or age —, when they stay idle, and on stop.
@@ -78,23 +81,69 @@ class FileSinkConfig(OutputConfig):
     )
 
 
-class _Write(QueuedWrite):
-    """One write() call: encoded records per part key, and its completion."""
+class EncodedRecord(bytes):
+    """An event as a file sink encoded it, handed back by a failed write: written again as it
+    is, to the part key it had."""
 
-    __slots__ = ("groups",)
+    key: str
+
+    def __new__(cls, data: bytes, key: str) -> EncodedRecord:
+        record = super().__new__(cls, data)
+        record.key = key
+        return record
+
+
+#: A write's records for one part key, with the index of each record's event (None: records[i]
+#: is event i).
+Group = tuple[str, list[bytes], list[int] | None]
+
+
+class _Write(QueuedWrite):
+    """One write() call: encoded records per part key, and its completion.
+
+    Until it is written it keeps what a failure hands back: the records, and the events that
+    could not be encoded (`kept`)."""
+
+    __slots__ = ("groups", "kept")
 
     def __init__(
-        self, groups: list[tuple[str, list[bytes]]], errors: dict[int, BaseException]
+        self, groups: list[Group], errors: dict[int, BaseException], kept: dict[int, Any]
     ) -> None:
         super().__init__(errors)
         self.groups = groups
+        self.kept = kept
+
+    def failed(self, failure: Exception | None) -> Exception:
+        """Every failed event, as its record when the write failed, as itself when it could
+        not be encoded."""
+        errors, events = dict(self.errors), dict(self.kept)
+        if failure is not None:
+            for key, records, indexes in self.groups:
+                for i, record in zip(
+                    range(len(records)) if indexes is None else indexes, records, strict=True
+                ):
+                    errors[i] = failure
+                    events[i] = (
+                        record if type(record) is EncodedRecord else EncodedRecord(record, key)
+                    )
+        return PartialWriteError(errors, events)
+
+
+def _by_record_key(records: list[Any]) -> list[Group]:
+    """The groups of a failed write's records, handed back to be written again."""
+    by_key: dict[str, tuple[list[bytes], list[int]]] = {}
+    for i, record in enumerate(records):
+        got = by_key.setdefault(record.key, ([], []))
+        got[0].append(record)
+        got[1].append(i)
+    return [(key, got[0], got[1]) for key, got in by_key.items()]
 
 
 def _by_key(writes: list[_Write]) -> list[tuple[str, list[bytes], list[_Write]]]:
     """The round's records per part key, in order, with the writes they came from."""
     merged: dict[str, tuple[list[bytes], list[_Write]]] = {}
     for w in writes:
-        for key, records in w.groups:
+        for key, records, _ in w.groups:
             got = merged.setdefault(key, ([], []))
             got[0].extend(records)
             got[1].append(w)
@@ -110,6 +159,7 @@ class FileSink(QueuedOutputSink[_Write]):
 
     ConfigModel = FileSinkConfig
     Config: FileSinkConfig
+    keeps_failed_events = True
 
     def __init__(
         self,
@@ -129,6 +179,20 @@ class FileSink(QueuedOutputSink[_Write]):
         """One record (bytes, with its line end) per event; raise if any cannot be encoded."""
         raise NotImplementedError(f"{self.location()} does not implement encode()")
 
+    def decode(self, record: bytes) -> Any:
+        """The event a record holds, as the file would give it back (for the error policy);
+        the record itself by default."""
+        return record
+
+    def event_of(self, handed_back: Any) -> Any:
+        """A record handed back by a failed write: decoded, else as it is."""
+        if type(handed_back) is not EncodedRecord:
+            return handed_back
+        try:
+            return self.decode(handed_back)
+        except Exception:  # the error policy still gets the record, as bytes
+            return bytes(handed_back)
+
     def header(self) -> bytes:
         """Written at the start of every file (CSV field names); empty by default."""
         return b""
@@ -143,6 +207,8 @@ class FileSink(QueuedOutputSink[_Write]):
         self, events: list[Any], contexts: Sequence[dict[str, Any]]
     ) -> Awaitable[None] | None:
         """Queue the events; the awaitable completes once they are flushed (and synced)."""
+        if events and type(events[0]) is EncodedRecord:
+            return self._enqueue(_Write(_by_record_key(events), {}, {}))
         template = self.Template
         now = template.now()
         errors: dict[int, BaseException] = {}
@@ -159,17 +225,20 @@ class FileSink(QueuedOutputSink[_Write]):
                     by_key[key] = [i]
                 else:
                     indexes.append(i)
-            groups = []
+            groups: list[Group] = []
             for key, indexes in by_key.items():
                 records = self._encode([events[i] for i in indexes], indexes, errors)
                 if records:
-                    groups.append((key, records))
+                    if len(records) < len(indexes):
+                        indexes = [i for i in indexes if i not in errors]
+                    groups.append((key, records, indexes))
         else:
             records = self._encode(events, None, errors)
-            groups = [(template.key(now), records)] if records else []
+            ok = [i for i in range(len(events)) if i not in errors] if errors else None
+            groups = [(template.key(now), records, ok)] if records else []
         if len(errors) == len(events):
             raise errors[min(errors)] if len(errors) == 1 else PartialWriteError(errors)
-        return self._enqueue(_Write(groups, errors))
+        return self._enqueue(_Write(groups, errors, {i: events[i] for i in errors}))
 
     def _encode(
         self, events: list[Any], indexes: list[int] | None, errors: dict[int, BaseException]
@@ -225,12 +294,8 @@ class FileSink(QueuedOutputSink[_Write]):
             if not appended and len(owners) > 1:
                 # together they did not fit (a full disk): one by one, as many as fit
                 for w in owners:
-                    mine = [r for k, rs in w.groups if k == key for r in rs]
+                    mine = [r for k, rs, _ in w.groups if k == key for r in rs]
                     self._append_for(key, mine, [w], now, published, touched_by, first_size)
-        for w in writes:
-            # freed here, while in the CPU's cache, not later by the event loop (a write that
-            # fails is retried from its events)
-            w.groups = []
         if c.fsync == "always" and not self._synced_writes:
             for part, size in first_size.items():
                 if part.fd is None:
@@ -248,6 +313,11 @@ class FileSink(QueuedOutputSink[_Write]):
             ):
                 self._finish(part, published)
         self._housekeep(now, published, finish_all)
+        for w in writes:
+            # freed here, while in the CPU's cache, rather than later by the event loop; a
+            # failed write keeps them to hand back (last: a round that raises frees none)
+            if w.failure is None:
+                w.groups = []
         return writes, published
 
     def _append_for(

@@ -57,7 +57,9 @@ class WriteRecorder:
 
     Done means `write` returned None, or the awaitable it returned completed; the events a
     `PartialWriteError` names as failed are not recorded. `fail_next = n` makes the next n
-    calls raise `InjectedWriteError` without reaching the sink.
+    calls raise `InjectedWriteError` without reaching the sink. What a sink hands back for a
+    failed event (`PartialWriteError.events`: a file sink's encoded record) is recorded, once
+    written again, as the event it stands for.
     """
 
     def __init__(self, sink: Sink) -> None:
@@ -68,6 +70,7 @@ class WriteRecorder:
         self.injected = 0
         self.fail_next = 0
         self._write = sink.write
+        self._stand_ins: dict[int, tuple[Any, Any]] = {}  # id(stand-in) → (it, its event)
         sink.write = self._wrapped  # type: ignore[method-assign]
 
     def remove(self) -> None:
@@ -99,6 +102,8 @@ class WriteRecorder:
             raise InjectedWriteError("pump.testing: injected write failure")
         # Snapshots for the record; the sink gets the very lists the pipeline passed.
         written = list(events)
+        if self._stand_ins:
+            written = [self._stand_ins.get(id(e), (e, e))[1] for e in written]
         snapshots = [dict(c) for c in contexts]
         try:
             pending = self._write(events, contexts)
@@ -130,6 +135,10 @@ class WriteRecorder:
         self, events: list[Any], contexts: Sequence[dict[str, Any]], exc: PartialWriteError
     ) -> None:
         self.failures += 1
+        if exc.events is not None:
+            for i, stand_in in exc.events.items():
+                if 0 <= i < len(events) and stand_in is not events[i]:
+                    self._stand_ins[id(stand_in)] = (stand_in, events[i])
         kept = [i for i in range(len(events)) if i not in exc.errors]
         if kept:
             self.completed.append(
