@@ -10,12 +10,12 @@ one write per file (group commit).
 A write that fails (disk full, permission, file too large) cuts the files it touched back to
 their size before it, so no torn record stays behind, and fails its batch. The sink keeps each
 write's encoded records until they are written and hands them back when the write fails
-(`keeps_failed_events`): the pipeline retries the records as they are, and needs not keep the
-events meanwhile; a record whose write fails for good reaches the error policy as an
-`EncodedRecord` (the bytes that were to be written). An event that cannot be encoded, or whose path cannot be made, fails alone and for good
-(`PermanentWriteError`): the pipeline hands it to its error policy without retrying. Parts are
-written under a temporary name and published (renamed) when they rotate — by size, event count
-or age —, when they stay idle, and on stop.
+(`keeps_failed_events`): the pipeline retries those records as they are, and need not keep the
+events meanwhile; a record whose write fails for good reaches the error policy as the event the
+file would give back (`decode`). An event that cannot be encoded, or whose path cannot be made,
+fails alone and for good (`PermanentWriteError`): the pipeline hands it to its error policy
+without retrying. Parts are written under a temporary name and published (renamed) when they
+rotate — by size, event count or age —, when they stay idle, and on stop.
 """
 
 from __future__ import annotations
