@@ -36,6 +36,29 @@ async def test_the_csv_sink_writes_a_row_per_frame_row_under_one_header(tmp_path
     ]
 
 
+async def test_a_csv_write_failing_for_good_dead_letters_each_frame_as_a_frame(tmp_path):
+    """Out of retries, the records the sink handed back reach the error policy as what they
+    hold: several rows as a frame, one row as a dict (values as text)."""
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+
+    def build(app, p):
+        source = HarnessSource(app, p, "src", batch_size=3)
+        source.feed([(None, f) for f in [*frames(), {"id": 4, "country": "SK", "amount": 1}]])
+        path = str(tmp_path / "blocker" / "o.csv")
+        return [source, DataFrameCSVSink(app, p, "out", config={"path": path})]
+
+    app, p, dead = pipeline(build, dead_letter=True, sink_retries=0)
+    assert await run_app(app) == 0
+    assert [r["event_encoding"] for r in dead.events] == ["dataframe", None, None]
+    assert [r["event"] for r in dead.events] == [
+        [{"id": "1", "country": "CZ", "amount": "1.5"}, {"id": "2", "country": "DE", "amount": ""}],
+        {"id": "3", "country": "CZ", "amount": "2.0"},
+        {"id": "4", "country": "SK", "amount": "1"},
+    ]
+    assert all(r["error"].startswith("NotADirectoryError") for r in dead.events)
+    assert p.metrics()["events_out"] == 0
+
+
 async def test_parquet_partitions_and_a_frame_arrow_cannot_store_is_dead_lettered(tmp_path):
     bad = pd.DataFrame({"id": [9], "country": ["CZ"], "amount": [object()]})
 

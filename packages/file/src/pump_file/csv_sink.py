@@ -104,10 +104,17 @@ class FileCSVSink(FileSink):
         return self._header if self.Config.header else b""
 
     def decode(self, record: bytes) -> Any:
-        """The row: a dict by column name when the columns are known (values as text)."""
+        """The row, a dict by column name when the columns are known (values as text); a
+        list of them for a record of several rows."""
+        rows = self.decode_rows(record)
+        return rows[0] if len(rows) == 1 else rows
+
+    def decode_rows(self, record: bytes) -> list[Any]:
+        """The rows a record holds."""
         text = record.decode(*self._to_bytes) if self._to_bytes else record.decode()
-        row = next(csv.reader(io.StringIO(text, newline=""), dialect=self._csv.dialect))
-        return dict(zip(self._fields, row, strict=False)) if self._fields else row
+        rows = list(csv.reader(io.StringIO(text, newline=""), dialect=self._csv.dialect))
+        fields = self._fields
+        return [dict(zip(fields, row, strict=False)) for row in rows] if fields else rows
 
     def _format(self, rows: Iterable[Iterable[Any]]) -> list[bytes]:
         out = self._rows

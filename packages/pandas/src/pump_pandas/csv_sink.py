@@ -34,6 +34,11 @@ class DataFrameCSVSink(FileCSVSink):
                 records.extend(super().encode([event]))
         return records
 
+    def decode(self, record: bytes) -> Any:
+        """A record of several rows as a frame (values as text), of one row as a dict."""
+        rows = self.decode_rows(record)
+        return rows[0] if len(rows) == 1 else pd.DataFrame(rows, columns=self.fieldnames)
+
     def _frame_records(self, frame: pd.DataFrame) -> bytes:
         c = self.Config
         names = [str(column) for column in frame.columns]
