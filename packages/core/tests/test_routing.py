@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
+import pytest
+
 import pump
 from pump.routing import InternalSource, RouterSink, TeeProcessor
 
@@ -329,8 +331,10 @@ async def test_a_tees_copies_go_downstream_right_after_their_batch(kit):
     assert source.acknowledged_count() == 9
 
 
-async def test_tees_in_a_cycle_hand_over_without_recursion(kit):
-    # a → b → a ...: a copy dispatched at once hands its own copies over through the queue
+@pytest.mark.parametrize("hops", [100, 400])
+async def test_tees_in_a_cycle_hand_over_and_acknowledge_without_recursion(kit, hops):
+    # a → b → a ...: a copy dispatched at once hands its own copies over through the queue;
+    # the last hop's acknowledgement goes back through every hop without growing the stack
     depths = []
 
     class Hop(pump.Processor):
@@ -343,7 +347,7 @@ async def test_tees_in_a_cycle_hand_over_without_recursion(kit):
 
     class Until(pump.Processor):
         def process(self, context, event):
-            return event if event["hops"] < 100 else None
+            return event if event["hops"] < hops else None
 
     app = pump.Application()
     a = pump.Pipeline(app, "a")
@@ -368,12 +372,12 @@ async def test_tees_in_a_cycle_hand_over_without_recursion(kit):
         app.add_pipeline(p)
     await app.start()
     for _ in range(500):  # a cycle never ends by itself: wait for the last hop
-        if len(sink.events) == 4 * 99:
+        if len(sink.events) == 4 * (hops - 1) and source.acknowledged_count() == 4:
             break
         await asyncio.sleep(0.01)
     assert await app.stop() == 0
     assert sorted((e["seq"], e["hops"]) for e in sink.events) == [
-        (seq, hops) for seq in range(4) for hops in range(1, 100)
+        (seq, hop) for seq in range(4) for hop in range(1, hops)
     ]
     assert max(depths) - min(depths) < 40  # the stack does not grow with the hops
     assert source.acknowledged_count() == 4

@@ -46,6 +46,8 @@ class InternalSource(Source):
     internal: ClassVar[bool] = True
     #: True while a batch put `at_once` is dispatched (by any internal source).
     _at_once: ClassVar[bool] = False
+    #: Upstream batches waiting to be released while one is (see `_release`).
+    _releases: ClassVar[deque[tuple[Batch, bool]] | None] = None
     ConfigModel = InternalSourceConfig
     Config: InternalSourceConfig
 
@@ -237,23 +239,40 @@ class InternalSource(Source):
     def acknowledge(self, batch: Batch) -> None:
         parent = batch.token
         if parent is not None:
-            if batch in self._settled:
-                self._settled.discard(batch)
-                parent.release_checkpoint()
-            else:
-                parent.done()
+            self._release(parent, batch)
             self._wakeup.set()  # the upstream may be finished now: main() looks at once
 
     def reject(self, batch: Batch) -> None:
         parent = batch.token
         if parent is not None:
             parent.fail()
-            if batch in self._settled:
-                self._settled.discard(batch)
-                parent.release_checkpoint()
-            else:
-                parent.done()
+            self._release(parent, batch)
             self._wakeup.set()
+
+    def _release(self, parent: Batch, batch: Batch) -> None:
+        """The upstream batch's copy is done. Releasing it may complete it, and through a
+        cycle of pipelines that completes the batch before it: those are released one after
+        another here, rather than each inside the other's completion (no recursion)."""
+        settled = batch in self._settled
+        if settled:
+            self._settled.discard(batch)
+        releases = InternalSource._releases
+        if releases is not None:  # inside another release: its loop takes this one too
+            releases.append((parent, settled))
+            return
+        releases = InternalSource._releases = deque([(parent, settled)])
+        try:
+            while releases:
+                parent, settled = releases.popleft()
+                try:
+                    if settled:
+                        parent.release_checkpoint()
+                    else:
+                        parent.done()
+                except Exception:
+                    L.exception("%s: releasing an upstream batch failed", self.location())
+        finally:
+            InternalSource._releases = None
 
 
 class TeeSource(InternalSource):
