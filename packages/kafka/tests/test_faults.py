@@ -6,11 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import re
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,25 +16,23 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 import pump
+from pump.testing.process import PumpRun
 from pump_kafka import KafkaConnection, KafkaSink, KafkaSource
-from pump_kafka.testing import TansuBroker, tansu_binary
+from pump_kafka.testing import TansuBroker, assigned_partitions, tansu_binary
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "kafka_worker.yaml"
 PARTITIONS = 4
 
 
-class Worker:
+class Worker(PumpRun):
     """`pump run kafka_worker.yaml` in its own process, its output in a file (never a full pipe)."""
 
     def __init__(
         self, kafka: Any, source: str, output: str, group: str, name: str, **settings: Any
     ) -> None:
         self.name = name
-        self.log = Path(tempfile.mkstemp(prefix=f"pump-kafka-{name}-", suffix=".log")[1])
         env = {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
             "PUMP_KAFKA_BOOTSTRAP": kafka.bootstrap,
             "WORKER_INPUT": source,
@@ -49,18 +42,7 @@ class Worker:
             "WORKER_IDEMPOTENCE": "true" if kafka.broker.idempotence else "false",
             **{f"WORKER_{k.upper()}": str(v) for k, v in settings.items()},
         }
-        pump_cli = [sys.executable, "-c", "import sys; from pump.cli import main; sys.exit(main())"]
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [*pump_cli, "run", str(WORKER), "--progress", "off"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-            )
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
+        super().__init__(WORKER, env)
 
     def progressed(self) -> bool:
         """The worker's processor has handled events (it prints `progress N`)."""
@@ -68,34 +50,7 @@ class Worker:
 
     def assigned(self) -> set[int] | None:
         """The partitions of its latest assignment (None before the first one)."""
-        found = re.findall(r"partitions assigned: (.*)", self.text())
-        if not found:
-            return None
-        return {int(p) for p in re.findall(r"\[(\d+)\]", found[-1])}
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    async def stop(self, timeout: float = 30.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while self.process.poll() is None:
-            if time.monotonic() > deadline:
-                self.process.kill()
-                self.process.wait()
-                raise AssertionError(
-                    f"worker {self.name} did not stop within {timeout}s:\n{self.text()[-3000:]}"
-                )
-            await asyncio.sleep(0.05)
-        return self.process.returncode
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self.log.unlink(missing_ok=True)
+        return assigned_partitions(self.text())
 
 
 class OutputReader:
@@ -147,7 +102,7 @@ def workers() -> Any:
 
     yield start
     for worker in started:
-        worker.close()
+        worker.stop(graceful=False)
 
 
 async def test_sigkill_five_times_loses_nothing(kafka: Any, workers: Any) -> None:
@@ -172,7 +127,7 @@ async def test_sigkill_five_times_loses_nothing(kafka: Any, workers: Any) -> Non
         last = workers(kafka, source, output, group, "last", **settings)
         complete = await kafka.wait_for(lambda: len(reader.seqs) == n, timeout=120)
         assert complete, f"{n - len(reader.seqs)} sequence numbers missing:\n{last.text()[-3000:]}"
-        assert await last.stop() == 0, last.text()[-3000:]
+        assert await last.finish() == 0, last.text()[-3000:]
     finally:
         await reader.close()
     assert set(reader.seqs) == set(range(n))
@@ -219,14 +174,14 @@ async def test_two_processes_share_a_group_and_one_takes_over(kafka: Any, worker
             lambda: reader.workers["a"] > 0 and reader.workers["b"] > 0, timeout=30
         )
         assert len(reader.seqs) < n, "the stop should come mid-stream"
-        assert await a.stop() == 0, a.text()[-3000:]
+        assert await a.finish() == 0, a.text()[-3000:]
         assert "partitions revoked" in a.text()
         assert await kafka.wait_for(lambda: b.assigned() == set(range(PARTITIONS)), timeout=30), (
             b.text()[-3000:]
         )
         complete = await kafka.wait_for(lambda: len(reader.seqs) == n, timeout=60)
         assert complete, f"{n - len(reader.seqs)} sequence numbers missing"
-        assert await b.stop() == 0, b.text()[-3000:]
+        assert await b.finish() == 0, b.text()[-3000:]
     finally:
         await reader.close()
     assert set(reader.seqs) == set(range(n))

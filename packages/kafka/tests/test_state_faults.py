@@ -7,13 +7,9 @@ state already holds)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import re
-import signal
 import subprocess
-import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,7 +17,9 @@ from typing import Any
 import orjson
 import pytest
 
+from pump.testing.process import PumpRun
 from pump.testing.state import kill_repeatedly, read_positions, state_totals
+from pump_kafka.testing import assigned_partitions
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "state_worker.yaml"
@@ -30,7 +28,7 @@ PARTITIONS = 4
 KEYS = 1000
 
 
-class StateWorker:
+class StateWorker(PumpRun):
     """`pump run state_worker.yaml` in its own process; its log in a file."""
 
     def __init__(
@@ -42,47 +40,17 @@ class StateWorker:
         worker: Path = WORKER,
         **settings: Any,
     ):
-        self.log = Path(tempfile.mkstemp(prefix="pump-state-", suffix=".log")[1])
         env = {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
             "PUMP_KAFKA_BOOTSTRAP": kafka.bootstrap,
             "WORKER_INPUT": topic,
             "WORKER_GROUP": group,
             "WORKER_STATE_DIR": str(state_dir),
             **{f"WORKER_{k.upper()}": str(v) for k, v in settings.items()},
         }
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "pump", "run", str(worker), "--progress", "off"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-            )
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
+        super().__init__(worker, env)
 
     def assigned(self) -> set[int] | None:
-        found = re.findall(r"partitions assigned: (.*)", self.text())
-        return {int(p) for p in re.findall(r"\[(\d+)\]", found[-1])} if found else None
-
-    async def stop(self, timeout: float = 30.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        for _ in range(int(timeout / 0.05)):
-            if self.process.poll() is not None:
-                return self.process.returncode
-            await asyncio.sleep(0.05)
-        self.process.kill()
-        raise AssertionError(f"the worker did not stop within {timeout}s:\n{self.text()[-3000:]}")
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self.log.unlink(missing_ok=True)
+        return assigned_partitions(self.text())
 
 
 async def produce_keys(kafka: Any, n: int) -> tuple[str, Counter[str]]:
@@ -125,13 +93,13 @@ async def test_counts_survive_five_sigkills_exactly(kafka: Any, tmp_path: Path) 
         made.append(last)
         done = await kafka.wait_for(lambda: all_committed(kafka, group, topic, n), timeout=120)
         assert done, last.text()[-3000:]
-        assert await last.stop() == 0, last.text()[-3000:]
+        assert await last.finish() == 0, last.text()[-3000:]
         assert state_totals(state_dir, "counter") == expected
         logs = "".join(w.text() for w in made)
         assert "already in the restored state" in logs  # replays happened, and were skipped
     finally:
         for worker in made:
-            worker.close()
+            worker.stop(graceful=False)
 
 
 @pytest.mark.parametrize("through", ["a shared state_dir", "the changelog"])
@@ -167,11 +135,11 @@ async def test_two_processes_share_partitions_and_state_across_rebalances(
             lambda: b_partitions & {part for _, part in read_positions(b_dir)}, timeout=30
         )
         assert not await all_committed(kafka, group, topic, n), "the kill should come mid-stream"
-        a.process.send_signal(signal.SIGKILL)  # B takes A's partitions after the session timeout
+        a.kill()  # B takes A's partitions after the session timeout
         assert await kafka.wait_for(lambda: b.assigned() == set(range(PARTITIONS)), timeout=30)
         done = await kafka.wait_for(lambda: all_committed(kafka, group, topic, n), timeout=120)
         assert done, b.text()[-3000:]
-        assert await b.stop() == 0, b.text()[-3000:]
+        assert await b.finish() == 0, b.text()[-3000:]
         assert "partitions revoked" in a.text()  # B's joining took partitions from A gracefully
         # B holds every partition now (restored from the changelog: A's were never in its folder)
         totals = state_totals(b_dir, "counter")
@@ -181,9 +149,9 @@ async def test_two_processes_share_partitions_and_state_across_rebalances(
         if changelog:
             assert re.search(r"changelog .*: restored partition", b.text()), b.text()[-3000:]
     finally:
-        a.close()
+        a.stop(graceful=False)
         if b is not None:
-            b.close()
+            b.stop(graceful=False)
 
 
 async def produce_hours(
@@ -235,11 +203,11 @@ async def test_one_hour_windows_survive_five_sigkills_exactly(kafka: Any, tmp_pa
         done = await kafka.wait_for(lambda: all_committed(kafka, group, topic, n), timeout=120)
         assert done, last.text()[-3000:]
         assert await kafka.wait_for(lambda: clean.keys() <= written_windows(out).keys(), 30)
-        assert await last.stop() == 0, last.text()[-3000:]
+        assert await last.finish() == 0, last.text()[-3000:]
         logs = "".join(w.text() for w in made)
     finally:
         for worker in made:
-            worker.close()
+            worker.stop(graceful=False)
     # every window of the four hours, each written with the clean run's count only (written
     # again after a kill, at least once, never with another count); the closers' stay open
     assert written_windows(out) == {key: {count} for key, count in clean.items()}
@@ -301,20 +269,20 @@ async def test_windows_keep_exact_counts_across_a_rebalance_between_two_processe
             lambda: b_windows <= written_windows(out_a, out_b).keys(), timeout=60
         ), b.text()[-3000:]
         assert not await all_committed(kafka, group, topic, n), "A should be mid-way"
-        a.process.send_signal(signal.SIGKILL)
+        a.kill()
         assert await kafka.wait_for(lambda: b.assigned() == set(range(PARTITIONS)), timeout=30)
         done = await kafka.wait_for(lambda: all_committed(kafka, group, topic, n), timeout=60)
         assert done, b.text()[-3000:]
         assert await kafka.wait_for(
             lambda: clean.keys() <= written_windows(out_a, out_b).keys(), timeout=30
         ), b.text()[-3000:]
-        assert await b.stop() == 0, b.text()[-3000:]
+        assert await b.finish() == 0, b.text()[-3000:]
         if through == "the changelog":  # A's partitions were never in B's folder
             assert re.search(r"changelog .*: restored partition", b.text()), b.text()[-3000:]
     finally:
-        a.close()
+        a.stop(graceful=False)
         if b is not None:
-            b.close()
+            b.stop(graceful=False)
     written = written_windows(out_a, out_b)
     wrong = {w: counts for w, counts in written.items() if w in clean and counts != {clean[w]}}
     assert not wrong, (wrong, clean)

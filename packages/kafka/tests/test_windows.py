@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,6 +15,7 @@ import orjson
 
 import pump
 from pump.common import JsonParser, ListSink
+from pump.testing.process import PumpRun
 from pump.windows import TumblingWindow
 from pump_kafka import KafkaConnection, KafkaSource
 
@@ -142,60 +140,32 @@ class Slow(pump.Processor):
 """
 
 
-class Worker:
-    """`pump run` of WORKER in `folder` (output in a log file)."""
+class Worker(PumpRun):
+    """`pump run` of WORKER in `folder` (output appended to its log.txt)."""
 
     def __init__(self, folder: Path, kafka: Any, topic: str, group: str) -> None:
         self.folder = folder
-        self.log = folder / "log.txt"
-        self.starts = self._starts()
+        self.starts = self._starts(folder / "log.txt")
         env = {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")]),
             "PUMP_KAFKA_BOOTSTRAP": kafka.bootstrap,
             "TOPIC": topic,
             "GROUP": group,
         }
-        pump_cli = [sys.executable, "-c", "import sys; from pump.cli import main; sys.exit(main())"]
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [*pump_cli, "run", "hourly.yaml", "--progress", "off"],
-                cwd=folder,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-            )
+        super().__init__("hourly.yaml", env, cwd=folder, log=folder / "log.txt")
 
-    def _starts(self) -> int:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+    @staticmethod
+    def _starts(log: Path) -> int:
+        text = log.read_text(errors="replace") if log.exists() else ""
         return text.count("partitions assigned")
 
     async def assigned(self) -> None:
         """Wait until its consumer got its partitions."""
         deadline = time.monotonic() + 60
-        while self._starts() == self.starts:
-            assert self.process.poll() is None, self.log.read_text()[-3000:]
+        while self._starts(self.log) == self.starts:
+            assert self.alive(), self.output()
             assert time.monotonic() < deadline, "the worker got no partitions"
             await asyncio.sleep(0.05)
-
-    def kill(self) -> bool:
-        """SIGKILL; False if it had ended already."""
-        if self.process.poll() is not None:
-            return False
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-        return True
-
-    async def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        for _ in range(600):
-            if self.process.poll() is not None:
-                return self.process.returncode
-            await asyncio.sleep(0.05)
-        self.process.kill()
-        raise AssertionError("the worker did not stop")
 
 
 def window_rows(folder: Path) -> list[dict[str, Any]]:
@@ -262,7 +232,7 @@ async def test_sigkill_five_times_during_an_hour_window_over_kafka(
             timeout=40,
         )
     finally:
-        assert await worker.stop() == 0
+        assert await worker.finish() == 0
     assert closed, (
         emitted_before,
         sorted({(r["key"], r["start"]) for r in window_rows(tmp_path)}),

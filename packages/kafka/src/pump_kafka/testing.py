@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -122,3 +123,9 @@ class TansuBroker:
     def __exit__(self, *exc: object) -> None:
         self.stop()
         self.log_path.unlink(missing_ok=True)
+
+
+def assigned_partitions(log: str) -> set[int] | None:
+    """The partitions of the latest assignment a `pump run` log reports (None before one)."""
+    found = re.findall(r"partitions assigned: (.*)", log)
+    return {int(p) for p in re.findall(r"\[(\d+)\]", found[-1])} if found else None

@@ -14,11 +14,13 @@ its end for an assertion message.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -30,43 +32,78 @@ PUMP = [sys.executable, "-c", "import sys; from pump.cli import main; sys.exit(m
 
 
 class PumpRun:
-    """`pump run CONFIG --progress off` with `env` added to this process's environment."""
+    """`pump run CONFIG --progress off` with `env` added to this process's environment.
 
-    def __init__(self, config: str | os.PathLike[str], env: Mapping[str, str]) -> None:
-        name = Path(config).stem
-        self.log = Path(tempfile.mkstemp(prefix=f"pump-{name}-", suffix=".log")[1])
-        with self.log.open("wb") as out:
+    `cwd`: the folder it runs in; `log`: a file its output is appended to (kept), else a
+    temporary file (removed on `stop()`).
+    """
+
+    def __init__(
+        self,
+        config: str | os.PathLike[str],
+        env: Mapping[str, str],
+        cwd: str | os.PathLike[str] | None = None,
+        log: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self._own_log = log is None
+        if log is None:
+            log = tempfile.mkstemp(prefix=f"pump-{Path(config).stem}-", suffix=".log")[1]
+        self.log = Path(log)
+        with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [*PUMP, "run", str(config), "--progress", "off"],
+                cwd=cwd,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, **env},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
             )
 
     def alive(self) -> bool:
         """True while the process runs."""
         return self.process.poll() is None
 
+    def text(self) -> str:
+        """Everything the process wrote (to the log) so far."""
+        return self.log.read_text(errors="replace")
+
     def output(self, tail: int = 3000) -> str:
         """The last `tail` characters the process wrote."""
-        return self.log.read_text(errors="replace")[-tail:]
+        return self.text()[-tail:]
 
-    def kill(self) -> None:
-        """SIGKILL: the process ends at once, without shutting down."""
+    def kill(self) -> bool:
+        """SIGKILL: the process ends at once, without shutting down; False if it had ended."""
+        if not self.alive():
+            return False
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
+        return True
 
-    def stop(self) -> None:
-        """SIGTERM and wait (up to 30 s, then SIGKILL); remove the output file."""
-        if self.process.poll() is None:
+    async def finish(self, timeout: float = 30.0) -> int:
+        """SIGTERM, and its exit code once it shut down; fails the test (and kills it) when
+        that takes longer than `timeout` seconds. The event loop runs meanwhile."""
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while self.alive():
+            if time.monotonic() > deadline:
+                self.kill()
+                raise AssertionError(f"pump run did not stop within {timeout}s:\n{self.output()}")
+            await asyncio.sleep(0.05)
+        return self.process.returncode
+
+    def stop(self, graceful: bool = True) -> None:
+        """SIGTERM and wait (up to 30 s, then SIGKILL), or with `graceful=False` SIGKILL at
+        once; remove a temporary output file."""
+        if self.alive() and graceful:
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.unlink(missing_ok=True)
+                pass
+        self.kill()
+        if self._own_log:
+            self.log.unlink(missing_ok=True)
 
     def __enter__(self) -> PumpRun:
         return self
