@@ -15,6 +15,7 @@ its end for an assertion message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -97,10 +98,8 @@ class PumpRun:
         once; remove a temporary output file."""
         if self.alive() and graceful:
             self.process.send_signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                pass
         self.kill()
         if self._own_log:
             self.log.unlink(missing_ok=True)
