@@ -71,7 +71,7 @@ pipelines:
   hourly:
     source: {type: file.jsonl, path: "in/*.jsonl", batch_size: 500, position_interval: 0.4}
     processors:
-      - {class: "pump.testing.state:Pause", pause_every: 2000, pause: 0.01}
+      - {class: "pump.testing.state:Pause", pause_every: 1000, pause: 0.01}
       - {type: window.tumbling, id: hourly, size: 1h, key: user, time: ts, time_format: epoch}
     sink: {type: file.jsonl, path: "out/part-{n:04d}.jsonl"}
     checkpoint_interval: 0.1
@@ -96,7 +96,10 @@ def test_one_hour_windows_survive_five_sigkills_exactly(tmp_path):
     state_dir = tmp_path / ".pump-state" / "hourly"
     log = tmp_path / "pump.log"
 
-    kills = kill_repeatedly(lambda: pump_run(tmp_path, log), lambda: read_positions(state_dir), 5)
+    # at most 100,000 events/s (the Pause): every kill lands before the file is done
+    kills = kill_repeatedly(
+        lambda: pump_run(tmp_path, log), lambda: read_positions(state_dir), 5, after=(0.05, 0.4)
+    )
     assert kills == 5, "the runs finished before they could be killed: use a larger file"
     final = pump_run(tmp_path, log)
     assert final.wait(120) == 0, log.read_text()[-3000:]
