@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 PIPELINE = """
 pipelines:
@@ -23,6 +24,24 @@ pipelines:
     source: {type: file.jsonl, path: "in/*.jsonl", post_process: keep, batch_size: 500}
     processors:
       - {type: python, class: "slow:Slow"}     # ~3 s in all, so that the kills land mid-way
+      - {type: window.tumbling, key: user, time: ts, size: 1h, time_format: epoch}
+    sink: {type: file.jsonl, path: "out/windows-{pid}.jsonl"}   # a file per run
+    state_dir: state
+    checkpoint_interval: 0.1
+"""
+#: The same window in a second pipeline, fed by a tee: its state must gate the replayed lines
+#: too (the copies carry the upstream file's positions).
+TEED_PIPELINE = """
+pipelines:
+  read:
+    source: {type: file.jsonl, path: "in/*.jsonl", post_process: keep, batch_size: 500}
+    processors:
+      - {type: python, class: "slow:Slow"}     # ~3 s in all, so that the kills land mid-way
+      - {type: tee, target: hourly}
+    sink: {type: "null"}
+  hourly:
+    source: {type: internal}
+    processors:
       - {type: window.tumbling, key: user, time: ts, size: 1h, time_format: epoch}
     sink: {type: file.jsonl, path: "out/windows-{pid}.jsonl"}   # a file per run
     state_dir: state
@@ -114,8 +133,11 @@ def outputs(folder: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def test_sigkill_five_times_during_an_hour_window_over_a_file(tmp_path: Path) -> None:
-    (tmp_path / "hourly.yaml").write_text(PIPELINE)
+@pytest.mark.parametrize("pipeline", [PIPELINE, TEED_PIPELINE], ids=["direct", "teed"])
+def test_sigkill_five_times_during_an_hour_window_over_a_file(
+    tmp_path: Path, pipeline: str
+) -> None:
+    (tmp_path / "hourly.yaml").write_text(pipeline)
     (tmp_path / "slow.py").write_text(SLOW)
     expected = make_input(tmp_path)
     rng = random.Random(11)

@@ -99,3 +99,14 @@ async def test_linked_pipeline_is_throttled_too(kit):
     assert "slow" in upstream._throttles
     downstream.throttle("slow", False)
     assert not upstream._throttles
+
+
+def test_pipelines_linked_in_a_cycle_are_throttled_and_released_once():
+    app = pump.Application()
+    a, b = pump.Pipeline(app, "a"), pump.Pipeline(app, "b")
+    a.link(b)  # b feeds a, and a feeds b (tees both ways)
+    b.link(a)
+    a.throttle("full", True)  # recursed until the stack ran out
+    assert a.metrics()["throttled_by"] == b.metrics()["throttled_by"] == ["'full'"]
+    b.throttle("full", False)
+    assert a.metrics()["throttled_by"] == b.metrics()["throttled_by"] == []

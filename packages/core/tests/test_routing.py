@@ -9,6 +9,7 @@ import pytest
 
 import pump
 from pump.routing import InternalSource, RouterSink, TeeProcessor
+from pump.state.position import StreamPosition
 
 
 class ByParity(RouterSink):
@@ -415,3 +416,74 @@ async def test_after_dispatch_runs_once_per_registration_when_the_batch_is_throu
         ("event", 3),
         ("after", 4),
     ]
+
+
+async def test_partitions_a_source_is_given_reach_the_pipelines_it_routes_to(kit):
+    """A window fed by a tee keys its state by the upstream's partitions: it is told of them,
+    in every pipeline downstream (a cycle among them included), and of nothing else."""
+    told: list[tuple[str, str, list[str]]] = []
+
+    class Watch(pump.Processor):
+        def partitions_assigned(self, partitions):
+            told.append((self.Pipeline.Id, "assigned", partitions))
+
+        def partitions_revoked(self, partitions):
+            told.append((self.Pipeline.Id, "revoked", partitions))
+
+    app = pump.Application(exit_when_finished=False)
+    a, b, c, other = (pump.Pipeline(app, name) for name in ("a", "b", "c", "other"))
+    a.build(
+        kit.RecordingSource(app, a, []),
+        Watch(app, a, "watch"),
+        TeeProcessor(app, a, config={"target": "b"}),
+        kit.CollectSink(app, a),
+    )
+    for here, there in ((b, "c"), (c, "b")):  # b → c → b
+        here.build(
+            InternalSource(app, here),
+            Watch(app, here, "watch"),
+            TeeProcessor(app, here, config={"target": there}),
+            kit.CollectSink(app, here),
+        )
+    other.build(kit.RecordingSource(app, other, []), Watch(app, other), kit.CollectSink(app, other))
+    for p in (a, b, c, other):
+        app.add_pipeline(p)
+    await app.start()
+    try:
+        await a.assign_partitions(["t[0]"])
+        await a.revoke_partitions(["t[0]"])
+    finally:
+        await app.stop()
+    assert told == [
+        ("a", "assigned", ["t[0]"]),
+        ("b", "assigned", ["t[0]"]),
+        ("c", "assigned", ["t[0]"]),
+        ("c", "revoked", ["t[0]"]),
+        ("b", "revoked", ["t[0]"]),
+        ("a", "revoked", ["t[0]"]),
+    ]
+
+
+async def test_a_routed_copy_has_the_stream_position_of_the_events_it_was_made_from(kit):
+    class Numbered(kit.RecordingSource):
+        def stream_position(self, batch, contexts):
+            return StreamPosition("p1", "s", contexts[0]["index"], contexts[-1]["index"], "index")
+
+    seen = []
+
+    class Where(pump.Processor):
+        def process_batch(self, contexts, events):
+            batch = self.Pipeline.current_batch
+            seen.append(batch.source.stream_position(batch, contexts))
+            return events
+
+    app = pump.Application()
+    a, b = pump.Pipeline(app, "a"), pump.Pipeline(app, "b")
+    events = [{"seq": i} for i in range(4)]
+    source = Numbered(app, a, events, batch_size=4, per_event_context=True)
+    a.build(source, TeeProcessor(app, a, config={"target": "b"}), kit.CollectSink(app, a))
+    b.build(InternalSource(app, b), Where(app, b, "where"), kit.CollectSink(app, b))
+    app.add_pipeline(a)
+    app.add_pipeline(b)
+    assert await kit.run_app(app) == 0
+    assert seen == [StreamPosition("p1", "s", 0, 3, "index")]

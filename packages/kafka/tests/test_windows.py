@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 import pump
-from pump.common import JsonParser, ListSink
+from pump.common import JsonParser, ListSink, NullSink
+from pump.routing import InternalSource, TeeProcessor
 from pump.testing.process import PumpRun
 from pump.windows import TumblingWindow
 from pump_kafka import KafkaConnection, KafkaSource
@@ -23,15 +25,18 @@ START = 1_700_002_800  # a whole hour
 
 
 def build(
-    kafka: Any, topic: str, group: str, idle: float, size: float = 10
-) -> tuple[pump.Application, ListSink]:
+    kafka: Any, topic: str, group: str, idle: float, size: float = 10, teed: bool = False
+) -> tuple[pump.Application, ListSink, TumblingWindow]:
+    """Kafka → parse → window → list; `teed`: the window in a second pipeline, fed by a tee
+    (it learns the upstream's partitions all the same)."""
     app = pump.Application()
     app.add_connection(KafkaConnection(app, "kafka", config=kafka.connection_config()))
     pipeline = pump.Pipeline(app, "windows")
-    sink = ListSink(app, pipeline)
+    windowed = pump.Pipeline(app, "windowed") if teed else pipeline
+    sink = ListSink(app, windowed)
     window = TumblingWindow(
         app,
-        pipeline,
+        windowed,
         "window",
         config={
             "size": size,
@@ -42,17 +47,25 @@ def build(
         },
     )
     source = KafkaSource(app, pipeline, "kafka", config=kafka.source_config(topic, group))
-    pipeline.build(source, JsonParser(app, pipeline), window, sink)
+    if teed:
+        tee = TeeProcessor(app, pipeline, config={"target": "windowed"})
+        pipeline.build(source, JsonParser(app, pipeline), tee, NullSink(app, pipeline))
+        windowed.build(InternalSource(app, windowed), window, sink)
+        app.add_pipeline(windowed)
+    else:
+        pipeline.build(source, JsonParser(app, pipeline), window, sink)
     app.add_pipeline(pipeline)
-    return app, sink
+    return app, sink, window
 
 
-async def test_a_quiet_partition_holds_the_watermark_until_it_is_idle(kafka: Any) -> None:
+@pytest.mark.parametrize("teed", [False, True], ids=["window", "window_behind_a_tee"])
+async def test_a_quiet_partition_holds_the_watermark_until_it_is_idle(
+    kafka: Any, teed: bool
+) -> None:
     topic = await kafka.create_topic(partitions=2)
     await kafka.produce(topic, [{"ts": t, "user": "a"} for t in range(10)], partition=0)
     await kafka.produce(topic, [{"ts": t, "user": "b"} for t in range(6)], partition=1)
-    app, sink = build(kafka, topic, kafka.name("g"), idle=3.0)
-    window = app.Pipelines["windows"].locate_processor("window")
+    app, sink, window = build(kafka, topic, kafka.name("g"), idle=3.0, teed=teed)
     await app.start()
     try:
         assert await kafka.wait_for(lambda: window.counters.events_in == 16, timeout=15)
@@ -63,15 +76,16 @@ async def test_a_quiet_partition_holds_the_watermark_until_it_is_idle(kafka: Any
         assert window.Watermarks.value < 10
         # once partition 1 has been quiet for 3 s, partition 0 alone moves it on
         assert await kafka.wait_for(lambda: len(sink.events) == 10, timeout=15)
+        rows = sorted((e["key"], e["start"], e["count"]) for e in sink.events)
     finally:
         assert await app.stop() == 0
-    rows = sorted((e["key"], e["start"], e["count"]) for e in sink.events)
     # every window of both partitions that ends by 99 (the one still open stays in state)
     assert rows == [("a", s, 10) for s in range(0, 90, 10)] + [("b", 0, 6)]
     assert window.counters.extra["late_events"] == 0
 
 
-async def test_a_fresh_run_over_partitions_marks_nothing_late(kafka: Any) -> None:
+@pytest.mark.parametrize("teed", [False, True], ids=["window", "window_behind_a_tee"])
+async def test_a_fresh_run_over_partitions_marks_nothing_late(kafka: Any, teed: bool) -> None:
     """Four partitions over the same two hours of event time, the first full long before the
     others are read: nothing is late, and every window's count is the input's (the partitions
     assigned hold the watermark back until they deliver)."""
@@ -89,17 +103,19 @@ async def test_a_fresh_run_over_partitions_marks_nothing_late(kafka: Any) -> Non
             events.append({"ts": ts, "user": user})
         events.append({"ts": START + 6 * 3600, "user": "end"})  # closes every window above
         await kafka.produce(topic, events, partition=p)
-    app, sink = build(kafka, topic, kafka.name("g"), idle=60.0, size=600)
-    window = app.Pipelines["windows"].locate_processor("window")
+    app, sink, window = build(kafka, topic, kafka.name("g"), idle=60.0, size=600, teed=teed)
     total = sum(per_partition) + partitions
     await app.start()
     try:
         assert await kafka.wait_for(lambda: window.counters.events_in == total, timeout=30)
+        # what the input closed (without a state store, stopping closes what is left: behind
+        # a tee the window still runs when the source's partitions are revoked)
+        rows = list(sink.events)
     finally:
         assert await app.stop() == 0
     assert window.counters.extra["late_events"] == 0
     counts: Counter[tuple[str, int]] = Counter()
-    for row in sink.events:  # a window per partition: the same key and start in several
+    for row in rows:  # a window per partition: the same key and start in several
         counts[(row["key"], row["start"])] += row["count"]
     assert counts == expected
 

@@ -310,6 +310,8 @@ class Pipeline(Configurable):
 
     def throttle(self, who: Any, enable: bool = True) -> None:
         """Pause (`enable`) or resume sources on behalf of `who`; linked pipelines follow."""
+        if (who in self._throttles) == enable:
+            return  # as asked already: so is every pipeline linked (a cycle ends here)
         if enable:
             self._throttles.add(who)
         else:
@@ -555,26 +557,50 @@ class Pipeline(Configurable):
 
     async def assign_partitions(self, partitions: list[str]) -> None:
         """A source was given `partitions` (named as its `stream_position` names them): restore
-        their state, then tell every processor (`Processor.partitions_assigned`).
+        their state, then tell every processor (`Processor.partitions_assigned`); the same in
+        the pipelines this one routes to (their state follows the partitions of the events
+        routed to them).
 
         Call it before handing over any of their events; a partition may be assigned again
         without being revoked (it is then counted once).
         """
-        if self.checkpointer is not None:
-            await self.checkpointer.load_partitions(partitions)
-        self._tell("partitions_assigned", partitions)
+        for pipeline in [self, *self._downstream()]:
+            if pipeline.checkpointer is not None:
+                await pipeline.checkpointer.load_partitions(partitions)
+            pipeline._tell("partitions_assigned", partitions)
 
     async def revoke_partitions(self, partitions: list[str], timeout: float | None = None) -> None:
         """A source lost `partitions`: checkpoint their state (waiting at most `timeout` for
         their batches to settle), drop it, then tell every processor
-        (`Processor.partitions_revoked`).
+        (`Processor.partitions_revoked`); the pipelines this one routes to first.
 
         Call it before waiting for the partitions' in-flight batches: their acknowledgements
         wait for that checkpoint. Hand over none of their events after it.
         """
-        if self.checkpointer is not None:
-            await self.checkpointer.release_partitions(partitions, timeout)
-        self._tell("partitions_revoked", partitions)
+        for pipeline in [*reversed(self._downstream()), self]:
+            if pipeline.checkpointer is not None:
+                await pipeline.checkpointer.release_partitions(partitions, timeout)
+            pipeline._tell("partitions_revoked", partitions)
+
+    def _downstream(self) -> list[Pipeline]:
+        """The pipelines this one routes events to (tee, router), and those they route to,
+        nearest first."""
+        from pump.routing import InternalSource
+
+        pipelines = list(self.App.Pipelines.values())
+        found: list[Pipeline] = []
+        upstream: list[Pipeline] = [self]
+        while upstream:
+            feeding = upstream.pop(0)
+            for pipeline in pipelines:
+                if pipeline is self or pipeline in found:
+                    continue
+                if any(
+                    isinstance(s, InternalSource) and s.fed_by(feeding) for s in pipeline.Sources
+                ):
+                    found.append(pipeline)
+                    upstream.append(pipeline)
+        return found
 
     def backlog(self, partition: str) -> bool:
         """True when a source has events of `partition` waiting (`Source.backlog`)."""
@@ -589,9 +615,11 @@ class Pipeline(Configurable):
                     L.exception("%s: %s failed", processor.location(), hook)
 
     def forget_stream(self, stream: str) -> None:
-        """A source will not deliver `stream` again (a finished file): drop its position."""
-        if self.checkpointer is not None:
-            self.checkpointer.forget_stream(stream)
+        """A source will not deliver `stream` again (a finished file): drop its position, here
+        and in the pipelines this one routes to."""
+        for pipeline in [self, *self._downstream()]:
+            if pipeline.checkpointer is not None:
+                pipeline.checkpointer.forget_stream(stream)
 
     async def _start_state(self) -> None:
         states = [p.state for p in self.Processors if isinstance(p, Processor) and p.stateful]

@@ -22,6 +22,7 @@ from pump.errors import BuildError, ConfigError
 from pump.processor import Processor
 from pump.sink import Sink
 from pump.source import Source
+from pump.state.position import StreamPosition
 from pump.waiting import wait_event
 
 if TYPE_CHECKING:
@@ -73,6 +74,20 @@ class InternalSource(Source):
         self._told_unfed = False
         # batches whose upstream batch waits only for this pipeline's checkpoint now
         self._settled: set[Batch] = set()
+
+    def fed_by(self, pipeline: Pipeline) -> bool:
+        """True when `pipeline` routes events to this source."""
+        return pipeline in self._upstreams
+
+    def stream_position(
+        self, batch: Batch, contexts: Sequence[dict[str, Any]]
+    ) -> StreamPosition | None:
+        """Where the upstream source put the events: a routed copy's state follows the
+        partition and positions of the events it was made from, so that after a crash this
+        pipeline's restored state skips what the upstream source delivers again."""
+        parent = batch.token
+        source: Source | None = parent.source if isinstance(parent, Batch) else None
+        return None if source is None else source.stream_position(parent, contexts)
 
     def register_upstream(self, pipeline: Pipeline) -> None:
         """Declare that `pipeline` feeds this source (the source ends after its upstreams end)."""
