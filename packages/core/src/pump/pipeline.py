@@ -583,23 +583,17 @@ class Pipeline(Configurable):
             pipeline._tell("partitions_revoked", partitions)
 
     def _downstream(self) -> list[Pipeline]:
-        """The pipelines this one routes events to (tee, router), and those they route to,
-        nearest first."""
-        from pump.routing import InternalSource
-
+        """The pipelines this one feeds (`link`: tee, router), and those they feed, nearest
+        first."""
         pipelines = list(self.App.Pipelines.values())
         found: list[Pipeline] = []
-        upstream: list[Pipeline] = [self]
-        while upstream:
-            feeding = upstream.pop(0)
+        feeding: list[Pipeline] = [self]
+        while feeding:
+            upstream = feeding.pop(0)
             for pipeline in pipelines:
-                if pipeline is self or pipeline in found:
-                    continue
-                if any(
-                    isinstance(s, InternalSource) and s.fed_by(feeding) for s in pipeline.Sources
-                ):
+                if upstream in pipeline._linked and pipeline is not self and pipeline not in found:
                     found.append(pipeline)
-                    upstream.append(pipeline)
+                    feeding.append(pipeline)
         return found
 
     def backlog(self, partition: str) -> bool:

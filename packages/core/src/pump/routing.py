@@ -75,10 +75,6 @@ class InternalSource(Source):
         # batches whose upstream batch waits only for this pipeline's checkpoint now
         self._settled: set[Batch] = set()
 
-    def fed_by(self, pipeline: Pipeline) -> bool:
-        """True when `pipeline` routes events to this source."""
-        return pipeline in self._upstreams
-
     def stream_position(
         self, batch: Batch, contexts: Sequence[dict[str, Any]]
     ) -> StreamPosition | None:
